@@ -1,0 +1,210 @@
+"""The `pcapmtu` command: options in, one library call, a line out, an exit code.
+
+Exit codes follow the checker convention (ruff, mypy): they are the table in EXIT_CODES_HELP,
+also shown in the README, and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from pcapmtu import __version__
+from pcapmtu.errors import LabSetupError, LabUnavailableError, PcapmtuError, UsageError
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "PCAPMTU_DEBUG"
+
+EXIT_CODES_HELP = """\
+\b
+Exit codes:
+  0    no problem found (lab run: the client got the whole response)
+  1    problem found (lab run: the transfer did not complete)
+  2    usage error, unreadable input, or the lab cannot run on this machine
+  3    internal error, or a lab step failed
+  130  interrupted (Ctrl-C or SIGTERM)
+"""
+
+
+class ExitCodeGroup(click.Group):
+    """A click group whose errors and interrupts end in pcapmtu's exit codes, not click's.
+
+    Click exits 1 on Ctrl-C and prints a traceback for anything unexpected; here every known
+    error is one line on stderr, and an unexpected one says how to see its traceback.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("pcapmtu: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (UsageError, LabUnavailableError) as exc:
+            click.echo(f"pcapmtu: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except (LabSetupError, PcapmtuError) as exc:
+            click.echo(f"pcapmtu: error: {exc}", err=True)
+            sys.exit(EXIT_INTERNAL)
+        except Exception as exc:  # the last line of defence: no traceback unless asked for
+            if os.environ.get(DEBUG_ENV):
+                traceback.print_exc()
+            click.echo(
+                f"pcapmtu: internal error: {type(exc).__name__}: {exc} "
+                f"(set {DEBUG_ENV}=1 to see the traceback; please report it)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=ExitCodeGroup, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="pcapmtu")
+def cli() -> None:
+    """Find MTU black holes in packet captures, and reproduce them in a lab."""
+
+
+@cli.group(epilog=EXIT_CODES_HELP)
+def lab() -> None:
+    """Build real WireGuard tunnels in network namespaces and capture them (Linux, root).
+
+    \b
+    Topology: home -- r1 -- r2 -- proxy, the r1-r2 link set to the path MTU,
+    a WireGuard tunnel (wg0) between home and proxy, an HTTP server on home,
+    a client on proxy. Nothing leaves the lab's own namespaces.
+    """
+
+
+def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
+    from pcapmtu.lab import Sysctl
+
+    return tuple(Sysctl.parse(v) for v in values)
+
+
+@lab.command("run", epilog=EXIT_CODES_HELP)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Capture file to write; the sidecar goes beside it as NAME.json.")
+@click.option("--path-mtu", type=int, default=1400, show_default=True,
+              help="MTU of the underlay link between the routers (both directions).")
+@click.option("--wg-mtu", type=int, default=1420, show_default=True,
+              help="MTU of wg0 on both peers.")
+@click.option("--wg-mtu-home", type=int, default=None, help="Override --wg-mtu on the home side.")
+@click.option("--wg-mtu-proxy", type=int, default=None,
+              help="Override --wg-mtu on the proxy side.")
+@click.option("--outer", type=click.Choice(["4", "6"]), default="4", show_default=True,
+              help="IP version of the underlay (WireGuard's UDP packets).")
+@click.option("--inner", type=click.Choice(["4", "6"]), default="4", show_default=True,
+              help="IP version inside the tunnel.")
+@click.option("--icmp", type=click.Choice(["blocked", "allowed"]), default="blocked",
+              show_default=True,
+              help="Whether the routers drop ICMP dest-unreachable / ICMPv6 packet-too-big.")
+@click.option("--capture", "captures", multiple=True,
+              type=click.Choice(["home-wg0", "proxy-wg0", "home-underlay", "home-any"]),
+              help="Capture point; repeat for several (one file each).  [default: home-wg0]")
+@click.option("--snaplen", type=int, default=262144, show_default=True,
+              help="Bytes kept of each packet (tcpdump -s).")
+@click.option("--tstamp-precision", type=click.Choice(["micro", "nano"]), default="micro",
+              show_default=True, help="Timestamp precision of the pcap.")
+@click.option("--format", "fmt", type=click.Choice(["pcap", "pcapng"]), default="pcap",
+              show_default=True,
+              help="pcapng puts every capture point into one file, one interface each.")
+@click.option("--workload", type=click.Choice(["get", "upload", "bulk", "many"]), default="get",
+              show_default=True,
+              help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
+                   "many: parallel small and large GETs.")
+@click.option("--response-bytes", type=int, default=None,
+              help="Size of the (large) HTTP response, headers included. "
+                   "[default: get 1760, bulk 3000000, many 20000]")
+@click.option("--upload-bytes", type=int, default=100_000, show_default=True,
+              help="Body size of the upload workload.")
+@click.option("--sysctl", "sysctls", multiple=True, metavar="[home:|proxy:]KEY=VALUE",
+              help="Kernel setting for the endpoints, e.g. net.ipv4.tcp_mtu_probing=1.")
+@click.option("--loss", type=float, default=0.0, show_default=True,
+              help="Random loss at router r1, in percent (both directions).")
+@click.option("--rate", type=int, default=100, show_default=True,
+              help="Underlay pacing rate, Mbit/s (keeps wireguard-go from dropping).")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds the client waits for the workload to finish.")
+@click.option("--wireguard", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
+              show_default=True, help="Kernel module or wireguard-go.")
+def lab_run(
+    output: Path,
+    path_mtu: int,
+    wg_mtu: int,
+    wg_mtu_home: int | None,
+    wg_mtu_proxy: int | None,
+    outer: str,
+    inner: str,
+    icmp: str,
+    captures: tuple[str, ...],
+    snaplen: int,
+    tstamp_precision: str,
+    fmt: str,
+    workload: str,
+    response_bytes: int | None,
+    upload_bytes: int,
+    sysctls: tuple[str, ...],
+    loss: float,
+    rate: int,
+    timeout: float,
+    wireguard: str,
+) -> int:
+    """Build the lab, run one workload through the tunnel, capture it, tear it all down.
+
+    The defaults reproduce the incident: wg MTU 1420 over a 1400-byte path with
+    ICMP blocked, and a GET of a 1760-byte response that never arrives.
+
+    \b
+    Example:
+      sudo pcapmtu lab run --wg-mtu 1340 --path-mtu 1400 -o fixed.pcap
+    """
+    from pcapmtu.lab import Scenario, run_scenario
+
+    scenario = Scenario(
+        path_mtu=path_mtu,
+        wg_mtu_home=wg_mtu_home if wg_mtu_home is not None else wg_mtu,
+        wg_mtu_proxy=wg_mtu_proxy if wg_mtu_proxy is not None else wg_mtu,
+        outer=int(outer),
+        inner=int(inner),
+        icmp=icmp,
+        captures=captures or ("home-wg0",),
+        snaplen=snaplen,
+        tstamp_precision=tstamp_precision,
+        format=fmt,
+        workload=workload,
+        response_bytes=response_bytes,
+        upload_bytes=upload_bytes,
+        sysctls=_parse_sysctls(sysctls),
+        loss_percent=loss,
+        rate_mbit=rate,
+        timeout_s=timeout,
+        wireguard=wireguard,
+    )
+    result = run_scenario(scenario, output)
+    click.echo(result.summary())
+    for warning in result.warnings:
+        click.echo(f"pcapmtu: warning: {warning}", err=True)
+    return EXIT_OK if result.outcome.complete else EXIT_FOUND
+
+
+def main() -> NoReturn:
+    """Console entry point."""
+    cli.main(prog_name="pcapmtu")

@@ -1,0 +1,254 @@
+"""The traffic of a lab run: a tiny HTTP server on the home side, a client on the proxy side.
+
+It runs inside the lab's namespaces as `python -m pcapmtu.lab.workload serve|fetch ...`, uses
+only the standard library, and reports what the *client* saw (bytes received, complete or not) as
+one JSON object on stdout. That outcome is the ground truth the analyser is tested against, so it
+must not depend on the analyser.
+
+The server answers each request with one `sendall` of the whole response, so the first segment
+on the wire is a full-size one, as in the incident (a 1760-byte response is one full segment plus
+a smaller one). Every loop here is bounded by a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+HEADER_END = b"\r\n\r\n"
+MAX_HEADER_BYTES = 16_384
+RECV_CHUNK = 65_536
+# A small request used to bring the tunnel up (WireGuard handshake) before capturing starts.
+PROBE_RESPONSE_BYTES = 300
+PROBE_ATTEMPTS = 10
+# Sizes of the parallel requests of the "many" workload, besides the large one it is given.
+MANY_SMALL_SIZES = (300, 600, 900)
+MANY_LARGE_COUNT = 3
+
+
+def build_response(total_bytes: int) -> bytes:
+    """An HTTP response of exactly `total_bytes` bytes, headers included."""
+    body_len = total_bytes
+    for _ in range(8):  # the header's length depends on the digits of Content-Length
+        header = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        if len(header) + body_len == total_bytes:
+            break
+        body_len = max(total_bytes - len(header), 0)
+    body = (b"pcapmtu-lab " * (body_len // 12 + 1))[:body_len]
+    return header + body
+
+
+def _read_headers(conn: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+    """Read until the end of the headers; return (headers, bytes of body already read)."""
+    data = b""
+    while HEADER_END not in data:
+        conn.settimeout(max(deadline - time.monotonic(), 0.01))
+        chunk = conn.recv(RECV_CHUNK)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_HEADER_BYTES:
+            break
+    head, _, rest = data.partition(HEADER_END)
+    return head, rest
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
+
+
+def _serve_one(conn: socket.socket, deadline: float) -> None:
+    with conn:
+        try:
+            head, body = _read_headers(conn, deadline)
+            request_line = head.split(b"\r\n", 1)[0].decode("ascii", "replace").split()
+            if len(request_line) < 2:
+                return
+            method, path = request_line[0], request_line[1]
+            if method == "POST":
+                wanted = _content_length(head)
+                while len(body) < wanted and time.monotonic() < deadline:
+                    conn.settimeout(max(deadline - time.monotonic(), 0.01))
+                    chunk = conn.recv(RECV_CHUNK)
+                    if not chunk:
+                        break
+                    body += chunk
+                reply = json.dumps({"received": len(body)}).encode()
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(reply)}\r\nConnection: close\r\n\r\n".encode()
+                    + reply
+                )
+            else:
+                size = int(path.rsplit("/", 1)[-1]) if path.startswith("/bytes/") else 1000
+                conn.settimeout(max(deadline - time.monotonic(), 0.01))
+                conn.sendall(build_response(size))
+            conn.shutdown(socket.SHUT_WR)
+            # Wait for the client to close, so the server's side ends cleanly on the wire.
+            conn.settimeout(max(min(deadline - time.monotonic(), 2.0), 0.01))
+            while conn.recv(RECV_CHUNK):
+                pass
+        except OSError:
+            pass  # a black hole makes sends time out: that is the experiment, not an error
+
+
+def serve(address: str, port: int, lifetime_s: float) -> int:
+    """Serve until `lifetime_s` has passed; print `ready` once listening."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    deadline = time.monotonic() + lifetime_s
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+        listener.listen(64)
+        print("ready", flush=True)
+        while time.monotonic() < deadline:
+            listener.settimeout(max(min(deadline - time.monotonic(), 1.0), 0.01))
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=_serve_one, args=(conn, deadline), daemon=True).start()
+    return 0
+
+
+@dataclass
+class RequestResult:
+    """What the client saw of one request."""
+
+    kind: str
+    bytes_expected: int
+    bytes_received: int
+    complete: bool
+    status: int | None
+    duration_s: float
+    error: str | None
+
+
+def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> RequestResult:
+    """One request on its own connection; never raises, always returns what was seen."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    started = time.monotonic()
+    received = 0
+    status: int | None = None
+    error: str | None = None
+    expected = size
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.settimeout(max(deadline - time.monotonic(), 0.01))
+            conn.connect((address, port))
+            if kind == "upload":
+                payload = b"u" * size
+                conn.sendall(
+                    f"POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: {size}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                    + payload
+                )
+            else:
+                conn.sendall(f"GET /bytes/{size} HTTP/1.1\r\nHost: lab\r\n\r\n".encode())
+            head, body = _read_headers(conn, deadline)
+            received = len(head) + len(HEADER_END) + len(body) if head else len(body)
+            if head:
+                status = int(head.split(b" ", 2)[1])
+                length = _content_length(head)
+                while len(body) < length and time.monotonic() < deadline:
+                    conn.settimeout(max(deadline - time.monotonic(), 0.01))
+                    chunk = conn.recv(RECV_CHUNK)
+                    if not chunk:
+                        break
+                    body += chunk
+                    received += len(chunk)
+                if kind == "upload":
+                    # The upload's outcome is what the server says it received.
+                    received = int(json.loads(body or b"{}").get("received", 0))
+    except (OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration = time.monotonic() - started
+    complete = status == 200 and received >= expected and error is None
+    return RequestResult(kind, expected, received, complete, status, round(duration, 3), error)
+
+
+def fetch(address: str, port: int, workload: str, size: int, upload: int, timeout: float) -> int:
+    """Run one workload; print a JSON outcome; exit 0 if every request completed, else 1."""
+    deadline = time.monotonic() + timeout
+    plan: list[tuple[str, int]]
+    if workload == "upload":
+        plan = [("upload", upload)]
+    elif workload == "many":
+        plan = [("get", s) for s in MANY_SMALL_SIZES] + [("get", size)] * MANY_LARGE_COUNT
+    elif workload == "probe":
+        plan = [("get", PROBE_RESPONSE_BYTES)]
+    else:
+        plan = [(workload, size)]
+    results: list[RequestResult | None] = [None] * len(plan)
+
+    def worker(index: int, kind: str, nbytes: int) -> None:
+        results[index] = _fetch(address, port, "get" if kind == "bulk" else kind, nbytes, deadline)
+
+    threads = [
+        threading.Thread(target=worker, args=(i, kind, nbytes), daemon=True)
+        for i, (kind, nbytes) in enumerate(plan)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0) + 1.0)
+    done = [r for r in results if r is not None]
+    complete = len(done) == len(plan) and all(r.complete for r in done)
+    print(json.dumps({"complete": complete, "requests": [asdict(r) for r in done]}), flush=True)
+    return 0 if complete else 1
+
+
+def probe(address: str, port: int, timeout: float) -> int:
+    """Retry a small request until it passes: brings the tunnel up and proves it works."""
+    deadline = time.monotonic() + timeout
+    for _ in range(PROBE_ATTEMPTS):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        result = _fetch(address, port, "get", PROBE_RESPONSE_BYTES, time.monotonic() + min(
+            remaining, timeout / PROBE_ATTEMPTS * 2))
+        if result.complete:
+            print(json.dumps(asdict(result)), flush=True)
+            return 0
+        time.sleep(0.1)
+    print(json.dumps({"complete": False, "error": "no small request got through"}), flush=True)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pcapmtu.lab.workload")
+    sub = parser.add_subparsers(dest="command", required=True)
+    srv = sub.add_parser("serve")
+    srv.add_argument("--address", required=True)
+    srv.add_argument("--port", type=int, required=True)
+    srv.add_argument("--lifetime", type=float, required=True)
+    cli = sub.add_parser("fetch")
+    cli.add_argument("--address", required=True)
+    cli.add_argument("--port", type=int, required=True)
+    cli.add_argument("--workload", choices=("get", "upload", "bulk", "many", "probe"))
+    cli.add_argument("--size", type=int, default=PROBE_RESPONSE_BYTES)
+    cli.add_argument("--upload", type=int, default=0)
+    cli.add_argument("--timeout", type=float, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.address, args.port, args.lifetime)
+    if args.workload == "probe":
+        return probe(args.address, args.port, args.timeout)
+    return fetch(args.address, args.port, args.workload, args.size, args.upload, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
