@@ -21,6 +21,10 @@ from pcapmtu.lab.scenario import CAPTURE_POINTS, Scenario
 from pcapmtu.lab.topology import Namespaces
 
 LISTEN_WAIT_S = 5.0
+# In --immediate-mode libpcap uses a ring of frames each as large as the snaplen (or 64 KiB when
+# the interface offloads); tcpdump's default 2 MiB ring then holds only a few frames and a burst
+# of packets overflows it ("dropped by kernel"). 32 MiB holds a burst of over 128.
+CAPTURE_BUFFER_KIB = 32_768
 _CAPTURED = re.compile(rb"(\d+) packets? captured")
 _DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
 # pcap file header: magic, version, thiszone, sigfigs, snaplen, then the link type at byte 20.
@@ -91,7 +95,7 @@ class Recorder:
             argv = [
                 "ip", "netns", "exec", self.ns[role],
                 "tcpdump", "-i", iface, "-w", str(out), "-s", str(self.scenario.snaplen),
-                "-n", "--immediate-mode", "-Z", "root",
+                "-n", "--immediate-mode", "-B", str(CAPTURE_BUFFER_KIB), "-Z", "root",
                 f"--time-stamp-precision={self.scenario.tstamp_precision}",
             ]
             proc = self.processes.start(f"tcpdump ({point})", argv, log)
