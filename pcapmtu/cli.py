@@ -25,15 +25,17 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "PCAPMTU_DEBUG"
 
-EXIT_CODES_HELP = """\
-\b
-Exit codes:
-  0    no problem found (lab run: the client got the whole response)
-  1    problem found (lab run: the transfer did not complete)
-  2    usage error, unreadable input, or the lab cannot run on this machine
-  3    internal error, or a lab step failed
-  130  interrupted (Ctrl-C or SIGTERM)
-"""
+# (code, meaning): the one table behind --help and the README (a test keeps them equal).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "no problem found (lab run: the client got the whole response)"),
+    (EXIT_FOUND, "problem found (lab run: the transfer did not complete)"),
+    (EXIT_USAGE, "usage error, unreadable input, or the lab cannot run on this machine"),
+    (EXIT_INTERNAL, "internal error, or a lab step failed"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"),
+)
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "".join(
+    f"  {code:<4} {meaning}\n" for code, meaning in EXIT_CODES
+)
 
 
 class ExitCodeGroup(click.Group):
@@ -43,7 +45,7 @@ class ExitCodeGroup(click.Group):
     error is one line on stderr, and an unexpected one says how to see its traceback.
     """
 
-    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
@@ -100,51 +102,132 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
 
 
 @lab.command("run", epilog=EXIT_CODES_HELP)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Capture file to write; the sidecar goes beside it as NAME.json.")
-@click.option("--path-mtu", type=int, default=1400, show_default=True,
-              help="MTU of the underlay link between the routers (both directions).")
-@click.option("--wg-mtu", type=int, default=1420, show_default=True,
-              help="MTU of wg0 on both peers.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Capture file to write; the sidecar goes beside it as NAME.json.",
+)
+@click.option(
+    "--path-mtu",
+    type=int,
+    default=1400,
+    show_default=True,
+    help="MTU of the underlay link between the routers (both directions).",
+)
+@click.option(
+    "--wg-mtu", type=int, default=1420, show_default=True, help="MTU of wg0 on both peers."
+)
 @click.option("--wg-mtu-home", type=int, default=None, help="Override --wg-mtu on the home side.")
-@click.option("--wg-mtu-proxy", type=int, default=None,
-              help="Override --wg-mtu on the proxy side.")
-@click.option("--outer", type=click.Choice(["4", "6"]), default="4", show_default=True,
-              help="IP version of the underlay (WireGuard's UDP packets).")
-@click.option("--inner", type=click.Choice(["4", "6"]), default="4", show_default=True,
-              help="IP version inside the tunnel.")
-@click.option("--icmp", type=click.Choice(["blocked", "allowed"]), default="blocked",
-              show_default=True,
-              help="Whether the routers drop ICMP dest-unreachable / ICMPv6 packet-too-big.")
-@click.option("--capture", "captures", multiple=True,
-              type=click.Choice(["home-wg0", "proxy-wg0", "home-underlay", "home-any"]),
-              help="Capture point; repeat for several (one file each).  [default: home-wg0]")
-@click.option("--snaplen", type=int, default=262144, show_default=True,
-              help="Bytes kept of each packet (tcpdump -s).")
-@click.option("--tstamp-precision", type=click.Choice(["micro", "nano"]), default="micro",
-              show_default=True, help="Timestamp precision of the pcap.")
-@click.option("--format", "fmt", type=click.Choice(["pcap", "pcapng"]), default="pcap",
-              show_default=True,
-              help="pcapng puts every capture point into one file, one interface each.")
-@click.option("--workload", type=click.Choice(["get", "upload", "bulk", "many"]), default="get",
-              show_default=True,
-              help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
-                   "many: parallel small and large GETs.")
-@click.option("--response-bytes", type=int, default=None,
-              help="Size of the (large) HTTP response, headers included. "
-                   "[default: get 1760, bulk 3000000, many 20000]")
-@click.option("--upload-bytes", type=int, default=100_000, show_default=True,
-              help="Body size of the upload workload.")
-@click.option("--sysctl", "sysctls", multiple=True, metavar="[home:|proxy:]KEY=VALUE",
-              help="Kernel setting for the endpoints, e.g. net.ipv4.tcp_mtu_probing=1.")
-@click.option("--loss", type=float, default=0.0, show_default=True,
-              help="Random loss at router r1, in percent (both directions).")
-@click.option("--rate", type=int, default=100, show_default=True,
-              help="Underlay pacing rate, Mbit/s (keeps wireguard-go from dropping).")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds the client waits for the workload to finish.")
-@click.option("--wireguard", type=click.Choice(["auto", "kernel", "userspace"]), default="auto",
-              show_default=True, help="Kernel module or wireguard-go.")
+@click.option("--wg-mtu-proxy", type=int, default=None, help="Override --wg-mtu on the proxy side.")
+@click.option(
+    "--outer",
+    type=click.Choice(["4", "6"]),
+    default="4",
+    show_default=True,
+    help="IP version of the underlay (WireGuard's UDP packets).",
+)
+@click.option(
+    "--inner",
+    type=click.Choice(["4", "6"]),
+    default="4",
+    show_default=True,
+    help="IP version inside the tunnel.",
+)
+@click.option(
+    "--icmp",
+    type=click.Choice(["blocked", "allowed"]),
+    default="blocked",
+    show_default=True,
+    help="Whether the routers drop ICMP dest-unreachable / ICMPv6 packet-too-big.",
+)
+@click.option(
+    "--capture",
+    "captures",
+    multiple=True,
+    type=click.Choice(["home-wg0", "proxy-wg0", "home-underlay", "home-any"]),
+    help="Capture point; repeat for several (one file each).  [default: home-wg0]",
+)
+@click.option(
+    "--snaplen",
+    type=int,
+    default=262144,
+    show_default=True,
+    help="Bytes kept of each packet (tcpdump -s).",
+)
+@click.option(
+    "--tstamp-precision",
+    type=click.Choice(["micro", "nano"]),
+    default="micro",
+    show_default=True,
+    help="Timestamp precision of the pcap.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pcap", "pcapng"]),
+    default="pcap",
+    show_default=True,
+    help="pcapng puts every capture point into one file, one interface each.",
+)
+@click.option(
+    "--workload",
+    type=click.Choice(["get", "upload", "bulk", "many"]),
+    default="get",
+    show_default=True,
+    help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
+    "many: parallel small and large GETs.",
+)
+@click.option(
+    "--response-bytes",
+    type=int,
+    default=None,
+    help="Size of the (large) HTTP response, headers included. "
+    "[default: get 1760, bulk 3000000, many 20000]",
+)
+@click.option(
+    "--upload-bytes",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Body size of the upload workload.",
+)
+@click.option(
+    "--sysctl",
+    "sysctls",
+    multiple=True,
+    metavar="[home:|proxy:]KEY=VALUE",
+    help="Kernel setting for the endpoints, e.g. net.ipv4.tcp_mtu_probing=1.",
+)
+@click.option(
+    "--loss",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Random loss at router r1, in percent (both directions).",
+)
+@click.option(
+    "--rate",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Underlay pacing rate, Mbit/s (keeps wireguard-go from dropping).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds the client waits for the workload to finish.",
+)
+@click.option(
+    "--wireguard",
+    type=click.Choice(["auto", "kernel", "userspace"]),
+    default="auto",
+    show_default=True,
+    help="Kernel module or wireguard-go.",
+)
 def lab_run(
     output: Path,
     path_mtu: int,
@@ -203,6 +286,64 @@ def lab_run(
     for warning in result.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
     return EXIT_OK if result.outcome.complete else EXIT_FOUND
+
+
+@lab.command("samples", epilog=EXIT_CODES_HELP)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option(
+    "--only",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Make only this sample (repeatable). Default: all of them.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the samples and exit.")
+@click.option(
+    "--readme-only",
+    is_flag=True,
+    help="Rewrite FOLDER/README.md from the sidecars already there; run nothing.",
+)
+def lab_samples(
+    folder: Path | None, names: tuple[str, ...], list_only: bool, readme_only: bool
+) -> int:
+    """Make the sample captures in FOLDER, each a real lab run, and its README.md.
+
+    Every sample must show the outcome it is meant to (for example: the
+    incident must not complete, the fix must); otherwise this fails.
+    """
+    from pcapmtu.lab import samples
+
+    if list_only:
+        for sample in samples.by_name(names):
+            state = "complete" if sample.complete else "incomplete"
+            click.echo(f"{sample.name:24} {state:10} {', '.join(samples.sample_files(sample))}")
+        return EXIT_OK
+    if folder is None:
+        raise click.UsageError("missing argument FOLDER (where to write the samples)")
+    if readme_only:
+        samples.write_readme(folder)
+        click.echo(f"wrote {folder / samples.README}")
+        return EXIT_OK
+    samples.make_samples(folder, names, progress=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {folder / samples.README}")
+    return EXIT_OK
+
+
+@lab.command("cleanup", epilog=EXIT_CODES_HELP)
+def lab_cleanup() -> int:
+    """Remove namespaces (and their processes) left by lab runs that were killed.
+
+    Only namespaces named by a lab run whose process no longer exists are touched.
+    """
+    from pcapmtu.lab.cleanup import remove_stale
+    from pcapmtu.lab.system import check_linux_root
+
+    check_linux_root()
+    removed = remove_stale()
+    for name in removed:
+        click.echo(f"removed {name}")
+    click.echo(f"{len(removed)} stale lab namespaces removed")
+    return EXIT_OK
 
 
 def main() -> NoReturn:

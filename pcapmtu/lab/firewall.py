@@ -15,8 +15,8 @@ TABLE = "pcapmtu_lab"
 # nftables' numgen draws from 0..LOSS_SCALE-1, so loss can be set to a hundredth of a percent.
 LOSS_SCALE = 10_000
 ICMP_DROP_RULES = (
-    "icmp type destination-unreachable counter drop comment \"icmp-dest-unreachable\"",
-    "icmpv6 type packet-too-big counter drop comment \"icmpv6-packet-too-big\"",
+    'icmp type destination-unreachable counter drop comment "icmp-dest-unreachable"',
+    'icmpv6 type packet-too-big counter drop comment "icmpv6-packet-too-big"',
 )
 LOSS_COMMENT = "random-loss"
 
@@ -29,8 +29,7 @@ def router_rules(scenario: Scenario, role: str) -> str:
     if scenario.loss_percent > 0 and role == "r1":
         threshold = round(scenario.loss_percent * LOSS_SCALE / 100)
         forward.append(
-            f"numgen random mod {LOSS_SCALE} < {threshold} counter drop "
-            f"comment \"{LOSS_COMMENT}\""
+            f'numgen random mod {LOSS_SCALE} < {threshold} counter drop comment "{LOSS_COMMENT}"'
         )
     return "\n".join(
         [
@@ -49,10 +48,10 @@ def router_rules(scenario: Scenario, role: str) -> str:
     )
 
 
-def rule_counters(ruleset_json: dict[str, object]) -> dict[str, int]:
+def rule_counters(ruleset_json: object) -> dict[str, int]:
     """Packets dropped per rule comment, summed over chains, from `nft -j list ruleset`."""
     totals: dict[str, int] = {}
-    items = ruleset_json.get("nftables", [])
+    items = ruleset_json.get("nftables", []) if isinstance(ruleset_json, dict) else []
     if not isinstance(items, list):
         return totals
     for item in items:

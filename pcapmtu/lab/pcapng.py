@@ -82,7 +82,7 @@ def write_pcapng(interfaces: Sequence[Interface], out: BinaryIO, application: st
             + _option(OPT_ENDOFOPT, b""),
         )
     )
-    for iface, header in zip(interfaces, headers):
+    for iface, header in zip(interfaces, headers, strict=True):
         out.write(
             _block(
                 BLOCK_IDB,

@@ -93,9 +93,23 @@ class Recorder:
             out = self.workdir / f"{point}.pcap"
             log = self.workdir / f"tcpdump-{point}.log"
             argv = [
-                "ip", "netns", "exec", self.ns[role],
-                "tcpdump", "-i", iface, "-w", str(out), "-s", str(self.scenario.snaplen),
-                "-n", "--immediate-mode", "-B", str(CAPTURE_BUFFER_KIB), "-Z", "root",
+                "ip",
+                "netns",
+                "exec",
+                self.ns[role],
+                "tcpdump",
+                "-i",
+                iface,
+                "-w",
+                str(out),
+                "-s",
+                str(self.scenario.snaplen),
+                "-n",
+                "--immediate-mode",
+                "-B",
+                str(CAPTURE_BUFFER_KIB),
+                "-Z",
+                "root",
                 f"--time-stamp-precision={self.scenario.tstamp_precision}",
             ]
             proc = self.processes.start(f"tcpdump ({point})", argv, log)

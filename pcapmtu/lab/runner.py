@@ -234,8 +234,16 @@ def _capture_workload(
     server_log = workdir / "server.log"
     server = processes.start(
         "HTTP server (home)",
-        _workload_argv(ns["home"], "serve", "--address", server_address,
-                       "--port", str(HTTP_PORT), "--lifetime", str(lifetime)),
+        _workload_argv(
+            ns["home"],
+            "serve",
+            "--address",
+            server_address,
+            "--port",
+            str(HTTP_PORT),
+            "--lifetime",
+            str(lifetime),
+        ),
         server_log,
     )
 
@@ -246,8 +254,9 @@ def _capture_workload(
 
     system.wait_until(server_ready, SERVER_READY_WAIT_S, "the lab's HTTP server to listen")
     common = ["--address", server_address, "--port", str(HTTP_PORT)]
-    probe = _run_client(ns, [*common, "--workload", "probe", "--timeout", str(PROBE_TIMEOUT_S)],
-                        PROBE_TIMEOUT_S)
+    probe = _run_client(
+        ns, [*common, "--workload", "probe", "--timeout", str(PROBE_TIMEOUT_S)], PROBE_TIMEOUT_S
+    )
     if probe.returncode != 0:
         raise LabSetupError(
             "the tunnel does not carry even a small request, so the lab itself is broken "
@@ -257,8 +266,17 @@ def _capture_workload(
     recorder.start()
     client = _run_client(
         ns,
-        [*common, "--workload", scenario.workload, "--size", str(scenario.effective_response_bytes),
-         "--upload", str(scenario.upload_bytes), "--timeout", str(scenario.timeout_s)],
+        [
+            *common,
+            "--workload",
+            scenario.workload,
+            "--size",
+            str(scenario.effective_response_bytes),
+            "--upload",
+            str(scenario.upload_bytes),
+            "--timeout",
+            str(scenario.timeout_s),
+        ],
         scenario.timeout_s,
     )
     time.sleep(SETTLE_S)
@@ -267,7 +285,9 @@ def _capture_workload(
     return recordings, _outcome(client), routers
 
 
-def _run_client(ns: Namespaces, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run_client(
+    ns: Namespaces, args: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             _workload_argv(ns["proxy"], "fetch", *args),
@@ -304,8 +324,9 @@ def _router_counters(namespace: str) -> dict[str, int]:
     counters = firewall.rule_counters(
         json.loads(system.run(["ip", "netns", "exec", namespace, "nft", "-j", "list", "ruleset"]))
     )
-    snmp = system.run(["ip", "netns", "exec", namespace, "cat", "/proc/net/snmp",
-                       "/proc/net/snmp6"])
+    snmp = system.run(
+        ["ip", "netns", "exec", namespace, "cat", "/proc/net/snmp", "/proc/net/snmp6"]
+    )
     return {
         # IPv4: a packet with DF set that does not fit the next link counts as FragFails.
         "too_big_ipv4": _snmp_value(snmp, "Ip", "FragFails"),
@@ -352,8 +373,13 @@ def _deliver(scenario: Scenario, recordings: list[Recording], output: Path) -> l
         link_type = read_pcap_header(r.path).link_type
         shutil.move(str(r.path), paths[r.point])
         files.append(
-            CaptureFile((r.point,), paths[r.point], (link_type,), r.packets_captured,
-                        r.packets_dropped_by_kernel)
+            CaptureFile(
+                (r.point,),
+                paths[r.point],
+                (link_type,),
+                r.packets_captured,
+                r.packets_dropped_by_kernel,
+            )
         )
     return files
 

@@ -133,9 +133,7 @@ class Scenario:
         _check_range("--timeout", self.timeout_s, 1.0, MAX_TIMEOUT_S, "seconds")
         _check_range("--loss", self.loss_percent, 0.0, MAX_LOSS_PERCENT, "percent")
         _check_range("--rate", self.rate_mbit, 1, MAX_RATE_MBIT, "Mbit/s")
-        _check_range(
-            "--upload-bytes", self.upload_bytes, 1, MAX_RESPONSE_BYTES, "bytes"
-        )
+        _check_range("--upload-bytes", self.upload_bytes, 1, MAX_RESPONSE_BYTES, "bytes")
         if self.response_bytes is not None:
             _check_range(
                 "--response-bytes",

@@ -40,19 +40,22 @@ def kernel_wireguard_loaded() -> bool:
     return KERNEL_WIREGUARD_MODULE.exists()
 
 
+def check_linux_root() -> None:
+    """Raise `LabUnavailableError` unless this is Linux and we are root."""
+    if not sys.platform.startswith("linux"):
+        raise LabUnavailableError(f"the lab needs Linux network namespaces; this is {sys.platform}")
+    if os.geteuid() != 0:
+        raise LabUnavailableError(
+            "the lab needs root (it creates network namespaces): run it with sudo"
+        )
+
+
 def check_requirements(wireguard: str) -> str:
     """Raise `LabUnavailableError` naming what is missing; return the WireGuard to use.
 
     `wireguard` is "auto", "kernel" or "userspace"; the answer is "kernel" or "userspace".
     """
-    if not sys.platform.startswith("linux"):
-        raise LabUnavailableError(
-            f"the lab needs Linux network namespaces; this is {sys.platform}"
-        )
-    if os.geteuid() != 0:
-        raise LabUnavailableError(
-            "the lab needs root (it creates network namespaces): run it with sudo"
-        )
+    check_linux_root()
     missing = {pkg: tool for tool, pkg in REQUIRED_TOOLS.items() if shutil.which(tool) is None}
     implementation = wireguard
     if wireguard == "auto":

@@ -27,6 +27,7 @@ UNDERLAY_IFACE = "eth0"  # the endpoints' underlay interface
 WG_IFACE = "wg0"
 WG_PORT = 51820  # WireGuard's customary port
 HTTP_PORT = 8080
+NAMESPACE_PREFIX = "pcapmtu-"
 
 UNDERLAY_V4 = ("198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/24")
 UNDERLAY_V6 = ("fd18:1::/64", "fd18:2::/64", "fd18:3::/64")
@@ -65,9 +66,6 @@ class Namespaces:
 
     def all(self) -> list[str]:
         return [self[role] for role in ROLES]
-
-
-NAMESPACE_PREFIX = "pcapmtu-"
 
 
 def links(scenario: Scenario) -> tuple[Link, ...]:
@@ -133,8 +131,19 @@ def plan_underlay(scenario: Scenario, ns: Namespaces, router_rules: dict[str, st
         steps.append(
             Step(
                 (
-                    "ip", "link", "add", link.a_iface, "netns", ns[link.a_role],
-                    "type", "veth", "peer", "name", link.b_iface, "netns", ns[link.b_role],
+                    "ip",
+                    "link",
+                    "add",
+                    link.a_iface,
+                    "netns",
+                    ns[link.a_role],
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    link.b_iface,
+                    "netns",
+                    ns[link.b_role],
                 )
             )
         )
@@ -169,8 +178,23 @@ def pacing_steps(scenario: Scenario, ns: Namespaces) -> list[Step]:
     return [
         Step(
             (
-                "ip", "netns", "exec", ns[role], "tc", "qdisc", "add", "dev", iface,
-                "root", "tbf", "rate", rate, "burst", burst, "limit", queue_limit,
+                "ip",
+                "netns",
+                "exec",
+                ns[role],
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                iface,
+                "root",
+                "tbf",
+                "rate",
+                rate,
+                "burst",
+                burst,
+                "limit",
+                queue_limit,
             )
         )
         for role, iface in (("r1", "r2"), ("r2", "r1"))

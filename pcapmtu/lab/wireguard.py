@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pcapmtu.errors import LabSetupError
 from pcapmtu.lab import system
 from pcapmtu.lab.scenario import Scenario
 from pcapmtu.lab.topology import (
@@ -53,8 +54,20 @@ def config_text(own: Keys, peer: Keys, peer_role: str, scenario: Scenario) -> st
 
 
 def _in_private_run_dir(namespace: str, socket_dir: Path, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", namespace, "unshare", "-m", "sh", "-c", _BIND_AND_EXEC,
-            "sh", str(socket_dir), *argv]
+    return [
+        "ip",
+        "netns",
+        "exec",
+        namespace,
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        _BIND_AND_EXEC,
+        "sh",
+        str(socket_dir),
+        *argv,
+    ]
 
 
 class Tunnel:
@@ -87,8 +100,7 @@ class Tunnel:
             conf.write_text(config_text(keys[role], keys[peer], peer, self.scenario))
             if self.implementation == "kernel":
                 system.run(["ip", "-n", namespace, "link", "add", WG_IFACE, "type", "wireguard"])
-                system.run(["ip", "netns", "exec", namespace, "wg", "setconf", WG_IFACE,
-                            str(conf)])
+                system.run(["ip", "netns", "exec", namespace, "wg", "setconf", WG_IFACE, str(conf)])
             else:
                 self._start_userspace(role, conf)
             family = self.scenario.inner
@@ -115,15 +127,16 @@ class Tunnel:
         def ready() -> bool:
             if proc.poll() is not None:
                 log = (self.workdir / f"wireguard-go-{role}.log").read_text(errors="replace")
-                raise system.LabSetupError(
+                raise LabSetupError(
                     f"wireguard-go ({role}) exited with status {proc.returncode}: "
                     + (log.strip().splitlines() or ["no output"])[-1]
                 )
             return sock.exists()
 
         system.wait_until(ready, SOCKET_WAIT_S, f"wireguard-go ({role}) to open {sock}")
-        system.run(_in_private_run_dir(namespace, socket_dir, ["wg", "setconf", WG_IFACE,
-                                                                 str(conf)]))
+        system.run(
+            _in_private_run_dir(namespace, socket_dir, ["wg", "setconf", WG_IFACE, str(conf)])
+        )
 
 
 def version(implementation: str) -> str:
@@ -132,5 +145,5 @@ def version(implementation: str) -> str:
         return "kernel module"
     try:
         return system.run(["wireguard-go", "--version"]).splitlines()[0].strip()
-    except (system.LabSetupError, IndexError):
+    except (LabSetupError, IndexError):
         return "wireguard-go (version unknown)"

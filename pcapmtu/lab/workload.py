@@ -218,8 +218,13 @@ def probe(address: str, port: int, timeout: float) -> int:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        result = _fetch(address, port, "get", PROBE_RESPONSE_BYTES, time.monotonic() + min(
-            remaining, timeout / PROBE_ATTEMPTS * 2))
+        result = _fetch(
+            address,
+            port,
+            "get",
+            PROBE_RESPONSE_BYTES,
+            time.monotonic() + min(remaining, timeout / PROBE_ATTEMPTS * 2),
+        )
         if result.complete:
             print(json.dumps(asdict(result)), flush=True)
             return 0

@@ -1,0 +1,62 @@
+"""Remove what a lab run left behind when it could not clean up after itself (kill -9, a crash).
+
+Every lab namespace is named `pcapmtu-<owner pid>-<random>-<role>`. A namespace whose owner is
+still alive belongs to a running lab and is left alone; for the others, the processes inside
+(which only a lab run started there) are stopped and the namespace is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from pcapmtu.errors import LabSetupError
+from pcapmtu.lab import system
+from pcapmtu.lab.topology import NAMESPACE_PREFIX
+
+
+def owner_pid(namespace: str) -> int | None:
+    """The PID in a lab namespace's name, or None when the name is not a lab's."""
+    if not namespace.startswith(NAMESPACE_PREFIX):
+        return None
+    pid_text = namespace[len(NAMESPACE_PREFIX) :].split("-", 1)[0]
+    return int(pid_text) if pid_text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_namespaces() -> list[str]:
+    """Lab namespaces whose owning process is gone."""
+    listing = system.run(["ip", "netns", "list"])
+    names = [line.split()[0] for line in listing.splitlines() if line.strip()]
+    stale = []
+    for name in names:
+        pid = owner_pid(name)
+        if pid is not None and not _alive(pid):
+            stale.append(name)
+    return stale
+
+
+def remove_stale() -> list[str]:
+    """Stop the processes in each stale lab namespace and delete it; return the names."""
+    removed = []
+    for name in stale_namespaces():
+        pids = system.run(["ip", "netns", "pids", name]).split()
+        for pid in (int(p) for p in pids if p.isdigit()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            system.run(["ip", "netns", "del", name])
+        except LabSetupError:
+            continue
+        removed.append(name)
+    return removed

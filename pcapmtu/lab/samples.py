@@ -1,0 +1,272 @@
+"""The sample captures shipped in `sample_captures/`, and the one function that makes them all.
+
+Each `Sample` is a named lab scenario with a sentence on what it shows and the outcome it is
+meant to have. `make_samples` runs every one for real, checks the outcome the client saw is the
+one intended (a sample that does not show what it claims is an error, not a sample), and writes
+`README.md` from the sidecars, so the table cannot drift from the files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pcapmtu.errors import LabSetupError, UsageError
+from pcapmtu.lab.runner import LabResult, output_paths, run_scenario
+from pcapmtu.lab.scenario import Scenario, Sysctl
+
+README = "README.md"
+MAX_FILE_BYTES = 1_000_000
+MAX_FOLDER_BYTES = 10_000_000
+# A black hole needs only a few retransmissions to be plain; a short timeout keeps files small.
+BLACK_HOLE_TIMEOUT_S = 8.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample capture: its lab scenario and what it is for."""
+
+    name: str
+    shows: str
+    scenario: Scenario
+    complete: bool  # the outcome the client must see for the sample to show what it claims
+    extension: str = ".pcap"
+
+
+def _s(**changes: Any) -> Scenario:
+    base = Scenario(timeout_s=BLACK_HOLE_TIMEOUT_S)
+    return replace(base, **changes)
+
+
+SAMPLES: tuple[Sample, ...] = (
+    Sample(
+        "incident",
+        "The incident: wg MTU 1420 over a 1400-byte path, ICMP blocked. The 1368-byte segment "
+        "(1420-byte packet) is retransmitted and never ACKed while the smaller one is SACKed; "
+        "seen on both ends of the tunnel.",
+        _s(captures=("home-wg0", "proxy-wg0")),
+        complete=False,
+    ),
+    Sample(
+        "fixed-mtu1340",
+        "The fix: MTU = 1340 on both peers (path 1400 - 60) fits; the response arrives.",
+        _s(wg_mtu_home=1340, wg_mtu_proxy=1340),
+        complete=True,
+    ),
+    Sample(
+        "still-broken-mtu1380",
+        "A guessed fix that still fails: MTU = 1380 makes 1440-byte outer packets, too big for "
+        "a 1400-byte path.",
+        _s(wg_mtu_home=1380, wg_mtu_proxy=1380),
+        complete=False,
+    ),
+    Sample(
+        "mtu-probing",
+        "Linux PLPMTUD (net.ipv4.tcp_mtu_probing=1) on both peers: after a few retransmissions "
+        "the sender resends the bytes in smaller segments and the transfer recovers.",
+        _s(sysctls=(Sysctl("net.ipv4.tcp_mtu_probing", "1"),), timeout_s=20.0),
+        complete=True,
+    ),
+    Sample(
+        "icmp-allowed",
+        "Working PMTUD: the router's ICMP 'fragmentation needed' reaches the home server, which "
+        "then fragments the outer UDP; one inner retransmission, then delivery. The underlay "
+        "capture holds the ICMP.",
+        _s(icmp="allowed", captures=("home-wg0", "home-underlay")),
+        complete=True,
+    ),
+    Sample(
+        "no-sack",
+        "The incident with SACK off (net.ipv4.tcp_sack=0): the receiver can only send "
+        "duplicate ACKs for the small segment that arrived.",
+        _s(sysctls=(Sysctl("net.ipv4.tcp_sack", "0"),)),
+        complete=False,
+    ),
+    Sample(
+        "upload",
+        "An upload (100 kB POST from proxy to home) into the black hole: the proxy resends its "
+        "full-size segments; every data segment is full-size, so the receiver (home) sees the "
+        "handshake and then nothing.",
+        _s(workload="upload", captures=("proxy-wg0", "home-wg0")),
+        complete=False,
+    ),
+    Sample(
+        "inner-ipv6",
+        "IPv6 inside the tunnel (IPv4 underlay): the 1420-byte IPv6 packet carries 1348 bytes "
+        "of payload and vanishes.",
+        _s(inner=6),
+        complete=False,
+    ),
+    Sample(
+        "outer-ipv6",
+        "An IPv6 underlay: WireGuard adds 80 bytes, so 1420 + 80 = 1500 does not fit a "
+        "1400-byte path; ICMPv6 packet-too-big is dropped.",
+        _s(outer=6, captures=("home-wg0", "home-underlay")),
+        complete=False,
+    ),
+    Sample(
+        "many-flows",
+        "Six parallel requests: the small responses (300, 600, 900 bytes) arrive, the three "
+        "20 kB responses stall.",
+        _s(workload="many"),
+        complete=False,
+    ),
+    Sample(
+        "any-sll2",
+        "The incident captured with `tcpdump -i any` (Linux cooked v2 headers): inner wg0 "
+        "packets and outer eth0 UDP packets in one file.",
+        _s(captures=("home-any",)),
+        complete=False,
+    ),
+    Sample(
+        "pcapng-two-interfaces",
+        "The incident as pcapng with two interfaces (wg0 raw IP and eth0 Ethernet), "
+        "nanosecond timestamps.",
+        _s(captures=("home-wg0", "home-underlay"), format="pcapng", tstamp_precision="nano"),
+        complete=False,
+        extension=".pcapng",
+    ),
+    Sample(
+        "healthy-random-loss",
+        "Not an MTU problem: a 1 MB download over a path that fits (wg 1420, path 1500) with "
+        "2% random loss at the router; ordinary retransmissions of all sizes, all delivered. "
+        "Captured with snaplen 96.",
+        _s(
+            path_mtu=1500,
+            workload="bulk",
+            response_bytes=1_000_000,
+            loss_percent=2.0,
+            snaplen=96,
+            timeout_s=30.0,
+        ),
+        complete=True,
+    ),
+)
+
+
+def by_name(names: Iterable[str]) -> list[Sample]:
+    """The samples named (all when `names` is empty); unknown names are a usage error."""
+    wanted = list(names)
+    known = {s.name: s for s in SAMPLES}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise UsageError(f"unknown sample {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in wanted] if wanted else list(SAMPLES)
+
+
+def make_samples(
+    folder: Path,
+    names: Iterable[str] = (),
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[LabResult]:
+    """Run the samples into `folder`, check each outcome, and rewrite the folder's README."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    results = []
+    for sample in by_name(names):
+        progress(f"{sample.name}: running")
+        result = run_scenario(sample.scenario, folder / f"{sample.name}{sample.extension}")
+        if result.outcome.complete != sample.complete:
+            want = "complete" if sample.complete else "incomplete"
+            raise LabSetupError(
+                f"sample {sample.name}: the transfer was meant to be {want}, but the client got "
+                f"{result.outcome.bytes_received} of {result.outcome.bytes_expected} bytes"
+            )
+        for capture in result.captures:
+            size = capture.path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise LabSetupError(f"sample {capture.path.name} is {size} bytes, over 1 MB")
+        progress(f"{sample.name}: {result.summary().splitlines()[0]}")
+        results.append(result)
+    write_readme(folder)
+    return results
+
+
+def sample_files(sample: Sample) -> list[str]:
+    """The capture file names a sample writes."""
+    output = Path(f"{sample.name}{sample.extension}")
+    return sorted({p.name for p in output_paths(sample.scenario, output).values()})
+
+
+def write_readme(folder: Path) -> None:
+    """Write `README.md` from the sidecars present in `folder`."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    (folder / README).write_text(render_readme(folder))
+
+
+def render_readme(folder: Path) -> str:
+    """The folder's README: one row per capture file, from its run's sidecar."""
+    rows = []
+    for sample in SAMPLES:
+        sidecar = folder / f"{sample.name}.json"
+        if not sidecar.exists():
+            continue
+        data = json.loads(sidecar.read_text())
+        for capture in data["captures"]:
+            rows.append(_row(sample, data, capture))
+    return README_HEAD + "\n".join(rows) + "\n" + README_TAIL
+
+
+def _row(sample: Sample, data: dict[str, Any], capture: dict[str, Any]) -> str:
+    s, o = data["scenario"], data["outcome"]
+    config = [
+        f"path {s['path_mtu']}",
+        f"wg {s['wg_mtu_home']}"
+        if s["wg_mtu_home"] == s["wg_mtu_proxy"]
+        else f"wg {s['wg_mtu_home']}/{s['wg_mtu_proxy']}",
+        f"IPv{s['inner']} in IPv{s['outer']}",
+        f"ICMP {s['icmp']}",
+        s["workload"],
+    ]
+    config += [f"`{x}`" for x in s["sysctls"]]
+    if s["loss_percent"]:
+        config.append(f"loss {s['loss_percent']:g}%")
+    if s["snaplen"] != Scenario().snaplen:
+        config.append(f"snaplen {s['snaplen']}")
+    too_big = sum(r["too_big_ipv4"] + r["too_big_ipv6"] for r in data["routers"].values())
+    lost = sum(r["random_loss_dropped"] for r in data["routers"].values())
+    state = "complete" if o["complete"] else "**incomplete**"
+    outcome = f"{state}: {o['bytes_received']}/{o['bytes_expected']} B; {too_big} too big"
+    if lost:
+        outcome += f", {lost} lost at random"
+    points = ", ".join(capture["points"])
+    link_types = ", ".join(str(t) for t in capture["link_types"])
+    return (
+        f"| `{capture['file']}` | {points} | {link_types} | {capture['packets_captured']} | "
+        f"{sample.shows} | {'; '.join(config)} | {outcome} |"
+    )
+
+
+README_HEAD = """\
+# Sample captures
+
+Real captures of real WireGuard tunnels (wireguard-go between network namespaces, an underlay
+path of the stated MTU, routers that drop ICMP unless stated), recorded by tcpdump inside the
+lab. Nothing here is hand-made. Each run's full configuration and the outcome the *client* saw
+(bytes received, complete or not, and what each router dropped: packets too big for the path,
+ICMP errors, random loss) are in the sidecar `NAME.json` beside the capture.
+
+This file is generated. To make every sample again (Linux, root):
+
+```
+sudo pcapmtu lab samples sample_captures/
+```
+
+Columns: the capture point (`home-wg0`: tcpdump -i wg0 on the home server, the sender of the
+response; `proxy-wg0`: on the proxy, the client; `home-underlay`: the home server's eth0, outer
+UDP; `home-any`: -i any), the link types (101 raw IP, 1 Ethernet, 276 Linux cooked v2), and the
+packet count.
+
+| file | capture point | link type | packets | what it shows | configuration | outcome |
+|---|---|---|---|---|---|---|
+"""
+
+README_TAIL = """
+Sizes: "path" is the MTU of the link between the two routers; "wg" is the MTU of wg0 on both
+peers. An inner packet of N bytes leaves as a UDP packet of min(ceil16(N), wg MTU) + 60 bytes
+(IPv4 underlay) or + 80 (IPv6 underlay).
+"""

@@ -1,0 +1,222 @@
+"""The command line: every exit code, one clear line per error, and help for everything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import pcapmtu.lab
+import pcapmtu.lab.samples
+from pcapmtu import cli
+from pcapmtu.errors import LabSetupError
+from pcapmtu.lab import system
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _one_error_line(result: Any) -> str:
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return str(lines[0])
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix}{name} ")
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    for name, command in _commands(cli.cli):
+        assert command.help, f"{name} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_help_shows_the_exit_codes(runner: CliRunner) -> None:
+    for args in (["--help"], ["lab", "--help"], ["lab", "run", "--help"]):
+        result = runner.invoke(cli.cli, args)
+        assert result.exit_code == 0
+        for code, meaning in cli.EXIT_CODES:
+            assert f"{code:<4} {meaning}" in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli.cli, ["--version"])
+    assert result.exit_code == 0 and pcapmtu.__version__ in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lab", "run"], "Missing option '-o'"),
+        (["lab", "run", "-o", "x.pcap", "--outer", "5"], "'5' is not one of"),
+        (["lab", "run", "-o", "x.pcap", "--path-mtu", "many"], "'many' is not a valid integer"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_click_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli.cli, args)
+    assert result.exit_code == cli.EXIT_USAGE
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--inner", "6", "--wg-mtu", "1200"],
+            "pcapmtu: error: --wg-mtu (home) 1200 is outside 1280..9000 (IPv6 inside)",
+        ),
+        (["--sysctl", "kernel.panic=1"], "pcapmtu: error: bad sysctl 'kernel.panic=1'"),
+        (
+            ["--capture", "home-wg0", "--capture", "home-wg0"],
+            "pcapmtu: error: --capture names a point twice: home-wg0, home-wg0",
+        ),
+    ],
+)
+def test_impossible_scenarios_exit_2_with_the_value(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap"), *args])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert _one_error_line(result).startswith(message)
+
+
+def test_output_in_a_missing_folder_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "nope" / "x.pcap")])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "does not exist" in _one_error_line(result)
+
+
+def test_not_root_exits_2(runner: CliRunner, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap")])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert _one_error_line(result) == (
+        "pcapmtu: error: the lab needs root (it creates network namespaces): run it with sudo"
+    )
+
+
+def test_missing_tools_are_named_with_their_packages(
+    runner: CliRunner, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(system, "kernel_wireguard_loaded", lambda: False)
+    monkeypatch.setattr(
+        shutil, "which", lambda tool: None if tool in ("nft", "wireguard-go") else "/bin/x"
+    )
+    result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap")])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert _one_error_line(result) == (
+        "pcapmtu: error: the lab needs nft, wireguard-go: "
+        "install them with apt-get install nftables wireguard-go"
+    )
+
+
+def test_kernel_wireguard_asked_for_but_absent(
+    runner: CliRunner, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(system, "kernel_wireguard_loaded", lambda: False)
+    result = runner.invoke(
+        cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap"), "--wireguard", "kernel"]
+    )
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "modprobe wireguard" in _one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            LabSetupError("`ip netns add x` failed: File exists"),
+            cli.EXIT_INTERNAL,
+            "pcapmtu: error: `ip netns add x` failed: File exists",
+        ),
+        (
+            RuntimeError("boom"),
+            cli.EXIT_INTERNAL,
+            "pcapmtu: internal error: RuntimeError: boom (set PCAPMTU_DEBUG=1",
+        ),
+        (KeyboardInterrupt(), cli.EXIT_INTERRUPTED, "pcapmtu: interrupted"),
+    ],
+)
+def test_failures_map_to_exit_codes(
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: Any,
+    error: BaseException,
+    code: int,
+    message: str,
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(pcapmtu.lab, "run_scenario", fail)
+    result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap")])
+    assert result.exit_code == code
+    assert _one_error_line(result).startswith(message)
+
+
+def test_outcome_sets_the_exit_code(runner: CliRunner, tmp_path: Path, monkeypatch: Any) -> None:
+    """0 when the client got everything, 1 when it did not (the lab's "problem found")."""
+
+    class Outcome:
+        def __init__(self, complete: bool) -> None:
+            self.complete = complete
+
+    class Result:
+        warnings = ("the kernel dropped 2 packets",)
+
+        def __init__(self, complete: bool) -> None:
+            self.outcome = Outcome(complete)
+
+        def summary(self) -> str:
+            return "summary line"
+
+    for complete, code in ((True, cli.EXIT_OK), (False, cli.EXIT_FOUND)):
+        monkeypatch.setattr(pcapmtu.lab, "run_scenario", lambda s, o, c=complete: Result(c))
+        result = runner.invoke(cli.cli, ["lab", "run", "-o", str(tmp_path / "x.pcap")])
+        assert result.exit_code == code
+        assert result.stdout == "summary line\n"
+        assert result.stderr == "pcapmtu: warning: the kernel dropped 2 packets\n"
+
+
+def test_samples_list_and_unknown_name(runner: CliRunner) -> None:
+    listed = runner.invoke(cli.cli, ["lab", "samples", "--list"])
+    assert listed.exit_code == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        s.name for s in pcapmtu.lab.samples.SAMPLES
+    ]
+    unknown = runner.invoke(cli.cli, ["lab", "samples", "--list", "--only", "nope"])
+    assert unknown.exit_code == cli.EXIT_USAGE
+    assert _one_error_line(unknown).startswith("pcapmtu: error: unknown sample nope")
+
+
+def test_samples_needs_a_folder(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(cli.cli, ["lab", "samples"]).exit_code == cli.EXIT_USAGE
+    missing = runner.invoke(cli.cli, ["lab", "samples", "--readme-only", str(tmp_path / "no")])
+    assert missing.exit_code == cli.EXIT_USAGE
+    assert "no such folder" in _one_error_line(missing)
+
+
+def test_cleanup_needs_root(runner: CliRunner, monkeypatch: Any) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = runner.invoke(cli.cli, ["lab", "cleanup"])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "needs root" in _one_error_line(result)

@@ -1,0 +1,31 @@
+"""The README cannot drift from the code: its exit-code table and its commands."""
+
+from __future__ import annotations
+
+import re
+
+from pcapmtu import cli
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def test_readme_exit_code_table_is_the_codes() -> None:
+    section = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|$", section, flags=re.MULTILINE)
+    assert [(int(code), meaning) for code, meaning in rows] == list(cli.EXIT_CODES)
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    assert "\nsudo scripts/test\n" in README
+    assert "exec scripts/test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_lab_options_exist() -> None:
+    run = cli.lab.commands["run"]
+    options = {opt for param in run.params for opt in getattr(param, "opts", [])}
+    section = README.split("### Options", 1)[1].split("\n\n", 2)[1]  # the table
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    documented = set(re.findall(r"`(--[a-z0-9-]+)", table))
+    assert documented <= options
+    assert options - {"--help", "--output"} <= documented | {"-o"}
