@@ -17,7 +17,7 @@ def test_readme_exit_code_table_is_the_codes() -> None:
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
-    assert "\nsudo scripts/test\n" in README
+    assert "\nscripts/test\n" in README
     assert "exec scripts/test" in (REPO / ".ci" / "run").read_text()
 
 

@@ -250,10 +250,10 @@ lab. Nothing here is hand-made. Each run's full configuration and the outcome th
 (bytes received, complete or not, and what each router dropped: packets too big for the path,
 ICMP errors, random loss) are in the sidecar `NAME.json` beside the capture.
 
-This file is generated. To make every sample again (Linux, root):
+This file is generated. To make every sample again (Linux, as root):
 
 ```
-sudo pcapmtu lab samples sample_captures/
+pcapmtu lab samples sample_captures/
 ```
 
 Columns: the capture point (`home-wg0`: tcpdump -i wg0 on the home server, the sender of the
