@@ -331,18 +331,19 @@ def lab_samples(
 
 @lab.command("cleanup", epilog=EXIT_CODES_HELP)
 def lab_cleanup() -> int:
-    """Remove namespaces (and their processes) left by lab runs that were killed.
+    """Remove namespaces, processes and work folders left by lab runs that were killed.
 
-    Only namespaces named by a lab run whose process no longer exists are touched.
+    Only what is named after a lab run whose process no longer exists is touched.
     """
-    from pcapmtu.lab.cleanup import remove_stale
+    from pcapmtu.lab.cleanup import remove_stale, remove_stale_workdirs
     from pcapmtu.lab.system import check_linux_root
 
     check_linux_root()
     removed = remove_stale()
-    for name in removed:
+    folders = remove_stale_workdirs()
+    for name in [*removed, *folders]:
         click.echo(f"removed {name}")
-    click.echo(f"{len(removed)} stale lab namespaces removed")
+    click.echo(f"{len(removed)} stale lab namespaces and {len(folders)} work folders removed")
     return EXIT_OK
 
 

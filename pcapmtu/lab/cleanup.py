@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 from pcapmtu.errors import LabSetupError
 from pcapmtu.lab import system
-from pcapmtu.lab.topology import NAMESPACE_PREFIX
+from pcapmtu.lab.topology import NAMESPACE_PREFIX, WORKDIR_PREFIX
 
 
-def owner_pid(namespace: str) -> int | None:
-    """The PID in a lab namespace's name, or None when the name is not a lab's."""
-    if not namespace.startswith(NAMESPACE_PREFIX):
+def owner_pid(name: str, prefix: str = NAMESPACE_PREFIX) -> int | None:
+    """The PID in a lab namespace's (or work folder's) name; None when it is not a lab's."""
+    if not name.startswith(prefix):
         return None
-    pid_text = namespace[len(NAMESPACE_PREFIX) :].split("-", 1)[0]
+    pid_text = name[len(prefix) :].split("-", 1)[0]
     return int(pid_text) if pid_text.isdigit() else None
 
 
@@ -59,4 +62,15 @@ def remove_stale() -> list[str]:
         except LabSetupError:
             continue
         removed.append(name)
+    return removed
+
+
+def remove_stale_workdirs(parent: Path | None = None) -> list[Path]:
+    """Delete the work folders (keys, logs, raw captures) of lab runs that are gone."""
+    removed = []
+    for path in Path(parent or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        pid = owner_pid(path.name, WORKDIR_PREFIX)
+        if path.is_dir() and pid is not None and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed

@@ -31,7 +31,7 @@ from pcapmtu.lab import firewall, system, topology, wireguard
 from pcapmtu.lab.pcapng import Interface, write_pcapng
 from pcapmtu.lab.recorder import Recorder, Recording, read_pcap_header
 from pcapmtu.lab.scenario import Scenario
-from pcapmtu.lab.topology import HTTP_PORT, Namespaces
+from pcapmtu.lab.topology import HTTP_PORT, WORKDIR_PREFIX, Namespaces
 
 SIDECAR_SCHEMA_VERSION = 1
 SERVER_READY_WAIT_S = 5.0
@@ -40,6 +40,8 @@ PROBE_TIMEOUT_S = 10.0
 SETTLE_S = 0.5
 # The client stops itself at its deadline; this is only the backstop if it hangs.
 CLIENT_GRACE_S = 15.0
+# Building the namespaces and the tunnel takes about a second; this is its generous bound.
+BUILD_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,11 @@ class LabResult:
         return "\n".join(lines)
 
 
+def run_budget_s(scenario: Scenario) -> float:
+    """The longest a run can take: every child of the run is stopped by then, whatever happens."""
+    return BUILD_BUDGET_S + PROBE_TIMEOUT_S + scenario.timeout_s + CLIENT_GRACE_S + SETTLE_S
+
+
 def sidecar_path(output: Path) -> Path:
     """`capture.pcap` -> `capture.json`."""
     return output.with_suffix(".json")
@@ -156,6 +163,8 @@ def check_output(output: Path) -> None:
         raise UsageError(f"-o {output}: folder {output.parent} does not exist")
     if output.is_dir():
         raise UsageError(f"-o {output}: is a folder; name a capture file")
+    if not os.access(output.parent, os.W_OK):
+        raise UsageError(f"-o {output}: folder {output.parent} is not writable")
 
 
 def run_scenario(scenario: Scenario, output: Path) -> LabResult:
@@ -166,8 +175,8 @@ def run_scenario(scenario: Scenario, output: Path) -> LabResult:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     ns = Namespaces(f"{os.getpid()}-{secrets.token_hex(2)}")
-    processes = system.Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="pcapmtu-lab-"))
+    processes = system.Processes(lifetime_s=run_budget_s(scenario))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     created: list[str] = []
     warnings: list[str] = []
     try:
@@ -230,7 +239,7 @@ def _capture_workload(
     scenario: Scenario, ns: Namespaces, workdir: Path, processes: system.Processes
 ) -> tuple[list[Recording], Outcome, dict[str, dict[str, int]]]:
     server_address = topology.tunnel_address("home", scenario.inner)
-    lifetime = scenario.timeout_s + PROBE_TIMEOUT_S + CLIENT_GRACE_S + 10
+    lifetime = run_budget_s(scenario)
     server_log = workdir / "server.log"
     server = processes.start(
         "HTTP server (home)",

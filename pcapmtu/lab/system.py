@@ -113,9 +113,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 class Processes:
-    """The long-running children of one lab run, each remembered by PID until it is stopped."""
+    """The long-running children of one lab run, each remembered by PID until it is stopped.
 
-    def __init__(self) -> None:
+    Each child runs under coreutils `timeout`, so even if the lab itself is killed (kill -9)
+    its children stop by themselves after `lifetime_s`; `timeout` passes on the signals the lab
+    sends to stop them earlier.
+    """
+
+    def __init__(self, lifetime_s: float) -> None:
+        self.lifetime_s = lifetime_s
         self._running: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
 
     def start(self, name: str, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
@@ -127,7 +133,7 @@ class Processes:
         with log.open("wb") as out:
             try:
                 proc = subprocess.Popen(
-                    list(argv),
+                    [*self._bounded(), *argv],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -137,6 +143,9 @@ class Processes:
                 raise LabSetupError(f"cannot start {name} ({argv[0]}): {exc}") from exc
         self._running[proc.pid] = (name, proc)
         return proc
+
+    def _bounded(self) -> list[str]:
+        return ["timeout", f"--kill-after={STOP_GRACE_S:g}", f"{self.lifetime_s:.0f}"]
 
     def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
         """Send `sig`, wait a little, then SIGKILL; return the exit status."""

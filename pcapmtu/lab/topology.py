@@ -28,6 +28,8 @@ WG_IFACE = "wg0"
 WG_PORT = 51820  # WireGuard's customary port
 HTTP_PORT = 8080
 NAMESPACE_PREFIX = "pcapmtu-"
+# A run's work folder (keys, logs, raw captures) in the temporary folder, named by owner PID.
+WORKDIR_PREFIX = "pcapmtu-lab-"
 
 UNDERLAY_V4 = ("198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/24")
 UNDERLAY_V6 = ("fd18:1::/64", "fd18:2::/64", "fd18:3::/64")
