@@ -17,6 +17,7 @@ import click
 
 from pcapmtu import __version__
 from pcapmtu.errors import LabSetupError, LabUnavailableError, PcapmtuError, UsageError
+from pcapmtu.lab import scenario as scenario_spec
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -112,12 +113,16 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
 @click.option(
     "--path-mtu",
     type=int,
-    default=1400,
+    default=scenario_spec.DEFAULT_PATH_MTU,
     show_default=True,
     help="MTU of the underlay link between the routers (both directions).",
 )
 @click.option(
-    "--wg-mtu", type=int, default=1420, show_default=True, help="MTU of wg0 on both peers."
+    "--wg-mtu",
+    type=int,
+    default=scenario_spec.DEFAULT_WG_MTU,
+    show_default=True,
+    help="MTU of wg0 on both peers.",
 )
 @click.option("--wg-mtu-home", type=int, default=None, help="Override --wg-mtu on the home side.")
 @click.option("--wg-mtu-proxy", type=int, default=None, help="Override --wg-mtu on the proxy side.")
@@ -137,7 +142,7 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
 )
 @click.option(
     "--icmp",
-    type=click.Choice(["blocked", "allowed"]),
+    type=click.Choice(scenario_spec.ICMP_MODES),
     default="blocked",
     show_default=True,
     help="Whether the routers drop ICMP dest-unreachable / ICMPv6 packet-too-big.",
@@ -146,19 +151,19 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     "--capture",
     "captures",
     multiple=True,
-    type=click.Choice(["home-wg0", "proxy-wg0", "home-underlay", "home-any"]),
+    type=click.Choice(list(scenario_spec.CAPTURE_POINTS)),
     help="Capture point; repeat for several (one file each).  [default: home-wg0]",
 )
 @click.option(
     "--snaplen",
     type=int,
-    default=262144,
+    default=scenario_spec.DEFAULT_SNAPLEN,
     show_default=True,
     help="Bytes kept of each packet (tcpdump -s).",
 )
 @click.option(
     "--tstamp-precision",
-    type=click.Choice(["micro", "nano"]),
+    type=click.Choice(scenario_spec.TSTAMP_PRECISIONS),
     default="micro",
     show_default=True,
     help="Timestamp precision of the pcap.",
@@ -166,14 +171,14 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["pcap", "pcapng"]),
+    type=click.Choice(scenario_spec.FORMATS),
     default="pcap",
     show_default=True,
     help="pcapng puts every capture point into one file, one interface each.",
 )
 @click.option(
     "--workload",
-    type=click.Choice(["get", "upload", "bulk", "many"]),
+    type=click.Choice(scenario_spec.WORKLOADS),
     default="get",
     show_default=True,
     help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
@@ -183,13 +188,14 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     "--response-bytes",
     type=int,
     default=None,
-    help="Size of the (large) HTTP response, headers included. "
-    "[default: get 1760, bulk 3000000, many 20000]",
+    help="Size of the (large) HTTP response, headers included.  [default: "
+    + ", ".join(f"{k} {v}" for k, v in scenario_spec.DEFAULT_RESPONSE_BYTES.items())
+    + "]",
 )
 @click.option(
     "--upload-bytes",
     type=int,
-    default=100_000,
+    default=scenario_spec.DEFAULT_UPLOAD_BYTES,
     show_default=True,
     help="Body size of the upload workload.",
 )
@@ -210,20 +216,20 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
 @click.option(
     "--rate",
     type=int,
-    default=100,
+    default=scenario_spec.DEFAULT_RATE_MBIT,
     show_default=True,
     help="Underlay pacing rate, Mbit/s (keeps wireguard-go from dropping).",
 )
 @click.option(
     "--timeout",
     type=float,
-    default=10.0,
+    default=scenario_spec.DEFAULT_TIMEOUT_S,
     show_default=True,
     help="Seconds the client waits for the workload to finish.",
 )
 @click.option(
     "--wireguard",
-    type=click.Choice(["auto", "kernel", "userspace"]),
+    type=click.Choice(scenario_spec.WIREGUARD_IMPLEMENTATIONS),
     default="auto",
     show_default=True,
     help="Kernel module or wireguard-go.",

@@ -62,6 +62,17 @@ def _read_headers(conn: socket.socket, deadline: float) -> tuple[bytes, bytes]:
     return head, rest
 
 
+def _read_body(conn: socket.socket, body: bytes, length: int, deadline: float) -> bytes:
+    """Read until the body has `length` bytes, the peer closes, or the deadline passes."""
+    while len(body) < length and time.monotonic() < deadline:
+        conn.settimeout(max(deadline - time.monotonic(), 0.01))
+        chunk = conn.recv(RECV_CHUNK)
+        if not chunk:
+            break
+        body += chunk
+    return body
+
+
 def _content_length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -79,13 +90,7 @@ def _serve_one(conn: socket.socket, deadline: float) -> None:
                 return
             method, path = request_line[0], request_line[1]
             if method == "POST":
-                wanted = _content_length(head)
-                while len(body) < wanted and time.monotonic() < deadline:
-                    conn.settimeout(max(deadline - time.monotonic(), 0.01))
-                    chunk = conn.recv(RECV_CHUNK)
-                    if not chunk:
-                        break
-                    body += chunk
+                body = _read_body(conn, body, _content_length(head), deadline)
                 reply = json.dumps({"received": len(body)}).encode()
                 conn.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -159,17 +164,11 @@ def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> Re
             else:
                 conn.sendall(f"GET /bytes/{size} HTTP/1.1\r\nHost: lab\r\n\r\n".encode())
             head, body = _read_headers(conn, deadline)
-            received = len(head) + len(HEADER_END) + len(body) if head else len(body)
+            received = len(body)
             if head:
                 status = int(head.split(b" ", 2)[1])
-                length = _content_length(head)
-                while len(body) < length and time.monotonic() < deadline:
-                    conn.settimeout(max(deadline - time.monotonic(), 0.01))
-                    chunk = conn.recv(RECV_CHUNK)
-                    if not chunk:
-                        break
-                    body += chunk
-                    received += len(chunk)
+                body = _read_body(conn, body, _content_length(head), deadline)
+                received = len(head) + len(HEADER_END) + len(body)
                 if kind == "upload":
                     # The upload's outcome is what the server says it received.
                     received = int(json.loads(body or b"{}").get("received", 0))
