@@ -248,7 +248,10 @@ Real captures of real WireGuard tunnels (wireguard-go between network namespaces
 path of the stated MTU, routers that drop ICMP unless stated), recorded by tcpdump inside the
 lab. Nothing here is hand-made. Each run's full configuration and the outcome the *client* saw
 (bytes received, complete or not, and what each router dropped: packets too big for the path,
-ICMP errors, random loss) are in the sidecar `NAME.json` beside the capture.
+ICMP errors, random loss) are in the sidecar `NAME.json` beside the capture; a run with several
+capture points writes one file per point (`NAME.POINT.pcap`) and one sidecar. tcpdump writes only
+pcap, so the `.pcapng` sample is tcpdump's records rewritten byte for byte into a pcapng with one
+interface per capture point, as dumpcap writes when given several interfaces.
 
 This file is generated. To make every sample again (Linux, as root):
 
