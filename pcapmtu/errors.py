@@ -4,9 +4,19 @@ Only the command line maps these to exit codes; the library raises and warns, an
 
     PcapmtuError
     ├── UsageError             a value the caller gave cannot work (exit 2)
+    ├── CaptureError           a capture cannot be read at all (exit 2)
+    │   ├── CaptureNotFoundError  no such file, or a folder
+    │   ├── EmptyCaptureError     zero bytes
+    │   ├── NotACaptureError      not pcap, pcapng or gzip of one (a text file, say)
+    │   └── CorruptCaptureError   a capture whose header is damaged or of an unknown version
     └── LabError               the lab could not build or run a scenario
         ├── LabUnavailableError   not Linux, not root, or a tool is missing (exit 2)
         └── LabSetupError         a step of building or running the lab failed (exit 3)
+
+    CaptureWarning             something was skipped, but the rest was analysed
+    ├── TruncatedCaptureWarning   the file ends mid-record, or a record is absurdly long
+    ├── UnknownLinkTypeWarning    packets of a link type pcapmtu cannot decode were skipped
+    └── UndecodablePacketWarning  packets too short or malformed to decode were skipped
 """
 
 from __future__ import annotations
@@ -30,3 +40,39 @@ class LabUnavailableError(LabError):
 
 class LabSetupError(LabError):
     """A step of building, running or tearing down the lab failed."""
+
+
+class CaptureError(PcapmtuError):
+    """A capture cannot be read at all; the message names the file and the reason."""
+
+
+class CaptureNotFoundError(CaptureError):
+    """The path does not exist, or is a folder."""
+
+
+class EmptyCaptureError(CaptureError):
+    """The file has no bytes."""
+
+
+class NotACaptureError(CaptureError):
+    """The file is not pcap, pcapng, or a gzip of one."""
+
+
+class CorruptCaptureError(CaptureError):
+    """The file starts like a capture, but its header is damaged or of an unknown version."""
+
+
+class CaptureWarning(UserWarning):
+    """Part of a capture was skipped; what remains was analysed."""
+
+
+class TruncatedCaptureWarning(CaptureWarning):
+    """The file ends in the middle of a record, or a record claims an absurd length."""
+
+
+class UnknownLinkTypeWarning(CaptureWarning):
+    """Packets of a link type that pcapmtu cannot decode were skipped."""
+
+
+class UndecodablePacketWarning(CaptureWarning):
+    """Packets too short or malformed to decode were skipped."""

@@ -1,0 +1,253 @@
+"""The pipeline in one place: captures -> records -> segments -> flows -> findings -> Report.
+
+Each capture gets its own flow table (two captures of one connection, taken at both ends of a
+tunnel, must not be mixed into one sequence space), while what each path delivered is pooled
+across all of them, so a path's evidence adds up. Per packet the work is constant; detailed
+evidence is kept only for segments that stall and gaps that stay open.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pcapmtu import __version__, linktypes
+from pcapmtu.capture import Capture, Source
+from pcapmtu.decode import Decoder
+from pcapmtu.detect import (
+    KIND_BLACK_HOLE,
+    KIND_SUSPECTED,
+    KIND_TOO_BIG,
+    DetectConfig,
+    Finding,
+    detect,
+    sort_findings,
+)
+from pcapmtu.errors import UndecodablePacketWarning, UnknownLinkTypeWarning
+from pcapmtu.flows import FlowTable, PathSummary
+from pcapmtu.model import Segment, TooBig
+from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
+from pcapmtu.report import (
+    VERDICT_BLACK_HOLE,
+    VERDICT_CLEAN,
+    VERDICT_INCONCLUSIVE,
+    CaptureReport,
+    FlowReport,
+    PathReport,
+    Report,
+)
+from pcapmtu.model import format_address
+
+WIREGUARD_PORT = 51820
+UDP = 17
+
+
+@dataclass
+class _Analysed:
+    name: str
+    table: FlowTable
+    too_big: list[TooBig]
+    report: CaptureReport
+
+
+def analyze(
+    sources: Source | Sequence[Source],
+    *,
+    names: Sequence[str] | None = None,
+    config: DetectConfig = DetectConfig(),
+) -> Report:
+    """Analyse one capture, or several together, and return the `Report`.
+
+    `sources` is a path ("-" for stdin), bytes, a binary file object, or a list of them.
+    Raises a `CaptureError` for a capture that cannot be read at all; damage found while
+    reading is a `CaptureWarning` (also listed in the report) and the rest is still analysed.
+    """
+    items = list(sources) if isinstance(sources, list | tuple) else [sources]
+    names = list(names) if names is not None else [None] * len(items)  # type: ignore[list-item]
+    analysed = [_read(source, name) for source, name in zip(items, names, strict=True)]
+    paths: dict[tuple[bytes, bytes], PathSummary] = {}
+    for one in analysed:
+        for key, summary in one.table.paths.items():
+            paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
+            paths[key].merge(summary)
+    findings: list[Finding] = []
+    for one in analysed:
+        end = one.report.last_ts or 0.0
+        findings += detect(one.table, paths, one.too_big, one.name, end, config)
+    findings = _merge_same_flow(sort_findings(findings))
+    path_reports = _paths(analysed, paths, findings)
+    return Report(
+        verdict=_verdict(findings, analysed),
+        findings=tuple(findings),
+        paths=tuple(path_reports),
+        recommendation=_recommendation(findings, path_reports),
+        captures=tuple(one.report for one in analysed),
+        flows=tuple(_flow_reports(analysed)),
+        tool_version=__version__,
+    )
+
+
+def _read(source: Source, name: str | None) -> _Analysed:
+    table = FlowTable()
+    decoder = Decoder()
+    too_big: list[TooBig] = []
+    segments = 0
+    with Capture(source, name=name) as capture:
+        for record in capture:
+            item = decoder.decode(record)
+            if isinstance(item, Segment):
+                segments += 1
+                table.add(item)
+            elif isinstance(item, TooBig):
+                too_big.append(item)
+    table.finish()
+    info = capture.info
+    for link_type, count in sorted(decoder.unknown_link_types.items()):
+        message = (f"{info.name}: skipped {count} packets of link type {link_type}, which "
+                   "pcapmtu cannot decode (it reads raw IP, Ethernet, Linux cooked, NULL/LOOP, "
+                   "PPP and Cisco HDLC)")
+        info.warnings.append(message)
+        warnings.warn(message, UnknownLinkTypeWarning, stacklevel=3)
+    undecodable = decoder.skipped.get("malformed", 0) + decoder.skipped.get("truncated", 0)
+    if undecodable:
+        message = f"{info.name}: skipped {undecodable} packets too short or malformed to decode"
+        info.warnings.append(message)
+        warnings.warn(message, UndecodablePacketWarning, stacklevel=3)
+    report = CaptureReport(
+        name=info.name,
+        format=info.format,
+        compression=info.compression,
+        timestamp_precision=info.timestamp_precision,
+        link_types=dict(info.link_types),
+        packets=info.packets,
+        tcp_segments=segments,
+        too_big_messages=len(too_big),
+        truncated_by_snaplen=info.truncated_by_snaplen,
+        first_ts=info.first_ts,
+        last_ts=info.last_ts,
+        skipped=dict(decoder.skipped),
+        warnings=tuple(info.warnings),
+    )
+    return _Analysed(info.name, table, too_big, report)
+
+
+def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
+    """One finding per flow and kind: the same flow captured at both ends is one black hole."""
+    seen: set[tuple[object, ...]] = set()
+    kept = []
+    for f in findings:
+        key = (f.kind, f.src, f.sport, f.dst, f.dport)
+        if f.kind != KIND_TOO_BIG and key in seen:
+            continue
+        seen.add(key)
+        kept.append(f)
+    return kept
+
+
+def _verdict(findings: list[Finding], analysed: list[_Analysed]) -> str:
+    kinds = {f.kind for f in findings}
+    if KIND_BLACK_HOLE in kinds:
+        return VERDICT_BLACK_HOLE
+    if KIND_SUSPECTED in kinds:
+        return VERDICT_INCONCLUSIVE
+    if not any(d.data_packets for a in analysed for f in a.table.all_flows()
+               for d in f.directions()):
+        return VERDICT_INCONCLUSIVE
+    return VERDICT_CLEAN
+
+
+def _tunnel_mtu(analysed: list[_Analysed], src: bytes, dst: bytes) -> int | None:
+    """The MTU of the receiver's interface, from the MSS in the SYN it sent (largest seen)."""
+    found = None
+    for one in analysed:
+        for flow in one.table.all_flows():
+            for d in flow.directions():
+                if (d.src, d.dst) == (dst, src) and d.syn_mss:
+                    mtu = mtu_from_mss(d.syn_mss, d.ip_version)
+                    found = max(found or 0, mtu)
+    return found
+
+
+def _paths(
+    analysed: list[_Analysed],
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    findings: list[Finding],
+) -> list[PathReport]:
+    """Paths with a black hole, plus every path that carried data, busiest evidence first."""
+    dropped: dict[tuple[bytes, bytes], int] = {}
+    for f in findings:
+        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.dropped_ip_len:
+            key = (f.src, f.dst)
+            dropped[key] = min(dropped.get(key, f.dropped_ip_len), f.dropped_ip_len)
+    reports = []
+    for key in sorted(set(paths) | set(dropped), key=lambda k: (k not in dropped, k)):
+        summary = paths.get(key)
+        smallest = dropped.get(key)
+        delivered = [s for s in (summary.delivered if summary else {}) if
+                     smallest is None or s < smallest]
+        if summary is None and smallest is None:
+            continue
+        reports.append(
+            PathReport(
+                src=key[0],
+                dst=key[1],
+                ip_version=summary.ip_version if summary else 4,
+                largest_delivered=max(delivered, default=None),
+                smallest_dropped=smallest,
+                tunnel_mtu=_tunnel_mtu(analysed, *key),
+            )
+        )
+    return reports
+
+
+def _underlay_mtu(findings: list[Finding]) -> int | None:
+    """The smallest next-hop MTU from an ICMP too-big quoting WireGuard's UDP (the underlay)."""
+    mtus = [f.icmp_mtu for f in findings if f.kind == KIND_TOO_BIG and f.icmp_mtu
+            and WIREGUARD_PORT in (f.sport, f.dport)]
+    return min(mtus, default=None)
+
+
+def _recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommendation | None:
+    underlay = _underlay_mtu(findings)
+    holed = [p for p in paths if p.smallest_dropped is not None]
+    if holed:
+        worst = min(holed, key=lambda p: p.smallest_dropped or 0)
+        return recommend(
+            Bracket(worst.largest_delivered, worst.fits_max),
+            tunnel_mtu=worst.tunnel_mtu,
+            icmp_underlay_mtu=underlay,
+            inner_version=worst.ip_version,
+            peer=format_address(worst.dst),
+        )
+    if underlay is not None:
+        return recommend(Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=underlay)
+    return None
+
+
+def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
+    reports = []
+    for one in analysed:
+        for flow in one.table.all_flows():
+            directions = flow.directions()
+            for d in directions:
+                peer = next((p for p in directions if p is not d), None)
+                reports.append(
+                    FlowReport(
+                        capture=one.name, src=d.src, sport=d.sport, dst=d.dst, dport=d.dport,
+                        ip_version=d.ip_version, packets=d.packets, data_packets=d.data_packets,
+                        data_bytes=d.data_bytes, retransmissions=d.retransmissions,
+                        dup_acks=d.dup_acks, sack_blocks=d.sack_blocks, dsacks=d.dsacks,
+                        mss=peer.syn_mss if peer is not None else None,
+                        largest_ip_len=d.largest_sent, first_ts=d.first_ts, last_ts=d.last_ts,
+                    )
+                )
+    return reports
+
+
+def source_name(source: Source) -> str:
+    """How a source is named in reports."""
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else "<stream>"

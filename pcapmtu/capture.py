@@ -1,0 +1,445 @@
+"""Capture files in, records out: pcap and pcapng, plain or gzip, from a path, bytes or stdin.
+
+One pass, streaming: a record is read, yielded and forgotten, so a gigabyte capture needs no
+more memory than a small one. Whether a file can be read at all is decided once, up front, in
+`Capture.__init__` (missing, empty, text, damaged header: each its own `CaptureError`); damage
+found later (a file cut mid-record, a record claiming an absurd length) ends the reading with a
+`TruncatedCaptureWarning`, and what was read before it is still analysed.
+
+The record walkers are our own rather than dpkt's: dpkt's pcapng reader decodes only the first
+interface (no per-packet link type), and its pcap reader yields a cut record silently and raises
+`NeedData` mid-iteration; here each of those cases is one precise warning. Formats: pcap
+(tcpdump.org "pcap" file format, both byte orders, micro- and nanosecond magic) and pcapng
+(draft-ietf-opsawg-pcapng: sections, interfaces with if_tsresol and if_tsoffset, EPB, SPB, OPB).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import struct
+import sys
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from pcapmtu.errors import (
+    CaptureError,
+    CaptureNotFoundError,
+    CorruptCaptureError,
+    EmptyCaptureError,
+    NotACaptureError,
+    TruncatedCaptureWarning,
+)
+from pcapmtu.linktypes import LINKTYPE_MASK
+from pcapmtu.model import CaptureInfo, Record
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+
+STDIN_NAME = "-"
+GZIP_MAGIC = b"\x1f\x8b"
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"  # the Section Header Block type, the same in both orders
+PCAP_MAGICS: dict[bytes, tuple[str, int]] = {  # first 4 bytes -> (byte order, ticks per second)
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
+    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
+    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
+}
+PCAP_MODIFIED_MAGICS = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")  # Kuznetzov's patched pcap
+PCAP_HEADER_LEN = 24
+PCAP_RECORD_HEADER_LEN = 16
+PCAP_MAJOR_VERSION = 2
+# No link carries a frame this large (BIG TCP super-packets reach 512 KiB); a record that
+# claims more is damage, and nothing after it can be trusted.
+MAX_RECORD_BYTES = 1 << 20
+MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096
+READ_CHUNK = 1 << 20
+
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_IDB = 0x00000001
+PCAPNG_OPB = 0x00000002  # obsolete Packet Block
+PCAPNG_SPB = 0x00000003
+PCAPNG_EPB = 0x00000006
+PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+PCAPNG_MAJOR_VERSION = 1
+PCAPNG_BLOCK_OVERHEAD = 12  # type, length, and the trailing length
+OPT_ENDOFOPT = 0
+OPT_IF_TSRESOL = 9
+OPT_IF_TSOFFSET = 14
+DEFAULT_TSRESOL = 6  # microseconds, when an interface does not say
+PRECISION_NAMES = {6: "micro", 9: "nano"}
+TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(32, 127)))
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that first returns `prefix`, then the rest of `stream` (used after sniffing)."""
+
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if self._prefix:
+            n = min(len(view), len(self._prefix))
+            view[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]:
+    """(stream, display name, whether we must close it)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source)), name or "<bytes>", True
+    if isinstance(source, str | os.PathLike):
+        if str(source) == STDIN_NAME:
+            return sys.stdin.buffer, name or "<stdin>", False
+        path = Path(source)
+        display = name or str(path)
+        if path.is_dir():
+            raise CaptureNotFoundError(f"{display}: is a folder, not a capture file")
+        try:
+            return path.open("rb"), display, True
+        except FileNotFoundError as exc:
+            raise CaptureNotFoundError(f"{display}: no such file") from exc
+        except OSError as exc:
+            raise CaptureError(f"{display}: cannot read it: {exc.strerror or exc}") from exc
+    return source, name or getattr(source, "name", "<stream>"), False
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
+    """Read up to `n` bytes, looping over short reads (pipes and gzip return less)."""
+    chunks = []
+    while n > 0:
+        chunk = stream.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _not_a_capture(name: str, head: bytes) -> NotACaptureError:
+    if head and all(b in TEXT_BYTES for b in head):
+        return NotACaptureError(f"{name}: is a text file, not a pcap or pcapng capture")
+    shown = " ".join(f"{b:02x}" for b in head[:4])
+    return NotACaptureError(f"{name}: not a pcap or pcapng capture (it starts with {shown})")
+
+
+class Capture:
+    """An open capture: `info` describes it, iterating yields its `Record`s once.
+
+    Use as a context manager, or call `close()`; iterating to the end also closes it.
+    """
+
+    def __init__(self, source: Source, *, name: str | None = None) -> None:
+        stream, display, owned = _open_source(source, name)
+        self._owned = stream if owned else None
+        self.info = CaptureInfo(name=display)
+        try:
+            self._stream, self._head = self._sniff(stream)
+            self._reader = self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _sniff(self, stream: IO[bytes]) -> tuple[IO[bytes], bytes]:
+        head = _read_exact(stream, 4)
+        if not head:
+            raise EmptyCaptureError(f"{self.info.name}: the file is empty")
+        if head[:2] == GZIP_MAGIC:
+            self.info.compression = "gzip"
+            raw = gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")  # type: ignore[arg-type]
+            stream = io.BufferedReader(raw, READ_CHUNK)  # type: ignore[arg-type]
+            try:
+                head = _read_exact(stream, 4)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise CorruptCaptureError(f"{self.info.name}: damaged gzip data: {exc}") from exc
+            if not head:
+                raise EmptyCaptureError(f"{self.info.name}: the gzip file holds nothing")
+        else:
+            stream = io.BufferedReader(_Prefixed(head, stream), READ_CHUNK)
+            head = _read_exact(stream, 4)
+        return stream, head
+
+    def _prepare(self) -> Iterator[Record]:
+        head = self._head
+        if head in PCAP_MAGICS:
+            self.info.format = "pcap"
+            return self._pcap(*PCAP_MAGICS[head])
+        if head == PCAPNG_MAGIC:
+            self.info.format = "pcapng"
+            return self._pcapng()
+        if head in PCAP_MODIFIED_MAGICS:
+            raise NotACaptureError(
+                f"{self.info.name}: a 'modified pcap' (Kuznetzov) file; convert it with "
+                "editcap -F pcap"
+            )
+        if len(head) < 4:
+            raise CorruptCaptureError(f"{self.info.name}: only {len(head)} bytes; no capture")
+        raise _not_a_capture(self.info.name, head + self._stream.peek(60)[:60])  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[Record]:
+        try:
+            yield from self._reader
+        except (OSError, EOFError, zlib.error) as exc:
+            if isinstance(exc, CaptureError):
+                raise
+            self._warn(f"reading stopped after {self.info.packets} packets: {exc}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _warn(self, message: str) -> None:
+        text = f"{self.info.name}: {message}"
+        self.info.warnings.append(text)
+        warnings.warn(text, TruncatedCaptureWarning, stacklevel=3)
+
+    def _emit(self, ts: float, link_type: int, data: bytes, orig_len: int, iface: int) -> Record:
+        info = self.info
+        info.packets += 1
+        info.bytes_read += len(data) + PCAP_RECORD_HEADER_LEN
+        info.link_types[link_type] = info.link_types.get(link_type, 0) + 1
+        if info.first_ts is None:
+            info.first_ts = ts
+        info.last_ts = ts
+        if len(data) < orig_len:
+            info.truncated_by_snaplen += 1
+        return Record(info.packets, ts, link_type, data, orig_len, iface)
+
+    # pcap ---------------------------------------------------------------------------------
+
+    def _pcap(self, order: str, ticks: int) -> Iterator[Record]:
+        header = _read_exact(self._stream, PCAP_HEADER_LEN - 4)
+        if len(header) < PCAP_HEADER_LEN - 4:
+            raise CorruptCaptureError(
+                f"{self.info.name}: cut within its {PCAP_HEADER_LEN}-byte pcap header"
+            )
+        major, minor, _zone, _sigfigs, _snaplen, link_field = struct.unpack(
+            order + "HHiIII", header
+        )
+        if major != PCAP_MAJOR_VERSION:
+            raise CorruptCaptureError(
+                f"{self.info.name}: pcap version {major}.{minor} is not supported (only 2.x)"
+            )
+        link_type = link_field & LINKTYPE_MASK
+        self.info.timestamp_precision = "nano" if ticks == 1_000_000_000 else "micro"
+        return self._pcap_records(order, ticks, link_type)
+
+    def _pcap_records(self, order: str, ticks: int, link_type: int) -> Iterator[Record]:
+        record_header = struct.Struct(order + "IIII")
+        stream = self._stream
+        while True:
+            raw = stream.read(PCAP_RECORD_HEADER_LEN)
+            if len(raw) < PCAP_RECORD_HEADER_LEN:
+                raw += _read_exact(stream, PCAP_RECORD_HEADER_LEN - len(raw)) if raw else b""
+            if not raw:
+                return
+            number = self.info.packets + 1
+            if len(raw) < PCAP_RECORD_HEADER_LEN:
+                self._warn(
+                    f"the file ends {len(raw)} bytes into the header of record {number}; "
+                    f"analysed the {number - 1} records before it"
+                )
+                return
+            sec, frac, caplen, orig_len = record_header.unpack(raw)
+            if caplen > MAX_RECORD_BYTES:
+                self._warn(
+                    f"record {number} claims {caplen} bytes, more than any packet: the file is "
+                    f"damaged from there; analysed the {number - 1} records before it"
+                )
+                return
+            data = stream.read(caplen)
+            if len(data) < caplen:
+                data += _read_exact(stream, caplen - len(data)) if data else b""
+            if len(data) < caplen:
+                self._warn(
+                    f"the file ends inside record {number} ({len(data)} of its {caplen} bytes); "
+                    "analysed what is there"
+                )
+                if data:
+                    yield self._emit(sec + frac / ticks, link_type, data, orig_len, 0)
+                return
+            yield self._emit(sec + frac / ticks, link_type, data, max(orig_len, caplen), 0)
+
+    # pcapng -------------------------------------------------------------------------------
+
+    def _pcapng(self) -> Iterator[Record]:
+        order, first_block = self._section_header(first=True)
+        if first_block is None:
+            raise CorruptCaptureError(f"{self.info.name}: damaged pcapng section header")
+        return self._pcapng_blocks(order)
+
+    def _section_header(self, *, first: bool) -> tuple[str, bytes | None]:
+        """Read an SHB whose type was already read; return (byte order, its body)."""
+        fixed = _read_exact(self._stream, 8)
+        if len(fixed) < 8:
+            if first:
+                raise CorruptCaptureError(f"{self.info.name}: cut within its pcapng header")
+            return "<", None
+        for order in ("<", ">"):
+            length, magic = struct.unpack(order + "II", fixed)
+            if magic == PCAPNG_BYTE_ORDER_MAGIC:
+                break
+        else:
+            if first:
+                raise CorruptCaptureError(f"{self.info.name}: pcapng byte-order magic is damaged")
+            return "<", None
+        if length < 28 or length % 4 or length > MAX_BLOCK_BYTES:
+            if first:
+                raise CorruptCaptureError(
+                    f"{self.info.name}: pcapng section header claims {length} bytes"
+                )
+            return order, None
+        body = _read_exact(self._stream, length - 12)
+        if len(body) < length - 12:
+            if first:
+                raise CorruptCaptureError(f"{self.info.name}: cut within its pcapng header")
+            return order, None
+        major, minor = struct.unpack_from(order + "HH", body)
+        if major != PCAPNG_MAJOR_VERSION:
+            if first:
+                raise CorruptCaptureError(
+                    f"{self.info.name}: pcapng version {major}.{minor} is not supported (only 1.x)"
+                )
+            return order, None
+        return order, body
+
+    def _pcapng_blocks(self, order: str) -> Iterator[Record]:
+        # Per section: interface -> (link type, ticks per second, offset s, snaplen, global id)
+        interfaces: list[tuple[int, float, int, int, int]] = []
+        total_interfaces = 0
+        last_ts = 0.0
+        stream = self._stream
+        while True:
+            head = _read_exact(stream, 8)
+            if not head:
+                return
+            number = self.info.packets + 1
+            if len(head) < 8:
+                self._warn(f"the file ends inside a block header after {number - 1} packets")
+                return
+            block_type, length = struct.unpack(order + "II", head)
+            if block_type == PCAPNG_SHB:
+                # A new section: new byte order, interfaces numbered from 0 again.
+                stream_order, body = self._section_header_after(head)
+                if body is None:
+                    self._warn(f"damaged section header after {number - 1} packets; stopped")
+                    return
+                order, interfaces = stream_order, []
+                continue
+            if length < PCAPNG_BLOCK_OVERHEAD or length % 4 or length > MAX_BLOCK_BYTES:
+                self._warn(
+                    f"a block claims {length} bytes: the file is damaged from there; "
+                    f"analysed the {number - 1} packets before it"
+                )
+                return
+            body = _read_exact(stream, length - 8)
+            if len(body) < length - 8:
+                self._warn(
+                    f"the file ends inside a block ({len(body) + 8} of {length} bytes); "
+                    f"analysed the {number - 1} packets before it"
+                )
+                return
+            body = body[:-4]
+            if block_type == PCAPNG_IDB:
+                interfaces.append(self._interface(body, order, total_interfaces))
+                total_interfaces += 1
+            elif block_type in (PCAPNG_EPB, PCAPNG_OPB, PCAPNG_SPB):
+                record = self._packet(block_type, body, order, interfaces, last_ts)
+                if record is not None:
+                    last_ts = record.ts
+                    yield record
+
+    def _section_header_after(self, head: bytes) -> tuple[str, bytes | None]:
+        """Re-read a later SHB whose 8-byte head is already consumed."""
+        magic_raw = _read_exact(self._stream, 4)
+        for order in ("<", ">"):
+            if len(magic_raw) == 4 and struct.unpack(order + "I", magic_raw)[0] == (
+                PCAPNG_BYTE_ORDER_MAGIC
+            ):
+                length = struct.unpack(order + "I", head[4:])[0]
+                if length < 28 or length % 4 or length > MAX_BLOCK_BYTES:
+                    return order, None
+                body = _read_exact(self._stream, length - 12)
+                if len(body) < length - 12:
+                    return order, None
+                major = struct.unpack_from(order + "H", body)[0]
+                return (order, body) if major == PCAPNG_MAJOR_VERSION else (order, None)
+        return "<", None
+
+    def _interface(
+        self, body: bytes, order: str, global_id: int
+    ) -> tuple[int, float, int, int, int]:
+        if len(body) < 8:
+            return (-1, 1e6, 0, 0, global_id)
+        link_type, _reserved, snaplen = struct.unpack_from(order + "HHI", body)
+        resol, offset_s = DEFAULT_TSRESOL, 0
+        pos = 8
+        while pos + 4 <= len(body):
+            code, size = struct.unpack_from(order + "HH", body, pos)
+            value = body[pos + 4 : pos + 4 + size]
+            if code == OPT_ENDOFOPT or len(value) < size:
+                break
+            if code == OPT_IF_TSRESOL and size >= 1:
+                resol = value[0]
+            elif code == OPT_IF_TSOFFSET and size >= 8:
+                offset_s = struct.unpack(order + "q", value[:8])[0]
+            pos += 4 + size + (-size % 4)
+        ticks = float(2 ** (resol & 0x7F)) if resol & 0x80 else float(10 ** min(resol, 18))
+        if global_id == 0:
+            self.info.timestamp_precision = PRECISION_NAMES.get(resol, f"1/{ticks:g} s")
+        return (link_type & LINKTYPE_MASK, ticks, offset_s, snaplen, global_id)
+
+    def _packet(
+        self,
+        block_type: int,
+        body: bytes,
+        order: str,
+        interfaces: list[tuple[int, float, int, int, int]],
+        last_ts: float,
+    ) -> Record | None:
+        if block_type == PCAPNG_SPB:
+            if len(body) < 4 or not interfaces:
+                return None
+            orig_len = struct.unpack_from(order + "I", body)[0]
+            link_type, _ticks, _offset, snaplen, global_id = interfaces[0]
+            data = body[4 : 4 + min(orig_len, snaplen or orig_len)]
+            return self._emit(last_ts, link_type, data, orig_len, global_id)
+        if block_type == PCAPNG_EPB:
+            if len(body) < 20:
+                return None
+            if_id, high, low, caplen, orig_len = struct.unpack_from(order + "IIIII", body)
+            data_at = 20
+        else:  # obsolete Packet Block: 2-byte interface id and drop count
+            if len(body) < 20:
+                return None
+            if_id, _drops, high, low, caplen, orig_len = struct.unpack_from(
+                order + "HHIIII", body
+            )
+            data_at = 20
+        if if_id >= len(interfaces) or caplen > len(body) - data_at:
+            return None
+        link_type, ticks, offset_s, _snaplen, global_id = interfaces[if_id]
+        ts = ((high << 32) | low) / ticks + offset_s
+        data = body[data_at : data_at + caplen]
+        return self._emit(ts, link_type, data, max(orig_len, caplen), global_id)

@@ -1,0 +1,271 @@
+"""Flows in, findings out: which flows lost packets *because of their size*.
+
+The rule (the one QUIC stacks adopted after false alarms, RFC 9000 section 14.4 and
+RFC 8899): a loss is size-related only if the lost packets are larger than packets delivered
+*later* on the same path. So ordinary loss (random or congestion loss of large and small
+packets, a segment retransmitted once and then ACKed, one lost full-size segment) is never a
+black hole. Three patterns are recognised:
+
+- sender side: the same large segment sent at full size `min_full_size_copies` times or more,
+  never acknowledged at that size, while smaller data sent after it was delivered (SACKed, or
+  duplicate-ACKed when SACK is off and only smaller segments followed it, or acknowledged in
+  another flow on the same path);
+- receiver side: a hole in the sequence space that stays open for `min_hole_s` while later,
+  smaller data arrives and the receiver keeps acknowledging the hole's start; the missing
+  packet's size is inferred from the hole and the sender's MSS;
+- recovery: the stalled bytes later got through in smaller packets (Linux PLPMTUD), or after an
+  ICMP "too big" for the flow (PMTUD); reported with the time it took.
+
+A large segment that stalls with no smaller data after it to compare with is a
+`suspected_black_hole`: the size may be the cause, but the capture cannot prove it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcapmtu.flows import Direction, FlowTable, Hole, PathSummary, Stall
+from pcapmtu.model import TooBig
+
+KIND_BLACK_HOLE = "black_hole"
+KIND_SUSPECTED = "suspected_black_hole"
+KIND_TOO_BIG = "icmp_too_big"
+TCP_TIMESTAMPS_OPTION_LEN = 12  # 10 bytes + 2 of padding, as Linux sends it
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Every threshold of detection, in one place."""
+
+    min_full_size_copies: int = 3  # the original and two retransmissions, all unacknowledged
+    min_hole_s: float = 1.5  # at Linux's 200 ms minimum RTO: 3 attempts (0.2 + 0.4 + 0.8 s)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One packet that supports a finding."""
+
+    frame: int
+    ts: float | None  # None where only the frame number was kept
+    what: str
+    capture: str
+
+
+@dataclass(frozen=True)
+class Recovery:
+    by: str  # "smaller_segments" (PLPMTUD) or "pmtud" (after an ICMP too-big)
+    after_s: float  # from the first full-size copy to delivery
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A flow (in the direction of the lost data) and why its packets are thought lost."""
+
+    kind: str
+    side: str  # "sender", "receiver" (where the capture was taken) or "router" (ICMP)
+    capture: str
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    ip_version: int
+    dropped_ip_len: int | None
+    largest_delivered_ip_len: int | None
+    transmissions: int  # full-size copies of the lost bytes seen in the capture
+    first_ts: float
+    recovered: Recovery | None = None
+    mss: int | None = None
+    icmp_mtu: int | None = None
+    evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+
+
+def detect(
+    table: FlowTable,
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    too_big: list[TooBig],
+    capture: str,
+    capture_end_ts: float,
+    config: DetectConfig = DetectConfig(),
+) -> list[Finding]:
+    """The findings of one capture, judged against the delivery evidence of all (`paths`)."""
+    findings: list[Finding] = []
+    for flow in table.all_flows():
+        directions = flow.directions()
+        for sender in directions:
+            receiver = next((d for d in directions if d is not sender), None)
+            peer_mss = receiver.syn_mss if receiver is not None else None
+            for stall in sender.stalls:
+                found = _from_stall(sender, stall, paths, capture, peer_mss, config)
+                if found is not None:
+                    findings.append(found)
+            for hole in sender.holes:
+                found = _from_hole(sender, hole, capture_end_ts, capture, peer_mss, config)
+                if found is not None:
+                    findings.append(found)
+    findings = [_with_pmtud(f, too_big, capture) for f in findings]
+    findings += [_from_too_big(capture, message) for message in too_big]
+    return findings
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Black holes first, then suspected ones, then ICMP reports; each by time."""
+    order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_TOO_BIG: 2}
+    return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
+
+
+def _from_stall(
+    sender: Direction,
+    stall: Stall,
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    capture: str,
+    peer_mss: int | None,
+    config: DetectConfig,
+) -> Finding | None:
+    if len(stall.copies) < config.min_full_size_copies:
+        return None
+    if stall.delivered_ts is not None and not stall.smaller:
+        return None  # it got through at full size in the end: not a size problem
+    first = stall.copies[0]
+    path = paths.get((sender.src, sender.dst))
+    later = path.largest_sent_after(first.ts) if path is not None else None
+    if later is not None and later[0] >= stall.size:
+        return None  # as large a packet got through afterwards: not a size problem
+    evidence = [
+        Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
+        for i, c in enumerate(stall.copies, 1)
+    ]
+    delivered = later[0] if later is not None else None
+    if later is not None:
+        evidence.append(Evidence(later[1], None, f"a {later[0]}-byte packet sent after it was "
+                                 "delivered", capture))
+    dup_acks = sender.dup_acks_at.get(stall.start, 0)
+    if delivered is None and dup_acks and 0 < stall.beyond_size < stall.size:
+        delivered = stall.beyond_size  # no SACK: only smaller data followed, and got ACKed twice
+        evidence.append(Evidence(first.frame, first.ts, f"{dup_acks} duplicate ACKs while only "
+                                 f"smaller segments (<= {stall.beyond_size} bytes) followed it",
+                                 capture))
+    recovered = None
+    if stall.delivered_ts is not None and stall.smaller:
+        recovered = Recovery("smaller_segments", round(stall.delivered_ts - first.ts, 3))
+        delivered = max(c.size for c in stall.smaller)
+        evidence += [
+            Evidence(c.frame, c.ts, f"resent as {c.size} bytes, delivered", capture)
+            for c in stall.smaller[:8]
+        ]
+    kind = KIND_BLACK_HOLE if delivered is not None and delivered < stall.size else KIND_SUSPECTED
+    return Finding(
+        kind=kind,
+        side="sender",
+        capture=capture,
+        src=sender.src,
+        sport=sender.sport,
+        dst=sender.dst,
+        dport=sender.dport,
+        ip_version=sender.ip_version,
+        dropped_ip_len=stall.size,
+        largest_delivered_ip_len=delivered,
+        transmissions=len(stall.copies),
+        first_ts=first.ts,
+        recovered=recovered,
+        mss=peer_mss,
+        evidence=tuple(_fill_times(evidence)),
+    )
+
+
+def _fill_times(evidence: list[Evidence]) -> list[Evidence]:
+    return sorted(evidence, key=lambda e: e.frame)
+
+
+def missing_packet_size(sender: Direction, hole: Hole, peer_mss: int | None) -> int:
+    """The IP size of the first packet missing from a hole, from its length and the MSS."""
+    options = TCP_TIMESTAMPS_OPTION_LEN if sender.timestamps else 0
+    per_packet = (peer_mss - options) if peer_mss else None
+    missing = hole.end - hole.start
+    payload = min(missing, per_packet) if per_packet else missing
+    return payload + sender.header_len
+
+
+def _from_hole(
+    sender: Direction,
+    hole: Hole,
+    capture_end: float,
+    capture: str,
+    peer_mss: int | None,
+    config: DetectConfig,
+) -> Finding | None:
+    if sender.header_len == 0:
+        return None
+    open_for = (hole.filled_ts or capture_end) - hole.since_ts
+    if open_for < config.min_hole_s:
+        return None
+    dropped = missing_packet_size(sender, hole, peer_mss)
+    if hole.beyond_size >= dropped:
+        return None  # a packet as large arrived after the gap: not a size problem
+    recovered = None
+    if hole.filled_ts is not None:
+        if hole.fill_size is None or hole.fill_size >= dropped:
+            return None  # the missing bytes arrived at full size in the end: late, not lost
+        recovered = Recovery("smaller_segments", round(open_for, 3))
+    missing = hole.end - hole.start
+    evidence = [
+        Evidence(hole.since_frame, hole.since_ts, f"receiver acknowledges only up to the gap of "
+                 f"{missing} bytes; {open_for:.1f} s open", capture),
+        *(Evidence(f, None, "data beyond the gap arrived", capture) for f in hole.beyond_frames),
+        *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
+        *(Evidence(f, None, "the gap's bytes arrive in a smaller packet", capture)
+          for f in hole.fill_frames),
+    ]
+    return Finding(
+        kind=KIND_BLACK_HOLE,
+        side="receiver",
+        capture=capture,
+        src=sender.src,
+        sport=sender.sport,
+        dst=sender.dst,
+        dport=sender.dport,
+        ip_version=sender.ip_version,
+        dropped_ip_len=dropped,
+        largest_delivered_ip_len=hole.beyond_size or None,
+        transmissions=0,
+        first_ts=hole.since_ts,
+        recovered=recovered,
+        mss=peer_mss,
+        evidence=tuple(sorted(evidence, key=lambda e: e.frame)),
+    )
+
+
+def _with_pmtud(finding: Finding, too_big: list[TooBig], name: str) -> Finding:
+    """Tie an ICMP too-big that quotes the finding's flow to it (recovery by PMTUD)."""
+    for message in too_big:
+        quoted = (message.quoted_src, message.quoted_sport, message.quoted_dst,
+                  message.quoted_dport)
+        if quoted == (finding.src, finding.sport, finding.dst, finding.dport):
+            recovered = finding.recovered
+            if recovered is None or recovered.by != "pmtud":
+                recovered = Recovery("pmtud", round(message.ts - finding.first_ts, 3))
+            evidence = (*finding.evidence, Evidence(
+                message.frame, message.ts, f"ICMP too-big: next-hop MTU {message.mtu}", name))
+            return Finding(**{**finding.__dict__, "recovered": recovered,
+                              "icmp_mtu": message.mtu, "evidence": evidence})
+    return finding
+
+
+def _from_too_big(capture: str, message: TooBig) -> Finding:
+    return Finding(
+        kind=KIND_TOO_BIG,
+        side="router",
+        capture=capture,
+        src=message.quoted_src,
+        sport=message.quoted_sport or 0,
+        dst=message.quoted_dst,
+        dport=message.quoted_dport or 0,
+        ip_version=message.ip_version,
+        dropped_ip_len=message.quoted_ip_len,
+        largest_delivered_ip_len=None,
+        transmissions=0,
+        first_ts=message.ts,
+        icmp_mtu=message.mtu,
+        evidence=(Evidence(message.frame, message.ts,
+                           f"ICMP too-big from the router: next-hop MTU {message.mtu}, "
+                           f"quoting a {message.quoted_ip_len}-byte packet", capture),),
+    )

@@ -1,0 +1,427 @@
+"""TCP segments in, per-flow and per-path delivery facts out, in memory that does not grow.
+
+For each direction of each flow, the sender's sequence numbers are unwrapped to 64 bits, every
+data segment is kept only until the peer's cumulative ACK or a SACK block covers it, and what
+was delivered is folded into a per-path summary (size -> when last delivered). So memory follows
+the data in flight, not the length of the capture.
+
+What a direction remembers about its segments, because the detectors need it:
+- how often the same bytes were sent in a packet of the original size (full-size copies), and
+  in smaller packets (a sender that re-segments: Linux PLPMTUD);
+- when they were delivered (cumulative ACK or SACK) or that they never were;
+- holes: bytes the receiver's ACKs say are missing while later data was seen and the missing
+  bytes themselves never appear in the capture (a receiver-side capture of a black hole).
+
+Sizes are IP sizes "on the wire": a segment longer than the receiver's MSS (a GSO/TSO
+super-packet captured before segmentation) counts as MSS-sized pieces, never as one packet of
+its captured size. A packet's delivery is certain for size L only when every copy of its bytes
+that was sent had size L, so the largest delivered size is a lower bound that can be trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Segment
+
+SEQ_MOD = 1 << 32
+SEQ_HALF = 1 << 31
+MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
+MAX_EVENTS_KEPT = 32
+
+
+def signed_delta(raw: int, ref_raw: int) -> int:
+    """raw - ref_raw as a signed 32-bit sequence-space difference."""
+    delta = (raw - ref_raw) % SEQ_MOD
+    return delta - SEQ_MOD if delta >= SEQ_HALF else delta
+
+
+@dataclass
+class Copy:
+    """One transmission of (some of) a segment's bytes."""
+
+    frame: int
+    ts: float
+    size: int  # wire IP size of the packet
+    start: int
+    end: int
+
+
+@dataclass
+class Sent:
+    """Bytes [start, end) first sent in one packet, until they are delivered."""
+
+    start: int
+    end: int
+    size: int  # wire IP size of the first copy
+    copies: list[Copy]
+    first_partial_ack_ts: float | None = None
+
+    @property
+    def first_ts(self) -> float:
+        return self.copies[0].ts
+
+    def full_size_copies(self) -> list[Copy]:
+        return [c for c in self.copies if c.size >= self.size]
+
+    def smaller_copies(self) -> list[Copy]:
+        return [c for c in self.copies if c.size < self.size]
+
+
+@dataclass
+class Stall:
+    """A segment sent at full size again and again; delivered later (recovered) or never."""
+
+    start: int
+    end: int
+    size: int
+    copies: list[Copy]  # the full-size copies
+    smaller: list[Copy]  # copies of its bytes in smaller packets
+    delivered_ts: float | None
+    by_sack: bool = False
+    beyond_size: int = 0  # largest packet still unacknowledged after it (no-SACK evidence)
+
+
+@dataclass
+class Hole:
+    """Bytes the receiver reported missing while it saw (or acknowledged) later data."""
+
+    start: int
+    end: int  # the first byte seen beyond the hole
+    since_ts: float
+    since_frame: int
+    ack_frames: list[int] = field(default_factory=list)  # receiver ACKs at the hole's start
+    beyond_size: int = 0  # largest wire size of the data seen beyond the hole
+    beyond_frames: list[int] = field(default_factory=list)
+    filled_ts: float | None = None
+    fill_size: int | None = None  # largest wire size of the packets that filled it
+    fill_frames: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PathSummary:
+    """Per direction of travel (src -> dst): what was delivered, by wire IP size."""
+
+    src: bytes
+    dst: bytes
+    ip_version: int
+    # wire size -> (first send time of the latest-sent delivered packet of that size, frame)
+    delivered: dict[int, tuple[float, int]] = field(default_factory=dict)
+
+    def add(self, size: int, sent_ts: float, frame: int) -> None:
+        known = self.delivered.get(size)
+        if known is None or sent_ts > known[0]:
+            self.delivered[size] = (sent_ts, frame)
+
+    def largest(self) -> int | None:
+        return max(self.delivered, default=None)
+
+    def largest_sent_after(self, ts: float) -> tuple[int, int] | None:
+        """(size, frame) of the largest packet delivered that was sent after `ts`."""
+        later = [(size, frame) for size, (t, frame) in self.delivered.items() if t > ts]
+        return max(later, default=None)
+
+    def merge(self, other: PathSummary) -> None:
+        for size, (t, frame) in other.delivered.items():
+            self.add(size, t, frame)
+
+
+class Direction:
+    """One direction of a flow: the sender's data and what its peer acknowledged."""
+
+    def __init__(self, seg: Segment) -> None:
+        self.src, self.dst, self.sport, self.dport = seg.src, seg.dst, seg.sport, seg.dport
+        self.ip_version = seg.ip_version
+        self.ref_raw: int | None = None  # a raw sequence number and its unwrapped value
+        self.ref_abs = 0
+        self.snd_max: int | None = None  # unwrapped end of the highest byte sent
+        self.syn_mss: int | None = None
+        self.wscale: int | None = None
+        self.sack_permitted = False
+        self.timestamps = False
+        self.syn_seen = False
+        self.header_len = 0  # IP + TCP header bytes of its latest data segment
+        self.packets = 0
+        self.data_packets = 0
+        self.data_bytes = 0
+        self.retransmissions = 0
+        self.largest_sent = 0
+        self.outstanding: list[Sent] = []
+        # What the peer's ACKs say about this direction's bytes:
+        self.cum_ack: int | None = None
+        self.dup_acks = 0
+        self.sack_blocks = 0
+        self.dsacks = 0
+        self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
+        self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
+        self.stalls: list[Stall] = []
+        self.holes: list[Hole] = []
+        self.open_hole: Hole | None = None
+        self.first_ts = seg.ts
+        self.last_ts = seg.ts
+        self.finished = False  # FIN or RST seen
+
+    # -- sequence numbers ------------------------------------------------------------------
+
+    def unwrap(self, raw: int) -> int:
+        if self.ref_raw is None:
+            self.ref_raw, self.ref_abs = raw, 0
+            return 0
+        value = self.ref_abs + signed_delta(raw, self.ref_raw)
+        if value > self.ref_abs:
+            self.ref_raw, self.ref_abs = raw, value
+        return value
+
+    # -- this side sends -------------------------------------------------------------------
+
+    def on_send(self, seg: Segment, peer_mss: int | None, path: PathSummary) -> None:
+        self.packets += 1
+        self.last_ts = seg.ts
+        if seg.flags & TCP_SYN:
+            self.syn_seen = True
+            self.syn_mss = seg.mss
+            self.wscale = seg.wscale
+            self.sack_permitted = seg.sack_permitted
+            self.timestamps = seg.timestamps
+        if seg.flags & (TCP_FIN | TCP_RST):
+            self.finished = True
+        length = seg.payload_len + (seg.flags & TCP_SYN != 0) + (seg.flags & TCP_FIN != 0)
+        start = self.unwrap(seg.seq)
+        end = start + length
+        if length == 0:
+            return
+        if self.snd_max is not None and start < self.snd_max and not _is_keepalive(
+            seg, start, self.snd_max
+        ):
+            self.retransmissions += 1
+        if seg.payload_len == 0:  # SYN or FIN alone: sequence space, but no data to size
+            self.snd_max = max(self.snd_max or end, end)
+            return
+        self.data_packets += 1
+        self.data_bytes += seg.payload_len
+        self.header_len = seg.ip_header_len + seg.tcp_header_len
+        size = wire_size(seg, peer_mss)
+        self.largest_sent = max(self.largest_sent, size)
+        copy = Copy(seg.frame, seg.ts, size, start, end)
+        self._fill_hole(copy)
+        if self.cum_ack is not None and end <= self.cum_ack:
+            return  # bytes already acknowledged: a spurious retransmission
+        for sent in self.outstanding:
+            if sent.start < end and start < sent.end:
+                sent.copies.append(copy)
+        new_from = max(start, self.snd_max if self.snd_max is not None else start)
+        if end > new_from:
+            self.outstanding.append(Sent(new_from, end, size, [copy]))
+            self._note_beyond_hole(new_from, copy)
+        self.snd_max = max(self.snd_max if self.snd_max is not None else end, end)
+
+    # -- the peer acknowledges this side's bytes -------------------------------------------
+
+    def on_peer_ack(self, seg: Segment, path: PathSummary) -> None:
+        if not seg.flags & TCP_ACK or self.ref_raw is None:
+            return
+        ack = self.ref_abs + signed_delta(seg.ack, self.ref_raw)
+        is_pure = seg.payload_len == 0 and not seg.flags & (TCP_SYN | TCP_FIN | TCP_RST)
+        if is_pure and self._last_ack == (ack, seg.window) and self.outstanding:
+            self.dup_acks += 1
+            if len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at:
+                self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
+        self._last_ack = (ack, seg.window) if is_pure else None
+        sacked: list[Sent] = []
+        for left_raw, right_raw in seg.sack_blocks:
+            sacked += self._on_sack_block(left_raw, right_raw, ack, seg, path)
+        if self.cum_ack is None or ack > self.cum_ack:
+            self.cum_ack = ack
+            self._deliver_cumulative(seg, path)
+        self._track_hole(seg, sacked)
+        hole = self.open_hole
+        if hole is not None and ack == hole.start and len(hole.ack_frames) < MAX_EVENTS_KEPT:
+            hole.ack_frames.append(seg.frame)
+
+    def _on_sack_block(
+        self, left_raw: int, right_raw: int, ack: int, seg: Segment, path: PathSummary
+    ) -> list[Sent]:
+        """Deliver what a SACK block covers; return the segments it delivered."""
+        assert self.ref_raw is not None
+        left = self.ref_abs + signed_delta(left_raw, self.ref_raw)
+        right = self.ref_abs + signed_delta(right_raw, self.ref_raw)
+        if right <= left:
+            return []
+        self.sack_blocks += 1
+        if right <= ack:
+            self.dsacks += 1  # D-SACK (RFC 2883): reports a duplicate, delivers nothing new
+            return []
+        kept, sacked = [], []
+        for sent in self.outstanding:
+            if left <= sent.start and sent.end <= right:
+                self._delivered(sent, seg.ts, path, by_sack=True)
+                sacked.append(sent)
+            else:
+                kept.append(sent)
+        self.outstanding = kept
+        return sacked
+
+    def _deliver_cumulative(self, seg: Segment, path: PathSummary) -> None:
+        assert self.cum_ack is not None
+        kept = []
+        for sent in self.outstanding:
+            if sent.end <= self.cum_ack:
+                self._delivered(sent, seg.ts, path, by_sack=False)
+            else:
+                if sent.start < self.cum_ack and sent.first_partial_ack_ts is None:
+                    sent.first_partial_ack_ts = seg.ts
+                kept.append(sent)
+        self.outstanding = kept
+
+    def _delivered(self, sent: Sent, ts: float, path: PathSummary, *, by_sack: bool) -> None:
+        """Fold a delivered segment into the path summary, and keep it if it had stalled."""
+        full = sent.full_size_copies()
+        smaller = sent.smaller_copies()
+        if not smaller:
+            path.add(sent.size, full[-1].ts, full[-1].frame)  # every copy had this size
+        else:
+            for piece in smaller:  # each smaller packet was sent once for its bytes
+                path.add(piece.size, piece.ts, piece.frame)
+        if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
+            self.stalls.append(
+                Stall(sent.start, sent.end, sent.size, full, smaller, ts, by_sack=by_sack)
+            )
+
+    # -- holes: the receiver's view ---------------------------------------------------------
+
+    def _track_hole(self, seg: Segment, sacked: list[Sent]) -> None:
+        """After an ACK: open a gap when data beyond the ACK point was seen (still unacked, or
+        SACKed just now) while no captured packet holds the byte at the ACK point itself.
+
+        At the sender the lost packet is captured, so it covers the ACK point and no gap opens;
+        at the receiver it never arrives, and the gap is the lost packet's bytes.
+        """
+        ack = self.cum_ack
+        if ack is None:
+            return
+        hole = self.open_hole
+        if hole is not None and ack >= hole.end:
+            self._close_hole(hole, seg.ts)
+            hole = None
+        if hole is not None:
+            return
+        beyond = [s for s in (*self.outstanding, *sacked) if s.start > ack]
+        if not beyond or any(s.start <= ack < s.end for s in self.outstanding):
+            return
+        self.open_hole = Hole(ack, min(s.start for s in beyond), seg.ts, seg.frame)
+        self.open_hole.beyond_size = max(s.size for s in beyond)
+        self.open_hole.beyond_frames = sorted(s.copies[0].frame for s in beyond)[:MAX_EVENTS_KEPT]
+
+    def _note_beyond_hole(self, start: int, copy: Copy) -> None:
+        hole = self.open_hole
+        if hole is not None and start >= hole.end:
+            hole.beyond_size = max(hole.beyond_size, copy.size)
+            if len(hole.beyond_frames) < MAX_EVENTS_KEPT:
+                hole.beyond_frames.append(copy.frame)
+
+    def _fill_hole(self, copy: Copy) -> None:
+        hole = self.open_hole
+        if hole is not None and copy.start < hole.end and hole.start < copy.end:
+            hole.fill_size = max(hole.fill_size or 0, copy.size)
+            if len(hole.fill_frames) < MAX_EVENTS_KEPT:
+                hole.fill_frames.append(copy.frame)
+
+    def _close_hole(self, hole: Hole, ts: float) -> None:
+        hole.filled_ts = ts
+        if len(self.holes) < MAX_HOLES_KEPT:
+            self.holes.append(hole)
+        self.open_hole = None
+
+    def finish(self) -> None:
+        """At the end of the capture: stalls still outstanding, and the open hole."""
+        for sent in self.outstanding:
+            full = sent.full_size_copies()
+            if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
+                beyond = max((s.size for s in self.outstanding if s.start >= sent.end), default=0)
+                self.stalls.append(
+                    Stall(sent.start, sent.end, sent.size, full, sent.smaller_copies(), None,
+                          beyond_size=beyond)
+                )
+        if self.open_hole is not None and len(self.holes) < MAX_HOLES_KEPT:
+            self.holes.append(self.open_hole)
+            self.open_hole = None
+
+
+def wire_size(seg: Segment, peer_mss: int | None) -> int:
+    """The IP size of the largest packet these bytes can have crossed the wire in.
+
+    A segment longer than the receiver's MSS was captured before the NIC (or GSO) cut it into
+    MSS-sized packets, so no packet of its captured size ever crossed the wire.
+    """
+    if peer_mss is None or seg.payload_len <= peer_mss:
+        return seg.ip_len
+    options = seg.tcp_header_len - 20
+    return seg.ip_header_len + seg.tcp_header_len + max(peer_mss - options, 1)
+
+
+def _is_keepalive(seg: Segment, start: int, snd_max: int) -> bool:
+    """A keep-alive re-sends the last byte (or nothing) to provoke an ACK: not a retransmission."""
+    return seg.payload_len <= 1 and start == snd_max - 1 and not seg.flags & (TCP_SYN | TCP_FIN)
+
+
+FlowKey = tuple[bytes, int, bytes, int]
+
+
+@dataclass
+class Flow:
+    """Both directions of one TCP connection, keyed by who spoke first."""
+
+    key: FlowKey
+    a: Direction
+    b: Direction | None = None
+
+    def sender(self, seg: Segment) -> tuple[Direction, Direction | None]:
+        if (seg.src, seg.sport) == (self.a.src, self.a.sport):
+            return self.a, self.b
+        if self.b is None:
+            self.b = Direction(seg)
+        return self.b, self.a
+
+    def directions(self) -> list[Direction]:
+        return [d for d in (self.a, self.b) if d is not None]
+
+
+class FlowTable:
+    """Every flow of one or more captures, and the per-path delivery summary."""
+
+    def __init__(self) -> None:
+        self.flows: dict[FlowKey, Flow] = {}
+        self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
+        self.paths: dict[tuple[bytes, bytes], PathSummary] = {}
+
+    def all_flows(self) -> list[Flow]:
+        return [*self.closed, *self.flows.values()]
+
+    def path(self, src: bytes, dst: bytes, ip_version: int) -> PathSummary:
+        summary = self.paths.get((src, dst))
+        if summary is None:
+            summary = self.paths[(src, dst)] = PathSummary(src, dst, ip_version)
+        return summary
+
+    def add(self, seg: Segment) -> None:
+        forward = (seg.src, seg.sport, seg.dst, seg.dport)
+        backward = (seg.dst, seg.dport, seg.src, seg.sport)
+        flow = self.flows.get(forward) or self.flows.get(backward)
+        if flow is not None and seg.flags & TCP_SYN and not seg.flags & TCP_ACK and any(
+            d.finished for d in flow.directions()
+        ):
+            # A SYN on a finished 4-tuple starts a new connection (port reuse).
+            self.closed.append(self.flows.pop(flow.key))
+            flow = None
+        if flow is None:
+            flow = self.flows[forward] = Flow(forward, Direction(seg))
+        sender, receiver = flow.sender(seg)
+        peer_mss = receiver.syn_mss if receiver is not None else None
+        sender.on_send(seg, peer_mss, self.path(seg.src, seg.dst, seg.ip_version))
+        if receiver is not None:
+            receiver.on_peer_ack(seg, self.path(seg.dst, seg.src, seg.ip_version))
+
+    def finish(self) -> None:
+        for flow in self.all_flows():
+            for direction in flow.directions():
+                direction.finish()

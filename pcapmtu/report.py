@@ -1,0 +1,338 @@
+"""The result of an analysis, and its renderings: text for a terminal or a ticket, versioned JSON,
+and HTML for Jupyter. The CLI and notebooks show exactly these, so they can never disagree.
+
+JSON schema (version 1; bumped only on an incompatible change; documented in the README):
+`schema_version`, `tool`, `verdict`, `summary`, `findings[]`, `paths[]`, `recommendation`,
+`captures[]`, `flows[]`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pcapmtu import linktypes
+from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, KIND_TOO_BIG, Finding
+from pcapmtu.model import format_address
+from pcapmtu.mtu import Recommendation
+
+SCHEMA_VERSION = 1
+VERDICT_BLACK_HOLE = "black_hole"
+VERDICT_CLEAN = "clean"
+VERDICT_INCONCLUSIVE = "inconclusive"
+MAX_EVIDENCE_SHOWN = 12
+
+
+def iso_time(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """One direction of travel and the bracket for the largest inner packet that crosses it."""
+
+    src: bytes
+    dst: bytes
+    ip_version: int
+    largest_delivered: int | None
+    smallest_dropped: int | None
+    tunnel_mtu: int | None  # from the receiver's SYN MSS
+
+    @property
+    def fits_max(self) -> int | None:
+        return self.smallest_dropped - 1 if self.smallest_dropped is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "src": format_address(self.src),
+            "dst": format_address(self.dst),
+            "ip_version": self.ip_version,
+            "fits_ip_len": {"min": self.largest_delivered, "max": self.fits_max},
+            "largest_delivered_ip_len": self.largest_delivered,
+            "smallest_dropped_ip_len": self.smallest_dropped,
+            "tunnel_mtu": self.tunnel_mtu,
+        }
+
+
+@dataclass(frozen=True)
+class FlowReport:
+    """One direction of one TCP flow, with the counts the report uses."""
+
+    capture: str
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    ip_version: int
+    packets: int
+    data_packets: int
+    data_bytes: int
+    retransmissions: int
+    dup_acks: int
+    sack_blocks: int
+    dsacks: int
+    mss: int | None
+    largest_ip_len: int
+    first_ts: float
+    last_ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "capture": self.capture,
+            "flow": _flow(self.src, self.sport, self.dst, self.dport),
+            "ip_version": self.ip_version,
+            "packets": self.packets,
+            "data_packets": self.data_packets,
+            "data_bytes": self.data_bytes,
+            "retransmissions": self.retransmissions,
+            "dup_acks_received": self.dup_acks,
+            "sack_blocks_received": self.sack_blocks,
+            "dsacks_received": self.dsacks,
+            "mss": self.mss,
+            "largest_ip_len": self.largest_ip_len,
+            "first_time": iso_time(self.first_ts),
+            "last_time": iso_time(self.last_ts),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureReport:
+    """What one capture file was, and what reading it met."""
+
+    name: str
+    format: str
+    compression: str | None
+    timestamp_precision: str
+    link_types: dict[int, int]
+    packets: int
+    tcp_segments: int
+    too_big_messages: int
+    truncated_by_snaplen: int
+    first_ts: float | None
+    last_ts: float | None
+    skipped: dict[str, int]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "format": self.format,
+            "compression": self.compression,
+            "timestamp_precision": self.timestamp_precision,
+            "link_types": [
+                {"link_type": lt, "name": linktypes.name(lt), "packets": n}
+                for lt, n in sorted(self.link_types.items())
+            ],
+            "packets": self.packets,
+            "tcp_segments": self.tcp_segments,
+            "icmp_too_big": self.too_big_messages,
+            "truncated_by_snaplen": self.truncated_by_snaplen,
+            "first_time": iso_time(self.first_ts),
+            "last_time": iso_time(self.last_ts),
+            "skipped": dict(sorted(self.skipped.items())),
+            "warnings": list(self.warnings),
+        }
+
+
+def _flow(src: bytes, sport: int, dst: bytes, dport: int) -> dict[str, Any]:
+    return {"src": format_address(src), "sport": sport, "dst": format_address(dst),
+            "dport": dport}
+
+
+def _endpoint(address: bytes, port: int) -> str:
+    text = format_address(address)
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "kind": f.kind,
+        "side": f.side,
+        "capture": f.capture,
+        "flow": _flow(f.src, f.sport, f.dst, f.dport),
+        "ip_version": f.ip_version,
+        "dropped_ip_len": f.dropped_ip_len,
+        "largest_delivered_ip_len": f.largest_delivered_ip_len,
+        "transmissions": f.transmissions,
+        "recovered": (
+            {"by": f.recovered.by, "after_s": f.recovered.after_s} if f.recovered else None
+        ),
+        "mss": f.mss,
+        "icmp_mtu": f.icmp_mtu,
+        "first_time": iso_time(f.first_ts),
+        "evidence": [
+            {"frame": e.frame, "time": iso_time(e.ts), "what": e.what, "capture": e.capture}
+            for e in f.evidence
+        ],
+    }
+
+
+def recommendation_to_dict(r: Recommendation) -> dict[str, Any]:
+    low, high = r.underlay_path_mtu
+    return {
+        "wireguard_mtu": r.wireguard_mtu,
+        "certainty": r.certainty,
+        "mss_ipv4": r.mss_ipv4,
+        "mss_ipv6": r.mss_ipv6,
+        "underlay_path_mtu": {"min": low, "max": high},
+        "outer_ip_version_assumed": r.outer_version_assumed,
+        "reasons": list(r.reasons),
+        "confirm": r.confirm,
+        "clamp_rules": list(r.clamp_rules),
+        "warnings": list(r.warnings),
+    }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything an analysis found; render it with `render_text`, `to_json` or in Jupyter."""
+
+    verdict: str
+    findings: tuple[Finding, ...]
+    paths: tuple[PathReport, ...]
+    recommendation: Recommendation | None
+    captures: tuple[CaptureReport, ...]
+    flows: tuple[FlowReport, ...] = field(default_factory=tuple)
+    tool_version: str = ""
+
+    @property
+    def black_holes(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.kind == KIND_BLACK_HOLE)
+
+    @property
+    def suspected(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.kind == KIND_SUSPECTED)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(w for c in self.captures for w in c.warnings)
+
+    def summary(self) -> str:
+        """One line: the verdict in words."""
+        if self.verdict == VERDICT_BLACK_HOLE:
+            sizes = sorted({f.dropped_ip_len for f in self.black_holes if f.dropped_ip_len})
+            recovered = sum(1 for f in self.black_holes if f.recovered)
+            text = (f"MTU black hole: {len(self.black_holes)} flow(s) lost packets of "
+                    f"{', '.join(map(str, sizes))} bytes while smaller packets got through")
+            return text + (f" ({recovered} recovered)" if recovered else "")
+        if self.verdict == VERDICT_INCONCLUSIVE:
+            if self.suspected:
+                return (f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
+                        "packets, but no smaller packet was sent after them to prove the size "
+                        "is the cause")
+            return "inconclusive: the capture holds no TCP data to judge by"
+        return "no MTU black hole: no packet was lost for its size"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "pcapmtu", "version": self.tool_version},
+            "verdict": self.verdict,
+            "summary": self.summary(),
+            "findings": [finding_to_dict(f) for f in self.findings],
+            "paths": [p.to_dict() for p in self.paths],
+            "recommendation": (
+                recommendation_to_dict(self.recommendation) if self.recommendation else None
+            ),
+            "captures": [c.to_dict() for c in self.captures],
+            "flows": [f.to_dict() for f in self.flows],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def render_text(self) -> str:
+        return "\n".join(_text_lines(self)) + "\n"
+
+    def _repr_html_(self) -> str:
+        body = html.escape(self.render_text())
+        colour = {"black_hole": "#b00020", "inconclusive": "#8a6d00"}.get(self.verdict, "#1b5e20")
+        return (f'<div><p style="font-weight:bold;color:{colour}">{html.escape(self.summary())}'
+                f'</p><pre style="white-space:pre-wrap">{body}</pre></div>')
+
+
+def _text_lines(report: Report) -> list[str]:
+    lines = [f"VERDICT: {report.summary()}", ""]
+    for f in report.findings:
+        lines += _finding_lines(f)
+    if report.paths:
+        lines.append("Paths (largest inner IP packet that gets through):")
+        for p in report.paths:
+            low = p.largest_delivered if p.largest_delivered is not None else "?"
+            high = p.fits_max if p.fits_max is not None else "?"
+            tunnel = f"; tunnel MTU {p.tunnel_mtu} (from the SYN's MSS)" if p.tunnel_mtu else ""
+            lines.append(f"  {format_address(p.src)} -> {format_address(p.dst)}: "
+                         f"between {low} and {high} bytes{tunnel}")
+        lines.append("")
+    if report.recommendation is not None:
+        lines += _fix_lines(report.recommendation)
+    for c in report.captures:
+        types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
+        lines.append(f"Capture {c.name}: {c.format}{' (gzip)' if c.compression else ''}, "
+                     f"{c.packets} packets, {c.tcp_segments} TCP segments, link type {types or '-'}")
+        lines += [f"  warning: {w}" for w in c.warnings]
+    return lines
+
+
+def _finding_lines(f: Finding) -> list[str]:
+    flow = f"{_endpoint(f.src, f.sport)} -> {_endpoint(f.dst, f.dport)}"
+    if f.kind == KIND_TOO_BIG:
+        return [f"ICMP too-big: a router says the next hop takes at most {f.icmp_mtu} bytes "
+                f"(it quoted a {f.dropped_ip_len}-byte packet {flow})", ""]
+    title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"
+    where = {"sender": "captured at the sender", "receiver": "captured at the receiver"}[f.side]
+    lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
+    if f.side == "sender":
+        lines.append(f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
+                     "never acknowledged at that size.")
+    else:
+        lines.append(f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "
+                     "kept acknowledging the gap it left.")
+    if f.largest_delivered_ip_len is not None:
+        lines.append(f"  A smaller packet ({f.largest_delivered_ip_len} bytes) sent after it "
+                     "got through.")
+    elif f.kind == KIND_SUSPECTED:
+        lines.append("  Nothing smaller was sent after it, so the size cannot be proven to be "
+                     "the cause (a dead peer looks the same).")
+    if f.recovered is not None:
+        how = {"smaller_segments": "the sender resent the bytes in smaller packets (PLPMTUD)",
+               "pmtud": "an ICMP too-big message reached the sender (PMTUD)"}[f.recovered.by]
+        lines.append(f"  Recovered after {f.recovered.after_s:.1f} s: {how}.")
+    shown = f.evidence[:MAX_EVIDENCE_SHOWN]
+    lines.append("  Evidence (frame: what):")
+    lines += [f"    {e.frame}: {e.what}" for e in shown]
+    if len(f.evidence) > len(shown):
+        lines.append(f"    ... and {len(f.evidence) - len(shown)} more (see --json)")
+    lines.append("")
+    return lines
+
+
+def _fix_lines(r: Recommendation) -> list[str]:
+    low, high = r.underlay_path_mtu
+    outer = f"IPv{r.outer_version_assumed} underlay"
+    if r.certainty == "exact":
+        head = f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer})."
+    else:
+        head = (f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers "
+                f"({outer}); the capture shows it cannot be larger, not that it is enough.")
+    lines = [head]
+    lines += [f"  because {reason}" for reason in r.reasons]
+    if low is not None:
+        lines.append(f"  the underlay path carries between {low} and {high} bytes")
+    else:
+        lines.append(f"  the underlay path carries at most {high} bytes")
+    if r.confirm:
+        lines.append(f"  confirm: {r.confirm}")
+    other = r.wireguard_mtu + (20 if r.outer_version_assumed == 6 else -20)
+    other_outer = 4 if r.outer_version_assumed == 6 else 6
+    lines.append(f"  over an IPv{other_outer} underlay use MTU = {other} instead")
+    lines.append(f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), e.g.")
+    lines += [f"    {rule}" for rule in r.clamp_rules[:1] + r.clamp_rules[4:5]]
+    lines += [f"  warning: {w}" for w in r.warnings]
+    lines.append("")
+    return lines
