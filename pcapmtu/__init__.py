@@ -1,7 +1,52 @@
-"""pcapmtu: find MTU black holes in packet captures, and reproduce them in a lab."""
+"""pcapmtu: find MTU black holes in packet captures, and reproduce them in a lab.
+
+The public API; the command line and notebooks use only this:
+
+    report = pcapmtu.analyze("capture.pcap")
+    print(report.render_text())
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from pcapmtu.analysis import analyze  # noqa: E402  (after __version__, which it reads)
+from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery  # noqa: E402
+from pcapmtu.errors import (  # noqa: E402
+    CaptureError,
+    CaptureNotFoundError,
+    CaptureWarning,
+    CorruptCaptureError,
+    EmptyCaptureError,
+    NotACaptureError,
+    PcapmtuError,
+    TruncatedCaptureWarning,
+    UndecodablePacketWarning,
+    UnknownLinkTypeWarning,
+)
+from pcapmtu.mtu import Recommendation  # noqa: E402
+from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report  # noqa: E402
+
+__all__ = [
+    "CaptureError",
+    "CaptureNotFoundError",
+    "CaptureReport",
+    "CaptureWarning",
+    "CorruptCaptureError",
+    "DetectConfig",
+    "EmptyCaptureError",
+    "Evidence",
+    "Finding",
+    "FlowReport",
+    "NotACaptureError",
+    "PathReport",
+    "PcapmtuError",
+    "Recommendation",
+    "Recovery",
+    "Report",
+    "TruncatedCaptureWarning",
+    "UndecodablePacketWarning",
+    "UnknownLinkTypeWarning",
+    "__version__",
+    "analyze",
+]

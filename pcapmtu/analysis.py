@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pcapmtu import __version__, linktypes
+from pcapmtu import __version__
 from pcapmtu.capture import Capture, Source
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import (
@@ -22,12 +22,13 @@ from pcapmtu.detect import (
     KIND_TOO_BIG,
     DetectConfig,
     Finding,
+    confirm_by_path,
     detect,
     sort_findings,
 )
 from pcapmtu.errors import UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
-from pcapmtu.model import Segment, TooBig
+from pcapmtu.model import Segment, TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import (
     VERDICT_BLACK_HOLE,
@@ -38,10 +39,9 @@ from pcapmtu.report import (
     PathReport,
     Report,
 )
-from pcapmtu.model import format_address
 
-WIREGUARD_PORT = 51820
-UDP = 17
+WIREGUARD_PORT = 51820  # the customary WireGuard port: ICMP quoting it is about the underlay
+DEFAULT_CONFIG = DetectConfig()
 
 
 @dataclass
@@ -56,7 +56,7 @@ def analyze(
     sources: Source | Sequence[Source],
     *,
     names: Sequence[str] | None = None,
-    config: DetectConfig = DetectConfig(),
+    config: DetectConfig = DEFAULT_CONFIG,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
@@ -64,9 +64,9 @@ def analyze(
     Raises a `CaptureError` for a capture that cannot be read at all; damage found while
     reading is a `CaptureWarning` (also listed in the report) and the rest is still analysed.
     """
-    items = list(sources) if isinstance(sources, list | tuple) else [sources]
-    names = list(names) if names is not None else [None] * len(items)  # type: ignore[list-item]
-    analysed = [_read(source, name) for source, name in zip(items, names, strict=True)]
+    items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
+    labels: list[str | None] = list(names) if names is not None else [None] * len(items)
+    analysed = [_read(source, label) for source, label in zip(items, labels, strict=True)]
     paths: dict[tuple[bytes, bytes], PathSummary] = {}
     for one in analysed:
         for key, summary in one.table.paths.items():
@@ -76,7 +76,7 @@ def analyze(
     for one in analysed:
         end = one.report.last_ts or 0.0
         findings += detect(one.table, paths, one.too_big, one.name, end, config)
-    findings = _merge_same_flow(sort_findings(findings))
+    findings = _merge_same_flow(sort_findings(confirm_by_path(findings)))
     path_reports = _paths(analysed, paths, findings)
     return Report(
         verdict=_verdict(findings, analysed),
@@ -105,9 +105,11 @@ def _read(source: Source, name: str | None) -> _Analysed:
     table.finish()
     info = capture.info
     for link_type, count in sorted(decoder.unknown_link_types.items()):
-        message = (f"{info.name}: skipped {count} packets of link type {link_type}, which "
-                   "pcapmtu cannot decode (it reads raw IP, Ethernet, Linux cooked, NULL/LOOP, "
-                   "PPP and Cisco HDLC)")
+        message = (
+            f"{info.name}: skipped {count} packets of link type {link_type}, which "
+            "pcapmtu cannot decode (it reads raw IP, Ethernet, Linux cooked, NULL/LOOP, "
+            "PPP and Cisco HDLC)"
+        )
         info.warnings.append(message)
         warnings.warn(message, UnknownLinkTypeWarning, stacklevel=3)
     undecodable = decoder.skipped.get("malformed", 0) + decoder.skipped.get("truncated", 0)
@@ -152,8 +154,11 @@ def _verdict(findings: list[Finding], analysed: list[_Analysed]) -> str:
         return VERDICT_BLACK_HOLE
     if KIND_SUSPECTED in kinds:
         return VERDICT_INCONCLUSIVE
-    if not any(d.data_packets for a in analysed for f in a.table.all_flows()
-               for d in f.directions()):
+    if KIND_TOO_BIG in kinds:
+        return VERDICT_CLEAN  # the router's ICMP reached this host: path MTU discovery works
+    if not any(
+        d.data_packets for a in analysed for f in a.table.all_flows() for d in f.directions()
+    ):
         return VERDICT_INCONCLUSIVE
     return VERDICT_CLEAN
 
@@ -185,8 +190,9 @@ def _paths(
     for key in sorted(set(paths) | set(dropped), key=lambda k: (k not in dropped, k)):
         summary = paths.get(key)
         smallest = dropped.get(key)
-        delivered = [s for s in (summary.delivered if summary else {}) if
-                     smallest is None or s < smallest]
+        delivered = [
+            s for s in (summary.delivered if summary else {}) if smallest is None or s < smallest
+        ]
         if summary is None and smallest is None:
             continue
         reports.append(
@@ -204,8 +210,11 @@ def _paths(
 
 def _underlay_mtu(findings: list[Finding]) -> int | None:
     """The smallest next-hop MTU from an ICMP too-big quoting WireGuard's UDP (the underlay)."""
-    mtus = [f.icmp_mtu for f in findings if f.kind == KIND_TOO_BIG and f.icmp_mtu
-            and WIREGUARD_PORT in (f.sport, f.dport)]
+    mtus = [
+        f.icmp_mtu
+        for f in findings
+        if f.kind == KIND_TOO_BIG and f.icmp_mtu and WIREGUARD_PORT in (f.sport, f.dport)
+    ]
     return min(mtus, default=None)
 
 
@@ -235,12 +244,23 @@ def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
                 peer = next((p for p in directions if p is not d), None)
                 reports.append(
                     FlowReport(
-                        capture=one.name, src=d.src, sport=d.sport, dst=d.dst, dport=d.dport,
-                        ip_version=d.ip_version, packets=d.packets, data_packets=d.data_packets,
-                        data_bytes=d.data_bytes, retransmissions=d.retransmissions,
-                        dup_acks=d.dup_acks, sack_blocks=d.sack_blocks, dsacks=d.dsacks,
+                        capture=one.name,
+                        src=d.src,
+                        sport=d.sport,
+                        dst=d.dst,
+                        dport=d.dport,
+                        ip_version=d.ip_version,
+                        packets=d.packets,
+                        data_packets=d.data_packets,
+                        data_bytes=d.data_bytes,
+                        retransmissions=d.retransmissions,
+                        dup_acks=d.dup_acks,
+                        sack_blocks=d.sack_blocks,
+                        dsacks=d.dsacks,
                         mss=peer.syn_mss if peer is not None else None,
-                        largest_ip_len=d.largest_sent, first_ts=d.first_ts, last_ts=d.last_ts,
+                        largest_ip_len=d.largest_sent,
+                        first_ts=d.first_ts,
+                        last_ts=d.last_ts,
                     )
                 )
     return reports

@@ -24,7 +24,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO
 
 from pcapmtu.errors import (
     CaptureError,
@@ -113,7 +113,7 @@ def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool
             raise CaptureNotFoundError(f"{display}: no such file") from exc
         except OSError as exc:
             raise CaptureError(f"{display}: cannot read it: {exc.strerror or exc}") from exc
-    return source, name or getattr(source, "name", "<stream>"), False
+    return source, name or str(getattr(source, "name", "<stream>")), False
 
 
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -158,8 +158,8 @@ class Capture:
             raise EmptyCaptureError(f"{self.info.name}: the file is empty")
         if head[:2] == GZIP_MAGIC:
             self.info.compression = "gzip"
-            raw = gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")  # type: ignore[arg-type]
-            stream = io.BufferedReader(raw, READ_CHUNK)  # type: ignore[arg-type]
+            raw = gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")
+            stream = io.BufferedReader(raw, READ_CHUNK)
             try:
                 head = _read_exact(stream, 4)
             except (OSError, EOFError, zlib.error) as exc:
@@ -433,9 +433,7 @@ class Capture:
         else:  # obsolete Packet Block: 2-byte interface id and drop count
             if len(body) < 20:
                 return None
-            if_id, _drops, high, low, caplen, orig_len = struct.unpack_from(
-                order + "HHIIII", body
-            )
+            if_id, _drops, high, low, caplen, orig_len = struct.unpack_from(order + "HHIIII", body)
             data_at = 20
         if if_id >= len(interfaces) or caplen > len(body) - data_at:
             return None

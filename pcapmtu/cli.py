@@ -16,8 +16,16 @@ from typing import Any, NoReturn
 import click
 
 from pcapmtu import __version__
-from pcapmtu.errors import LabSetupError, LabUnavailableError, PcapmtuError, UsageError
+from pcapmtu.detect import DetectConfig
+from pcapmtu.errors import (
+    CaptureError,
+    LabSetupError,
+    LabUnavailableError,
+    PcapmtuError,
+    UsageError,
+)
 from pcapmtu.lab import scenario as scenario_spec
+from pcapmtu.report import Report
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -28,9 +36,12 @@ DEBUG_ENV = "PCAPMTU_DEBUG"
 
 # (code, meaning): the one table behind --help and the README (a test keeps them equal).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
-    (EXIT_OK, "no problem found (lab run: the client got the whole response)"),
-    (EXIT_FOUND, "problem found (lab run: the transfer did not complete)"),
-    (EXIT_USAGE, "usage error, unreadable input, or the lab cannot run on this machine"),
+    (EXIT_OK, "no black hole found (lab run: the client got the whole response)"),
+    (
+        EXIT_FOUND,
+        "black hole found, confirmed or suspected (lab run: the transfer did not complete)",
+    ),
+    (EXIT_USAGE, "usage error, unreadable capture, or the lab cannot run on this machine"),
     (EXIT_INTERNAL, "internal error, or a lab step failed"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"),
 )
@@ -61,7 +72,7 @@ class ExitCodeGroup(click.Group):
         except (click.Abort, KeyboardInterrupt):
             click.echo("pcapmtu: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except (UsageError, LabUnavailableError) as exc:
+        except (UsageError, LabUnavailableError, CaptureError) as exc:
             click.echo(f"pcapmtu: error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
         except (LabSetupError, PcapmtuError) as exc:
@@ -83,6 +94,60 @@ class ExitCodeGroup(click.Group):
 @click.version_option(__version__, prog_name="pcapmtu")
 def cli() -> None:
     """Find MTU black holes in packet captures, and reproduce them in a lab."""
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the report as JSON (schema in the README) instead of text.",
+)
+@click.option(
+    "--min-copies",
+    type=click.IntRange(2, 100),
+    default=DetectConfig().min_full_size_copies,
+    show_default=True,
+    help="Full-size copies of a segment, all unacknowledged, before it counts as lost.",
+)
+@click.option(
+    "--min-gap",
+    type=click.FloatRange(0.1, 600),
+    default=DetectConfig().min_hole_s,
+    show_default=True,
+    help="Seconds a receiver-side gap must stay open before it counts as lost.",
+)
+def analyze(captures: tuple[str, ...], as_json: bool, min_copies: int, min_gap: float) -> int:
+    """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
+
+    Several captures are analysed together: take them at both ends of the tunnel
+    and their evidence adds up. Prints the verdict first, then the evidence, the
+    bracket for the largest packet that gets through, and the MTU to set.
+
+    \b
+    Example:
+      pcapmtu analyze sample_captures/incident.home-wg0.pcap
+      tcpdump -i wg0 -w - | pcapmtu analyze -
+    """
+    import warnings
+
+    from pcapmtu.analysis import analyze as run_analysis
+    from pcapmtu.errors import CaptureWarning
+
+    config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
+        report = run_analysis(list(captures), config=config)
+    for warning in report.warnings:
+        click.echo(f"pcapmtu: warning: {warning}", err=True)
+    click.echo(report.to_json() if as_json else report.render_text(), nl=as_json)
+    return exit_code(report)
+
+
+def exit_code(report: Report) -> int:
+    """1 when a black hole was found, confirmed or suspected; 0 otherwise."""
+    return EXIT_FOUND if report.black_holes or report.suspected else EXIT_OK
 
 
 @cli.group(epilog=EXIT_CODES_HELP)

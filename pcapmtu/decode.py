@@ -30,8 +30,16 @@ IPPROTO_ICMPV6 = 58
 IPV6_HOP_BY_HOP, IPV6_ROUTING, IPV6_FRAGMENT, IPV6_DEST_OPTS = 0, 43, 44, 60
 IPV6_AH, IPV6_MOBILITY, IPV6_HIP, IPV6_SHIM6 = 51, 135, 139, 140
 IPV6_EXTENSIONS = frozenset(
-    {IPV6_HOP_BY_HOP, IPV6_ROUTING, IPV6_FRAGMENT, IPV6_DEST_OPTS, IPV6_AH, IPV6_MOBILITY,
-     IPV6_HIP, IPV6_SHIM6}
+    {
+        IPV6_HOP_BY_HOP,
+        IPV6_ROUTING,
+        IPV6_FRAGMENT,
+        IPV6_DEST_OPTS,
+        IPV6_AH,
+        IPV6_MOBILITY,
+        IPV6_HIP,
+        IPV6_SHIM6,
+    }
 )
 MAX_EXTENSION_HEADERS = 16
 MAX_TUNNEL_DEPTH = 3
@@ -76,9 +84,7 @@ class Decoder:
             self.skipped["malformed"] += 1
             return None
 
-    def _ip(
-        self, record: Record, data: bytes, o: int, wire_len: int, depth: int
-    ) -> Decoded | None:
+    def _ip(self, record: Record, data: bytes, o: int, wire_len: int, depth: int) -> Decoded | None:
         if len(data) <= o:
             self.skipped["truncated"] += 1
             return None
@@ -111,9 +117,7 @@ class Decoder:
             return None
         protocol = data[o + 9]
         src, dst = data[o + 12 : o + 16], data[o + 16 : o + 20]
-        return self._transport(
-            record, data, o, header_len, total_len, protocol, src, dst, 4, depth
-        )
+        return self._transport(record, data, o, header_len, total_len, protocol, src, dst, 4, depth)
 
     def _ipv6(
         self, record: Record, data: bytes, o: int, wire_len: int, depth: int

@@ -22,7 +22,7 @@ A large segment that stalls with no smaller data after it to compare with is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pcapmtu.flows import Direction, FlowTable, Hole, PathSummary, Stall
 from pcapmtu.model import TooBig
@@ -85,7 +85,7 @@ def detect(
     too_big: list[TooBig],
     capture: str,
     capture_end_ts: float,
-    config: DetectConfig = DetectConfig(),
+    config: DetectConfig,
 ) -> list[Finding]:
     """The findings of one capture, judged against the delivery evidence of all (`paths`)."""
     findings: list[Finding] = []
@@ -105,6 +105,45 @@ def detect(
     findings = [_with_pmtud(f, too_big, capture) for f in findings]
     findings += [_from_too_big(capture, message) for message in too_big]
     return findings
+
+
+def confirm_by_path(findings: list[Finding]) -> list[Finding]:
+    """A suspected stall is a black hole when its path is proven to lose packets of its size.
+
+    Several flows that stall at once on one path: the first may have smaller data after it that
+    got through, the others only the same large size. The path's proof covers them all.
+    """
+    proven: dict[tuple[bytes, bytes], Finding] = {}
+    for f in findings:
+        if f.kind == KIND_BLACK_HOLE and f.dropped_ip_len is not None:
+            best = proven.get((f.src, f.dst))
+            if best is None or (best.dropped_ip_len or 0) > f.dropped_ip_len:
+                proven[(f.src, f.dst)] = f
+    confirmed = []
+    for f in findings:
+        proof = proven.get((f.src, f.dst))
+        if (
+            f.kind == KIND_SUSPECTED
+            and proof is not None
+            and f.dropped_ip_len is not None
+            and proof.dropped_ip_len is not None
+            and proof.dropped_ip_len <= f.dropped_ip_len
+        ):
+            note = Evidence(
+                proof.evidence[0].frame if proof.evidence else 0,
+                proof.first_ts,
+                f"the same path lost {proof.dropped_ip_len}-byte packets of flow "
+                f"port {proof.sport} -> {proof.dport} while smaller ones got through",
+                proof.capture,
+            )
+            f = replace(
+                f,
+                kind=KIND_BLACK_HOLE,
+                largest_delivered_ip_len=proof.largest_delivered_ip_len,
+                evidence=(*f.evidence, note),
+            )
+        confirmed.append(f)
+    return confirmed
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
@@ -136,14 +175,23 @@ def _from_stall(
     ]
     delivered = later[0] if later is not None else None
     if later is not None:
-        evidence.append(Evidence(later[1], None, f"a {later[0]}-byte packet sent after it was "
-                                 "delivered", capture))
+        evidence.append(
+            Evidence(
+                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", capture
+            )
+        )
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if delivered is None and dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size  # no SACK: only smaller data followed, and got ACKed twice
-        evidence.append(Evidence(first.frame, first.ts, f"{dup_acks} duplicate ACKs while only "
-                                 f"smaller segments (<= {stall.beyond_size} bytes) followed it",
-                                 capture))
+        evidence.append(
+            Evidence(
+                first.frame,
+                first.ts,
+                f"{dup_acks} duplicate ACKs while only "
+                f"smaller segments (<= {stall.beyond_size} bytes) followed it",
+                capture,
+            )
+        )
     recovered = None
     if stall.delivered_ts is not None and stall.smaller:
         recovered = Recovery("smaller_segments", round(stall.delivered_ts - first.ts, 3))
@@ -208,12 +256,18 @@ def _from_hole(
         recovered = Recovery("smaller_segments", round(open_for, 3))
     missing = hole.end - hole.start
     evidence = [
-        Evidence(hole.since_frame, hole.since_ts, f"receiver acknowledges only up to the gap of "
-                 f"{missing} bytes; {open_for:.1f} s open", capture),
+        Evidence(
+            hole.since_frame,
+            hole.since_ts,
+            f"receiver acknowledges only up to the gap of {missing} bytes; {open_for:.1f} s open",
+            capture,
+        ),
         *(Evidence(f, None, "data beyond the gap arrived", capture) for f in hole.beyond_frames),
         *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
-        *(Evidence(f, None, "the gap's bytes arrive in a smaller packet", capture)
-          for f in hole.fill_frames),
+        *(
+            Evidence(f, None, "the gap's bytes arrive in a smaller packet", capture)
+            for f in hole.fill_frames
+        ),
     ]
     return Finding(
         kind=KIND_BLACK_HOLE,
@@ -237,16 +291,23 @@ def _from_hole(
 def _with_pmtud(finding: Finding, too_big: list[TooBig], name: str) -> Finding:
     """Tie an ICMP too-big that quotes the finding's flow to it (recovery by PMTUD)."""
     for message in too_big:
-        quoted = (message.quoted_src, message.quoted_sport, message.quoted_dst,
-                  message.quoted_dport)
+        quoted = (
+            message.quoted_src,
+            message.quoted_sport,
+            message.quoted_dst,
+            message.quoted_dport,
+        )
         if quoted == (finding.src, finding.sport, finding.dst, finding.dport):
             recovered = finding.recovered
             if recovered is None or recovered.by != "pmtud":
                 recovered = Recovery("pmtud", round(message.ts - finding.first_ts, 3))
-            evidence = (*finding.evidence, Evidence(
-                message.frame, message.ts, f"ICMP too-big: next-hop MTU {message.mtu}", name))
-            return Finding(**{**finding.__dict__, "recovered": recovered,
-                              "icmp_mtu": message.mtu, "evidence": evidence})
+            evidence = (
+                *finding.evidence,
+                Evidence(
+                    message.frame, message.ts, f"ICMP too-big: next-hop MTU {message.mtu}", name
+                ),
+            )
+            return replace(finding, recovered=recovered, icmp_mtu=message.mtu, evidence=evidence)
     return finding
 
 
@@ -265,7 +326,13 @@ def _from_too_big(capture: str, message: TooBig) -> Finding:
         transmissions=0,
         first_ts=message.ts,
         icmp_mtu=message.mtu,
-        evidence=(Evidence(message.frame, message.ts,
-                           f"ICMP too-big from the router: next-hop MTU {message.mtu}, "
-                           f"quoting a {message.quoted_ip_len}-byte packet", capture),),
+        evidence=(
+            Evidence(
+                message.frame,
+                message.ts,
+                f"ICMP too-big from the router: next-hop MTU {message.mtu}, "
+                f"quoting a {message.quoted_ip_len}-byte packet",
+                capture,
+            ),
+        ),
     )

@@ -190,8 +190,10 @@ class Direction:
         end = start + length
         if length == 0:
             return
-        if self.snd_max is not None and start < self.snd_max and not _is_keepalive(
-            seg, start, self.snd_max
+        if (
+            self.snd_max is not None
+            and start < self.snd_max
+            and not _is_keepalive(seg, start, self.snd_max)
         ):
             self.retransmissions += 1
         if seg.payload_len == 0:  # SYN or FIN alone: sequence space, but no data to size
@@ -339,8 +341,15 @@ class Direction:
             if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
                 beyond = max((s.size for s in self.outstanding if s.start >= sent.end), default=0)
                 self.stalls.append(
-                    Stall(sent.start, sent.end, sent.size, full, sent.smaller_copies(), None,
-                          beyond_size=beyond)
+                    Stall(
+                        sent.start,
+                        sent.end,
+                        sent.size,
+                        full,
+                        sent.smaller_copies(),
+                        None,
+                        beyond_size=beyond,
+                    )
                 )
         if self.open_hole is not None and len(self.holes) < MAX_HOLES_KEPT:
             self.holes.append(self.open_hole)
@@ -407,8 +416,11 @@ class FlowTable:
         forward = (seg.src, seg.sport, seg.dst, seg.dport)
         backward = (seg.dst, seg.dport, seg.src, seg.sport)
         flow = self.flows.get(forward) or self.flows.get(backward)
-        if flow is not None and seg.flags & TCP_SYN and not seg.flags & TCP_ACK and any(
-            d.finished for d in flow.directions()
+        if (
+            flow is not None
+            and seg.flags & TCP_SYN
+            and not seg.flags & TCP_ACK
+            and any(d.finished for d in flow.directions())
         ):
             # A SYN on a finished 4-tuple starts a new connection (port reuse).
             self.closed.append(self.flows.pop(flow.key))

@@ -92,8 +92,13 @@ def _ip_after_ethertype(data: bytes, offset: int, ethertype: int) -> int | None:
 
 def ip_offset(link_type: int, data: bytes) -> int | None:
     """Where the IP header starts in a frame of `link_type`, or None when it carries no IP."""
-    if link_type in (LINKTYPE_RAW, LINKTYPE_DLT_RAW_BSD, LINKTYPE_DLT_RAW_OPENBSD,
-                     LINKTYPE_IPV4, LINKTYPE_IPV6):
+    if link_type in (
+        LINKTYPE_RAW,
+        LINKTYPE_DLT_RAW_BSD,
+        LINKTYPE_DLT_RAW_OPENBSD,
+        LINKTYPE_IPV4,
+        LINKTYPE_IPV6,
+    ):
         return 0
     if link_type == LINKTYPE_ETHERNET:
         if len(data) < ETHERNET_HEADER_LEN:

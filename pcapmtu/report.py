@@ -140,8 +140,7 @@ class CaptureReport:
 
 
 def _flow(src: bytes, sport: int, dst: bytes, dport: int) -> dict[str, Any]:
-    return {"src": format_address(src), "sport": sport, "dst": format_address(dst),
-            "dport": dport}
+    return {"src": format_address(src), "sport": sport, "dst": format_address(dst), "dport": dport}
 
 
 def _endpoint(address: bytes, port: int) -> str:
@@ -217,15 +216,25 @@ class Report:
         if self.verdict == VERDICT_BLACK_HOLE:
             sizes = sorted({f.dropped_ip_len for f in self.black_holes if f.dropped_ip_len})
             recovered = sum(1 for f in self.black_holes if f.recovered)
-            text = (f"MTU black hole: {len(self.black_holes)} flow(s) lost packets of "
-                    f"{', '.join(map(str, sizes))} bytes while smaller packets got through")
+            text = (
+                f"MTU black hole: {len(self.black_holes)} flow(s) lost packets of "
+                f"{', '.join(map(str, sizes))} bytes while smaller packets got through"
+            )
             return text + (f" ({recovered} recovered)" if recovered else "")
         if self.verdict == VERDICT_INCONCLUSIVE:
             if self.suspected:
-                return (f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
-                        "packets, but no smaller packet was sent after them to prove the size "
-                        "is the cause")
+                return (
+                    f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
+                    "packets, but no smaller packet was sent after them to prove the size "
+                    "is the cause"
+                )
             return "inconclusive: the capture holds no TCP data to judge by"
+        icmp = [f.icmp_mtu for f in self.findings if f.kind == KIND_TOO_BIG and f.icmp_mtu]
+        if icmp:
+            return (
+                "no MTU black hole: path MTU discovery works (a router's ICMP too-big "
+                f"arrived: next hop {min(icmp)} bytes)"
+            )
         return "no MTU black hole: no packet was lost for its size"
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,8 +261,10 @@ class Report:
     def _repr_html_(self) -> str:
         body = html.escape(self.render_text())
         colour = {"black_hole": "#b00020", "inconclusive": "#8a6d00"}.get(self.verdict, "#1b5e20")
-        return (f'<div><p style="font-weight:bold;color:{colour}">{html.escape(self.summary())}'
-                f'</p><pre style="white-space:pre-wrap">{body}</pre></div>')
+        return (
+            f'<div><p style="font-weight:bold;color:{colour}">{html.escape(self.summary())}'
+            f'</p><pre style="white-space:pre-wrap">{body}</pre></div>'
+        )
 
 
 def _text_lines(report: Report) -> list[str]:
@@ -266,15 +277,19 @@ def _text_lines(report: Report) -> list[str]:
             low = p.largest_delivered if p.largest_delivered is not None else "?"
             high = p.fits_max if p.fits_max is not None else "?"
             tunnel = f"; tunnel MTU {p.tunnel_mtu} (from the SYN's MSS)" if p.tunnel_mtu else ""
-            lines.append(f"  {format_address(p.src)} -> {format_address(p.dst)}: "
-                         f"between {low} and {high} bytes{tunnel}")
+            lines.append(
+                f"  {format_address(p.src)} -> {format_address(p.dst)}: "
+                f"between {low} and {high} bytes{tunnel}"
+            )
         lines.append("")
     if report.recommendation is not None:
-        lines += _fix_lines(report.recommendation)
+        lines += _fix_lines(report.recommendation, report.verdict == VERDICT_BLACK_HOLE)
     for c in report.captures:
         types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
-        lines.append(f"Capture {c.name}: {c.format}{' (gzip)' if c.compression else ''}, "
-                     f"{c.packets} packets, {c.tcp_segments} TCP segments, link type {types or '-'}")
+        lines.append(
+            f"Capture {c.name}: {c.format}{' (gzip)' if c.compression else ''}, "
+            f"{c.packets} packets, {c.tcp_segments} TCP segments, link type {types or '-'}"
+        )
         lines += [f"  warning: {w}" for w in c.warnings]
     return lines
 
@@ -282,26 +297,38 @@ def _text_lines(report: Report) -> list[str]:
 def _finding_lines(f: Finding) -> list[str]:
     flow = f"{_endpoint(f.src, f.sport)} -> {_endpoint(f.dst, f.dport)}"
     if f.kind == KIND_TOO_BIG:
-        return [f"ICMP too-big: a router says the next hop takes at most {f.icmp_mtu} bytes "
-                f"(it quoted a {f.dropped_ip_len}-byte packet {flow})", ""]
+        return [
+            f"ICMP too-big: a router says the next hop takes at most {f.icmp_mtu} bytes "
+            f"(it quoted a {f.dropped_ip_len}-byte packet {flow})",
+            "",
+        ]
     title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"
     where = {"sender": "captured at the sender", "receiver": "captured at the receiver"}[f.side]
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
     if f.side == "sender":
-        lines.append(f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
-                     "never acknowledged at that size.")
+        lines.append(
+            f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
+            "never acknowledged at that size."
+        )
     else:
-        lines.append(f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "
-                     "kept acknowledging the gap it left.")
+        lines.append(
+            f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "
+            "kept acknowledging the gap it left."
+        )
     if f.largest_delivered_ip_len is not None:
-        lines.append(f"  A smaller packet ({f.largest_delivered_ip_len} bytes) sent after it "
-                     "got through.")
+        lines.append(
+            f"  A smaller packet ({f.largest_delivered_ip_len} bytes) sent after it got through."
+        )
     elif f.kind == KIND_SUSPECTED:
-        lines.append("  Nothing smaller was sent after it, so the size cannot be proven to be "
-                     "the cause (a dead peer looks the same).")
+        lines.append(
+            "  Nothing smaller was sent after it, so the size cannot be proven to be "
+            "the cause (a dead peer looks the same)."
+        )
     if f.recovered is not None:
-        how = {"smaller_segments": "the sender resent the bytes in smaller packets (PLPMTUD)",
-               "pmtud": "an ICMP too-big message reached the sender (PMTUD)"}[f.recovered.by]
+        how = {
+            "smaller_segments": "the sender resent the bytes in smaller packets (PLPMTUD)",
+            "pmtud": "an ICMP too-big message reached the sender (PMTUD)",
+        }[f.recovered.by]
         lines.append(f"  Recovered after {f.recovered.after_s:.1f} s: {how}.")
     shown = f.evidence[:MAX_EVIDENCE_SHOWN]
     lines.append("  Evidence (frame: what):")
@@ -312,14 +339,21 @@ def _finding_lines(f: Finding) -> list[str]:
     return lines
 
 
-def _fix_lines(r: Recommendation) -> list[str]:
+def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
     low, high = r.underlay_path_mtu
     outer = f"IPv{r.outer_version_assumed} underlay"
-    if r.certainty == "exact":
+    if not broken:
+        head = (
+            f"ADVICE: MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}) "
+            "would avoid fragmenting the tunnel's packets."
+        )
+    elif r.certainty == "exact":
         head = f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer})."
     else:
-        head = (f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers "
-                f"({outer}); the capture shows it cannot be larger, not that it is enough.")
+        head = (
+            f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers "
+            f"({outer}); the capture shows it cannot be larger, not that it is enough."
+        )
     lines = [head]
     lines += [f"  because {reason}" for reason in r.reasons]
     if low is not None:

@@ -1,0 +1,134 @@
+"""Decoding link layers, IP and TCP, and ICMP too-big messages (synthetic packets)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from pcapmtu import linktypes
+from pcapmtu.decode import Decoder
+from pcapmtu.model import Record, Segment, TooBig
+from tests import synthetic as syn
+
+V4 = syn.tcp("198.19.0.1", "198.19.0.2", 8080, 40000, seq=1, ack=40, payload=1368,
+             options=syn.tcp_options(timestamps=True))
+V6 = syn.tcp("fd19::1", "fd19::2", 8080, 40000, seq=1, ack=40, payload=1348,
+             options=syn.tcp_options(timestamps=True))
+
+
+def _decode(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:
+    record = Record(1, 1.0, link_type, data, orig_len if orig_len is not None else len(data))
+    return Decoder().decode(record)
+
+
+def _segment(data: bytes, link_type: int = 101, orig_len: int | None = None) -> Segment:
+    result = _decode(data, link_type, orig_len)
+    assert isinstance(result, Segment), result
+    return result
+
+
+@pytest.mark.parametrize(
+    ("frame", "link_type"),
+    [
+        (V4, linktypes.LINKTYPE_RAW),
+        (V4, linktypes.LINKTYPE_DLT_RAW_BSD),
+        (V4, linktypes.LINKTYPE_IPV4),
+        (syn.ethernet(V4), linktypes.LINKTYPE_ETHERNET),
+        (syn.ethernet(V4, vlans=[0x8100]), linktypes.LINKTYPE_ETHERNET),
+        (syn.ethernet(V4, vlans=[0x88A8, 0x8100]), linktypes.LINKTYPE_ETHERNET),
+        (syn.ethernet(struct.pack("!BBHHH", 0x11, 0, 1, len(V4) + 2, 0x0021) + V4,
+                      ethertype=0x8864), linktypes.LINKTYPE_ETHERNET),
+        (struct.pack("!HHH8sH", 0, 1, 6, b"", 0x0800) + V4, linktypes.LINKTYPE_LINUX_SLL),
+        (struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 0, b"") + V4, linktypes.LINKTYPE_LINUX_SLL2),
+        (struct.pack("<I", 2) + V4, linktypes.LINKTYPE_NULL),
+        (struct.pack("!I", 2) + V4, linktypes.LINKTYPE_LOOP),
+        (b"\xff\x03\x00\x21" + V4, linktypes.LINKTYPE_PPP),
+    ],
+    ids=["raw101", "raw12", "ipv4-228", "ethernet", "vlan", "qinq", "pppoe", "sll", "sll2",
+         "null", "loop", "ppp"],
+)
+def test_every_link_type_reaches_the_same_segment(frame: bytes, link_type: int) -> None:
+    seg = _segment(frame, link_type)
+    assert (seg.sport, seg.dport, seg.seq, seg.ip_len, seg.payload_len) == (8080, 40000, 1, 1420,
+                                                                             1368)
+
+
+def test_ipv6_sizes_and_header_lengths() -> None:
+    seg = _segment(V6)
+    assert (seg.ip_version, seg.ip_len, seg.ip_header_len, seg.tcp_header_len) == (6, 1420, 40, 32)
+    assert seg.timestamps
+
+
+def test_sizes_come_from_the_ip_header_not_the_snaplen() -> None:
+    seg = _segment(V4[:60], orig_len=len(V4))  # tcpdump -s 60: headers only
+    assert (seg.ip_len, seg.payload_len) == (1420, 1368)
+
+
+def test_tso_length_zero_falls_back_to_the_wire_length() -> None:
+    packet = syn.tcp("10.0.0.1", "10.0.0.2", 1, 2, seq=5, payload=3000, ip_len_override=0)
+    seg = _segment(packet)
+    assert (seg.ip_len, seg.payload_len) == (3040, 3000)
+
+
+def test_tcp_options() -> None:
+    options = syn.tcp_options(mss=1380, wscale=7, sack_ok=True, timestamps=True)
+    seg = _segment(syn.tcp("10.0.0.1", "10.0.0.2", 1, 2, seq=0, flags=syn.SYN, options=options))
+    assert (seg.mss, seg.wscale, seg.sack_permitted, seg.timestamps) == (1380, 7, True, True)
+    sack = syn.tcp_options(sack=[(100, 200), (300, 400)])
+    seg = _segment(syn.tcp("10.0.0.1", "10.0.0.2", 1, 2, seq=0, options=sack))
+    assert seg.sack_blocks == ((100, 200), (300, 400))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [b"\x02\x00\x05\x00", b"\x08\x0a\x00\x00", b"\x01\x01\x02\x04",
+     b"\x00\x02\x04\x05\xb4\x00\x00\x00"],
+    ids=["zero-length", "cut-timestamp", "cut-mss", "after-end-of-options"],
+)
+def test_malformed_options_never_raise(options: bytes) -> None:
+    padded = options + b"\0" * (-len(options) % 4)
+    seg = _segment(syn.tcp("10.0.0.1", "10.0.0.2", 1, 2, seq=0, options=padded))
+    assert seg.mss is None
+
+
+def test_ipv6_extension_headers_are_walked() -> None:
+    tcp_part = V6[40:]
+    hop_by_hop = struct.pack("!BB6s", 6, 0, b"")  # next header TCP, 8 bytes
+    packet = syn.ip("fd19::1", "fd19::2", 0, hop_by_hop + tcp_part)
+    seg = _segment(packet)
+    assert (seg.ip_header_len, seg.ip_len, seg.payload_len) == (48, 1428, 1348)
+
+
+def test_fragments_are_skipped_and_counted() -> None:
+    packet = bytearray(V4)
+    packet[6:8] = struct.pack("!H", 0x2000)  # more fragments
+    decoder = Decoder()
+    assert decoder.decode(Record(1, 1.0, 101, bytes(packet), len(packet))) is None
+    assert decoder.skipped["IP fragment"] == 1
+
+
+def test_icmp_frag_needed_and_packet_too_big() -> None:
+    outer = syn.ip("198.18.1.1", "198.18.3.2", 17, struct.pack("!HHHH", 51820, 51820, 1460, 0)
+                   + b"\0" * 1452)
+    found = _decode(syn.icmp_frag_needed("198.18.1.2", "198.18.1.1", 1400, outer))
+    assert isinstance(found, TooBig)
+    assert (found.mtu, found.quoted_ip_len, found.quoted_protocol) == (1400, 1480, 17)
+    assert (found.quoted_sport, found.quoted_dport) == (51820, 51820)
+    found6 = _decode(syn.icmpv6_too_big("fd18:1::2", "fd19::1", 1280, V6))
+    assert isinstance(found6, TooBig)
+    assert (found6.mtu, found6.quoted_ip_len, found6.quoted_seq) == (1280, 1420, 1)
+
+
+def test_6in4_tunnel_is_unwrapped() -> None:
+    packet = syn.ip("192.0.2.1", "192.0.2.2", 41, V6)
+    seg = _segment(packet)
+    assert seg.ip_version == 6 and seg.ip_len == 1420
+
+
+def test_unknown_link_type_and_garbage_are_counted_not_raised() -> None:
+    decoder = Decoder()
+    assert decoder.decode(Record(1, 1.0, 182, V4, len(V4))) is None
+    assert decoder.unknown_link_types[182] == 1
+    for junk in (b"", b"\x45", b"\x45" + b"\xff" * 30, b"\x60" * 10, b"\x4f" * 60):
+        assert decoder.decode(Record(1, 1.0, 101, junk, len(junk))) is None

@@ -1,0 +1,140 @@
+"""What counts as a black hole and what does not, on SYNTHETIC conversations run through the
+whole pipeline (`analyze` on a synthetic pcap). Real captures are in test_golden.py."""
+
+from __future__ import annotations
+
+import warnings
+
+from pcapmtu import analyze
+from pcapmtu.report import Report
+from tests import synthetic as syn
+
+BIG, SMALL = 1368, 392  # payloads: 1420- and 444-byte packets with timestamps
+
+
+def _run(c: syn.Conversation) -> Report:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return analyze(c.pcap())
+
+
+def _incident(copies: int, sack: bool = True) -> syn.Conversation:
+    c = syn.Conversation(sack=sack).handshake().data(1, BIG).data(1 + BIG, SMALL)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)] if sack else ())
+    if not sack:
+        c.ack(1)
+    for i in range(1, copies):
+        c.at(0.2 * 2**i).data(1, BIG)
+    return c
+
+
+def test_sender_side_black_hole() -> None:
+    report = _run(_incident(copies=5))
+    assert report.verdict == "black_hole"
+    (f,) = report.black_holes
+    assert (f.side, f.dropped_ip_len, f.largest_delivered_ip_len, f.transmissions) == (
+        "sender", 1420, 444, 5)
+    assert report.paths[0].fits_max == 1419 and report.paths[0].largest_delivered == 444
+    assert report.recommendation is not None
+    assert report.recommendation.wireguard_mtu == 1419
+    assert report.recommendation.certainty == "at_most"
+
+
+def test_sender_side_black_hole_without_sack_uses_duplicate_acks() -> None:
+    report = _run(_incident(copies=4, sack=False))
+    assert report.verdict == "black_hole"
+    assert report.black_holes[0].largest_delivered_ip_len == 444
+
+
+def test_too_few_copies_is_not_a_black_hole() -> None:
+    assert _run(_incident(copies=2)).verdict == "clean"
+
+
+def test_retransmitted_once_then_acked_is_ordinary_loss() -> None:
+    c = _incident(copies=2).at(1).ack(1 + BIG + SMALL)
+    assert _run(c).findings == ()
+
+
+def test_large_segment_delivered_after_many_copies_is_not_a_size_problem() -> None:
+    c = _incident(copies=5).at(9).ack(1 + BIG + SMALL)
+    assert _run(c).verdict == "clean"
+
+
+def test_same_size_delivered_later_is_not_a_size_problem() -> None:
+    """Random loss: a big segment stalls, but a big one sent after it arrives (QUIC's rule)."""
+    c = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, BIG)
+    c.ack(1, sack=[(1 + BIG, 1 + 2 * BIG)])
+    for i in range(1, 5):
+        c.at(0.2 * 2**i).data(1, BIG)
+    assert _run(c).verdict == "clean"
+
+
+def test_random_loss_of_large_and_small_segments_is_clean() -> None:
+    c = syn.Conversation().handshake()
+    seq = 1
+    for i in range(40):
+        size = BIG if i % 3 else SMALL
+        c.data(seq, size)
+        if i % 7 == 3:  # lost once, then retransmitted and ACKed
+            c.data(seq, size)
+        seq += size
+        c.ack(seq)
+    report = _run(c)
+    assert report.verdict == "clean" and report.findings == ()
+
+
+def test_only_large_segments_stalling_is_suspected_not_proven() -> None:
+    c = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, BIG)
+    for i in range(1, 5):
+        c.at(0.2 * 2**i).data(1, BIG)
+    report = _run(c)
+    assert report.verdict == "inconclusive"
+    assert [f.kind for f in report.findings] == ["suspected_black_hole"]
+
+
+def test_recovery_by_smaller_segments_is_reported() -> None:
+    c = _incident(copies=5)
+    c.at(3.0).data(1, 1024).data(1025, BIG - 1024).ack(1 + BIG + SMALL)
+    report = _run(c)
+    (f,) = report.black_holes
+    assert f.recovered is not None and f.recovered.by == "smaller_segments"
+    assert 2.9 < f.recovered.after_s < 3.1
+    assert f.largest_delivered_ip_len == 1024 + 52
+
+
+def test_receiver_side_gap_infers_the_missing_size() -> None:
+    """At the receiver the big segment never appears: only the smaller one and the SACKs."""
+    c = syn.Conversation().handshake().data(1 + BIG, SMALL)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    c.at(4).ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    report = _run(c)
+    (f,) = report.black_holes
+    assert (f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == ("receiver", 1420, 444)
+
+
+def test_receiver_side_gap_filled_quickly_is_ordinary() -> None:
+    c = syn.Conversation().handshake().data(1 + BIG, SMALL)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    c.at(0.3).data(1, BIG).ack(1 + BIG + SMALL)
+    assert _run(c).findings == ()
+
+
+def test_icmp_too_big_is_reported_and_sets_an_exact_fix() -> None:
+    outer = syn.ip("198.18.1.1", "198.18.3.2", 17, bytes(8 + 1452))
+    c = syn.Conversation()
+    c._add(syn.icmp_frag_needed("198.18.1.2", "198.18.1.1", 1400, outer))
+    c.handshake().data(1, 100).ack(101)
+    report = _run(c)
+    assert report.verdict == "clean"
+    assert [f.kind for f in report.findings] == ["icmp_too_big"]
+    assert report.recommendation is None  # it quotes port 0, not WireGuard's
+
+
+def test_ipv6_inner_black_hole() -> None:
+    c = syn.Conversation("fd19::1", "fd19::2", mss=1360).handshake().data(1, 1348).data(1349, 372)
+    c.ack(1, sack=[(1349, 1721)])
+    for i in range(1, 4):
+        c.at(0.2 * 2**i).data(1, 1348)
+    report = _run(c)
+    (f,) = report.black_holes
+    assert (f.ip_version, f.dropped_ip_len) == (6, 1420)

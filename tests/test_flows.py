@@ -1,0 +1,87 @@
+"""Per-flow TCP state: sequence wrap, retransmissions, ACK, SACK, D-SACK, GSO (synthetic)."""
+
+from __future__ import annotations
+
+from pcapmtu.capture import Capture
+from pcapmtu.decode import Decoder
+from pcapmtu.flows import Direction, FlowTable, signed_delta
+from pcapmtu.model import Segment
+from tests import synthetic as syn
+
+HEADERS = 20 + 32  # IPv4 + TCP with timestamps
+
+
+def _table(conversation: syn.Conversation) -> FlowTable:
+    table = FlowTable()
+    decoder = Decoder()
+    for record in Capture(conversation.pcap()):
+        item = decoder.decode(record)
+        if isinstance(item, Segment):
+            table.add(item)
+    table.finish()
+    return table
+
+
+def _server(table: FlowTable) -> Direction:
+    (flow,) = table.all_flows()
+    return next(d for d in flow.directions() if d.sport == 80)
+
+
+def test_signed_delta_wraps() -> None:
+    assert signed_delta(5, 2**32 - 5) == 10
+    assert signed_delta(2**32 - 5, 5) == -10
+
+
+def test_sequence_wrap_is_followed() -> None:
+    c = syn.Conversation(isn=2**32 - 2000).handshake()
+    for i in range(4):
+        c.data(1 + 1368 * i, 1368)
+    c.ack(1 + 1368 * 4)
+    d = _server(_table(c))
+    assert d.retransmissions == 0 and d.outstanding == [] and not d.stalls
+    assert d.cum_ack == 1 + 1368 * 4
+
+
+def test_full_and_partial_retransmissions_are_counted() -> None:
+    c = syn.Conversation().handshake().data(1, 1000).data(1001, 1000)
+    c.data(1, 1000)  # full overlap
+    c.data(501, 1000)  # partial overlap
+    c.ack(2001)
+    d = _server(_table(c))
+    assert d.retransmissions == 2
+    assert d.data_packets == 4
+
+
+def test_sack_delivers_out_of_order_data_and_dsack_delivers_nothing() -> None:
+    c = syn.Conversation().handshake().data(1, 1368).data(1369, 392)
+    c.ack(1, sack=[(1369, 1761)])
+    table = _table(c)
+    d = _server(table)
+    assert [(s.start, s.end) for s in d.outstanding] == [(1, 1369)]
+    assert d.sack_blocks == 1 and d.dsacks == 0
+    assert table.paths[(syn.addr("198.19.0.1"), syn.addr("198.19.0.2"))].largest() == 392 + HEADERS
+    c2 = syn.Conversation().handshake().data(1, 100).ack(101).data(1, 100).ack(101, sack=[(1, 101)])
+    assert _server(_table(c2)).dsacks == 1
+
+
+def test_duplicate_acks_are_counted_at_their_ack() -> None:
+    c = syn.Conversation(sack=False).handshake().data(1, 1368).data(1369, 392)
+    c.ack(1).ack(1).ack(1)  # the handshake's ACK already said 1: all three are duplicates
+    d = _server(_table(c))
+    assert d.dup_acks == 3
+    assert d.dup_acks_at[1] == 3
+
+
+def test_gso_super_packet_counts_as_mss_sized_pieces() -> None:
+    c = syn.Conversation(mss=1380).handshake().data(1, 2 * 1368).ack(2 * 1368 + 1)
+    table = _table(c)
+    assert _server(table).largest_sent == 1368 + HEADERS
+    summary = table.paths[(syn.addr("198.19.0.1"), syn.addr("198.19.0.2"))]
+    assert summary.largest() == 1368 + HEADERS
+
+
+def test_a_new_syn_on_a_finished_tuple_is_a_new_flow() -> None:
+    c = syn.Conversation().handshake().data(1, 10, flags=syn.ACK | syn.FIN).ack(12)
+    c.handshake()
+    table = _table(c)
+    assert len(table.all_flows()) == 2
