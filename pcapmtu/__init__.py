@@ -10,9 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pcapmtu.analysis import analyze  # noqa: E402  (after __version__, which it reads)
-from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery  # noqa: E402
-from pcapmtu.errors import (  # noqa: E402
+from pcapmtu.analysis import analyze  # after __version__, which it reads
+from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
+from pcapmtu.errors import (
     CaptureError,
     CaptureNotFoundError,
     CaptureWarning,
@@ -24,8 +24,8 @@ from pcapmtu.errors import (  # noqa: E402
     UndecodablePacketWarning,
     UnknownLinkTypeWarning,
 )
-from pcapmtu.mtu import Recommendation  # noqa: E402
-from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report  # noqa: E402
+from pcapmtu.mtu import Recommendation
+from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
 
 __all__ = [
     "CaptureError",

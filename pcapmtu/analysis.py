@@ -34,13 +34,13 @@ from pcapmtu.report import (
     VERDICT_BLACK_HOLE,
     VERDICT_CLEAN,
     VERDICT_INCONCLUSIVE,
+    WIREGUARD_PORT,
     CaptureReport,
     FlowReport,
     PathReport,
     Report,
 )
 
-WIREGUARD_PORT = 51820  # the customary WireGuard port: ICMP quoting it is about the underlay
 DEFAULT_CONFIG = DetectConfig()
 
 
@@ -90,11 +90,12 @@ def analyze(
 
 
 def _read(source: Source, name: str | None) -> _Analysed:
-    table = FlowTable()
+    capture = Capture(source, name=name)
+    table = FlowTable(capture.info.name)
     decoder = Decoder()
     too_big: list[TooBig] = []
     segments = 0
-    with Capture(source, name=name) as capture:
+    with capture:
         for record in capture:
             item = decoder.decode(record)
             if isinstance(item, Segment):

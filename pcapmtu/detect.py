@@ -177,7 +177,7 @@ def _from_stall(
     if later is not None:
         evidence.append(
             Evidence(
-                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", capture
+                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
             )
         )
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
@@ -196,6 +196,8 @@ def _from_stall(
     if stall.delivered_ts is not None and stall.smaller:
         recovered = Recovery("smaller_segments", round(stall.delivered_ts - first.ts, 3))
         delivered = max(c.size for c in stall.smaller)
+        smaller_frames = {c.frame for c in stall.smaller}
+        evidence = [e for e in evidence if e.frame not in smaller_frames]
         evidence += [
             Evidence(c.frame, c.ts, f"resent as {c.size} bytes, delivered", capture)
             for c in stall.smaller[:8]

@@ -105,25 +105,26 @@ class PathSummary:
     src: bytes
     dst: bytes
     ip_version: int
-    # wire size -> (first send time of the latest-sent delivered packet of that size, frame)
-    delivered: dict[int, tuple[float, int]] = field(default_factory=dict)
+    capture: str = ""  # the capture its frame numbers belong to
+    # wire size -> (send time of the latest-sent delivered packet of that size, frame, capture)
+    delivered: dict[int, tuple[float, int, str]] = field(default_factory=dict)
 
-    def add(self, size: int, sent_ts: float, frame: int) -> None:
+    def add(self, size: int, sent_ts: float, frame: int, capture: str | None = None) -> None:
         known = self.delivered.get(size)
         if known is None or sent_ts > known[0]:
-            self.delivered[size] = (sent_ts, frame)
+            self.delivered[size] = (sent_ts, frame, self.capture if capture is None else capture)
 
     def largest(self) -> int | None:
         return max(self.delivered, default=None)
 
-    def largest_sent_after(self, ts: float) -> tuple[int, int] | None:
-        """(size, frame) of the largest packet delivered that was sent after `ts`."""
-        later = [(size, frame) for size, (t, frame) in self.delivered.items() if t > ts]
+    def largest_sent_after(self, ts: float) -> tuple[int, int, str] | None:
+        """(size, frame, capture) of the largest packet delivered that was sent after `ts`."""
+        later = [(size, frame, name) for size, (t, frame, name) in self.delivered.items() if t > ts]
         return max(later, default=None)
 
     def merge(self, other: PathSummary) -> None:
-        for size, (t, frame) in other.delivered.items():
-            self.add(size, t, frame)
+        for size, (t, frame, name) in other.delivered.items():
+            self.add(size, t, frame, name)
 
 
 class Direction:
@@ -398,7 +399,8 @@ class Flow:
 class FlowTable:
     """Every flow of one or more captures, and the per-path delivery summary."""
 
-    def __init__(self) -> None:
+    def __init__(self, capture: str = "") -> None:
+        self.capture = capture
         self.flows: dict[FlowKey, Flow] = {}
         self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
         self.paths: dict[tuple[bytes, bytes], PathSummary] = {}
@@ -409,7 +411,7 @@ class FlowTable:
     def path(self, src: bytes, dst: bytes, ip_version: int) -> PathSummary:
         summary = self.paths.get((src, dst))
         if summary is None:
-            summary = self.paths[(src, dst)] = PathSummary(src, dst, ip_version)
+            summary = self.paths[(src, dst)] = PathSummary(src, dst, ip_version, self.capture)
         return summary
 
     def add(self, seg: Segment) -> None:

@@ -24,6 +24,7 @@ VERDICT_BLACK_HOLE = "black_hole"
 VERDICT_CLEAN = "clean"
 VERDICT_INCONCLUSIVE = "inconclusive"
 MAX_EVIDENCE_SHOWN = 12
+WIREGUARD_PORT = 51820  # WireGuard's customary port
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -271,9 +272,10 @@ def _text_lines(report: Report) -> list[str]:
     lines = [f"VERDICT: {report.summary()}", ""]
     for f in report.findings:
         lines += _finding_lines(f)
-    if report.paths:
+    holed = [p for p in report.paths if p.smallest_dropped is not None]
+    if holed:
         lines.append("Paths (largest inner IP packet that gets through):")
-        for p in report.paths:
+        for p in holed:
             low = p.largest_delivered if p.largest_delivered is not None else "?"
             high = p.fits_max if p.fits_max is not None else "?"
             tunnel = f"; tunnel MTU {p.tunnel_mtu} (from the SYN's MSS)" if p.tunnel_mtu else ""
@@ -297,9 +299,10 @@ def _text_lines(report: Report) -> list[str]:
 def _finding_lines(f: Finding) -> list[str]:
     flow = f"{_endpoint(f.src, f.sport)} -> {_endpoint(f.dst, f.dport)}"
     if f.kind == KIND_TOO_BIG:
+        what = " (WireGuard's outer UDP)" if WIREGUARD_PORT in (f.sport, f.dport) else ""
         return [
             f"ICMP too-big: a router says the next hop takes at most {f.icmp_mtu} bytes "
-            f"(it quoted a {f.dropped_ip_len}-byte packet {flow})",
+            f"(it quoted a {f.dropped_ip_len}-byte packet {flow}{what})",
             "",
         ]
     title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"
@@ -332,7 +335,11 @@ def _finding_lines(f: Finding) -> list[str]:
         lines.append(f"  Recovered after {f.recovered.after_s:.1f} s: {how}.")
     shown = f.evidence[:MAX_EVIDENCE_SHOWN]
     lines.append("  Evidence (frame: what):")
-    lines += [f"    {e.frame}: {e.what}" for e in shown]
+    lines += [
+        f"    {e.frame}: {e.what}" if e.capture == f.capture
+        else f"    {e.frame} (in {e.capture}): {e.what}"
+        for e in shown
+    ]
     if len(f.evidence) > len(shown):
         lines.append(f"    ... and {len(f.evidence) - len(shown)} more (see --json)")
     lines.append("")
@@ -356,7 +363,9 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
         )
     lines = [head]
     lines += [f"  because {reason}" for reason in r.reasons]
-    if low is not None:
+    if low == high:
+        lines.append(f"  the underlay path carries {high} bytes")
+    elif low is not None:
         lines.append(f"  the underlay path carries between {low} and {high} bytes")
     else:
         lines.append(f"  the underlay path carries at most {high} bytes")

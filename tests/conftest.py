@@ -14,6 +14,19 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_captures"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite tests/golden/expected/ from the current output instead of comparing",
+    )
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
+
+
 def lab_unavailable_reason() -> str | None:
     """Why the lab cannot run on this machine, or None when it can."""
     try:
