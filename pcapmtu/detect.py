@@ -30,6 +30,9 @@ from pcapmtu.model import TooBig
 KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
 KIND_TOO_BIG = "icmp_too_big"
+# Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
+# carries more: a packet this small is never lost for its size.
+MIN_TOO_BIG_SIZE = 576
 TCP_TIMESTAMPS_OPTION_LEN = 12  # 10 bytes + 2 of padding, as Linux sends it
 
 
@@ -94,12 +97,14 @@ def detect(
         for sender in directions:
             receiver = next((d for d in directions if d is not sender), None)
             peer_mss = receiver.syn_mss if receiver is not None else None
+            if peer_mss is None:
+                peer_mss = table.mss_by_host.get(sender.dst)
             for stall in sender.stalls:
                 found = _from_stall(sender, stall, paths, capture, peer_mss, config)
                 if found is not None:
                     findings.append(found)
             for hole in sender.holes:
-                found = _from_hole(sender, hole, capture_end_ts, capture, peer_mss, config)
+                found = _from_hole(sender, hole, paths, capture_end_ts, capture, peer_mss, config)
                 if found is not None:
                     findings.append(found)
     findings = [_with_pmtud(f, too_big, capture) for f in findings]
@@ -160,7 +165,7 @@ def _from_stall(
     peer_mss: int | None,
     config: DetectConfig,
 ) -> Finding | None:
-    if len(stall.copies) < config.min_full_size_copies:
+    if len(stall.copies) < config.min_full_size_copies or stall.size <= MIN_TOO_BIG_SIZE:
         return None
     if stall.delivered_ts is not None and not stall.smaller:
         return None  # it got through at full size in the end: not a size problem
@@ -202,7 +207,14 @@ def _from_stall(
             Evidence(c.frame, c.ts, f"resent as {c.size} bytes, delivered", capture)
             for c in stall.smaller[:8]
         ]
-    kind = KIND_BLACK_HOLE if delivered is not None and delivered < stall.size else KIND_SUSPECTED
+    proven = delivered is not None and delivered < stall.size
+    if not proven:
+        largest_ever = path.largest() if path is not None else None
+        if largest_ever is not None and largest_ever >= stall.size:
+            return None  # the path carried this size before: the peer or path died, not the size
+        if peer_mss is None or stall.end - stall.start < segment_payload(sender, peer_mss):
+            return None  # not a full-size segment: a dead peer is likelier than a small path
+    kind = KIND_BLACK_HOLE if proven else KIND_SUSPECTED
     return Finding(
         kind=kind,
         side="sender",
@@ -226,18 +238,25 @@ def _fill_times(evidence: list[Evidence]) -> list[Evidence]:
     return sorted(evidence, key=lambda e: e.frame)
 
 
+def segment_payload(sender: Direction, peer_mss: int | None) -> int:
+    """The payload of the sender's full-size segments: the smaller of the receiver's MSS and
+    the sender's own (its SYN's MSS reflects its own MTU), less the option bytes it puts in each
+    segment; with no MSS known, the largest payload it was seen to send."""
+    known = [m for m in (peer_mss, sender.syn_mss) if m]
+    if known:
+        return min(known) - sender.tcp_options_len
+    return sender.largest_payload
+
+
 def missing_packet_size(sender: Direction, hole: Hole, peer_mss: int | None) -> int:
     """The IP size of the first packet missing from a hole, from its length and the MSS."""
-    options = TCP_TIMESTAMPS_OPTION_LEN if sender.timestamps else 0
-    per_packet = (peer_mss - options) if peer_mss else None
-    missing = hole.end - hole.start
-    payload = min(missing, per_packet) if per_packet else missing
-    return payload + sender.header_len
+    return min(hole.end - hole.start, segment_payload(sender, peer_mss)) + sender.header_len
 
 
 def _from_hole(
     sender: Direction,
     hole: Hole,
+    paths: dict[tuple[bytes, bytes], PathSummary],
     capture_end: float,
     capture: str,
     peer_mss: int | None,
@@ -249,12 +268,17 @@ def _from_hole(
     if open_for < config.min_hole_s:
         return None
     dropped = missing_packet_size(sender, hole, peer_mss)
-    if hole.beyond_size >= dropped:
-        return None  # a packet as large arrived after the gap: not a size problem
+    if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
+        return None  # nothing of known, smaller size arrived after the gap: no size evidence
+    path = paths.get((sender.src, sender.dst))
+    if path is not None and (path.largest() or 0) >= dropped:
+        return None  # the path carried packets this large: the gap is ordinary loss
     recovered = None
     if hole.filled_ts is not None:
         if hole.fill_size is None or hole.fill_size >= dropped:
             return None  # the missing bytes arrived at full size in the end: late, not lost
+        if hole.end - hole.start > segment_payload(sender, peer_mss):
+            return None  # several segments lost and resent: PLPMTUD splits one, not many
         recovered = Recovery("smaller_segments", round(open_for, 3))
     missing = hole.end - hole.start
     evidence = [

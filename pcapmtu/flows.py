@@ -26,6 +26,8 @@ from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Segment
 
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
+ETHERNET_MTU = 1500
+UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
 MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
 MAX_EVENTS_KEPT = 32
 
@@ -110,6 +112,8 @@ class PathSummary:
     delivered: dict[int, tuple[float, int, str]] = field(default_factory=dict)
 
     def add(self, size: int, sent_ts: float, frame: int, capture: str | None = None) -> None:
+        if size == UNKNOWN_SIZE:
+            return
         known = self.delivered.get(size)
         if known is None or sent_ts > known[0]:
             self.delivered[size] = (sent_ts, frame, self.capture if capture is None else capture)
@@ -147,6 +151,9 @@ class Direction:
         self.data_bytes = 0
         self.retransmissions = 0
         self.largest_sent = 0
+        self.largest_payload = 0
+        self.tcp_options_len = 0  # TCP option bytes in its latest data segment
+        self.lowest_seen: int | None = None  # unwrapped start of the lowest data seen
         self.outstanding: list[Sent] = []
         # What the peer's ACKs say about this direction's bytes:
         self.cum_ack: int | None = None
@@ -202,6 +209,10 @@ class Direction:
             return
         self.data_packets += 1
         self.data_bytes += seg.payload_len
+        self.largest_payload = max(self.largest_payload, seg.payload_len)
+        self.tcp_options_len = seg.tcp_header_len - 20
+        if self.lowest_seen is None or start < self.lowest_seen:
+            self.lowest_seen = start
         self.header_len = seg.ip_header_len + seg.tcp_header_len
         size = wire_size(seg, peer_mss)
         self.largest_sent = max(self.largest_sent, size)
@@ -311,6 +322,8 @@ class Direction:
         beyond = [s for s in (*self.outstanding, *sacked) if s.start > ack]
         if not beyond or any(s.start <= ack < s.end for s in self.outstanding):
             return
+        if not self.syn_seen and (self.lowest_seen is None or self.lowest_seen > ack):
+            return  # the capture began mid-stream: these bytes may have been sent before it
         self.open_hole = Hole(ack, min(s.start for s in beyond), seg.ts, seg.frame)
         self.open_hole.beyond_size = max(s.size for s in beyond)
         self.open_hole.beyond_frames = sorted(s.copies[0].frame for s in beyond)[:MAX_EVENTS_KEPT]
@@ -358,12 +371,17 @@ class Direction:
 
 
 def wire_size(seg: Segment, peer_mss: int | None) -> int:
-    """The IP size of the largest packet these bytes can have crossed the wire in.
+    """The IP size of the largest packet these bytes can have crossed the wire in; 0: unknown.
 
     A segment longer than the receiver's MSS was captured before the NIC (or GSO) cut it into
-    MSS-sized packets, so no packet of its captured size ever crossed the wire.
+    MSS-sized packets, or after the receiver's GRO merged several, so no packet of its captured
+    size crossed the wire. With no MSS known, a segment larger than an Ethernet frame is
+    taken to be such a super-packet, of unknown wire size: it is followed by sequence range
+    but never used as evidence of a size.
     """
-    if peer_mss is None or seg.payload_len <= peer_mss:
+    if peer_mss is None:
+        return seg.ip_len if seg.ip_len <= ETHERNET_MTU else UNKNOWN_SIZE
+    if seg.payload_len <= peer_mss:
         return seg.ip_len
     options = seg.tcp_header_len - 20
     return seg.ip_header_len + seg.tcp_header_len + max(peer_mss - options, 1)
@@ -403,6 +421,8 @@ class FlowTable:
         self.capture = capture
         self.flows: dict[FlowKey, Flow] = {}
         self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
+        # The MSS each host advertised in any SYN: for flows whose own SYN was not captured.
+        self.mss_by_host: dict[bytes, int] = {}
         self.paths: dict[tuple[bytes, bytes], PathSummary] = {}
 
     def all_flows(self) -> list[Flow]:
@@ -429,8 +449,12 @@ class FlowTable:
             flow = None
         if flow is None:
             flow = self.flows[forward] = Flow(forward, Direction(seg))
+        if seg.flags & TCP_SYN and seg.mss:
+            self.mss_by_host[seg.src] = max(self.mss_by_host.get(seg.src, 0), seg.mss)
         sender, receiver = flow.sender(seg)
         peer_mss = receiver.syn_mss if receiver is not None else None
+        if peer_mss is None:
+            peer_mss = self.mss_by_host.get(seg.dst)
         sender.on_send(seg, peer_mss, self.path(seg.src, seg.dst, seg.ip_version))
         if receiver is not None:
             receiver.on_peer_ack(seg, self.path(seg.dst, seg.src, seg.ip_version))

@@ -28,9 +28,13 @@ WIREGUARD_PORT = 51820  # WireGuard's customary port
 
 
 def iso_time(ts: float | None) -> str | None:
+    """ISO 8601 in UTC; None when absent or outside what a date can hold (damaged captures)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 @dataclass(frozen=True)

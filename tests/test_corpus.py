@@ -1,0 +1,60 @@
+"""Every public capture in ../shared/corpus/public: no traceback, exit 0, 1 or 2.
+
+The corpus holds many link types, pcapng variants and deliberately malformed files. It is not
+part of this repository (some files are GPL/LGPL); the test skips when it is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcapmtu import cli
+from tests.conftest import REPO
+
+CORPUS = REPO.parent / "shared" / "corpus" / "public"
+FILES = sorted(p for p in CORPUS.glob("*") if p.name != "MANIFEST.tsv") if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not FILES, reason=f"no public corpus at {CORPUS}")
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_public_capture_is_handled(path: Path) -> None:
+    result = CliRunner().invoke(cli.cli, ["analyze", "--json", str(path)])
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2), result.output
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("pcapmtu: error: "), result.stderr
+    else:
+        assert all(line.startswith("pcapmtu: warning: ") for line in result.stderr.splitlines())
+
+
+@pytest.mark.skipif(not FILES, reason=f"no public corpus at {CORPUS}")
+def test_known_public_cases() -> None:
+    """A few corpus files whose outcome is known from their manifest rows."""
+    runner = CliRunner()
+
+    def run(name: str) -> tuple[int, str]:
+        result = runner.invoke(cli.cli, ["analyze", "--json", str(CORPUS / name)])
+        return result.exit_code, result.stdout
+
+    assert run("bad_pcap_ver1.pcap")[0] == 2  # pcap major version 1
+    assert run("bad_ng_ver.pcapng")[0] == 2  # pcapng version 0.1
+    code, out = run("pmtud_fragneed_1492.pcap")  # real PMTUD: ICMP frag-needed, MTU 1492
+    assert code == 0 and '"icmp_mtu": 1492' in out
+    code, out = run("icmp6_ptb_1280.pcap")
+    assert '"icmp_mtu": 1280' in out
+
+
+ORDINARY_LOSS = [p for p in FILES if p.name.startswith("tcp_")]
+
+
+@pytest.mark.skipif(not ORDINARY_LOSS, reason=f"no public corpus at {CORPUS}")
+@pytest.mark.parametrize("path", ORDINARY_LOSS, ids=[p.name for p in ORDINARY_LOSS])
+def test_real_ordinary_loss_is_not_a_black_hole(path: Path) -> None:
+    """Real captures with retransmissions, dup ACKs, SACK, GRO and mid-stream starts, none of
+    them an MTU problem: pcapmtu must not cry wolf on any of them."""
+    result = CliRunner().invoke(cli.cli, ["analyze", "--json", str(path)])
+    assert result.exit_code == 0, result.stdout[:2000]
