@@ -6,8 +6,6 @@ The public API; the command line and notebooks use only this:
     print(report.render_text())
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 from pcapmtu.analysis import analyze  # after __version__, which it reads

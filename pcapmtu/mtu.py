@@ -129,6 +129,10 @@ def recommend(
                 f"an inner packet of {inner.low} bytes ({path_low} on the underlay) arrived"
             )
     mtu = path_high - overhead
+    if inner.high is not None:
+        mtu = min(mtu, inner.high)  # strictly below the smallest packet seen black-holed
+    if path_low is not None and path_low > path_high:
+        path_low = path_high
     exact = icmp_underlay_mtu is not None or (
         path_low is not None and path_high - path_low < EXACT_WIDTH
     )

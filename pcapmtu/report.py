@@ -340,7 +340,8 @@ def _finding_lines(f: Finding) -> list[str]:
     shown = f.evidence[:MAX_EVIDENCE_SHOWN]
     lines.append("  Evidence (frame: what):")
     lines += [
-        f"    {e.frame}: {e.what}" if e.capture == f.capture
+        f"    {e.frame}: {e.what}"
+        if e.capture == f.capture
         else f"    {e.frame} (in {e.capture}): {e.what}"
         for e in shown
     ]

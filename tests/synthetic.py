@@ -54,10 +54,20 @@ def tcp(
     ip_len_override: int | None = None,
 ) -> bytes:
     """An IPv4 or IPv6 packet carrying a TCP segment with `payload` bytes of zeros."""
-    header = struct.pack(
-        "!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-        ((20 + len(options)) // 4) << 12 | flags, window, 0, 0,
-    ) + options
+    header = (
+        struct.pack(
+            "!HHIIHHHH",
+            sport,
+            dport,
+            seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            ((20 + len(options)) // 4) << 12 | flags,
+            window,
+            0,
+            0,
+        )
+        + options
+    )
     segment = header + b"\0" * payload
     return ip(src, dst, 6, segment, ip_len_override)
 
@@ -133,8 +143,12 @@ def pcapng(
         options += struct.pack(order + "HH", 0, 0)
         out += _block(order, 1, struct.pack(order + "HHI", link_type, 0, 0) + options)
     for iface, ticks, data in packets:
-        body = struct.pack(order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                           len(data)) + data
+        body = (
+            struct.pack(
+                order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)
+            )
+            + data
+        )
         out += _block(order, 6, body)
     return out
 
@@ -171,28 +185,68 @@ class Conversation:
         self.t += 0.0001
 
     def handshake(self) -> Conversation:
-        opts = tcp_options(mss=self.mss, sack_ok=self.sack_ok, timestamps=self.timestamps,
-                           wscale=7)
+        opts = tcp_options(mss=self.mss, sack_ok=self.sack_ok, timestamps=self.timestamps, wscale=7)
         self._add(tcp(self.client, self.server, 5000, 80, self.client_isn, 0, SYN, options=opts))
-        self._add(tcp(self.server, self.client, 80, 5000, self.isn, self.client_isn + 1,
-                      SYN | ACK, options=opts))
-        self._add(tcp(self.client, self.server, 5000, 80, self.client_isn + 1, self.isn + 1, ACK,
-                      options=tcp_options(timestamps=self.timestamps)))
+        self._add(
+            tcp(
+                self.server,
+                self.client,
+                80,
+                5000,
+                self.isn,
+                self.client_isn + 1,
+                SYN | ACK,
+                options=opts,
+            )
+        )
+        self._add(
+            tcp(
+                self.client,
+                self.server,
+                5000,
+                80,
+                self.client_isn + 1,
+                self.isn + 1,
+                ACK,
+                options=tcp_options(timestamps=self.timestamps),
+            )
+        )
         return self
 
     def data(self, rel_seq: int, length: int, flags: int = ACK | PSH) -> Conversation:
         """The server sends `length` bytes starting at relative sequence `rel_seq` (1 = first)."""
         opts = tcp_options(timestamps=self.timestamps)
-        self._add(tcp(self.server, self.client, 80, 5000, self.isn + rel_seq,
-                      self.client_isn + 1, flags, payload=length, options=opts))
+        self._add(
+            tcp(
+                self.server,
+                self.client,
+                80,
+                5000,
+                self.isn + rel_seq,
+                self.client_isn + 1,
+                flags,
+                payload=length,
+                options=opts,
+            )
+        )
         return self
 
     def ack(self, rel_ack: int, sack: Sequence[tuple[int, int]] = ()) -> Conversation:
         """The client acknowledges up to relative `rel_ack`, with relative SACK blocks."""
         blocks = [(self.isn + left, self.isn + right) for left, right in sack]
         opts = tcp_options(timestamps=self.timestamps, sack=blocks)
-        self._add(tcp(self.client, self.server, 5000, 80, self.client_isn + 1,
-                      self.isn + rel_ack, ACK, options=opts))
+        self._add(
+            tcp(
+                self.client,
+                self.server,
+                5000,
+                80,
+                self.client_isn + 1,
+                self.isn + rel_ack,
+                ACK,
+                options=opts,
+            )
+        )
         return self
 
     def pcap(self) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,11 +12,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import pcapmtu.analysis
 import pcapmtu.lab
 import pcapmtu.lab.samples
 from pcapmtu import cli
 from pcapmtu.errors import LabSetupError
 from pcapmtu.lab import system
+from tests.conftest import SAMPLES
 
 
 @pytest.fixture
@@ -220,3 +223,104 @@ def test_cleanup_needs_root(runner: CliRunner, monkeypatch: Any) -> None:
     result = runner.invoke(cli.cli, ["lab", "cleanup"])
     assert result.exit_code == cli.EXIT_USAGE
     assert "needs root" in _one_error_line(result)
+
+
+# analyze -------------------------------------------------------------------------------------
+
+INCIDENT = SAMPLES / "incident.home-wg0.pcap"
+FIXED = SAMPLES / "fixed-mtu1340.pcap"
+
+
+def test_analyze_exit_0_when_clean_and_1_on_a_black_hole(runner: CliRunner) -> None:
+    clean = runner.invoke(cli.cli, ["analyze", str(FIXED)])
+    assert clean.exit_code == cli.EXIT_OK and clean.stdout.startswith("VERDICT: no MTU")
+    found = runner.invoke(cli.cli, ["analyze", str(INCIDENT)])
+    assert found.exit_code == cli.EXIT_FOUND and found.stdout.startswith("VERDICT: MTU black")
+    assert found.stderr == ""
+
+
+def test_analyze_json_is_the_report(runner: CliRunner) -> None:
+    result = runner.invoke(cli.cli, ["analyze", "--json", str(INCIDENT)])
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "black_hole" and data["schema_version"] == 1
+
+
+def test_analyze_reads_stdin(runner: CliRunner) -> None:
+    result = runner.invoke(cli.cli, ["analyze", "-"], input=INCIDENT.read_bytes())
+    assert result.exit_code == cli.EXIT_FOUND
+    assert "Capture <stdin>: pcap" in result.stdout
+
+
+def test_analyze_several_captures_together(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli.cli, ["analyze", str(INCIDENT), str(SAMPLES / "incident.proxy-wg0.pcap")]
+    )
+    assert result.exit_code == cli.EXIT_FOUND
+    assert result.stdout.count("BLACK HOLE:") == 1  # one flow, seen at both ends
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"not a capture\n", "is a text file, not a pcap or pcapng capture"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00", "cut within its 24-byte pcap header"),
+    ],
+    ids=["missing", "empty", "text", "cut-header"],
+)
+def test_analyze_unreadable_input_exits_2(
+    runner: CliRunner, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "input.pcap"
+    if content is not None:
+        path.write_bytes(content)
+    result = runner.invoke(cli.cli, ["analyze", str(path)])
+    assert result.exit_code == cli.EXIT_USAGE
+    line = _one_error_line(result)
+    assert line.startswith("pcapmtu: error: ") and message in line and str(path) in line
+
+
+def test_analyze_a_folder_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli.cli, ["analyze", str(tmp_path)])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "is a folder" in _one_error_line(result)
+
+
+def test_analyze_cut_capture_warns_and_keeps_the_verdict(runner: CliRunner, tmp_path: Path) -> None:
+    data = INCIDENT.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:-30])  # the last record (the final ACK) cut short
+    result = runner.invoke(cli.cli, ["analyze", str(cut)])
+    assert result.exit_code == cli.EXIT_FOUND
+    assert result.stderr.startswith("pcapmtu: warning: ") and "ends inside record" in result.stderr
+    assert "warning:" in result.stdout  # the report lists it too
+
+
+def test_analyze_unknown_link_type_warns(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "lt.pcap"
+    data = bytearray(FIXED.read_bytes())
+    data[20:24] = (182).to_bytes(4, "little")  # a link type pcapmtu does not decode
+    path.write_bytes(bytes(data))
+    result = runner.invoke(cli.cli, ["analyze", str(path)])
+    assert result.exit_code == cli.EXIT_OK
+    assert "skipped 12 packets of link type 182" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (RuntimeError("boom"), cli.EXIT_INTERNAL, "pcapmtu: internal error: RuntimeError: boom"),
+        (KeyboardInterrupt(), cli.EXIT_INTERRUPTED, "pcapmtu: interrupted"),
+    ],
+)
+def test_analyze_failures_map_to_exit_codes(
+    runner: CliRunner, monkeypatch: Any, error: BaseException, code: int, message: str
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(pcapmtu.analysis, "analyze", fail)
+    result = runner.invoke(cli.cli, ["analyze", str(INCIDENT)])
+    assert result.exit_code == code
+    assert _one_error_line(result).startswith(message)

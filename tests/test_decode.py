@@ -11,10 +11,26 @@ from pcapmtu.decode import Decoder
 from pcapmtu.model import Record, Segment, TooBig
 from tests import synthetic as syn
 
-V4 = syn.tcp("198.19.0.1", "198.19.0.2", 8080, 40000, seq=1, ack=40, payload=1368,
-             options=syn.tcp_options(timestamps=True))
-V6 = syn.tcp("fd19::1", "fd19::2", 8080, 40000, seq=1, ack=40, payload=1348,
-             options=syn.tcp_options(timestamps=True))
+V4 = syn.tcp(
+    "198.19.0.1",
+    "198.19.0.2",
+    8080,
+    40000,
+    seq=1,
+    ack=40,
+    payload=1368,
+    options=syn.tcp_options(timestamps=True),
+)
+V6 = syn.tcp(
+    "fd19::1",
+    "fd19::2",
+    8080,
+    40000,
+    seq=1,
+    ack=40,
+    payload=1348,
+    options=syn.tcp_options(timestamps=True),
+)
 
 
 def _decode(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:
@@ -37,21 +53,42 @@ def _segment(data: bytes, link_type: int = 101, orig_len: int | None = None) -> 
         (syn.ethernet(V4), linktypes.LINKTYPE_ETHERNET),
         (syn.ethernet(V4, vlans=[0x8100]), linktypes.LINKTYPE_ETHERNET),
         (syn.ethernet(V4, vlans=[0x88A8, 0x8100]), linktypes.LINKTYPE_ETHERNET),
-        (syn.ethernet(struct.pack("!BBHHH", 0x11, 0, 1, len(V4) + 2, 0x0021) + V4,
-                      ethertype=0x8864), linktypes.LINKTYPE_ETHERNET),
+        (
+            syn.ethernet(
+                struct.pack("!BBHHH", 0x11, 0, 1, len(V4) + 2, 0x0021) + V4, ethertype=0x8864
+            ),
+            linktypes.LINKTYPE_ETHERNET,
+        ),
         (struct.pack("!HHH8sH", 0, 1, 6, b"", 0x0800) + V4, linktypes.LINKTYPE_LINUX_SLL),
         (struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 0, b"") + V4, linktypes.LINKTYPE_LINUX_SLL2),
         (struct.pack("<I", 2) + V4, linktypes.LINKTYPE_NULL),
         (struct.pack("!I", 2) + V4, linktypes.LINKTYPE_LOOP),
         (b"\xff\x03\x00\x21" + V4, linktypes.LINKTYPE_PPP),
     ],
-    ids=["raw101", "raw12", "ipv4-228", "ethernet", "vlan", "qinq", "pppoe", "sll", "sll2",
-         "null", "loop", "ppp"],
+    ids=[
+        "raw101",
+        "raw12",
+        "ipv4-228",
+        "ethernet",
+        "vlan",
+        "qinq",
+        "pppoe",
+        "sll",
+        "sll2",
+        "null",
+        "loop",
+        "ppp",
+    ],
 )
 def test_every_link_type_reaches_the_same_segment(frame: bytes, link_type: int) -> None:
     seg = _segment(frame, link_type)
-    assert (seg.sport, seg.dport, seg.seq, seg.ip_len, seg.payload_len) == (8080, 40000, 1, 1420,
-                                                                             1368)
+    assert (seg.sport, seg.dport, seg.seq, seg.ip_len, seg.payload_len) == (
+        8080,
+        40000,
+        1,
+        1420,
+        1368,
+    )
 
 
 def test_ipv6_sizes_and_header_lengths() -> None:
@@ -82,8 +119,12 @@ def test_tcp_options() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [b"\x02\x00\x05\x00", b"\x08\x0a\x00\x00", b"\x01\x01\x02\x04",
-     b"\x00\x02\x04\x05\xb4\x00\x00\x00"],
+    [
+        b"\x02\x00\x05\x00",
+        b"\x08\x0a\x00\x00",
+        b"\x01\x01\x02\x04",
+        b"\x00\x02\x04\x05\xb4\x00\x00\x00",
+    ],
     ids=["zero-length", "cut-timestamp", "cut-mss", "after-end-of-options"],
 )
 def test_malformed_options_never_raise(options: bytes) -> None:
@@ -109,8 +150,9 @@ def test_fragments_are_skipped_and_counted() -> None:
 
 
 def test_icmp_frag_needed_and_packet_too_big() -> None:
-    outer = syn.ip("198.18.1.1", "198.18.3.2", 17, struct.pack("!HHHH", 51820, 51820, 1460, 0)
-                   + b"\0" * 1452)
+    outer = syn.ip(
+        "198.18.1.1", "198.18.3.2", 17, struct.pack("!HHHH", 51820, 51820, 1460, 0) + b"\0" * 1452
+    )
     found = _decode(syn.icmp_frag_needed("198.18.1.2", "198.18.1.1", 1400, outer))
     assert isinstance(found, TooBig)
     assert (found.mtu, found.quoted_ip_len, found.quoted_protocol) == (1400, 1480, 17)

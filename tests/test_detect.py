@@ -33,7 +33,11 @@ def test_sender_side_black_hole() -> None:
     assert report.verdict == "black_hole"
     (f,) = report.black_holes
     assert (f.side, f.dropped_ip_len, f.largest_delivered_ip_len, f.transmissions) == (
-        "sender", 1420, 444, 5)
+        "sender",
+        1420,
+        444,
+        5,
+    )
     assert report.paths[0].fits_max == 1419 and report.paths[0].largest_delivered == 444
     assert report.recommendation is not None
     assert report.recommendation.wireguard_mtu == 1419

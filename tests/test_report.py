@@ -1,0 +1,63 @@
+"""The Report and its renderings (JSON schema v1, text, HTML), on a real sample capture."""
+
+from __future__ import annotations
+
+import json
+
+from pcapmtu import analyze
+from pcapmtu.report import SCHEMA_VERSION
+from tests.conftest import SAMPLES
+
+INCIDENT = SAMPLES / "incident.home-wg0.pcap"
+
+
+def test_json_schema_v1_has_every_documented_field() -> None:
+    data = json.loads(analyze(INCIDENT).to_json())
+    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["verdict"] == "black_hole"
+    (finding,) = data["findings"]
+    assert set(finding) >= {
+        "kind",
+        "flow",
+        "dropped_ip_len",
+        "largest_delivered_ip_len",
+        "transmissions",
+        "recovered",
+        "evidence",
+    }
+    assert set(finding["flow"]) == {"src", "sport", "dst", "dport"}
+    assert finding["flow"]["src"] == "198.19.0.1" and finding["flow"]["sport"] == 8080
+    path = data["paths"][0]
+    assert set(path) >= {"src", "dst", "fits_ip_len"}
+    assert path["fits_ip_len"] == {"min": 444, "max": 1419}
+    assert set(data["recommendation"]) >= {"wireguard_mtu", "mss_ipv4", "mss_ipv6"}
+    (capture,) = data["captures"]
+    assert capture["format"] == "pcap" and capture["packets"] == 19
+    assert capture["link_types"] == [{"link_type": 101, "name": "RAW", "packets": 19}]
+    assert capture["warnings"] == []
+
+
+def test_text_puts_the_verdict_first_then_evidence_then_the_fix() -> None:
+    text = analyze(INCIDENT).render_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("VERDICT: MTU black hole")
+    assert text.index("BLACK HOLE:") < text.index("Paths") < text.index("FIX:")
+
+
+def test_html_for_jupyter_escapes_and_shows_the_verdict() -> None:
+    html = analyze(INCIDENT)._repr_html_()
+    assert "MTU black hole" in html and "<pre" in html and "->" not in html
+
+
+def test_analyze_accepts_path_text_bytes_file_and_lists() -> None:
+    data = INCIDENT.read_bytes()
+    with INCIDENT.open("rb") as stream:
+        from_stream = analyze(stream).verdict
+    verdicts = {
+        analyze(INCIDENT).verdict,
+        analyze(str(INCIDENT)).verdict,
+        analyze(data).verdict,
+        from_stream,
+        analyze([INCIDENT, SAMPLES / "fixed-mtu1340.pcap"]).verdict,
+    }
+    assert verdicts == {"black_hole"}
