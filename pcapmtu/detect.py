@@ -80,6 +80,7 @@ class Finding:
     mss: int | None = None
     icmp_mtu: int | None = None
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+    copies_at_s: tuple[float, ...] = ()  # each full-size copy, in seconds after the first
 
 
 def detect(
@@ -231,6 +232,7 @@ def _from_stall(
         recovered=recovered,
         mss=peer_mss,
         evidence=tuple(_fill_times(evidence)),
+        copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
     )
 
 

@@ -168,6 +168,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         ),
         "mss": f.mss,
         "icmp_mtu": f.icmp_mtu,
+        "copies_at_s": list(f.copies_at_s),
         "first_time": iso_time(f.first_ts),
         "evidence": [
             {"frame": e.frame, "time": iso_time(e.ts), "what": e.what, "capture": e.capture}
@@ -317,6 +318,9 @@ def _finding_lines(f: Finding) -> list[str]:
             f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
             "never acknowledged at that size."
         )
+        if len(f.copies_at_s) > 1:
+            offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+            lines.append(f"  Copies at {offsets} s: the retransmission timer backing off.")
     else:
         lines.append(
             f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "

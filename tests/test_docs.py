@@ -29,3 +29,16 @@ def test_readme_lab_options_exist() -> None:
     documented = set(re.findall(r"`(--[a-z0-9-]+)", table))
     assert documented <= options
     assert options - {"--help", "--output"} <= documented | {"-o"}
+
+
+def test_readme_example_report_is_the_real_output(monkeypatch: object) -> None:
+    import pytest
+
+    from pcapmtu import analyze
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.chdir(REPO)
+    marker = "It prints (and exits 1, because it found a black hole):\n\n```\n"
+    start = README.index(marker) + len(marker)
+    shown = README[start : README.index("\n```", start)] + "\n"
+    assert shown == analyze("sample_captures/incident.home-wg0.pcap").render_text()
