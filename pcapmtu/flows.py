@@ -220,9 +220,12 @@ class Direction:
         self._fill_hole(copy)
         if self.cum_ack is not None and end <= self.cum_ack:
             return  # bytes already acknowledged: a spurious retransmission
-        for sent in self.outstanding:
-            if sent.start < end and start < sent.end:
-                sent.copies.append(copy)
+        if self.snd_max is not None and start < self.snd_max:  # re-sent bytes: find their owners
+            for sent in self.outstanding:
+                if sent.start >= end:
+                    break  # `outstanding` is sorted by start: nothing further can overlap
+                if start < sent.end:
+                    sent.copies.append(copy)
         new_from = max(start, self.snd_max if self.snd_max is not None else start)
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))
@@ -276,16 +279,22 @@ class Direction:
         return sacked
 
     def _deliver_cumulative(self, seg: Segment, path: PathSummary) -> None:
+        """Deliver the segments the cumulative ACK now covers: a prefix of `outstanding`.
+
+        New data is appended in sequence order and never overlaps what is already outstanding,
+        so the list is sorted by start (and by end): only its front can be acknowledged.
+        """
         assert self.cum_ack is not None
-        kept = []
+        done = 0
         for sent in self.outstanding:
-            if sent.end <= self.cum_ack:
-                self._delivered(sent, seg.ts, path, by_sack=False)
-            else:
+            if sent.end > self.cum_ack:
                 if sent.start < self.cum_ack and sent.first_partial_ack_ts is None:
                     sent.first_partial_ack_ts = seg.ts
-                kept.append(sent)
-        self.outstanding = kept
+                break
+            self._delivered(sent, seg.ts, path, by_sack=False)
+            done += 1
+        if done:
+            del self.outstanding[:done]
 
     def _delivered(self, sent: Sent, ts: float, path: PathSummary, *, by_sack: bool) -> None:
         """Fold a delivered segment into the path summary, and keep it if it had stalled."""
@@ -319,11 +328,16 @@ class Direction:
             hole = None
         if hole is not None:
             return
-        beyond = [s for s in (*self.outstanding, *sacked) if s.start > ack]
-        if not beyond or any(s.start <= ack < s.end for s in self.outstanding):
+        first = self.outstanding[0] if self.outstanding else None
+        if first is not None and first.start <= ack:
+            return  # the lowest unacknowledged bytes were captured (a sender-side capture)
+        if first is None and not sacked:
             return
         if not self.syn_seen and (self.lowest_seen is None or self.lowest_seen > ack):
             return  # the capture began mid-stream: these bytes may have been sent before it
+        beyond = [s for s in (*self.outstanding, *sacked) if s.start > ack]
+        if not beyond:
+            return
         self.open_hole = Hole(ack, min(s.start for s in beyond), seg.ts, seg.frame)
         self.open_hole.beyond_size = max(s.size for s in beyond)
         self.open_hole.beyond_frames = sorted(s.copies[0].frame for s in beyond)[:MAX_EVENTS_KEPT]
