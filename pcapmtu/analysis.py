@@ -22,6 +22,7 @@ from pcapmtu.detect import (
     KIND_TOO_BIG,
     DetectConfig,
     Finding,
+    clamped_flows,
     confirm_by_path,
     detect,
     sort_findings,
@@ -76,7 +77,15 @@ def analyze(
     for one in analysed:
         end = one.report.last_ts or 0.0
         findings += detect(one.table, paths, one.too_big, one.name, end, config)
-    findings = _merge_same_flow(sort_findings(confirm_by_path(findings)))
+    findings = confirm_by_path(findings)
+    holed: dict[tuple[bytes, bytes], int] = {}
+    for f in findings:
+        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.dropped_ip_len:
+            key = (f.src, f.dst)
+            holed[key] = min(holed.get(key, f.dropped_ip_len), f.dropped_ip_len)
+    for one in analysed:
+        findings += clamped_flows(one.table, holed, one.name)
+    findings = _merge_same_flow(sort_findings(findings))
     path_reports = _paths(analysed, paths, findings)
     return Report(
         verdict=_verdict(findings, analysed),

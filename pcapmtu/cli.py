@@ -247,7 +247,7 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     default="get",
     show_default=True,
     help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
-    "many: parallel small and large GETs.",
+    "many: parallel small and large GETs; services: a large GET from each of two services.",
 )
 @click.option(
     "--response-bytes",
@@ -293,6 +293,13 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     help="Seconds the client waits for the workload to finish.",
 )
 @click.option(
+    "--clamp-mss",
+    type=int,
+    default=None,
+    help="Clamp the MSS of the second service (port 8081) on both peers' wg0, as Docker's "
+    "NAT path does; the services workload fetches from both.",
+)
+@click.option(
     "--wireguard",
     type=click.Choice(scenario_spec.WIREGUARD_IMPLEMENTATIONS),
     default="auto",
@@ -320,6 +327,7 @@ def lab_run(
     rate: int,
     timeout: float,
     wireguard: str,
+    clamp_mss: int | None,
 ) -> int:
     """Build the lab, run one workload through the tunnel, capture it, tear it all down.
 
@@ -351,6 +359,7 @@ def lab_run(
         rate_mbit=rate,
         timeout_s=timeout,
         wireguard=wireguard,
+        clamp_mss=clamp_mss,
     )
     result = run_scenario(scenario, output)
     click.echo(result.summary())

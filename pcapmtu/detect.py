@@ -30,6 +30,7 @@ from pcapmtu.model import TooBig
 KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
 KIND_TOO_BIG = "icmp_too_big"
+KIND_MSS_CLAMPED = "mss_clamped"
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
@@ -152,9 +153,65 @@ def confirm_by_path(findings: list[Finding]) -> list[Finding]:
     return confirmed
 
 
+def clamped_flows(
+    table: FlowTable,
+    holed: dict[tuple[bytes, bytes], int],
+    capture: str,
+) -> list[Finding]:
+    """Flows on a black-holed path whose MSS was clamped and whose full-size packets got through.
+
+    `holed` maps a path to the smallest size lost on it. A flow counts when the MSS its
+    receiver announced is smaller than the MSS that host announces in other flows (the tunnel
+    allows more), and it delivered packets of full size for that MSS, below the lost size:
+    clamping is what kept it working.
+    """
+    found = []
+    for flow in table.all_flows():
+        directions = flow.directions()
+        for sender in directions:
+            lost = holed.get((sender.src, sender.dst))
+            receiver = next((d for d in directions if d is not sender), None)
+            if lost is None or receiver is None or not receiver.syn_mss or sender.stalls:
+                continue
+            usual = table.mss_by_host.get(sender.dst, 0)
+            full = receiver.syn_mss - sender.tcp_options_len + sender.header_len
+            if receiver.syn_mss >= usual or sender.largest_sent < full or full >= lost:
+                continue
+            if sender.cum_ack is None or sender.outstanding:
+                continue  # not everything it sent was delivered
+            frame = receiver.syn_frame or 0
+            found.append(
+                Finding(
+                    kind=KIND_MSS_CLAMPED,
+                    side="sender" if sender.syn_seen else "receiver",
+                    capture=capture,
+                    src=sender.src,
+                    sport=sender.sport,
+                    dst=sender.dst,
+                    dport=sender.dport,
+                    ip_version=sender.ip_version,
+                    dropped_ip_len=None,
+                    largest_delivered_ip_len=sender.largest_sent,
+                    transmissions=0,
+                    first_ts=sender.first_ts,
+                    mss=receiver.syn_mss,
+                    evidence=(
+                        Evidence(
+                            frame,
+                            None,
+                            f"SYN announces MSS {receiver.syn_mss}; this host "
+                            f"announces {usual} in other flows",
+                            capture,
+                        ),
+                    ),
+                )
+            )
+    return found
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Black holes first, then suspected ones, then ICMP reports; each by time."""
-    order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_TOO_BIG: 2}
+    """Black holes first, then suspected ones, then clamped flows and ICMP reports; by time."""
+    order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_MSS_CLAMPED: 2, KIND_TOO_BIG: 3}
     return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
 
 

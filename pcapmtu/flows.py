@@ -145,6 +145,7 @@ class Direction:
         self.sack_permitted = False
         self.timestamps = False
         self.syn_seen = False
+        self.syn_frame: int | None = None
         self.header_len = 0  # IP + TCP header bytes of its latest data segment
         self.packets = 0
         self.data_packets = 0
@@ -187,6 +188,7 @@ class Direction:
         self.last_ts = seg.ts
         if seg.flags & TCP_SYN:
             self.syn_seen = True
+            self.syn_frame = seg.frame
             self.syn_mss = seg.mss
             self.wscale = seg.wscale
             self.sack_permitted = seg.sack_permitted

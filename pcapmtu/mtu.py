@@ -53,6 +53,20 @@ def mss_for_mtu(mtu: int, ip_version: int) -> int:
     return mtu - MSS_OVERHEAD[ip_version]
 
 
+def floor16(n: int) -> int:
+    return n // WG_PADDING * WG_PADDING
+
+
+def clamp_mss(mtu: int, ip_version: int) -> int:
+    """The MSS to clamp to so that full-size packets fit even if wg0 keeps a larger MTU.
+
+    Clamping is what you do when you cannot lower a peer's MTU, and then WireGuard pads each
+    packet up to a multiple of 16 bytes (capped at that larger MTU): a packet of `mtu` bytes may
+    grow by up to 15. Packets of floor16(mtu) bytes do not grow at all.
+    """
+    return floor16(mtu) - MSS_OVERHEAD[ip_version]
+
+
 @dataclass(frozen=True)
 class Bracket:
     """The largest inner IP packet that crosses a path lies in [low, high]."""
@@ -81,7 +95,7 @@ class Recommendation:
 
     wireguard_mtu: int
     certainty: str  # "exact" (from an ICMP MTU or a tight bracket) or "at_most"
-    mss_ipv4: int
+    mss_ipv4: int  # to clamp to: fits even where wg0 keeps its larger MTU (see clamp_mss)
     mss_ipv6: int
     underlay_path_mtu: tuple[int | None, int]  # (known to carry, largest it may carry)
     outer_version_assumed: int
@@ -152,7 +166,7 @@ def recommend(
             "gets no reply, lower -s until it does: MTU = -s + "
             f"{PING_OVERHEAD[inner_version]})"
         )
-    mss4, mss6 = mss_for_mtu(mtu, 4), mss_for_mtu(mtu, 6)
+    mss4, mss6 = clamp_mss(mtu, 4), clamp_mss(mtu, 6)
     return Recommendation(
         wireguard_mtu=mtu,
         certainty="exact" if exact else "at_most",

@@ -15,7 +15,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pcapmtu import linktypes
-from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, KIND_TOO_BIG, Finding
+from pcapmtu.detect import (
+    KIND_BLACK_HOLE,
+    KIND_MSS_CLAMPED,
+    KIND_SUSPECTED,
+    KIND_TOO_BIG,
+    Finding,
+)
 from pcapmtu.model import format_address
 from pcapmtu.mtu import Recommendation
 
@@ -310,6 +316,14 @@ def _finding_lines(f: Finding) -> list[str]:
             f"(it quoted a {f.dropped_ip_len}-byte packet {flow}{what})",
             "",
         ]
+    if f.kind == KIND_MSS_CLAMPED:
+        return [
+            f"MSS CLAMPED: {flow} (IPv{f.ip_version}, {f.capture})",
+            f"  Its MSS was clamped to {f.mss} and its full-size {f.largest_delivered_ip_len}-byte "
+            f"packets got through: clamping to {f.mss} works on this path.",
+            *(f"    {e.frame}: {e.what}" for e in f.evidence),
+            "",
+        ]
     title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"
     where = {"sender": "captured at the sender", "receiver": "captured at the receiver"}[f.side]
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
@@ -383,7 +397,10 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
     other = r.wireguard_mtu + (20 if r.outer_version_assumed == 6 else -20)
     other_outer = 4 if r.outer_version_assumed == 6 else 6
     lines.append(f"  over an IPv{other_outer} underlay use MTU = {other} instead")
-    lines.append(f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), e.g.")
+    lines.append(
+        f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), leaving room "
+        "for WireGuard's 16-byte padding, e.g."
+    )
     lines += [f"    {rule}" for rule in r.clamp_rules[:1] + r.clamp_rules[4:5]]
     lines += [f"  warning: {w}" for w in r.warnings]
     lines.append("")

@@ -6,7 +6,6 @@ import struct
 
 import pytest
 
-from pcapmtu import linktypes
 from pcapmtu.decode import Decoder
 from pcapmtu.model import Record, Segment, TooBig
 from tests import synthetic as syn
@@ -42,53 +41,6 @@ def _segment(data: bytes, link_type: int = 101, orig_len: int | None = None) -> 
     result = _decode(data, link_type, orig_len)
     assert isinstance(result, Segment), result
     return result
-
-
-@pytest.mark.parametrize(
-    ("frame", "link_type"),
-    [
-        (V4, linktypes.LINKTYPE_RAW),
-        (V4, linktypes.LINKTYPE_DLT_RAW_BSD),
-        (V4, linktypes.LINKTYPE_IPV4),
-        (syn.ethernet(V4), linktypes.LINKTYPE_ETHERNET),
-        (syn.ethernet(V4, vlans=[0x8100]), linktypes.LINKTYPE_ETHERNET),
-        (syn.ethernet(V4, vlans=[0x88A8, 0x8100]), linktypes.LINKTYPE_ETHERNET),
-        (
-            syn.ethernet(
-                struct.pack("!BBHHH", 0x11, 0, 1, len(V4) + 2, 0x0021) + V4, ethertype=0x8864
-            ),
-            linktypes.LINKTYPE_ETHERNET,
-        ),
-        (struct.pack("!HHH8sH", 0, 1, 6, b"", 0x0800) + V4, linktypes.LINKTYPE_LINUX_SLL),
-        (struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 0, b"") + V4, linktypes.LINKTYPE_LINUX_SLL2),
-        (struct.pack("<I", 2) + V4, linktypes.LINKTYPE_NULL),
-        (struct.pack("!I", 2) + V4, linktypes.LINKTYPE_LOOP),
-        (b"\xff\x03\x00\x21" + V4, linktypes.LINKTYPE_PPP),
-    ],
-    ids=[
-        "raw101",
-        "raw12",
-        "ipv4-228",
-        "ethernet",
-        "vlan",
-        "qinq",
-        "pppoe",
-        "sll",
-        "sll2",
-        "null",
-        "loop",
-        "ppp",
-    ],
-)
-def test_every_link_type_reaches_the_same_segment(frame: bytes, link_type: int) -> None:
-    seg = _segment(frame, link_type)
-    assert (seg.sport, seg.dport, seg.seq, seg.ip_len, seg.payload_len) == (
-        8080,
-        40000,
-        1,
-        1420,
-        1368,
-    )
 
 
 def test_ipv6_sizes_and_header_lengths() -> None:

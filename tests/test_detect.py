@@ -142,3 +142,21 @@ def test_ipv6_inner_black_hole() -> None:
     report = _run(c)
     (f,) = report.black_holes
     assert (f.ip_version, f.dropped_ip_len) == (6, 1420)
+
+
+def test_icmp_too_big_quoting_the_flow_marks_recovery_by_pmtud() -> None:
+    c = _incident(copies=4)
+    quoted = syn.tcp(
+        "198.19.0.1",
+        "198.19.0.2",
+        80,
+        5000,
+        seq=1001,
+        payload=BIG,
+        options=syn.tcp_options(timestamps=True),
+    )
+    c.at(2.0)._add(syn.icmp_frag_needed("198.19.0.254", "198.19.0.1", 1400, quoted))
+    report = _run(c)
+    (f,) = report.black_holes
+    assert f.recovered is not None and f.recovered.by == "pmtud" and f.icmp_mtu == 1400
+    assert any("ICMP too-big" in e.what for e in f.evidence)

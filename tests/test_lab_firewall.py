@@ -65,3 +65,18 @@ def test_rule_counters_sums_by_comment_and_ignores_other_tables() -> None:
         ]
     }
     assert firewall.rule_counters(listing) == {"random-loss": 7, "icmp-dest-unreachable": 5}
+
+
+def test_endpoint_clamp_rules_only_for_the_second_service() -> None:
+    assert firewall.endpoint_rules(Scenario(), 8081) is None
+    rules = firewall.endpoint_rules(Scenario(clamp_mss=1288), 8081)
+    assert rules is not None
+    assert (
+        'oifname "wg0" tcp sport 8081 tcp flags & syn == syn tcp option maxseg size set 1288'
+        in rules
+    )
+    assert (
+        'oifname "wg0" tcp dport 8081 tcp flags & syn == syn tcp option maxseg size set 1288'
+        in rules
+    )
+    assert "8080" not in rules

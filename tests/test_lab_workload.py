@@ -148,3 +148,47 @@ def test_probe_succeeds_on_a_working_path(server: int, capsys: pytest.CaptureFix
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["complete"] is True
+
+
+def test_services_fetches_from_each_port(capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pcapmtu.lab.workload",
+            "serve",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(first),
+            "--port",
+            str(second),
+            "--lifetime",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        code, report = _fetch(
+            capsys,
+            "--port",
+            str(first),
+            "--port",
+            str(second),
+            "--workload",
+            "services",
+            "--size",
+            "20000",
+            "--timeout",
+            "5",
+        )
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0
+    assert sorted(r["port"] for r in report["requests"]) == sorted([first, second])
+    assert all(r["bytes_received"] == 20000 for r in report["requests"])

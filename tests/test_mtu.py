@@ -41,7 +41,7 @@ def test_recommendation_from_a_wide_bracket_is_an_upper_bound() -> None:
     assert r is not None
     assert (r.wireguard_mtu, r.certainty) == (1419, "at_most")
     assert r.underlay_path_mtu == (508, 1479)
-    assert (r.mss_ipv4, r.mss_ipv6) == (1379, 1359)
+    assert (r.mss_ipv4, r.mss_ipv6) == (1368, 1348)  # floor16(1419) = 1408
     assert r.confirm is not None and "-s 1391 198.19.0.2" in r.confirm
 
 
@@ -86,3 +86,14 @@ def test_clamp_rules_cover_both_directions_and_families() -> None:
     assert sum("-o wg0" in r for r in rules) == 2 and sum("-i wg0" in r for r in rules) == 2
     assert any("ip6tables" in r and "1280" in r for r in rules)
     assert any('iifname "wg0"' in r and "ipv4" in r and "1300" in r for r in rules)
+
+
+def test_clamped_mss_fits_even_when_the_tunnel_keeps_mtu_1420() -> None:
+    """On a 1400-byte path MTU 1340 works, but clamping to 1340 - 40 = 1300 does not while wg0
+    stays at 1420: 1340-byte packets are padded to 1344 and leave as 1404 bytes."""
+    r = mtu.recommend(mtu.Bracket(None, None), tunnel_mtu=1420, icmp_underlay_mtu=1400)
+    assert r is not None and r.wireguard_mtu == 1340
+    assert mtu.wg_outer_size(1300 + 40, 1420) == 1404  # the naive clamp still fails
+    assert (r.mss_ipv4, r.mss_ipv6) == (1288, 1268)
+    assert mtu.wg_outer_size(r.mss_ipv4 + 40, 1420) <= 1400
+    assert mtu.wg_outer_size(r.mss_ipv6 + 60, 1420) <= 1400

@@ -145,3 +145,11 @@ def test_the_samples_cover_every_case_asked_for(case: str, predicate: Any) -> No
 
 def test_sample_folder_path_is_the_repositorys() -> None:
     assert Path(__file__).resolve().parent.parent / "sample_captures" == SAMPLES
+
+
+def test_clamped_service_works_while_the_other_stalls() -> None:
+    requests = _sidecars()["mss-clamped-service"]["outcome"]["requests"]
+    by_port = {r["port"]: r["complete"] for r in requests}
+    assert by_port == {8080: False, 8081: True}
+    too_little = _sidecars()["mss-clamped-too-little"]["outcome"]["requests"]
+    assert {r["port"]: r["complete"] for r in too_little} == {8080: False, 8081: False}

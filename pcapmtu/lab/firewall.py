@@ -64,3 +64,30 @@ def rule_counters(ruleset_json: object) -> dict[str, int]:
             if isinstance(comment, str) and isinstance(counter, dict):
                 totals[comment] = totals.get(comment, 0) + int(counter.get("packets", 0))
     return totals
+
+
+CLAMP_TABLE = "pcapmtu_clamp"
+
+
+def endpoint_rules(scenario: Scenario, clamped_port: int) -> str | None:
+    """MSS clamping on an endpoint's wg0 for one service, as Docker's NAT path does for its
+    containers: SYNs to or from `clamped_port` leave with their MSS set to `clamp_mss`."""
+    if scenario.clamp_mss is None:
+        return None
+    mss = scenario.clamp_mss
+    rules = [
+        f'oifname "wg0" tcp {direction} {clamped_port} tcp flags & syn == syn '
+        f"tcp option maxseg size set {mss}"
+        for direction in ("sport", "dport")
+    ]
+    return "\n".join(
+        [
+            f"table inet {CLAMP_TABLE} {{",
+            "  chain output {",
+            "    type filter hook output priority mangle; policy accept;",
+            *(f"    {rule}" for rule in rules),
+            "  }",
+            "}",
+            "",
+        ]
+    )

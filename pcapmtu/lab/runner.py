@@ -221,7 +221,10 @@ def _build(
         if step.argv[:3] == ("ip", "netns", "add"):
             created.append(step.argv[3])
     wireguard.Tunnel(scenario, ns, implementation, workdir, processes).build()
+    clamp = firewall.endpoint_rules(scenario, topology.CLAMPED_HTTP_PORT)
     for role in topology.ENDPOINTS:
+        if clamp is not None:
+            system.run(["ip", "netns", "exec", ns[role], "nft", "-f", "-"], stdin=clamp)
         # Each connection starts fresh: no cached ssthresh or RTT from the warm-up request.
         step = topology.sysctl_step(ns[role], "net.ipv4.tcp_no_metrics_save", "1")
         system.run(step.argv)
@@ -250,6 +253,8 @@ def _capture_workload(
             server_address,
             "--port",
             str(HTTP_PORT),
+            "--port",
+            str(topology.CLAMPED_HTTP_PORT),
             "--lifetime",
             str(lifetime),
         ),
@@ -263,6 +268,7 @@ def _capture_workload(
 
     system.wait_until(server_ready, SERVER_READY_WAIT_S, "the lab's HTTP server to listen")
     common = ["--address", server_address, "--port", str(HTTP_PORT)]
+    ports = [*common, "--port", str(topology.CLAMPED_HTTP_PORT)]
     probe = _run_client(
         ns, [*common, "--workload", "probe", "--timeout", str(PROBE_TIMEOUT_S)], PROBE_TIMEOUT_S
     )
@@ -276,7 +282,7 @@ def _capture_workload(
     client = _run_client(
         ns,
         [
-            *common,
+            *ports,
             "--workload",
             scenario.workload,
             "--size",

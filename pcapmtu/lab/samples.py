@@ -115,6 +115,21 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "mss-clamped-service",
+        "Two services through the black hole, the second MSS-clamped on both peers' wg0 (as "
+        "Docker's NAT path does) to 1288: its 1328-byte packets fit a 1400-byte path, so it "
+        "works while the first service stalls.",
+        _s(workload="services", clamp_mss=1288),
+        complete=False,
+    ),
+    Sample(
+        "mss-clamped-too-little",
+        "The same, clamped to 1300 (= MTU 1340 - 40): not enough, because WireGuard pads the "
+        "1340-byte packets to 1344, and 1344 + 60 = 1404 does not fit; both services stall.",
+        _s(workload="services", clamp_mss=1300),
+        complete=False,
+    ),
+    Sample(
         "any-sll2",
         "The incident captured with `tcpdump -i any` (Linux cooked v2 headers): inner wg0 "
         "packets and outer eth0 UDP packets in one file.",
@@ -223,6 +238,8 @@ def _row(sample: Sample, data: dict[str, Any], capture: dict[str, Any]) -> str:
         s["workload"],
     ]
     config += [f"`{x}`" for x in s["sysctls"]]
+    if s.get("clamp_mss"):
+        config.append(f"MSS clamped to {s['clamp_mss']} for port 8081")
     if s["loss_percent"]:
         config.append(f"loss {s['loss_percent']:g}%")
     if s["snaplen"] != Scenario().snaplen:

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pcapmtu.errors import UsageError
 
-Workload = Literal["get", "upload", "bulk", "many"]
+Workload = Literal["get", "upload", "bulk", "many", "services"]
 Side = Literal["home", "proxy", "both"]
 
-WORKLOADS: tuple[str, ...] = ("get", "upload", "bulk", "many")
+WORKLOADS: tuple[str, ...] = ("get", "upload", "bulk", "many", "services")
 # Where tcpdump listens: the namespace's role and the interface inside it.
 CAPTURE_POINTS: dict[str, tuple[str, str]] = {
     "home-wg0": ("home", "wg0"),
@@ -34,7 +34,12 @@ TSTAMP_PRECISIONS: tuple[str, ...] = ("micro", "nano")
 DEFAULT_WG_MTU = 1420
 DEFAULT_PATH_MTU = 1400
 # Response sizes: the incident's ~1760-byte response is one full segment plus a smaller one.
-DEFAULT_RESPONSE_BYTES: dict[str, int] = {"get": 1760, "bulk": 3_000_000, "many": 20_000}
+DEFAULT_RESPONSE_BYTES: dict[str, int] = {
+    "get": 1760,
+    "bulk": 3_000_000,
+    "many": 20_000,
+    "services": 20_000,
+}
 DEFAULT_UPLOAD_BYTES = 100_000
 DEFAULT_TIMEOUT_S = 10.0
 # The routers pace the underlay with a token bucket so wireguard-go's UDP receive buffer
@@ -45,6 +50,7 @@ DEFAULT_SNAPLEN = 262_144  # tcpdump's own default
 IPV4_MIN_MTU = 576  # RFC 791: every IPv4 host must accept 576-byte datagrams
 IPV6_MIN_MTU = 1280  # RFC 8200 section 5
 MAX_MTU = 9000  # jumbo frames; veth allows more, but no real tunnel path does
+MIN_CLAMP_MSS = 536  # RFC 879: the MSS every IPv4 host accepts
 MIN_SNAPLEN = 64  # enough for the IP and TCP headers tcpdump keeps of each packet
 MAX_TIMEOUT_S = 600.0
 MAX_RESPONSE_BYTES = 50_000_000
@@ -109,6 +115,7 @@ class Scenario:
     rate_mbit: int = DEFAULT_RATE_MBIT
     timeout_s: float = DEFAULT_TIMEOUT_S
     wireguard: str = "auto"
+    clamp_mss: int | None = None  # MSS clamping on both peers' wg0, for the second service only
 
     def __post_init__(self) -> None:
         _check_choice("--outer", self.outer, (4, 6))
@@ -134,6 +141,8 @@ class Scenario:
         _check_range("--loss", self.loss_percent, 0.0, MAX_LOSS_PERCENT, "percent")
         _check_range("--rate", self.rate_mbit, 1, MAX_RATE_MBIT, "Mbit/s")
         _check_range("--upload-bytes", self.upload_bytes, 1, MAX_RESPONSE_BYTES, "bytes")
+        if self.clamp_mss is not None:
+            _check_range("--clamp-mss", self.clamp_mss, MIN_CLAMP_MSS, MAX_MTU, "bytes")
         if self.response_bytes is not None:
             _check_range(
                 "--response-bytes",

@@ -27,6 +27,7 @@ UNDERLAY_IFACE = "eth0"  # the endpoints' underlay interface
 WG_IFACE = "wg0"
 WG_PORT = 51820  # WireGuard's customary port
 HTTP_PORT = 8080
+CLAMPED_HTTP_PORT = 8081  # the second service: its SYNs are MSS-clamped with --clamp-mss
 NAMESPACE_PREFIX = "pcapmtu-"
 # A run's work folder (keys, logs, raw captures) in the temporary folder, named by owner PID.
 WORKDIR_PREFIX = "pcapmtu-lab-"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import selectors
 import socket
 import sys
 import threading
@@ -110,22 +111,27 @@ def _serve_one(conn: socket.socket, deadline: float) -> None:
             pass  # a black hole makes sends time out: that is the experiment, not an error
 
 
-def serve(address: str, port: int, lifetime_s: float) -> int:
-    """Serve until `lifetime_s` has passed; print `ready` once listening."""
+def serve(address: str, ports: Sequence[int], lifetime_s: float) -> int:
+    """Serve on every port until `lifetime_s` has passed; print `ready` once listening."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     deadline = time.monotonic() + lifetime_s
-    with socket.socket(family, socket.SOCK_STREAM) as listener:
+    listeners = []
+    for port in ports:
+        listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((address, port))
         listener.listen(64)
+        listeners.append(listener)
+    with selectors.DefaultSelector() as selector:
+        for listener in listeners:
+            selector.register(listener, selectors.EVENT_READ)
         print("ready", flush=True)
         while time.monotonic() < deadline:
-            listener.settimeout(max(min(deadline - time.monotonic(), 1.0), 0.01))
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=_serve_one, args=(conn, deadline), daemon=True).start()
+            for key, _events in selector.select(max(min(deadline - time.monotonic(), 1.0), 0.01)):
+                conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                threading.Thread(target=_serve_one, args=(conn, deadline), daemon=True).start()
+    for listener in listeners:
+        listener.close()
     return 0
 
 
@@ -134,6 +140,7 @@ class RequestResult:
     """What the client saw of one request."""
 
     kind: str
+    port: int
     bytes_expected: int
     bytes_received: int
     complete: bool
@@ -176,29 +183,46 @@ def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> Re
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     duration = time.monotonic() - started
     complete = status == 200 and received >= expected and error is None
-    return RequestResult(kind, expected, received, complete, status, round(duration, 3), error)
+    return RequestResult(
+        kind, port, expected, received, complete, status, round(duration, 3), error
+    )
 
 
-def fetch(address: str, port: int, workload: str, size: int, upload: int, timeout: float) -> int:
-    """Run one workload; print a JSON outcome; exit 0 if every request completed, else 1."""
+def fetch(
+    address: str,
+    ports: Sequence[int],
+    workload: str,
+    size: int,
+    upload: int,
+    timeout: float,
+) -> int:
+    """Run one workload; print a JSON outcome; exit 0 if every request completed, else 1.
+
+    `ports[0]` is the service every workload uses; "services" also fetches from `ports[1]`
+    (the lab's second service, the one whose MSS can be clamped).
+    """
     deadline = time.monotonic() + timeout
-    plan: list[tuple[str, int]]
+    port = ports[0]
+    plan: list[tuple[str, int, int]]
     if workload == "upload":
-        plan = [("upload", upload)]
+        plan = [("upload", upload, port)]
     elif workload == "many":
-        plan = [("get", s) for s in MANY_SMALL_SIZES] + [("get", size)] * MANY_LARGE_COUNT
+        plan = [("get", s, port) for s in MANY_SMALL_SIZES]
+        plan += [("get", size, port)] * MANY_LARGE_COUNT
+    elif workload == "services":
+        plan = [("get", size, p) for p in ports]
     elif workload == "probe":
-        plan = [("get", PROBE_RESPONSE_BYTES)]
+        plan = [("get", PROBE_RESPONSE_BYTES, port)]
     else:
-        plan = [(workload, size)]
+        plan = [("get", size, port)]
     results: list[RequestResult | None] = [None] * len(plan)
 
-    def worker(index: int, kind: str, nbytes: int) -> None:
-        results[index] = _fetch(address, port, "get" if kind == "bulk" else kind, nbytes, deadline)
+    def worker(index: int, kind: str, nbytes: int, to_port: int) -> None:
+        results[index] = _fetch(address, to_port, kind, nbytes, deadline)
 
     threads = [
-        threading.Thread(target=worker, args=(i, kind, nbytes), daemon=True)
-        for i, (kind, nbytes) in enumerate(plan)
+        threading.Thread(target=worker, args=(i, kind, nbytes, to_port), daemon=True)
+        for i, (kind, nbytes, to_port) in enumerate(plan)
     ]
     for thread in threads:
         thread.start()
@@ -237,12 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     srv = sub.add_parser("serve")
     srv.add_argument("--address", required=True)
-    srv.add_argument("--port", type=int, required=True)
+    srv.add_argument("--port", type=int, action="append", required=True)
     srv.add_argument("--lifetime", type=float, required=True)
     cli = sub.add_parser("fetch")
     cli.add_argument("--address", required=True)
-    cli.add_argument("--port", type=int, required=True)
-    cli.add_argument("--workload", choices=("get", "upload", "bulk", "many", "probe"))
+    cli.add_argument("--port", type=int, action="append", required=True)
+    cli.add_argument("--workload", choices=("get", "upload", "bulk", "many", "services", "probe"))
     cli.add_argument("--size", type=int, default=PROBE_RESPONSE_BYTES)
     cli.add_argument("--upload", type=int, default=0)
     cli.add_argument("--timeout", type=float, required=True)
@@ -250,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.address, args.port, args.lifetime)
     if args.workload == "probe":
-        return probe(args.address, args.port, args.timeout)
+        return probe(args.address, args.port[0], args.timeout)
     return fetch(args.address, args.port, args.workload, args.size, args.upload, args.timeout)
 
 

@@ -1,0 +1,55 @@
+"""The pipeline's entry point: sources, several captures together, detection settings."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from pcapmtu import DetectConfig, analyze
+from pcapmtu.errors import TruncatedCaptureWarning
+from tests.conftest import SAMPLES
+
+INCIDENT = SAMPLES / "incident.home-wg0.pcap"
+
+
+def test_analyze_accepts_path_text_bytes_file_and_lists() -> None:
+    data = INCIDENT.read_bytes()
+    with INCIDENT.open("rb") as stream:
+        from_stream = analyze(stream).verdict
+    verdicts = {
+        analyze(INCIDENT).verdict,
+        analyze(str(INCIDENT)).verdict,
+        analyze(data).verdict,
+        from_stream,
+        analyze([INCIDENT, SAMPLES / "fixed-mtu1340.pcap"]).verdict,
+    }
+    assert verdicts == {"black_hole"}
+
+
+def test_both_ends_of_one_flow_are_one_finding() -> None:
+    report = analyze([INCIDENT, SAMPLES / "incident.proxy-wg0.pcap"])
+    assert len(report.black_holes) == 1 and len(report.captures) == 2
+
+
+def test_names_label_the_captures() -> None:
+    report = analyze([INCIDENT.read_bytes()], names=["home"])
+    assert report.captures[0].name == "home" and report.black_holes[0].capture == "home"
+
+
+def test_detection_thresholds_are_settings() -> None:
+    strict = analyze(INCIDENT, config=DetectConfig(min_full_size_copies=8))
+    assert strict.verdict == "clean"  # the incident's segment was sent 7 times
+
+
+def test_damage_warns_and_the_rest_is_analysed() -> None:
+    cut = INCIDENT.read_bytes()[:-30]
+    with pytest.warns(TruncatedCaptureWarning):
+        report = analyze(cut)
+    assert report.verdict == "black_hole" and len(report.warnings) == 1
+
+
+def test_no_warning_on_a_clean_capture() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert analyze(INCIDENT).warnings == ()
