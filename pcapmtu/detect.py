@@ -23,6 +23,7 @@ A large segment that stalls with no smaller data after it to compare with is a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pcapmtu.flows import Direction, FlowTable, Hole, PathSummary, Stall
 from pcapmtu.model import TooBig
@@ -181,15 +182,11 @@ def clamped_flows(
                 continue  # not everything it sent was delivered
             frame = receiver.syn_frame or 0
             found.append(
-                Finding(
+                _finding(
+                    sender,
+                    capture,
                     kind=KIND_MSS_CLAMPED,
                     side="sender" if sender.syn_seen else "receiver",
-                    capture=capture,
-                    src=sender.src,
-                    sport=sender.sport,
-                    dst=sender.dst,
-                    dport=sender.dport,
-                    ip_version=sender.ip_version,
                     dropped_ip_len=None,
                     largest_delivered_ip_len=sender.largest_sent,
                     transmissions=0,
@@ -213,6 +210,19 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Black holes first, then suspected ones, then clamped flows and ICMP reports; by time."""
     order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_MSS_CLAMPED: 2, KIND_TOO_BIG: 3}
     return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
+
+
+def _finding(sender: Direction, capture: str, **fields: Any) -> Finding:
+    """A finding about `sender`'s direction of its flow."""
+    return Finding(
+        capture=capture,
+        src=sender.src,
+        sport=sender.sport,
+        dst=sender.dst,
+        dport=sender.dport,
+        ip_version=sender.ip_version,
+        **fields,
+    )
 
 
 def _from_stall(
@@ -273,15 +283,11 @@ def _from_stall(
         if peer_mss is None or stall.end - stall.start < segment_payload(sender, peer_mss):
             return None  # not a full-size segment: a dead peer is likelier than a small path
     kind = KIND_BLACK_HOLE if proven else KIND_SUSPECTED
-    return Finding(
+    return _finding(
+        sender,
+        capture,
         kind=kind,
         side="sender",
-        capture=capture,
-        src=sender.src,
-        sport=sender.sport,
-        dst=sender.dst,
-        dport=sender.dport,
-        ip_version=sender.ip_version,
         dropped_ip_len=stall.size,
         largest_delivered_ip_len=delivered,
         transmissions=len(stall.copies),
@@ -354,15 +360,11 @@ def _from_hole(
             for f in hole.fill_frames
         ),
     ]
-    return Finding(
+    return _finding(
+        sender,
+        capture,
         kind=KIND_BLACK_HOLE,
         side="receiver",
-        capture=capture,
-        src=sender.src,
-        sport=sender.sport,
-        dst=sender.dst,
-        dport=sender.dport,
-        ip_version=sender.ip_version,
         dropped_ip_len=dropped,
         largest_delivered_ip_len=hole.beyond_size or None,
         transmissions=0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 
@@ -251,3 +252,21 @@ class Conversation:
 
     def pcap(self) -> bytes:
         return pcap(self.packets)
+
+
+def decode_one(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:
+    """Decode one SYNTHETIC frame with pcapmtu's decoder."""
+    from pcapmtu.decode import Decoder
+    from pcapmtu.model import Record
+
+    length = orig_len if orig_len is not None else len(data)
+    return Decoder().decode(Record(1, 1.0, link_type, data, length))
+
+
+def decode_segment(data: bytes, link_type: int = 101, orig_len: int | None = None) -> Any:
+    """Decode one SYNTHETIC frame that must hold a TCP segment, and return it."""
+    from pcapmtu.model import Segment
+
+    result = decode_one(data, link_type, orig_len)
+    assert isinstance(result, Segment), result
+    return result

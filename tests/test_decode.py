@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from pcapmtu.decode import Decoder
-from pcapmtu.model import Record, Segment, TooBig
+from pcapmtu.model import Record, TooBig
 from tests import synthetic as syn
 
 V4 = syn.tcp(
@@ -32,15 +32,8 @@ V6 = syn.tcp(
 )
 
 
-def _decode(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:
-    record = Record(1, 1.0, link_type, data, orig_len if orig_len is not None else len(data))
-    return Decoder().decode(record)
-
-
-def _segment(data: bytes, link_type: int = 101, orig_len: int | None = None) -> Segment:
-    result = _decode(data, link_type, orig_len)
-    assert isinstance(result, Segment), result
-    return result
+_decode = syn.decode_one
+_segment = syn.decode_segment
 
 
 def test_ipv6_sizes_and_header_lengths() -> None:

@@ -7,8 +7,6 @@ import struct
 import pytest
 
 from pcapmtu import linktypes
-from pcapmtu.decode import Decoder
-from pcapmtu.model import Record, Segment
 from tests import synthetic as syn
 
 V4 = syn.tcp(
@@ -23,10 +21,7 @@ V4 = syn.tcp(
 )
 
 
-def _segment(data: bytes, link_type: int) -> Segment:
-    result = Decoder().decode(Record(1, 1.0, link_type, data, len(data)))
-    assert isinstance(result, Segment), result
-    return result
+_segment = syn.decode_segment
 
 
 @pytest.mark.parametrize(
