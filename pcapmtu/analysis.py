@@ -251,7 +251,7 @@ def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
         for flow in one.table.all_flows():
             directions = flow.directions()
             for d in directions:
-                peer = next((p for p in directions if p is not d), None)
+                peer = flow.peer_of(d)
                 reports.append(
                     FlowReport(
                         capture=one.name,

@@ -98,7 +98,7 @@ def detect(
     for flow in table.all_flows():
         directions = flow.directions()
         for sender in directions:
-            receiver = next((d for d in directions if d is not sender), None)
+            receiver = flow.peer_of(sender)
             peer_mss = receiver.syn_mss if receiver is not None else None
             if peer_mss is None:
                 peer_mss = table.mss_by_host.get(sender.dst)
@@ -171,7 +171,7 @@ def clamped_flows(
         directions = flow.directions()
         for sender in directions:
             lost = holed.get((sender.src, sender.dst))
-            receiver = next((d for d in directions if d is not sender), None)
+            receiver = flow.peer_of(sender)
             if lost is None or receiver is None or not receiver.syn_mss or sender.stalls:
                 continue
             usual = table.mss_by_host.get(sender.dst, 0)

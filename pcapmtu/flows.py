@@ -429,6 +429,10 @@ class Flow:
     def directions(self) -> list[Direction]:
         return [d for d in (self.a, self.b) if d is not None]
 
+    def peer_of(self, direction: Direction) -> Direction | None:
+        """The other direction of the flow (the receiver of `direction`'s data)."""
+        return self.b if direction is self.a else self.a
+
 
 class FlowTable:
     """Every flow of one or more captures, and the per-path delivery summary."""

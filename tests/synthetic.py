@@ -270,3 +270,27 @@ def decode_segment(data: bytes, link_type: int = 101, orig_len: int | None = Non
     result = decode_one(data, link_type, orig_len)
     assert isinstance(result, Segment), result
     return result
+
+
+# The incident's full-size packets (SYNTHETIC copies): 1368 bytes of payload with timestamps in
+# a 1420-byte IPv4 packet, and 1348 in a 1420-byte IPv6 packet.
+FULL_SIZE_V4 = tcp(
+    "198.19.0.1",
+    "198.19.0.2",
+    8080,
+    40000,
+    seq=1,
+    ack=40,
+    payload=1368,
+    options=tcp_options(timestamps=True),
+)
+FULL_SIZE_V6 = tcp(
+    "fd19::1",
+    "fd19::2",
+    8080,
+    40000,
+    seq=1,
+    ack=40,
+    payload=1348,
+    options=tcp_options(timestamps=True),
+)

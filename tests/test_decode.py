@@ -10,26 +10,8 @@ from pcapmtu.decode import Decoder
 from pcapmtu.model import Record, TooBig
 from tests import synthetic as syn
 
-V4 = syn.tcp(
-    "198.19.0.1",
-    "198.19.0.2",
-    8080,
-    40000,
-    seq=1,
-    ack=40,
-    payload=1368,
-    options=syn.tcp_options(timestamps=True),
-)
-V6 = syn.tcp(
-    "fd19::1",
-    "fd19::2",
-    8080,
-    40000,
-    seq=1,
-    ack=40,
-    payload=1348,
-    options=syn.tcp_options(timestamps=True),
-)
+V4 = syn.FULL_SIZE_V4
+V6 = syn.FULL_SIZE_V6
 
 
 _decode = syn.decode_one

@@ -9,16 +9,7 @@ import pytest
 from pcapmtu import linktypes
 from tests import synthetic as syn
 
-V4 = syn.tcp(
-    "198.19.0.1",
-    "198.19.0.2",
-    8080,
-    40000,
-    seq=1,
-    ack=40,
-    payload=1368,
-    options=syn.tcp_options(timestamps=True),
-)
+V4 = syn.FULL_SIZE_V4
 
 
 _segment = syn.decode_segment
