@@ -8,9 +8,11 @@ evidence is kept only for segments that stall and gaps that stay open.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pcapmtu import __version__
@@ -27,7 +29,7 @@ from pcapmtu.detect import (
     detect,
     sort_findings,
 )
-from pcapmtu.errors import UndecodablePacketWarning, UnknownLinkTypeWarning
+from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
 from pcapmtu.model import Segment, TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
@@ -45,6 +47,27 @@ from pcapmtu.report import (
 DEFAULT_CONFIG = DetectConfig()
 
 
+PROGRESS_EVERY = 50_000  # records between progress reports
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the reading of one capture has got (for a progress line; never printed here)."""
+
+    capture: str
+    packets: int
+    bytes_read: int
+    total_bytes: int | None  # None when unknown (stdin, gzip)
+    elapsed_s: float
+
+    @property
+    def fraction(self) -> float | None:
+        return min(self.bytes_read / self.total_bytes, 1.0) if self.total_bytes else None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
 @dataclass
 class _Analysed:
     name: str
@@ -58,16 +81,21 @@ def analyze(
     *,
     names: Sequence[str] | None = None,
     config: DetectConfig = DEFAULT_CONFIG,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
     `sources` is a path ("-" for stdin), bytes, a binary file object, or a list of them.
-    Raises a `CaptureError` for a capture that cannot be read at all; damage found while
-    reading is a `CaptureWarning` (also listed in the report) and the rest is still analysed.
+    With `jobs` > 1, captures given as paths are read in that many processes at once; the
+    report is the same as with one. `progress` is called every 50,000 packets of each capture
+    read in this process. Raises a `CaptureError` for a capture that cannot be read at all;
+    damage found while reading is a `CaptureWarning` (also listed in the report) and the rest
+    is still analysed.
     """
     items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
     labels: list[str | None] = list(names) if names is not None else [None] * len(items)
-    analysed = [_read(source, label) for source, label in zip(items, labels, strict=True)]
+    analysed = _read_all(items, labels, jobs, progress)
     paths: dict[tuple[bytes, bytes], PathSummary] = {}
     for one in analysed:
         for key, summary in one.table.paths.items():
@@ -98,14 +126,44 @@ def analyze(
     )
 
 
-def _read(source: Source, name: str | None) -> _Analysed:
+def _read_all(
+    items: list[Source], labels: list[str | None], jobs: int, progress: ProgressCallback | None
+) -> list[_Analysed]:
+    """Read every capture, in worker processes when asked and the sources are paths."""
+    by_path = all(isinstance(item, str | os.PathLike) and str(item) != "-" for item in items)
+    if jobs <= 1 or len(items) < 2 or not by_path:
+        return [_read(item, label, progress) for item, label in zip(items, labels, strict=True)]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        analysed = list(pool.map(_read_quietly, items, labels))
+    for one in analysed:  # the workers' warnings did not reach this process
+        for message in one.report.warnings:
+            warnings.warn(message, CaptureWarning, stacklevel=3)
+    return analysed
+
+
+def _read_quietly(source: Source, name: str | None) -> _Analysed:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        return _read(source, name, None)
+
+
+def _read(source: Source, name: str | None, progress: ProgressCallback | None) -> _Analysed:
     capture = Capture(source, name=name)
     table = FlowTable(capture.info.name)
     decoder = Decoder()
     too_big: list[TooBig] = []
     segments = 0
+    total = _size_of(source) if capture.info.compression is None else None
+    started = time.monotonic()
     with capture:
         for record in capture:
+            if progress is not None and record.frame % PROGRESS_EVERY == 0:
+                info = capture.info
+                progress(
+                    Progress(
+                        info.name, info.packets, info.bytes_read, total, time.monotonic() - started
+                    )
+                )
             item = decoder.decode(record)
             if isinstance(item, Segment):
                 segments += 1
@@ -274,6 +332,15 @@ def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
                     )
                 )
     return reports
+
+
+def _size_of(source: Source) -> int | None:
+    if isinstance(source, str | os.PathLike) and str(source) != "-":
+        try:
+            return os.stat(source).st_size
+        except OSError:
+            return None
+    return len(source) if isinstance(source, bytes | bytearray) else None
 
 
 def source_name(source: Source) -> str:

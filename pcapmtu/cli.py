@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from pcapmtu import __version__
+from pcapmtu.analysis import Progress
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import (
     CaptureError,
@@ -118,7 +119,28 @@ def cli() -> None:
     show_default=True,
     help="Seconds a receiver-side gap must stay open before it counts as lost.",
 )
-def analyze(captures: tuple[str, ...], as_json: bool, min_copies: int, min_gap: float) -> int:
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Read this many captures at once, in separate processes.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress line on stderr (it is shown only when stderr is a terminal).",
+)
+def analyze(
+    captures: tuple[str, ...],
+    as_json: bool,
+    min_copies: int,
+    min_gap: float,
+    jobs: int,
+    quiet: bool,
+) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
     Several captures are analysed together: take them at both ends of the tunnel
@@ -136,13 +158,34 @@ def analyze(captures: tuple[str, ...], as_json: bool, min_copies: int, min_gap: 
     from pcapmtu.errors import CaptureWarning
 
     config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
+    show = not quiet and sys.stderr.isatty()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
-        report = run_analysis(list(captures), config=config)
+        report = run_analysis(
+            list(captures), config=config, jobs=jobs, progress=_progress_line if show else None
+        )
+    if show:
+        click.echo("\r\033[K", nl=False, err=True)
     for warning in report.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
     click.echo(report.to_json() if as_json else report.render_text(), nl=as_json)
     return exit_code(report)
+
+
+def _progress_line(progress: Progress) -> None:
+    """One updating line on a terminal: how far, how fast."""
+    rate = progress.packets / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+    done = (
+        f"{progress.fraction:.0%}"
+        if progress.fraction is not None
+        else (f"{progress.bytes_read / 1e6:.0f} MB")
+    )
+    click.echo(
+        f"\r\033[Kreading {progress.capture}: {done}, {progress.packets:,} packets, "
+        f"{rate:,.0f} packets/s",
+        nl=False,
+        err=True,
+    )
 
 
 def exit_code(report: Report) -> int:

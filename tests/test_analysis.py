@@ -53,3 +53,18 @@ def test_no_warning_on_a_clean_capture() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert analyze(INCIDENT).warnings == ()
+
+
+def test_several_processes_give_the_same_report() -> None:
+    captures = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    assert analyze(captures, jobs=2).to_dict() == analyze(captures).to_dict()
+
+
+def test_progress_is_reported_through_the_callback() -> None:
+    from pcapmtu.analysis import PROGRESS_EVERY, Progress
+
+    seen: list[Progress] = []
+    big = SAMPLES / "healthy-random-loss.pcap"
+    report = analyze(big, progress=seen.append)
+    assert len(seen) == report.captures[0].packets // PROGRESS_EVERY
+    assert all(p.fraction is None or 0 < p.fraction <= 1 for p in seen)

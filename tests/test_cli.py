@@ -324,3 +324,25 @@ def test_analyze_failures_map_to_exit_codes(
     result = runner.invoke(cli.cli, ["analyze", str(INCIDENT)])
     assert result.exit_code == code
     assert _one_error_line(result).startswith(message)
+
+
+def test_analyze_prints_no_progress_when_stderr_is_not_a_terminal(runner: CliRunner) -> None:
+    for args in (
+        ["analyze", str(INCIDENT)],
+        ["analyze", "-q", "-j", "2", str(INCIDENT), str(FIXED)],
+    ):
+        result = runner.invoke(cli.cli, args)
+        assert result.stderr == "" and result.exit_code == cli.EXIT_FOUND
+
+
+def test_progress_line_text() -> None:
+    from pcapmtu.analysis import Progress
+
+    runner = CliRunner()
+
+    @click.command()
+    def show() -> None:
+        cli._progress_line(Progress("x.pcap", 100_000, 50_000_000, 100_000_000, 2.0))
+
+    result = runner.invoke(show)
+    assert "reading x.pcap: 50%, 100,000 packets, 50,000 packets/s" in result.stderr

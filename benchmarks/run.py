@@ -1,0 +1,119 @@
+"""Time pcapmtu against tcptrace and tshark on the benchmark captures; print a table.
+
+    python benchmarks/run.py CAPTURE... [--repeat 3] [--tshark-max-mb 200]
+
+Each tool runs `--repeat` times per capture, one after another (the file is read once first,
+so every run reads from the page cache); the table shows the median wall time, packets and
+megabytes per second, the peak RSS of the process, and the time relative to `tcptrace -l`.
+tshark runs only on captures up to --tshark-max-mb (it grows faster than linearly). pcapmtu's
+verdict is printed too: on the benchmark captures it must be "black_hole" with two flows.
+This is not a test: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MB = 1_000_000
+
+
+GNU_TIME = Path("/usr/bin/time")  # Debian package "time": reports the real child's peak RSS
+
+
+def measure(argv: list[str]) -> tuple[float, float, bytes]:
+    """(wall seconds, peak RSS in MB, stdout) of one run.
+
+    A process forked from Python starts with Python's resident pages counted in its peak RSS,
+    so GNU time (which forks the command itself) measures it where it is installed.
+    """
+    with tempfile.TemporaryFile() as rss_file:
+        wrapper = [str(GNU_TIME), "-f", "%M", "-o", f"/dev/fd/{rss_file.fileno()}"]
+        use_time = GNU_TIME.exists()
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [*wrapper, *argv] if use_time else argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(rss_file.fileno(),),
+        )
+        out = proc.stdout.read() if proc.stdout else b""
+        _pid, _status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        rss_file.seek(0)
+        text = rss_file.read().decode().strip().splitlines()
+    rss_kb = float(text[-1]) if use_time and text else usage.ru_maxrss
+    return wall, rss_kb / 1024, out
+
+
+def tools(capture: Path, tshark_max_mb: float) -> dict[str, list[str]]:
+    found = {"pcapmtu": [sys.executable, "-m", "pcapmtu", "analyze", "--json", str(capture)]}
+    if shutil.which("tcptrace"):
+        found["tcptrace -l"] = ["tcptrace", "-l", str(capture)]
+    if shutil.which("tshark") and capture.stat().st_size <= tshark_max_mb * MB:
+        found["tshark -z expert"] = ["tshark", "-q", "-z", "expert", "-r", str(capture)]
+    return found
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("captures", nargs="+", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tshark-max-mb", type=float, default=200)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if not GNU_TIME.exists():
+        print("(no /usr/bin/time: peak RSS includes the launching Python's pages)")
+    print(
+        "| capture | MB | packets | tool | wall s (median) | packets/s | MB/s | peak RSS MB | "
+        "x tcptrace |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for capture in args.captures:
+        size = capture.stat().st_size / MB
+        with capture.open("rb") as f:  # warm the page cache
+            while f.read(1 << 24):
+                pass
+        results: dict[str, tuple[float, float]] = {}
+        packets, verdict = 0, "?"
+        for name, argv in tools(capture, args.tshark_max_mb).items():
+            runs = [measure(argv) for _ in range(args.repeat)]
+            results[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+            if name == "pcapmtu":
+                report = json.loads(runs[-1][2])
+                packets = sum(c["packets"] for c in report["captures"])
+                holes = sum(1 for f in report["findings"] if f["kind"] == "black_hole")
+                verdict = f"{report['verdict']}, {holes} black-holed flows"
+        base = results.get("tcptrace -l", (None, None))[0]
+        for name, (wall, rss) in results.items():
+            ratio = f"{wall / base:.1f}" if base else "-"
+            print(
+                f"| {capture.name} | {size:.0f} | {packets} | {name} | {wall:.2f} | "
+                f"{packets / wall:,.0f} | {size / wall:.0f} | {rss:.0f} | {ratio} |"
+            )
+        print(f"pcapmtu verdict on {capture.name}: {verdict}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
