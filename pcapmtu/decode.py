@@ -265,8 +265,20 @@ class Decoder:
         )
 
 
+# NOP, NOP, Timestamps (kind 8, length 10): what Linux puts on almost every segment. Such a
+# header is answered without a general parse (the hot path of a large capture).
+TIMESTAMPS_ONLY = b"\x01\x01\x08\x0a"
+TIMESTAMPS_ONLY_LEN = 12
+_TIMESTAMPS: dict[str, object] = {"timestamps": True}
+_NO_OPTIONS: dict[str, object] = {}
+
+
 def _options(raw: bytes) -> dict[str, object]:
     """The TCP options pcapmtu uses; malformed or cut options end the parse, never raise."""
+    if not raw:
+        return _NO_OPTIONS
+    if len(raw) == TIMESTAMPS_ONLY_LEN and raw.startswith(TIMESTAMPS_ONLY):
+        return _TIMESTAMPS
     found: dict[str, object] = {}
     blocks: list[tuple[int, int]] = []
     for item in dpkt.tcp.parse_opts(raw):

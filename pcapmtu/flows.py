@@ -20,6 +20,7 @@ that was sent had size L, so the largest delivered size is a lower bound that ca
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Segment
@@ -30,6 +31,10 @@ ETHERNET_MTU = 1500
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
 MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
 MAX_EVENTS_KEPT = 32
+
+
+def _start_of(sent: Sent) -> int:
+    return sent.start
 
 
 def signed_delta(raw: int, ref_raw: int) -> int:
@@ -270,14 +275,15 @@ class Direction:
         if right <= ack:
             self.dsacks += 1  # D-SACK (RFC 2883): reports a duplicate, delivers nothing new
             return []
-        kept, sacked = [], []
-        for sent in self.outstanding:
-            if left <= sent.start and sent.end <= right:
-                self._delivered(sent, seg.ts, path, by_sack=True)
-                sacked.append(sent)
-            else:
-                kept.append(sent)
-        self.outstanding = kept
+        # `outstanding` is sorted by start: the covered segments are one run found by bisection.
+        first = bisect.bisect_left(self.outstanding, left, key=_start_of)
+        last = first
+        while last < len(self.outstanding) and self.outstanding[last].end <= right:
+            last += 1
+        sacked = self.outstanding[first:last]
+        for sent in sacked:
+            self._delivered(sent, seg.ts, path, by_sack=True)
+        del self.outstanding[first:last]
         return sacked
 
     def _deliver_cumulative(self, seg: Segment, path: PathSummary) -> None:
