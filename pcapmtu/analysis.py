@@ -341,10 +341,3 @@ def _size_of(source: Source) -> int | None:
         except OSError:
             return None
     return len(source) if isinstance(source, bytes | bytearray) else None
-
-
-def source_name(source: Source) -> str:
-    """How a source is named in reports."""
-    if isinstance(source, str | os.PathLike):
-        return os.fspath(source)
-    return "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else "<stream>"

@@ -62,7 +62,6 @@ class Sent:
     end: int
     size: int  # wire IP size of the first copy
     copies: list[Copy]
-    first_partial_ack_ts: float | None = None
 
     @property
     def first_ts(self) -> float:
@@ -85,7 +84,6 @@ class Stall:
     copies: list[Copy]  # the full-size copies
     smaller: list[Copy]  # copies of its bytes in smaller packets
     delivered_ts: float | None
-    by_sack: bool = False
     beyond_size: int = 0  # largest packet still unacknowledged after it (no-SACK evidence)
 
 
@@ -282,7 +280,7 @@ class Direction:
             last += 1
         sacked = self.outstanding[first:last]
         for sent in sacked:
-            self._delivered(sent, seg.ts, path, by_sack=True)
+            self._delivered(sent, seg.ts, path)
         del self.outstanding[first:last]
         return sacked
 
@@ -296,15 +294,13 @@ class Direction:
         done = 0
         for sent in self.outstanding:
             if sent.end > self.cum_ack:
-                if sent.start < self.cum_ack and sent.first_partial_ack_ts is None:
-                    sent.first_partial_ack_ts = seg.ts
                 break
-            self._delivered(sent, seg.ts, path, by_sack=False)
+            self._delivered(sent, seg.ts, path)
             done += 1
         if done:
             del self.outstanding[:done]
 
-    def _delivered(self, sent: Sent, ts: float, path: PathSummary, *, by_sack: bool) -> None:
+    def _delivered(self, sent: Sent, ts: float, path: PathSummary) -> None:
         """Fold a delivered segment into the path summary, and keep it if it had stalled."""
         full = sent.full_size_copies()
         smaller = sent.smaller_copies()
@@ -314,9 +310,7 @@ class Direction:
             for piece in smaller:  # each smaller packet was sent once for its bytes
                 path.add(piece.size, piece.ts, piece.frame)
         if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
-            self.stalls.append(
-                Stall(sent.start, sent.end, sent.size, full, smaller, ts, by_sack=by_sack)
-            )
+            self.stalls.append(Stall(sent.start, sent.end, sent.size, full, smaller, ts))
 
     # -- holes: the receiver's view ---------------------------------------------------------
 

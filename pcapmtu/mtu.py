@@ -28,7 +28,6 @@ PING_OVERHEAD = {4: IPV4_HEADER + ICMP_ECHO_HEADER, 6: IPV6_HEADER + ICMP_ECHO_H
 IPV6_MIN_MTU = 1280  # RFC 8200: IPv6 inside the tunnel needs at least this
 EXACT_WIDTH = WG_PADDING  # a bracket narrower than the padding step cannot be narrowed further
 DEFAULT_WG_MTU = 1420  # wg-quick's choice on a 1500-byte link: 1500 - 80
-COMMON_PATH_MTUS = (1500, 1492, 1480, 1460, 1420, 1400, 1380, 1280)  # Ethernet, PPPoE, ...
 
 
 def wg_overhead(outer_version: int) -> int:
@@ -73,12 +72,6 @@ class Bracket:
 
     low: int | None  # the largest packet seen delivered
     high: int | None  # one less than the smallest packet seen black-holed
-
-    @property
-    def width(self) -> int | None:
-        if self.low is None or self.high is None:
-            return None
-        return self.high - self.low
 
 
 def bracket(largest_delivered: int | None, smallest_dropped: int | None) -> Bracket:
