@@ -6,6 +6,7 @@ a refused connection and a server that never answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -25,9 +26,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[int]:
-    port = _free_port()
+@contextlib.contextmanager
+def _serving(*ports: int) -> Iterator[None]:
+    """The lab's server on loopback, on `ports`, stopped (and its pipe closed) afterwards."""
+    args = [arg for port in ports for arg in ("--port", str(port))]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -36,19 +38,28 @@ def server() -> Iterator[int]:
             "serve",
             "--address",
             "127.0.0.1",
-            "--port",
-            str(port),
+            *args,
             "--lifetime",
             "60",
         ],
         stdout=subprocess.PIPE,
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == b"ready"
-    yield port
-    proc.terminate()
-    proc.wait(5)
-    proc.stdout.close()
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"ready"
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    port = _free_port()
+    with _serving(port):
+        yield port
 
 
 def _fetch(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -152,25 +163,7 @@ def test_probe_succeeds_on_a_working_path(server: int, capsys: pytest.CaptureFix
 
 def test_services_fetches_from_each_port(capsys: pytest.CaptureFixture[str]) -> None:
     first, second = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pcapmtu.lab.workload",
-            "serve",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(first),
-            "--port",
-            str(second),
-            "--lifetime",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    with _serving(first, second):
         code, report = _fetch(
             capsys,
             "--port",
@@ -184,11 +177,6 @@ def test_services_fetches_from_each_port(capsys: pytest.CaptureFixture[str]) -> 
             "--timeout",
             "5",
         )
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
     assert code == 0
     assert sorted(r["port"] for r in report["requests"]) == sorted([first, second])
     assert all(r["bytes_received"] == 20000 for r in report["requests"])
