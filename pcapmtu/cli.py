@@ -157,6 +157,11 @@ def analyze(
     from pcapmtu.analysis import analyze as run_analysis
     from pcapmtu.errors import CaptureWarning
 
+    if "-" in captures and sys.stdin.isatty():
+        raise click.UsageError(
+            "'-' reads a capture from stdin, but stdin is a terminal: pipe one in, "
+            "e.g. tcpdump -i wg0 -w - | pcapmtu analyze -"
+        )
     config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
     show = not quiet and sys.stderr.isatty()
     with warnings.catch_warnings():

@@ -346,3 +346,25 @@ def test_progress_line_text() -> None:
 
     result = runner.invoke(show)
     assert "reading x.pcap: 50%, 100,000 packets, 50,000 packets/s" in result.stderr
+
+
+def test_analyze_stdin_from_a_terminal_is_a_usage_error() -> None:
+    """`pcapmtu analyze -` typed without a pipe would wait forever; it says so instead."""
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pcapmtu", "analyze", "-"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert done.returncode == cli.EXIT_USAGE
+    assert "stdin is a terminal: pipe one in" in done.stderr and "Traceback" not in done.stderr
