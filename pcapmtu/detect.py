@@ -14,7 +14,12 @@ black hole. Three patterns are recognised:
   smaller data arrives and the receiver keeps acknowledging the hole's start; the missing
   packet's size is inferred from the hole and the sender's MSS;
 - recovery: the stalled bytes later got through in smaller packets (Linux PLPMTUD), or after an
-  ICMP "too big" for the flow (PMTUD); reported with the time it took.
+  ICMP "too big" for the flow (PMTUD); reported with the time it took;
+- MSS clamping: a flow on a black-holed path whose clamped MSS kept its packets small enough.
+
+A path that ever carried a packet as large as the lost one clears it: the size was not the
+cause (QUIC's rule looks only at later packets; earlier ones too guard against a single
+connection dropped by a middlebox being taken for a black hole).
 
 A large segment that stalls with no smaller data after it to compare with is a
 `suspected_black_hole`: the size may be the cause, but the capture cannot prove it.
@@ -240,8 +245,11 @@ def _from_stall(
     first = stall.copies[0]
     path = paths.get((sender.src, sender.dst))
     later = path.largest_sent_after(first.ts) if path is not None else None
-    if later is not None and later[0] >= stall.size:
-        return None  # as large a packet got through afterwards: not a size problem
+    if path is not None and (path.largest() or 0) >= stall.size:
+        # The path carried a packet this large (afterwards: QUIC's rule; or before: a dropped
+        # connection, a conntrack timeout). Size is not the cause unless the path changed
+        # mid-capture, and a false alarm costs more than that rare miss.
+        return None
     evidence = [
         Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
         for i, c in enumerate(stall.copies, 1)
@@ -276,12 +284,10 @@ def _from_stall(
             for c in stall.smaller[:8]
         ]
     proven = delivered is not None and delivered < stall.size
-    if not proven:
-        largest_ever = path.largest() if path is not None else None
-        if largest_ever is not None and largest_ever >= stall.size:
-            return None  # the path carried this size before: the peer or path died, not the size
-        if peer_mss is None or stall.end - stall.start < segment_payload(sender, peer_mss):
-            return None  # not a full-size segment: a dead peer is likelier than a small path
+    if not proven and (
+        peer_mss is None or stall.end - stall.start < segment_payload(sender, peer_mss)
+    ):
+        return None  # not a full-size segment: a dead peer is likelier than a small path
     kind = KIND_BLACK_HOLE if proven else KIND_SUSPECTED
     return _finding(
         sender,

@@ -253,6 +253,18 @@ class Conversation:
     def pcap(self) -> bytes:
         return pcap(self.packets)
 
+    def packets_with_port(self, client_port: int) -> list[tuple[float, bytes]]:
+        """The packets with the client's port 5000 replaced (a second, concurrent connection)."""
+        out = []
+        for ts, packet in self.packets:
+            p = bytearray(packet)
+            ihl = 20 if packet[0] >> 4 == 4 else 40
+            for offset in (ihl, ihl + 2):
+                if struct.unpack_from("!H", p, offset)[0] == 5000:
+                    struct.pack_into("!H", p, offset, client_port)
+            out.append((ts, bytes(p)))
+        return out
+
 
 def decode_one(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:
     """Decode one SYNTHETIC frame with pcapmtu's decoder."""

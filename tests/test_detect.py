@@ -160,3 +160,18 @@ def test_icmp_too_big_quoting_the_flow_marks_recovery_by_pmtud() -> None:
     (f,) = report.black_holes
     assert f.recovered is not None and f.recovered.by == "pmtud" and f.icmp_mtu == 1400
     assert any("ICMP too-big" in e.what for e in f.evidence)
+
+
+def test_a_connection_dropped_on_a_path_that_carries_full_size_packets_is_not_a_black_hole() -> (
+    None
+):
+    """One flow's big segment stalls (say a middlebox forgot the connection) while another flow
+    on the same host pair carried full-size packets before and small ones after."""
+    healthy = syn.Conversation(client_isn=9000).handshake().data(1, BIG).ack(1 + BIG)
+    broken = syn.Conversation().at(1).handshake().data(1, BIG)
+    for i in range(1, 5):
+        broken.at(1 + 0.2 * 2**i).data(1, BIG)
+    healthy.at(5).data(1 + BIG, SMALL).ack(1 + BIG + SMALL)
+    merged = syn.pcap(sorted([*healthy.packets_with_port(5001), *broken.packets]))
+    report = analyze(merged)
+    assert report.verdict == "clean", report.render_text()
