@@ -27,6 +27,7 @@ from pcapmtu.detect import (
     clamped_flows,
     confirm_by_path,
     detect,
+    smallest_dropped,
     sort_findings,
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
@@ -106,15 +107,11 @@ def analyze(
         end = one.report.last_ts or 0.0
         findings += detect(one.table, paths, one.too_big, one.name, end, config)
     findings = confirm_by_path(findings)
-    holed: dict[tuple[bytes, bytes], int] = {}
-    for f in findings:
-        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.dropped_ip_len:
-            key = (f.src, f.dst)
-            holed[key] = min(holed.get(key, f.dropped_ip_len), f.dropped_ip_len)
+    dropped = smallest_dropped(findings)
     for one in analysed:
-        findings += clamped_flows(one.table, holed, one.name)
+        findings += clamped_flows(one.table, dropped, one.name)
     findings = _merge_same_flow(sort_findings(findings))
-    path_reports = _paths(analysed, paths, findings)
+    path_reports = _paths(analysed, paths, dropped)
     return Report(
         verdict=_verdict(findings, analysed),
         findings=tuple(findings),
@@ -246,14 +243,9 @@ def _tunnel_mtu(analysed: list[_Analysed], src: bytes, dst: bytes) -> int | None
 def _paths(
     analysed: list[_Analysed],
     paths: dict[tuple[bytes, bytes], PathSummary],
-    findings: list[Finding],
+    dropped: dict[tuple[bytes, bytes], int],
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried data, busiest evidence first."""
-    dropped: dict[tuple[bytes, bytes], int] = {}
-    for f in findings:
-        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.dropped_ip_len:
-            key = (f.src, f.dst)
-            dropped[key] = min(dropped.get(key, f.dropped_ip_len), f.dropped_ip_len)
     reports = []
     for key in sorted(set(paths) | set(dropped), key=lambda k: (k not in dropped, k)):
         summary = paths.get(key)

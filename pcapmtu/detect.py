@@ -211,6 +211,16 @@ def clamped_flows(
     return found
 
 
+def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
+    """Per path (src, dst): the smallest packet size a black hole, proven or suspected, lost."""
+    dropped: dict[tuple[bytes, bytes], int] = {}
+    for f in findings:
+        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.dropped_ip_len:
+            key = (f.src, f.dst)
+            dropped[key] = min(dropped.get(key, f.dropped_ip_len), f.dropped_ip_len)
+    return dropped
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Black holes first, then suspected ones, then clamped flows and ICMP reports; by time."""
     order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_MSS_CLAMPED: 2, KIND_TOO_BIG: 3}
