@@ -228,15 +228,16 @@ def _verdict(findings: list[Finding], analysed: list[_Analysed]) -> str:
     return VERDICT_CLEAN
 
 
-def _tunnel_mtu(analysed: list[_Analysed], src: bytes, dst: bytes) -> int | None:
-    """The MTU of the receiver's interface, from the MSS in the SYN it sent (largest seen)."""
-    found = None
+def _tunnel_mtus(analysed: list[_Analysed]) -> dict[tuple[bytes, bytes], int]:
+    """Per path (src, dst): the MTU of the receiver's interface, from the largest MSS the
+    receiver announced in a SYN to the sender. One pass over the flows, for every path."""
+    found: dict[tuple[bytes, bytes], int] = {}
     for one in analysed:
         for flow in one.table.all_flows():
             for d in flow.directions():
-                if (d.src, d.dst) == (dst, src) and d.syn_mss:
-                    mtu = mtu_from_mss(d.syn_mss, d.ip_version)
-                    found = max(found or 0, mtu)
+                if d.syn_mss:
+                    key = (d.dst, d.src)  # d announced its MSS to the path from d.dst to d.src
+                    found[key] = max(found.get(key, 0), mtu_from_mss(d.syn_mss, d.ip_version))
     return found
 
 
@@ -246,6 +247,7 @@ def _paths(
     dropped: dict[tuple[bytes, bytes], int],
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried data, busiest evidence first."""
+    tunnel_mtus = _tunnel_mtus(analysed)
     reports = []
     for key in sorted(set(paths) | set(dropped), key=lambda k: (k not in dropped, k)):
         summary = paths.get(key)
@@ -262,7 +264,7 @@ def _paths(
                 ip_version=summary.ip_version if summary else 4,
                 largest_delivered=max(delivered, default=None),
                 smallest_dropped=smallest,
-                tunnel_mtu=_tunnel_mtu(analysed, *key),
+                tunnel_mtu=tunnel_mtus.get(key),
             )
         )
     return reports
