@@ -186,7 +186,7 @@ class Direction:
 
     # -- this side sends -------------------------------------------------------------------
 
-    def on_send(self, seg: Segment, peer_mss: int | None, path: PathSummary) -> None:
+    def on_send(self, seg: Segment, peer_mss: int | None) -> None:
         self.packets += 1
         self.last_ts = seg.ts
         if seg.flags & TCP_SYN:
@@ -475,7 +475,8 @@ class FlowTable:
         peer_mss = receiver.syn_mss if receiver is not None else None
         if peer_mss is None:
             peer_mss = self.mss_by_host.get(seg.dst)
-        sender.on_send(seg, peer_mss, self.path(seg.src, seg.dst, seg.ip_version))
+        self.path(seg.src, seg.dst, seg.ip_version)  # every path that carried a packet is listed
+        sender.on_send(seg, peer_mss)
         if receiver is not None:
             receiver.on_peer_ack(seg, self.path(seg.dst, seg.src, seg.ip_version))
 
