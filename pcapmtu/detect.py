@@ -254,12 +254,12 @@ def _from_stall(
         return None  # it got through at full size in the end: not a size problem
     first = stall.copies[0]
     path = paths.get((sender.src, sender.dst))
-    later = path.largest_sent_after(first.ts) if path is not None else None
     if path is not None and (path.largest() or 0) >= stall.size:
         # The path carried a packet this large (afterwards: QUIC's rule; or before: a dropped
         # connection, a conntrack timeout). Size is not the cause unless the path changed
         # mid-capture, and a false alarm costs more than that rare miss.
         return None
+    later = path.largest_sent_after(first.ts) if path is not None else None
     evidence = [
         Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
         for i, c in enumerate(stall.copies, 1)
@@ -310,13 +310,13 @@ def _from_stall(
         first_ts=first.ts,
         recovered=recovered,
         mss=peer_mss,
-        evidence=tuple(_fill_times(evidence)),
+        evidence=_by_frame(evidence),
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
     )
 
 
-def _fill_times(evidence: list[Evidence]) -> list[Evidence]:
-    return sorted(evidence, key=lambda e: e.frame)
+def _by_frame(evidence: list[Evidence]) -> tuple[Evidence, ...]:
+    return tuple(sorted(evidence, key=lambda e: e.frame))
 
 
 def segment_payload(sender: Direction, peer_mss: int | None) -> int:
@@ -387,7 +387,7 @@ def _from_hole(
         first_ts=hole.since_ts,
         recovered=recovered,
         mss=peer_mss,
-        evidence=tuple(sorted(evidence, key=lambda e: e.frame)),
+        evidence=_by_frame(evidence),
     )
 
 
