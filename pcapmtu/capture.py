@@ -290,45 +290,35 @@ class Capture:
     # pcapng -------------------------------------------------------------------------------
 
     def _pcapng(self) -> Iterator[Record]:
-        order, first_block = self._section_header(first=True)
-        if first_block is None:
-            raise CorruptCaptureError(f"{self.info.name}: damaged pcapng section header")
+        order, problem = self._section_header(_read_exact(self._stream, 4))
+        if problem is not None:
+            raise CorruptCaptureError(f"{self.info.name}: {problem}")
         return self._pcapng_blocks(order)
 
-    def _section_header(self, *, first: bool) -> tuple[str, bytes | None]:
-        """Read an SHB whose type was already read; return (byte order, its body)."""
-        fixed = _read_exact(self._stream, 8)
-        if len(fixed) < 8:
-            if first:
-                raise CorruptCaptureError(f"{self.info.name}: cut within its pcapng header")
-            return "<", None
+    def _section_header(self, length_raw: bytes) -> tuple[str, str | None]:
+        """Read the rest of a Section Header Block whose type and length bytes are consumed.
+
+        Returns (byte order, None), or (byte order, what is wrong with it): the first section's
+        problem is an error, a later one's ends the reading with a warning.
+        """
+        magic_raw = _read_exact(self._stream, 4)
+        if len(length_raw) < 4 or len(magic_raw) < 4:
+            return "<", "cut within its pcapng header"
         for order in ("<", ">"):
-            length, magic = struct.unpack(order + "II", fixed)
-            if magic == PCAPNG_BYTE_ORDER_MAGIC:
+            if struct.unpack(order + "I", magic_raw)[0] == PCAPNG_BYTE_ORDER_MAGIC:
                 break
         else:
-            if first:
-                raise CorruptCaptureError(f"{self.info.name}: pcapng byte-order magic is damaged")
-            return "<", None
+            return "<", "pcapng byte-order magic is damaged"
+        length = struct.unpack(order + "I", length_raw)[0]
         if length < 28 or length % 4 or length > MAX_BLOCK_BYTES:
-            if first:
-                raise CorruptCaptureError(
-                    f"{self.info.name}: pcapng section header claims {length} bytes"
-                )
-            return order, None
+            return order, f"pcapng section header claims {length} bytes"
         body = _read_exact(self._stream, length - 12)
         if len(body) < length - 12:
-            if first:
-                raise CorruptCaptureError(f"{self.info.name}: cut within its pcapng header")
-            return order, None
+            return order, "cut within its pcapng header"
         major, minor = struct.unpack_from(order + "HH", body)
         if major != PCAPNG_MAJOR_VERSION:
-            if first:
-                raise CorruptCaptureError(
-                    f"{self.info.name}: pcapng version {major}.{minor} is not supported (only 1.x)"
-                )
-            return order, None
-        return order, body
+            return order, f"pcapng version {major}.{minor} is not supported (only 1.x)"
+        return order, None
 
     def _pcapng_blocks(self, order: str) -> Iterator[Record]:
         # Per section: interface -> (link type, ticks per second, offset s, snaplen, global id)
@@ -347,11 +337,14 @@ class Capture:
             block_type, length = struct.unpack(order + "II", head)
             if block_type == PCAPNG_SHB:
                 # A new section: new byte order, interfaces numbered from 0 again.
-                stream_order, body = self._section_header_after(head)
-                if body is None:
-                    self._warn(f"damaged section header after {number - 1} packets; stopped")
+                order, problem = self._section_header(head[4:])
+                if problem is not None:
+                    self._warn(
+                        f"a later section header: {problem}; analysed the {number - 1} "
+                        "packets before it"
+                    )
                     return
-                order, interfaces = stream_order, []
+                interfaces = []
                 continue
             if length < PCAPNG_BLOCK_OVERHEAD or length % 4 or length > MAX_BLOCK_BYTES:
                 self._warn(
@@ -375,23 +368,6 @@ class Capture:
                 if record is not None:
                     last_ts = record.ts
                     yield record
-
-    def _section_header_after(self, head: bytes) -> tuple[str, bytes | None]:
-        """Re-read a later SHB whose 8-byte head is already consumed."""
-        magic_raw = _read_exact(self._stream, 4)
-        for order in ("<", ">"):
-            if len(magic_raw) == 4 and struct.unpack(order + "I", magic_raw)[0] == (
-                PCAPNG_BYTE_ORDER_MAGIC
-            ):
-                length = struct.unpack(order + "I", head[4:])[0]
-                if length < 28 or length % 4 or length > MAX_BLOCK_BYTES:
-                    return order, None
-                body = _read_exact(self._stream, length - 12)
-                if len(body) < length - 12:
-                    return order, None
-                major = struct.unpack_from(order + "H", body)[0]
-                return (order, body) if major == PCAPNG_MAJOR_VERSION else (order, None)
-        return "<", None
 
     def _interface(
         self, body: bytes, order: str, global_id: int
