@@ -401,7 +401,12 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
         f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), leaving room "
         "for WireGuard's 16-byte padding, e.g."
     )
-    lines += [f"    {rule}" for rule in r.clamp_rules[:1] + r.clamp_rules[4:5]]
+    # One example per tool (IPv4, into the tunnel); the JSON carries all of them.
+    examples = [
+        next(rule for rule in r.clamp_rules if rule.startswith(tool))
+        for tool in ("iptables ", "nft ")
+    ]
+    lines += [f"    {rule}" for rule in examples]
     lines += [f"  warning: {w}" for w in r.warnings]
     lines.append("")
     return lines
