@@ -26,6 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
+from pcapmtu import walk
 from pcapmtu.errors import (
     CaptureError,
     CaptureNotFoundError,
@@ -57,6 +60,8 @@ PCAP_MAJOR_VERSION = 2
 MAX_RECORD_BYTES = 1 << 20
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096
 READ_CHUNK = 1 << 20
+BATCH_BYTES = 16 << 20  # of file per batch: numpy's per-call cost vanishes, memory stays flat
+EPB_FIXED_LEN = 28  # block type, length, interface, timestamp (2), captured and original length
 
 PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_IDB = 0x00000001
@@ -72,6 +77,129 @@ OPT_IF_TSOFFSET = 14
 DEFAULT_TSRESOL = 6  # microseconds, when an interface does not say
 PRECISION_NAMES = {6: "micro", 9: "nano"}
 TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(32, 127)))
+
+
+# An interface of a pcapng section: (link type, ticks per second, offset s, snaplen, global id)
+Interface = tuple[int, float, int, int, int]
+
+
+class _InterfaceIds:
+    """Interfaces are numbered per section in the file, and across the file in a report."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count - 1
+
+
+def _gather(buf: bytes, offsets: np.ndarray, width: int) -> np.ndarray:
+    """The `width` bytes at each offset of `buf`, one row per offset (a copy)."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    return data[offsets[:, None] + np.arange(width)]
+
+
+class Batch:
+    """Consecutive records of one capture: their bytes stay in `data`, their header fields are
+    arrays (one element per record). `records()` turns them into `Record`s one by one."""
+
+    def __init__(
+        self,
+        *,
+        data: bytes,
+        first_frame: int,
+        offsets: np.ndarray,
+        caplens: np.ndarray,
+        orig_lens: np.ndarray,
+        ts: np.ndarray,
+        link_types: np.ndarray,
+        interfaces: np.ndarray,
+    ) -> None:
+        self.data = data
+        self.first_frame = first_frame  # the frame number of the first record
+        self.offsets = offsets  # int64: where each record's captured bytes start in `data`
+        self.caplens = caplens  # int64: captured length
+        self.orig_lens = orig_lens  # int64: length on the wire (never less than captured)
+        self.ts = ts  # float64: seconds since the epoch
+        self.link_types = link_types  # int64
+        self.interfaces = interfaces  # int64: interface number across the file
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def frames(self) -> np.ndarray:
+        return np.arange(self.first_frame, self.first_frame + len(self), dtype=np.int64)
+
+    def record(self, i: int) -> Record:
+        at = int(self.offsets[i])
+        return Record(
+            self.first_frame + i,
+            float(self.ts[i]),
+            int(self.link_types[i]),
+            self.data[at : at + int(self.caplens[i])],
+            int(self.orig_lens[i]),
+            int(self.interfaces[i]),
+        )
+
+    def records(self) -> Iterator[Record]:
+        data = self.data
+        columns = (
+            self.offsets.tolist(),
+            self.caplens.tolist(),
+            self.ts.tolist(),
+            self.link_types.tolist(),
+            self.orig_lens.tolist(),
+            self.interfaces.tolist(),
+        )
+        for frame, (at, caplen, ts, link, orig, iface) in enumerate(
+            zip(*columns, strict=True), self.first_frame
+        ):
+            yield Record(frame, ts, link, data[at : at + caplen], orig, iface)
+
+    @classmethod
+    def single(
+        cls, frame: int, ts: float, link_type: int, data: bytes, orig_len: int, iface: int
+    ) -> Batch:
+        one = np.ones(1, dtype=np.int64)
+        return cls(
+            data=data,
+            first_frame=frame,
+            offsets=np.zeros(1, dtype=np.int64),
+            caplens=one * len(data),
+            orig_lens=one * orig_len,
+            ts=np.array([ts], dtype=np.float64),
+            link_types=one * link_type,
+            interfaces=one * iface,
+        )
+
+    @classmethod
+    def join(cls, parts: list[Batch], first_frame: int) -> Batch:
+        """One batch of `parts` (whose `data` may differ), numbered from `first_frame`."""
+        if len(parts) == 1:
+            parts[0].first_frame = first_frame
+            return parts[0]
+        datas = [p.data for p in parts]
+        starts = np.cumsum([0, *(len(d) for d in datas[:-1])], dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+
+        def cat(name: str, dtype: type = np.int64) -> np.ndarray:
+            arrays = [getattr(p, name) for p in parts]
+            return np.concatenate(arrays).astype(dtype) if arrays else empty.astype(dtype)
+
+        return cls(
+            data=b"".join(datas),
+            first_frame=first_frame,
+            offsets=np.concatenate([p.offsets + s for p, s in zip(parts, starts, strict=True)])
+            if parts
+            else empty,
+            caplens=cat("caplens"),
+            orig_lens=cat("orig_lens"),
+            ts=cat("ts", np.float64),
+            link_types=cat("link_types"),
+            interfaces=cat("interfaces"),
+        )
 
 
 class _Prefixed(io.RawIOBase):
@@ -171,7 +299,7 @@ class Capture:
             head = _read_exact(stream, 4)
         return stream, head
 
-    def _prepare(self) -> Iterator[Record]:
+    def _prepare(self) -> Iterator[Batch]:
         head = self._head
         if head in PCAP_MAGICS:
             self.info.format = "pcap"
@@ -189,8 +317,16 @@ class Capture:
         raise _not_a_capture(self.info.name, head + self._stream.peek(60)[:60])  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[Record]:
+        """Every record, one at a time (for the per-packet analysis)."""
+        for batch in self.batches():
+            yield from batch.records()
+
+    def batches(self) -> Iterator[Batch]:
+        """The records in batches of up to 16 MB of file, their headers already in arrays."""
         try:
-            yield from self._reader
+            for batch in self._reader:
+                self._account(batch)
+                yield batch
         except (OSError, EOFError, zlib.error) as exc:
             if isinstance(exc, CaptureError):
                 raise
@@ -214,21 +350,24 @@ class Capture:
         self.info.warnings.append(text)
         warnings.warn(text, TruncatedCaptureWarning, stacklevel=3)
 
-    def _emit(self, ts: float, link_type: int, data: bytes, orig_len: int, iface: int) -> Record:
+    def _account(self, batch: Batch) -> None:
         info = self.info
-        info.packets += 1
-        info.bytes_read += len(data) + PCAP_RECORD_HEADER_LEN
-        info.link_types[link_type] = info.link_types.get(link_type, 0) + 1
+        n = len(batch)
+        if not n:
+            return
+        info.packets += n
+        info.bytes_read += int(batch.caplens.sum()) + n * PCAP_RECORD_HEADER_LEN
+        kinds, counts = np.unique(batch.link_types, return_counts=True)
+        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+            info.link_types[kind] = info.link_types.get(kind, 0) + count
         if info.first_ts is None:
-            info.first_ts = ts
-        info.last_ts = ts
-        if len(data) < orig_len:
-            info.truncated_by_snaplen += 1
-        return Record(info.packets, ts, link_type, data, orig_len, iface)
+            info.first_ts = float(batch.ts[0])
+        info.last_ts = float(batch.ts[-1])
+        info.truncated_by_snaplen += int(np.count_nonzero(batch.caplens < batch.orig_lens))
 
     # pcap ---------------------------------------------------------------------------------
 
-    def _pcap(self, order: str, ticks: int) -> Iterator[Record]:
+    def _pcap(self, order: str, ticks: int) -> Iterator[Batch]:
         header = _read_exact(self._stream, PCAP_HEADER_LEN - 4)
         if len(header) < PCAP_HEADER_LEN - 4:
             raise CorruptCaptureError(
@@ -243,57 +382,72 @@ class Capture:
             )
         link_type = link_field & LINKTYPE_MASK
         self.info.timestamp_precision = "nano" if ticks == 1_000_000_000 else "micro"
-        return self._pcap_records(order, ticks, link_type)
+        return self._pcap_batches(order, ticks, link_type)
 
-    def _pcap_records(self, order: str, ticks: int, link_type: int) -> Iterator[Record]:
-        """Records sliced out of 1 MiB chunks (two small reads per record cost more)."""
-        unpack_header = struct.Struct(order + "IIII").unpack_from
-        stream = self._stream
-        buf, pos = b"", 0
+    def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
+        """Batches cut from 16 MB reads; a record split by a read waits for the next one."""
+        big_endian = order == ">"
+        header = np.dtype(order + "u4")
+        buf = b""
         while True:
-            if len(buf) - pos < PCAP_RECORD_HEADER_LEN:
-                buf, pos = buf[pos:] + _read_exact(stream, READ_CHUNK), 0
-                if not buf:
-                    return
-                if len(buf) < PCAP_RECORD_HEADER_LEN:
-                    number = self.info.packets + 1
-                    self._warn(
-                        f"the file ends {len(buf)} bytes into the header of record {number}; "
-                        f"analysed the {number - 1} records before it"
-                    )
-                    return
-            sec, frac, caplen, orig_len = unpack_header(buf, pos)
-            if caplen > MAX_RECORD_BYTES:
+            more = _read_exact(self._stream, BATCH_BYTES)
+            buf += more
+            offsets, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+            if len(offsets):
+                fields = _gather(buf, offsets, PCAP_RECORD_HEADER_LEN).view(header)
+                caplens = fields[:, 2].astype(np.int64)
+                n = len(offsets)
+                yield Batch(
+                    data=buf,
+                    first_frame=self.info.packets + 1,
+                    offsets=offsets + PCAP_RECORD_HEADER_LEN,
+                    caplens=caplens,
+                    orig_lens=np.maximum(fields[:, 3].astype(np.int64), caplens),
+                    ts=fields[:, 0].astype(np.float64) + fields[:, 1].astype(np.float64) / ticks,
+                    link_types=np.full(n, link_type, dtype=np.int64),
+                    interfaces=np.zeros(n, dtype=np.int64),
+                )
+            buf = buf[stop:]
+            if status == walk.BAD_LENGTH:
                 number = self.info.packets + 1
+                caplen = struct.unpack_from(order + "I", buf, 8)[0]
                 self._warn(
                     f"record {number} claims {caplen} bytes, more than any packet: the file is "
                     f"damaged from there; analysed the {number - 1} records before it"
                 )
                 return
-            end = pos + PCAP_RECORD_HEADER_LEN + caplen
-            if end > len(buf):
-                buf, pos = buf[pos:] + _read_exact(stream, max(READ_CHUNK, end - len(buf))), 0
-                end = PCAP_RECORD_HEADER_LEN + caplen
-                if end > len(buf):
-                    data = buf[PCAP_RECORD_HEADER_LEN:]
-                    self._warn(
-                        f"the file ends inside record {self.info.packets + 1} ({len(data)} of "
-                        f"its {caplen} bytes); analysed what is there"
-                    )
-                    if data:
-                        yield self._emit(sec + frac / ticks, link_type, data, orig_len, 0)
-                    return
-            data = buf[pos + PCAP_RECORD_HEADER_LEN : end]
-            pos = end
-            yield self._emit(sec + frac / ticks, link_type, data, max(orig_len, caplen), 0)
+            if not more:
+                if buf:
+                    yield from self._pcap_cut_record(buf, order, ticks, link_type)
+                return
+
+    def _pcap_cut_record(
+        self, rest: bytes, order: str, ticks: int, link_type: int
+    ) -> Iterator[Batch]:
+        """The file ends inside a record: warn, and analyse what there is of it."""
+        number = self.info.packets + 1
+        if len(rest) < PCAP_RECORD_HEADER_LEN:
+            self._warn(
+                f"the file ends {len(rest)} bytes into the header of record {number}; "
+                f"analysed the {number - 1} records before it"
+            )
+            return
+        sec, frac, caplen, orig_len = struct.unpack_from(order + "IIII", rest)
+        data = rest[PCAP_RECORD_HEADER_LEN:]
+        self._warn(
+            f"the file ends inside record {number} ({len(data)} of "
+            f"its {caplen} bytes); analysed what is there"
+        )
+        if data:
+            yield Batch.single(number, sec + frac / ticks, link_type, data, orig_len, 0)
 
     # pcapng -------------------------------------------------------------------------------
 
-    def _pcapng(self) -> Iterator[Record]:
+    def _pcapng(self) -> Iterator[Batch]:
         order, problem = self._section_header(_read_exact(self._stream, 4))
         if problem is not None:
             raise CorruptCaptureError(f"{self.info.name}: {problem}")
-        return self._pcapng_blocks(order)
+        return self._pcapng_batches(order)
 
     def _section_header(self, length_raw: bytes) -> tuple[str, str | None]:
         """Read the rest of a Section Header Block whose type and length bytes are consumed.
@@ -320,58 +474,107 @@ class Capture:
             return order, f"pcapng version {major}.{minor} is not supported (only 1.x)"
         return order, None
 
-    def _pcapng_blocks(self, order: str) -> Iterator[Record]:
-        # Per section: interface -> (link type, ticks per second, offset s, snaplen, global id)
-        interfaces: list[tuple[int, float, int, int, int]] = []
-        total_interfaces = 0
+    def _pcapng_batches(self, order: str) -> Iterator[Batch]:
+        """Batches of the Enhanced Packet Blocks of 16 MB reads, gathered at once; every
+        other block (interfaces, simple and obsolete packet blocks, sections) one by one."""
+        interfaces: list[Interface] = []  # of this section
+        ids = _InterfaceIds()
         last_ts = 0.0
-        stream = self._stream
+        buf = b""
         while True:
-            head = _read_exact(stream, 8)
-            if not head:
-                return
+            more = _read_exact(self._stream, BATCH_BYTES)
+            buf += more
+            offsets, types, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
+            parts: list[Batch] = []
+            run_from = 0
+            for i in [*np.flatnonzero(types != PCAPNG_EPB).tolist(), len(types)]:
+                if i > run_from:
+                    parts.append(self._epbs(buf, offsets[run_from:i], order, interfaces, ids))
+                run_from = i + 1
+                if i == len(types):
+                    break
+                block_type = int(types[i])
+                at = int(offsets[i])
+                length = struct.unpack_from(order + "I", buf, at + 4)[0]
+                body = buf[at + 8 : at + length - 4]
+                if block_type == PCAPNG_IDB:
+                    interfaces.append(self._interface(body, order, ids.next()))
+                elif block_type in (PCAPNG_SPB, PCAPNG_OPB):
+                    packet = self._packet(block_type, body, order, interfaces, last_ts)
+                    if packet is not None:
+                        parts.append(packet)
+                if parts and len(parts[-1]):
+                    last_ts = float(parts[-1].ts[-1])
+            batch = Batch.join(parts, self.info.packets + 1)
+            if len(batch):
+                last_ts = float(batch.ts[-1])
+                yield batch
+            buf = buf[stop:]
             number = self.info.packets + 1
-            if len(head) < 8:
-                self._warn(f"the file ends inside a block header after {number - 1} packets")
-                return
-            block_type, length = struct.unpack(order + "II", head)
-            if block_type == PCAPNG_SHB:
+            if status == walk.SECTION:
                 # A new section: new byte order, interfaces numbered from 0 again.
-                order, problem = self._section_header(head[4:])
+                self._stream = _Prefixed(buf[8:], self._stream)  # type: ignore[assignment]
+                order, problem = self._section_header(buf[4:8])
                 if problem is not None:
                     self._warn(
                         f"a later section header: {problem}; analysed the {number - 1} "
                         "packets before it"
                     )
                     return
-                interfaces = []
+                interfaces, buf = [], b""
                 continue
-            if length < PCAPNG_BLOCK_OVERHEAD or length % 4 or length > MAX_BLOCK_BYTES:
+            if status == walk.BAD_LENGTH:
+                length = struct.unpack_from(order + "I", buf, 4)[0]
                 self._warn(
                     f"a block claims {length} bytes: the file is damaged from there; "
                     f"analysed the {number - 1} packets before it"
                 )
                 return
-            body = _read_exact(stream, length - 8)
-            if len(body) < length - 8:
-                self._warn(
-                    f"the file ends inside a block ({len(body) + 8} of {length} bytes); "
-                    f"analysed the {number - 1} packets before it"
-                )
+            if not more:
+                if 0 < len(buf) < 8:
+                    self._warn(f"the file ends inside a block header after {number - 1} packets")
+                elif buf:
+                    length = struct.unpack_from(order + "I", buf, 4)[0]
+                    self._warn(
+                        f"the file ends inside a block ({len(buf)} of {length} bytes); "
+                        f"analysed the {number - 1} packets before it"
+                    )
                 return
-            body = body[:-4]
-            if block_type == PCAPNG_IDB:
-                interfaces.append(self._interface(body, order, total_interfaces))
-                total_interfaces += 1
-            elif block_type in (PCAPNG_EPB, PCAPNG_OPB, PCAPNG_SPB):
-                record = self._packet(block_type, body, order, interfaces, last_ts)
-                if record is not None:
-                    last_ts = record.ts
-                    yield record
 
-    def _interface(
-        self, body: bytes, order: str, global_id: int
-    ) -> tuple[int, float, int, int, int]:
+    def _epbs(
+        self,
+        buf: bytes,
+        offsets: np.ndarray,
+        order: str,
+        interfaces: list[Interface],
+        ids: _InterfaceIds,
+    ) -> Batch:
+        """A run of Enhanced Packet Blocks, gathered at once; bad ones are skipped, as one
+        alone would be."""
+        u32 = np.dtype(order + "u4")
+        fields = _gather(buf, offsets, EPB_FIXED_LEN).view(u32).astype(np.int64)
+        length, if_id, high, low, caplen, orig_len = (fields[:, k] for k in range(1, 7))
+        body_len = length - PCAPNG_BLOCK_OVERHEAD
+        ok = (body_len >= 20) & (if_id < len(interfaces)) & (caplen <= body_len - 20)
+        if not ok.all():
+            offsets, if_id, high, low, caplen, orig_len = (
+                a[ok] for a in (offsets, if_id, high, low, caplen, orig_len)
+            )
+        table = np.array([(*iface[:3], iface[4]) for iface in interfaces] or [(0, 1, 0, 0)])
+        link, ticks, offset_s, global_id = (table[:, k] for k in range(4))
+        stamp = ((high << 32) | low).astype(np.uint64).astype(np.float64)
+        return Batch(
+            data=buf,
+            first_frame=0,
+            offsets=offsets + EPB_FIXED_LEN,
+            caplens=caplen,
+            orig_lens=np.maximum(orig_len, caplen),
+            ts=stamp / ticks[if_id].astype(np.float64) + offset_s[if_id].astype(np.float64),
+            link_types=link[if_id].astype(np.int64),
+            interfaces=global_id[if_id].astype(np.int64),
+        )
+
+    def _interface(self, body: bytes, order: str, global_id: int) -> Interface:
         if len(body) < 8:
             return (-1, 1e6, 0, 0, global_id)
         link_type, _reserved, snaplen = struct.unpack_from(order + "HHI", body)
@@ -397,16 +600,18 @@ class Capture:
         block_type: int,
         body: bytes,
         order: str,
-        interfaces: list[tuple[int, float, int, int, int]],
+        interfaces: list[Interface],
         last_ts: float,
-    ) -> Record | None:
+    ) -> Batch | None:
+        """A Simple or obsolete Packet Block (or one Enhanced Packet Block) as a batch of one."""
+        number = self.info.packets + 1
         if block_type == PCAPNG_SPB:
             if len(body) < 4 or not interfaces:
                 return None
             orig_len = struct.unpack_from(order + "I", body)[0]
             link_type, _ticks, _offset, snaplen, global_id = interfaces[0]
             data = body[4 : 4 + min(orig_len, snaplen or orig_len)]
-            return self._emit(last_ts, link_type, data, orig_len, global_id)
+            return Batch.single(number, last_ts, link_type, data, orig_len, global_id)
         if block_type == PCAPNG_EPB:
             if len(body) < 20:
                 return None
@@ -422,4 +627,4 @@ class Capture:
         link_type, ticks, offset_s, _snaplen, global_id = interfaces[if_id]
         ts = ((high << 32) | low) / ticks + offset_s
         data = body[data_at : data_at + caplen]
-        return self._emit(ts, link_type, data, max(orig_len, caplen), global_id)
+        return Batch.single(number, ts, link_type, data, max(orig_len, caplen), global_id)

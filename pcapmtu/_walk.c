@@ -1,0 +1,131 @@
+/* Record walkers for pcapmtu.walk: where each record (pcap) or block (pcapng) starts.
+ *
+ * The one loop of the reader that cannot be vectorised (each record's length says where the
+ * next begins), compiled. pcapmtu/walk.py holds the same walk in Python, used when this module
+ * was not built; tests check that both give the same answer. Nothing here interprets a packet.
+ *
+ * pcap(buffer, pos, big_endian, max_caplen) -> (offsets: bytes of int64, next_pos, status)
+ *   offsets: where each complete record header starts; next_pos: the first byte not walked;
+ *   status: 0 the buffer ran out, 1 a record claimed more than max_caplen bytes (at next_pos).
+ * pcapng(buffer, pos, big_endian, max_len) -> (offsets, types: bytes of uint32, next_pos, status)
+ *   status: 0 the buffer ran out, 1 a bad block length (at next_pos), 2 a Section Header Block
+ *   starts at next_pos (its byte order may differ: the caller reads it).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PCAP_RECORD_HEADER_LEN 16
+#define PCAPNG_BLOCK_HEADER_LEN 8
+#define PCAPNG_BLOCK_OVERHEAD 12
+#define PCAPNG_SHB 0x0A0D0D0Au
+
+static uint32_t read_u32(const unsigned char *p, int big_endian) {
+    if (big_endian) {
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    }
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+static PyObject *walk_pcap(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    int big_endian;
+    unsigned long long max_caplen;
+    if (!PyArg_ParseTuple(args, "y*npK", &view, &pos, &big_endian, &max_caplen)) {
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    Py_ssize_t len = view.len;
+    Py_ssize_t capacity = (len - pos) / PCAP_RECORD_HEADER_LEN + 1;
+    int64_t *offsets = PyMem_Malloc(sizeof(int64_t) * (capacity > 0 ? capacity : 1));
+    if (offsets == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t count = 0;
+    int status = 0;
+    while (pos >= 0 && pos + PCAP_RECORD_HEADER_LEN <= len) {
+        uint32_t caplen = read_u32(buf + pos + 8, big_endian);
+        if (caplen > max_caplen) {
+            status = 1;
+            break;
+        }
+        Py_ssize_t end = pos + PCAP_RECORD_HEADER_LEN + (Py_ssize_t)caplen;
+        if (end > len) {
+            break;
+        }
+        offsets[count++] = pos;
+        pos = end;
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = Py_BuildValue(
+        "(y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)), pos, status);
+    PyMem_Free(offsets);
+    return result;
+}
+
+static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    int big_endian;
+    unsigned long long max_len;
+    if (!PyArg_ParseTuple(args, "y*npK", &view, &pos, &big_endian, &max_len)) {
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    Py_ssize_t len = view.len;
+    Py_ssize_t capacity = (len - pos) / PCAPNG_BLOCK_OVERHEAD + 1;
+    if (capacity < 1) {
+        capacity = 1;
+    }
+    int64_t *offsets = PyMem_Malloc(sizeof(int64_t) * capacity);
+    uint32_t *types = PyMem_Malloc(sizeof(uint32_t) * capacity);
+    if (offsets == NULL || types == NULL) {
+        PyMem_Free(offsets);
+        PyMem_Free(types);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t count = 0;
+    int status = 0;
+    while (pos >= 0 && pos + PCAPNG_BLOCK_HEADER_LEN <= len) {
+        uint32_t type = read_u32(buf + pos, big_endian);
+        if (type == PCAPNG_SHB) {
+            status = 2;
+            break;
+        }
+        uint32_t length = read_u32(buf + pos + 4, big_endian);
+        if (length < PCAPNG_BLOCK_OVERHEAD || length % 4 || length > max_len) {
+            status = 1;
+            break;
+        }
+        if (pos + (Py_ssize_t)length > len) {
+            break;
+        }
+        offsets[count] = pos;
+        types[count] = type;
+        count++;
+        pos += length;
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = Py_BuildValue(
+        "(y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),
+        (const char *)types, (Py_ssize_t)(count * sizeof(uint32_t)), pos, status);
+    PyMem_Free(offsets);
+    PyMem_Free(types);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"pcap", walk_pcap, METH_VARARGS, "Walk pcap records: (offsets, next_pos, status)."},
+    {"pcapng", walk_pcapng, METH_VARARGS, "Walk pcapng blocks: (offsets, types, next_pos, status)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_walk", "Compiled record walkers (see pcapmtu/walk.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__walk(void) { return PyModule_Create(&module); }

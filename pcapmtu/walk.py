@@ -1,0 +1,84 @@
+"""Where each record of a buffer starts: the one sequential loop of reading a capture.
+
+A record's length says where the next one begins, so this walk cannot be vectorised; it is
+compiled (`pcapmtu/_walk.c`) when a C compiler was at hand at install time, and runs in Python
+otherwise (the same answers, about ten times slower; `COMPILED` says which). Everything after
+the walk (timestamps, lengths, headers) is gathered for all records of a buffer at once.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+try:
+    from pcapmtu import _walk  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: the Python walk below
+    _walk = None
+
+COMPILED = _walk is not None
+
+PCAP_RECORD_HEADER_LEN = 16
+PCAPNG_BLOCK_HEADER_LEN = 8
+PCAPNG_BLOCK_OVERHEAD = 12
+PCAPNG_SHB = 0x0A0D0D0A
+
+# Why a walk stopped before the end of the buffer (the third/fourth item of the results).
+RAN_OUT = 0  # the next record is not complete in the buffer
+BAD_LENGTH = 1  # the record at the stop claims an impossible length
+SECTION = 2  # pcapng: a Section Header Block starts at the stop
+
+
+def pcap(
+    buf: bytes, pos: int, big_endian: bool, max_caplen: int, *, compiled: bool = COMPILED
+) -> tuple[np.ndarray, int, int]:
+    """(offsets of the complete records' headers, where the walk stopped, why)."""
+    if compiled and _walk is not None:
+        raw, stop, status = _walk.pcap(buf, pos, big_endian, max_caplen)
+        return np.frombuffer(raw, dtype=np.int64), stop, status
+    caplen_of = struct.Struct(">I" if big_endian else "<I").unpack_from
+    offsets = []
+    status = RAN_OUT
+    while pos + PCAP_RECORD_HEADER_LEN <= len(buf):
+        (caplen,) = caplen_of(buf, pos + 8)
+        if caplen > max_caplen:
+            status = BAD_LENGTH
+            break
+        end = pos + PCAP_RECORD_HEADER_LEN + caplen
+        if end > len(buf):
+            break
+        offsets.append(pos)
+        pos = end
+    return np.array(offsets, dtype=np.int64), pos, status
+
+
+def pcapng(
+    buf: bytes, pos: int, big_endian: bool, max_len: int, *, compiled: bool = COMPILED
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(offsets of the complete blocks, their types, where the walk stopped, why)."""
+    if compiled and _walk is not None:
+        raw, raw_types, stop, status = _walk.pcapng(buf, pos, big_endian, max_len)
+        return (
+            np.frombuffer(raw, dtype=np.int64),
+            np.frombuffer(raw_types, dtype=np.uint32),
+            stop,
+            status,
+        )
+    header_of = struct.Struct(">II" if big_endian else "<II").unpack_from
+    offsets, types = [], []
+    status = RAN_OUT
+    while pos + PCAPNG_BLOCK_HEADER_LEN <= len(buf):
+        block_type, length = header_of(buf, pos)
+        if block_type == PCAPNG_SHB:
+            status = SECTION
+            break
+        if length < PCAPNG_BLOCK_OVERHEAD or length % 4 or length > max_len:
+            status = BAD_LENGTH
+            break
+        if pos + length > len(buf):
+            break
+        offsets.append(pos)
+        types.append(block_type)
+        pos += length
+    return np.array(offsets, dtype=np.int64), np.array(types, dtype=np.uint32), pos, status

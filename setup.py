@@ -1,0 +1,8 @@
+"""The one compiled part of pcapmtu: the record walker (pcapmtu/walk.py explains).
+
+Optional: without a C compiler the package installs with the walker in Python instead.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("pcapmtu._walk", ["pcapmtu/_walk.c"], optional=True)])

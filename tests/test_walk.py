@@ -1,0 +1,57 @@
+"""The compiled record walker and the Python one give the same answers on every capture."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+
+from pcapmtu import walk
+from tests.conftest import REPO, SAMPLES
+
+CORPUS = REPO.parent / "shared" / "corpus" / "public"
+FILES = sorted(SAMPLES.glob("*.pcap*")) + sorted(CORPUS.glob("*.pcap*"))
+MAX = 1 << 20
+
+
+def _body(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def test_the_walker_is_compiled_under_ci() -> None:
+    import os
+
+    if os.environ.get("CI") == "true":
+        assert walk.COMPILED, "pcapmtu._walk was not built: is a C compiler installed?"
+
+
+@pytest.mark.skipif(not walk.COMPILED, reason="pcapmtu._walk was not built")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_compiled_and_python_walks_agree(path: Path) -> None:
+    data = _body(path)
+    if data[:4] == b"\x0a\x0d\x0d\x0a" and len(data) >= 12:
+        big = data[8:12] == b"\x1a\x2b\x3c\x4d"
+        start = struct.unpack(">I" if big else "<I", data[4:8])[0]
+        results = [walk.pcapng(data, start, big, MAX, compiled=c) for c in (True, False)]
+        assert results[0][0].tolist() == results[1][0].tolist()
+        assert results[0][1].tolist() == results[1][1].tolist()
+        assert results[0][2:] == results[1][2:]
+    else:
+        big = data[:4] in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d")
+        results = [walk.pcap(data, 24, big, MAX, compiled=c) for c in (True, False)]
+        assert results[0][0].tolist() == results[1][0].tolist()
+        assert results[0][1:] == results[1][1:]
+
+
+def test_a_walk_stops_at_an_impossible_length_and_at_a_cut_record() -> None:
+    """SYNTHETIC records: two good ones, then one claiming 2 MB; then a cut one."""
+    good = struct.pack("<IIII", 1, 0, 4, 4) + b"abcd"
+    bad = struct.pack("<IIII", 1, 0, 2 << 20, 60)
+    for compiled in {True, walk.COMPILED}:
+        offsets, stop, status = walk.pcap(good * 2 + bad, 0, False, MAX, compiled=compiled)
+        assert (offsets.tolist(), stop, status) == ([0, 20], 40, walk.BAD_LENGTH)
+        offsets, stop, status = walk.pcap(good + good[:-1], 0, False, MAX, compiled=compiled)
+        assert (offsets.tolist(), stop, status) == ([0], 20, walk.RAN_OUT)
