@@ -94,7 +94,7 @@ class _InterfaceIds:
         return self.count - 1
 
 
-def _gather(buf: bytes, offsets: np.ndarray, width: int) -> np.ndarray:
+def _gather(buf: bytes | bytearray, offsets: np.ndarray, width: int) -> np.ndarray:
     """The `width` bytes at each offset of `buf`, one row per offset (a copy)."""
     data = np.frombuffer(buf, dtype=np.uint8)
     return data[offsets[:, None] + np.arange(width)]
@@ -107,7 +107,7 @@ class Batch:
     def __init__(
         self,
         *,
-        data: bytes,
+        data: bytes | bytearray,
         first_frame: int,
         offsets: np.ndarray,
         caplens: np.ndarray,
@@ -138,13 +138,13 @@ class Batch:
             self.first_frame + i,
             float(self.ts[i]),
             int(self.link_types[i]),
-            self.data[at : at + int(self.caplens[i])],
+            bytes(memoryview(self.data)[at : at + int(self.caplens[i])]),
             int(self.orig_lens[i]),
             int(self.interfaces[i]),
         )
 
     def records(self) -> Iterator[Record]:
-        data = self.data
+        data = memoryview(self.data)
         columns = (
             self.offsets.tolist(),
             self.caplens.tolist(),
@@ -156,11 +156,17 @@ class Batch:
         for frame, (at, caplen, ts, link, orig, iface) in enumerate(
             zip(*columns, strict=True), self.first_frame
         ):
-            yield Record(frame, ts, link, data[at : at + caplen], orig, iface)
+            yield Record(frame, ts, link, bytes(data[at : at + caplen]), orig, iface)
 
     @classmethod
     def single(
-        cls, frame: int, ts: float, link_type: int, data: bytes, orig_len: int, iface: int
+        cls,
+        frame: int,
+        ts: float,
+        link_type: int,
+        data: bytes | bytearray,
+        orig_len: int,
+        iface: int,
     ) -> Batch:
         one = np.ones(1, dtype=np.int64)
         return cls(
@@ -244,6 +250,30 @@ def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool
     return source, name or str(getattr(source, "name", "<stream>")), False
 
 
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return stream.seekable()
+    except (OSError, ValueError):
+        return False
+
+
+def _read_more(stream: IO[bytes], rest: bytes | bytearray, n: int) -> tuple[bytearray, int]:
+    """`rest` followed by up to `n` more bytes of `stream`, in a new buffer; and how many came."""
+    buf = bytearray(len(rest) + n)
+    buf[: len(rest)] = rest
+    view = memoryview(buf)
+    got = len(rest)
+    while got < len(buf):
+        count = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not count:
+            break
+        got += count
+    view.release()
+    if got < len(buf):
+        del buf[got:]
+    return buf, got - len(rest)
+
+
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
     """Read up to `n` bytes, looping over short reads (pipes and gzip return less)."""
     chunks = []
@@ -294,6 +324,9 @@ class Capture:
                 raise CorruptCaptureError(f"{self.info.name}: damaged gzip data: {exc}") from exc
             if not head:
                 raise EmptyCaptureError(f"{self.info.name}: the gzip file holds nothing")
+        elif _seekable(stream):
+            stream.seek(-len(head), io.SEEK_CUR)  # a file: read it directly, from the start
+            head = _read_exact(stream, 4)
         else:
             stream = io.BufferedReader(_Prefixed(head, stream), READ_CHUNK)
             head = _read_exact(stream, 4)
@@ -314,7 +347,7 @@ class Capture:
             )
         if len(head) < 4:
             raise CorruptCaptureError(f"{self.info.name}: only {len(head)} bytes; no capture")
-        raise _not_a_capture(self.info.name, head + self._stream.peek(60)[:60])  # type: ignore[attr-defined]
+        raise _not_a_capture(self.info.name, head + _read_exact(self._stream, 60))
 
     def __iter__(self) -> Iterator[Record]:
         """Every record, one at a time (for the per-packet analysis)."""
@@ -388,10 +421,9 @@ class Capture:
         """Batches cut from 16 MB reads; a record split by a read waits for the next one."""
         big_endian = order == ">"
         header = np.dtype(order + "u4")
-        buf = b""
+        buf: bytes | bytearray = b""
         while True:
-            more = _read_exact(self._stream, BATCH_BYTES)
-            buf += more
+            buf, more = _read_more(self._stream, buf, BATCH_BYTES)
             offsets, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
             if len(offsets):
                 fields = _gather(buf, offsets, PCAP_RECORD_HEADER_LEN).view(header)
@@ -422,7 +454,7 @@ class Capture:
                 return
 
     def _pcap_cut_record(
-        self, rest: bytes, order: str, ticks: int, link_type: int
+        self, rest: bytes | bytearray, order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
         """The file ends inside a record: warn, and analyse what there is of it."""
         number = self.info.packets + 1
@@ -480,10 +512,9 @@ class Capture:
         interfaces: list[Interface] = []  # of this section
         ids = _InterfaceIds()
         last_ts = 0.0
-        buf = b""
+        buf: bytes | bytearray = b""
         while True:
-            more = _read_exact(self._stream, BATCH_BYTES)
-            buf += more
+            buf, more = _read_more(self._stream, buf, BATCH_BYTES)
             offsets, types, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
             parts: list[Batch] = []
             run_from = 0
@@ -496,7 +527,7 @@ class Capture:
                 block_type = int(types[i])
                 at = int(offsets[i])
                 length = struct.unpack_from(order + "I", buf, at + 4)[0]
-                body = buf[at + 8 : at + length - 4]
+                body = bytes(buf[at + 8 : at + length - 4])
                 if block_type == PCAPNG_IDB:
                     interfaces.append(self._interface(body, order, ids.next()))
                 elif block_type in (PCAPNG_SPB, PCAPNG_OPB):
@@ -513,8 +544,8 @@ class Capture:
             number = self.info.packets + 1
             if status == walk.SECTION:
                 # A new section: new byte order, interfaces numbered from 0 again.
-                self._stream = _Prefixed(buf[8:], self._stream)  # type: ignore[assignment]
-                order, problem = self._section_header(buf[4:8])
+                self._stream = _Prefixed(bytes(buf[8:]), self._stream)  # type: ignore[assignment]
+                order, problem = self._section_header(bytes(buf[4:8]))
                 if problem is not None:
                     self._warn(
                         f"a later section header: {problem}; analysed the {number - 1} "
@@ -543,7 +574,7 @@ class Capture:
 
     def _epbs(
         self,
-        buf: bytes,
+        buf: bytes | bytearray,
         offsets: np.ndarray,
         order: str,
         interfaces: list[Interface],

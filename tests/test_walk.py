@@ -35,10 +35,10 @@ def test_compiled_and_python_walks_agree(path: Path) -> None:
     if data[:4] == b"\x0a\x0d\x0d\x0a" and len(data) >= 12:
         big = data[8:12] == b"\x1a\x2b\x3c\x4d"
         start = struct.unpack(">I" if big else "<I", data[4:8])[0]
-        results = [walk.pcapng(data, start, big, MAX, compiled=c) for c in (True, False)]
-        assert results[0][0].tolist() == results[1][0].tolist()
-        assert results[0][1].tolist() == results[1][1].tolist()
-        assert results[0][2:] == results[1][2:]
+        ng = [walk.pcapng(data, start, big, MAX, compiled=c) for c in (True, False)]
+        assert ng[0][0].tolist() == ng[1][0].tolist()
+        assert ng[0][1].tolist() == ng[1][1].tolist()
+        assert ng[0][2:] == ng[1][2:]
     else:
         big = data[:4] in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d")
         results = [walk.pcap(data, 24, big, MAX, compiled=c) for c in (True, False)]
