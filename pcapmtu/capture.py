@@ -40,7 +40,8 @@ from pcapmtu.errors import (
 from pcapmtu.linktypes import LINKTYPE_MASK
 from pcapmtu.model import CaptureInfo, Record
 
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+Bytes = bytes | bytearray | memoryview
+Source = str | os.PathLike[str] | Bytes | IO[bytes]
 
 STDIN_NAME = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -60,7 +61,8 @@ PCAP_MAJOR_VERSION = 2
 MAX_RECORD_BYTES = 1 << 20
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096
 READ_CHUNK = 1 << 20
-BATCH_BYTES = 16 << 20  # of file per batch: numpy's per-call cost vanishes, memory stays flat
+BATCH_BYTES = 8 << 20  # of file per batch: numpy's per-call cost vanishes, memory stays flat
+SLACK = 256  # spare bytes after a batch's data (see _Buffers)
 EPB_FIXED_LEN = 28  # block type, length, interface, timestamp (2), captured and original length
 
 PCAPNG_SHB = 0x0A0D0D0A
@@ -94,7 +96,7 @@ class _InterfaceIds:
         return self.count - 1
 
 
-def _gather(buf: bytes | bytearray, offsets: np.ndarray, width: int) -> np.ndarray:
+def _gather(buf: Bytes, offsets: np.ndarray, width: int) -> np.ndarray:
     """The `width` bytes at each offset of `buf`, one row per offset (a copy)."""
     data = np.frombuffer(buf, dtype=np.uint8)
     return data[offsets[:, None] + np.arange(width)]
@@ -107,7 +109,7 @@ class Batch:
     def __init__(
         self,
         *,
-        data: bytes | bytearray,
+        data: Bytes,
         first_frame: int,
         offsets: np.ndarray,
         caplens: np.ndarray,
@@ -115,8 +117,11 @@ class Batch:
         ts: np.ndarray,
         link_types: np.ndarray,
         interfaces: np.ndarray,
+        padded: np.ndarray | None = None,
     ) -> None:
         self.data = data
+        # `data` as a uint8 array with SLACK spare bytes after it, when the reader has one
+        self.padded = padded
         self.first_frame = first_frame  # the frame number of the first record
         self.offsets = offsets  # int64: where each record's captured bytes start in `data`
         self.caplens = caplens  # int64: captured length
@@ -164,7 +169,7 @@ class Batch:
         frame: int,
         ts: float,
         link_type: int,
-        data: bytes | bytearray,
+        data: Bytes,
         orig_len: int,
         iface: int,
     ) -> Batch:
@@ -232,7 +237,7 @@ class _Prefixed(io.RawIOBase):
 
 def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]:
     """(stream, display name, whether we must close it)."""
-    if isinstance(source, bytes | bytearray | memoryview):
+    if isinstance(source, Bytes):
         return io.BytesIO(bytes(source)), name or "<bytes>", True
     if isinstance(source, str | os.PathLike):
         if str(source) == STDIN_NAME:
@@ -257,21 +262,33 @@ def _seekable(stream: IO[bytes]) -> bool:
         return False
 
 
-def _read_more(stream: IO[bytes], rest: bytes | bytearray, n: int) -> tuple[bytearray, int]:
-    """`rest` followed by up to `n` more bytes of `stream`, in a new buffer; and how many came."""
-    buf = bytearray(len(rest) + n)
-    buf[: len(rest)] = rest
-    view = memoryview(buf)
-    got = len(rest)
-    while got < len(buf):
-        count = stream.readinto(view[got:])  # type: ignore[attr-defined]
-        if not count:
-            break
-        got += count
-    view.release()
-    if got < len(buf):
-        del buf[got:]
-    return buf, got - len(rest)
+class _Buffers:
+    """Two read buffers used in turn, allocated once: no fresh 8 MB (and its page faults) per
+    batch. So a batch's bytes stay valid until the batch after the next one is read. Each has
+    `SLACK` spare bytes after the data, which the vectorised decoder may read past a record's
+    end without a bounds check (what it reads there it never uses)."""
+
+    def __init__(self) -> None:
+        self._arrays: list[np.ndarray] = []
+        self._turn = 0
+
+    def fill(self, stream: IO[bytes], rest: Bytes) -> tuple[memoryview, np.ndarray, int]:
+        """`rest` and then up to BATCH_BYTES more of `stream`: (the bytes, the buffer they
+        start, how many came from the stream)."""
+        if len(self._arrays) < 2:
+            self._arrays.append(np.zeros(BATCH_BYTES + MAX_BLOCK_BYTES + SLACK, dtype=np.uint8))
+        array = self._arrays[self._turn % len(self._arrays)]
+        self._turn += 1
+        kept = len(rest)
+        array[:kept] = np.frombuffer(rest, dtype=np.uint8)
+        view = memoryview(array.data)
+        got, limit = kept, kept + BATCH_BYTES
+        while got < limit:
+            count = stream.readinto(view[got:limit])  # type: ignore[attr-defined]
+            if not count:
+                break
+            got += count
+        return view[:got], array, got - kept
 
 
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -421,9 +438,10 @@ class Capture:
         """Batches cut from 16 MB reads; a record split by a read waits for the next one."""
         big_endian = order == ">"
         header = np.dtype(order + "u4")
-        buf: bytes | bytearray = b""
+        buffers = _Buffers()
+        buf: Bytes = b""
         while True:
-            buf, more = _read_more(self._stream, buf, BATCH_BYTES)
+            buf, padded, more = buffers.fill(self._stream, buf)
             offsets, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
             if len(offsets):
                 fields = _gather(buf, offsets, PCAP_RECORD_HEADER_LEN).view(header)
@@ -438,6 +456,7 @@ class Capture:
                     ts=fields[:, 0].astype(np.float64) + fields[:, 1].astype(np.float64) / ticks,
                     link_types=np.full(n, link_type, dtype=np.int64),
                     interfaces=np.zeros(n, dtype=np.int64),
+                    padded=padded,
                 )
             buf = buf[stop:]
             if status == walk.BAD_LENGTH:
@@ -454,7 +473,7 @@ class Capture:
                 return
 
     def _pcap_cut_record(
-        self, rest: bytes | bytearray, order: str, ticks: int, link_type: int
+        self, rest: Bytes, order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
         """The file ends inside a record: warn, and analyse what there is of it."""
         number = self.info.packets + 1
@@ -512,15 +531,16 @@ class Capture:
         interfaces: list[Interface] = []  # of this section
         ids = _InterfaceIds()
         last_ts = 0.0
-        buf: bytes | bytearray = b""
+        buffers = _Buffers()
+        buf: Bytes = b""
         while True:
-            buf, more = _read_more(self._stream, buf, BATCH_BYTES)
+            buf, padded, more = buffers.fill(self._stream, buf)
             offsets, types, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
             parts: list[Batch] = []
             run_from = 0
             for i in [*np.flatnonzero(types != PCAPNG_EPB).tolist(), len(types)]:
                 if i > run_from:
-                    parts.append(self._epbs(buf, offsets[run_from:i], order, interfaces, ids))
+                    parts.append(self._epbs(buf, padded, offsets[run_from:i], order, interfaces))
                 run_from = i + 1
                 if i == len(types):
                     break
@@ -574,11 +594,11 @@ class Capture:
 
     def _epbs(
         self,
-        buf: bytes | bytearray,
+        buf: Bytes,
+        padded: np.ndarray,
         offsets: np.ndarray,
         order: str,
         interfaces: list[Interface],
-        ids: _InterfaceIds,
     ) -> Batch:
         """A run of Enhanced Packet Blocks, gathered at once; bad ones are skipped, as one
         alone would be."""
@@ -603,6 +623,7 @@ class Capture:
             ts=stamp / ticks[if_id].astype(np.float64) + offset_s[if_id].astype(np.float64),
             link_types=link[if_id].astype(np.int64),
             interfaces=global_id[if_id].astype(np.int64),
+            padded=padded,
         )
 
     def _interface(self, body: bytes, order: str, global_id: int) -> Interface:

@@ -31,7 +31,7 @@ SECTION = 2  # pcapng: a Section Header Block starts at the stop
 
 
 def pcap(
-    buf: bytes | bytearray,
+    buf: bytes | bytearray | memoryview,
     pos: int,
     big_endian: bool,
     max_caplen: int,
@@ -59,7 +59,12 @@ def pcap(
 
 
 def pcapng(
-    buf: bytes | bytearray, pos: int, big_endian: bool, max_len: int, *, compiled: bool = COMPILED
+    buf: bytes | bytearray | memoryview,
+    pos: int,
+    big_endian: bool,
+    max_len: int,
+    *,
+    compiled: bool = COMPILED,
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(offsets of the complete blocks, their types, where the walk stopped, why)."""
     if compiled and _walk is not None:
