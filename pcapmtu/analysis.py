@@ -15,8 +15,10 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from pcapmtu import __version__
-from pcapmtu.capture import Capture, Source
+import numpy as np
+
+from pcapmtu import __version__, headers
+from pcapmtu.capture import STDIN_NAME, Batch, Bytes, Capture, Source
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
@@ -32,7 +34,7 @@ from pcapmtu.detect import (
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
-from pcapmtu.model import Segment, TooBig, format_address
+from pcapmtu.model import TCP_SYN, Segment, TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import (
     VERDICT_BLACK_HOLE,
@@ -44,11 +46,9 @@ from pcapmtu.report import (
     PathReport,
     Report,
 )
+from pcapmtu.screen import Screen, ScreenResult
 
 DEFAULT_CONFIG = DetectConfig()
-
-
-PROGRESS_EVERY = 50_000  # records between progress reports
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,11 @@ ProgressCallback = Callable[[Progress], None]
 @dataclass
 class _Analysed:
     name: str
-    table: FlowTable
+    screen: ScreenResult
     too_big: list[TooBig]
     report: CaptureReport
+    table: FlowTable | None  # the exact analysis: None until the shortlist is replayed
+    source: Source
 
 
 def analyze(
@@ -84,34 +86,49 @@ def analyze(
     config: DetectConfig = DEFAULT_CONFIG,
     jobs: int = 1,
     progress: ProgressCallback | None = None,
+    shortlist: bool = True,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
     `sources` is a path ("-" for stdin), bytes, a binary file object, or a list of them.
     With `jobs` > 1, captures given as paths are read in that many processes at once; the
-    report is the same as with one. `progress` is called every 50,000 packets of each capture
-    read in this process. Raises a `CaptureError` for a capture that cannot be read at all;
-    damage found while reading is a `CaptureWarning` (also listed in the report) and the rest
-    is still analysed.
+    report is the same as with one. `progress` is called after each batch of records read in
+    this process. Raises a `CaptureError` for a capture that cannot be read at all; damage
+    found while reading is a `CaptureWarning` (also listed in the report) and the rest is
+    still analysed.
+
+    Two passes: the screen counts every flow and shortlists the host pairs where a black hole
+    could be; the exact analysis then reads only those again. `shortlist=False` runs the exact
+    analysis on everything in the first pass (the same report, slower; tests compare them).
+    A capture that cannot be read twice (stdin, a file object) always gets that.
     """
     items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
     labels: list[str | None] = list(names) if names is not None else [None] * len(items)
-    analysed = _read_all(items, labels, jobs, progress)
-    paths: dict[tuple[bytes, bytes], PathSummary] = {}
+    analysed = _read_all(items, labels, jobs, progress, config, shortlist)
+    delivered: dict[tuple[bytes, bytes], int] = {}
     for one in analysed:
-        for key, summary in one.table.paths.items():
+        for key, size in one.screen.certainly_delivered.items():
+            delivered[key] = max(delivered.get(key, 0), size)
+    hosts: set[frozenset[bytes]] = set()
+    for one in analysed:
+        hosts |= one.screen.hosts_to_replay(delivered, config)
+    _replay_all(analysed, hosts, jobs)
+    tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
+    paths: dict[tuple[bytes, bytes], PathSummary] = {}
+    for _, table in tables:
+        for key, summary in table.paths.items():
             paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
             paths[key].merge(summary)
     findings: list[Finding] = []
-    for one in analysed:
+    for one, table in tables:
         end = one.report.last_ts or 0.0
-        findings += detect(one.table, paths, one.too_big, one.name, end, config)
+        findings += detect(table, paths, one.too_big, one.name, end, config)
     findings = confirm_by_path(findings)
     dropped = smallest_dropped(findings)
-    for one in analysed:
-        findings += clamped_flows(one.table, dropped, one.name)
+    for one, table in tables:
+        findings += clamped_flows(table, dropped, one.name)
     findings = _merge_same_flow(sort_findings(findings))
-    path_reports = _paths(analysed, paths, dropped)
+    path_reports = _paths(analysed, paths, dropped, delivered)
     return Report(
         verdict=_verdict(findings, analysed),
         findings=tuple(findings),
@@ -124,51 +141,88 @@ def analyze(
 
 
 def _read_all(
-    items: list[Source], labels: list[str | None], jobs: int, progress: ProgressCallback | None
+    items: list[Source],
+    labels: list[str | None],
+    jobs: int,
+    progress: ProgressCallback | None,
+    config: DetectConfig,
+    shortlist: bool,
 ) -> list[_Analysed]:
-    """Read every capture, in worker processes when asked and the sources are paths."""
-    by_path = all(isinstance(item, str | os.PathLike) and str(item) != "-" for item in items)
+    """The first pass over every capture, in worker processes when asked and possible."""
+    by_path = all(_replayable(item) and not isinstance(item, Bytes) for item in items)
     if jobs <= 1 or len(items) < 2 or not by_path:
-        return [_read(item, label, progress) for item, label in zip(items, labels, strict=True)]
+        return [
+            _read(item, label, progress, config, shortlist)
+            for item, label in zip(items, labels, strict=True)
+        ]
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        analysed = list(pool.map(_read_quietly, items, labels))
+        analysed = list(
+            pool.map(
+                _read_quietly,
+                items,
+                labels,
+                [config] * len(items),
+                [shortlist] * len(items),
+            )
+        )
     for one in analysed:  # the workers' warnings did not reach this process
         for message in one.report.warnings:
             warnings.warn(message, CaptureWarning, stacklevel=3)
     return analysed
 
 
-def _read_quietly(source: Source, name: str | None) -> _Analysed:
+def _read_quietly(
+    source: Source, name: str | None, config: DetectConfig, shortlist: bool
+) -> _Analysed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
-        return _read(source, name, None)
+        return _read(source, name, None, config, shortlist)
 
 
-def _read(source: Source, name: str | None, progress: ProgressCallback | None) -> _Analysed:
+def _replayable(source: Source) -> bool:
+    """Whether a source can be read a second time (a file by its path, or bytes)."""
+    return isinstance(source, Bytes) or (
+        isinstance(source, str | os.PathLike) and str(source) != STDIN_NAME
+    )
+
+
+def _read(
+    source: Source,
+    name: str | None,
+    progress: ProgressCallback | None,
+    config: DetectConfig,
+    shortlist: bool,
+) -> _Analysed:
+    """The first pass: decode, count, screen; with no shortlist, the exact analysis too."""
     capture = Capture(source, name=name)
-    table = FlowTable(capture.info.name)
+    screen = Screen(capture.info.name, config)
+    exact = not (shortlist and _replayable(source))
+    table = FlowTable(capture.info.name) if exact else None
     decoder = Decoder()
+    replay_decoder = Decoder()  # its counts are not reported: each record is counted once
     too_big: list[TooBig] = []
     segments = 0
     total = _size_of(source) if capture.info.compression is None else None
     started = time.monotonic()
     with capture:
-        for record in capture:
-            if progress is not None and record.frame % PROGRESS_EVERY == 0:
+        for batch in capture.batches():
+            decoded = headers.decode(batch, decoder)
+            segments += len(decoded.segments["frame"])
+            too_big += decoded.too_big
+            screen.add(decoded.segments, float(batch.ts[-1]))
+            if table is not None:
+                _feed(table, batch, decoded.segments["frame"], replay_decoder)
+            if progress is not None:
                 info = capture.info
                 progress(
                     Progress(
                         info.name, info.packets, info.bytes_read, total, time.monotonic() - started
                     )
                 )
-            item = decoder.decode(record)
-            if isinstance(item, Segment):
-                segments += 1
-                table.add(item)
-            elif isinstance(item, TooBig):
-                too_big.append(item)
-    table.finish()
+    if table is not None:
+        table.finish()
     info = capture.info
+    result = screen.finish(info.last_ts)
     for link_type, count in sorted(decoder.unknown_link_types.items()):
         message = (
             f"{info.name}: skipped {count} packets of link type {link_type}, which "
@@ -197,7 +251,78 @@ def _read(source: Source, name: str | None, progress: ProgressCallback | None) -
         skipped=dict(decoder.skipped),
         warnings=tuple(info.warnings),
     )
-    return _Analysed(info.name, table, too_big, report)
+    return _Analysed(info.name, result, too_big, report, table, source)
+
+
+def _feed(table: FlowTable, batch: Batch, frames: np.ndarray, decoder: Decoder) -> None:
+    """Give the exact analysis these frames' segments, one by one, in order."""
+    for frame in frames.tolist():
+        item = decoder.decode(batch.record(frame - batch.first_frame))
+        if isinstance(item, Segment):
+            table.add(item)
+
+
+def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]], jobs: int) -> None:
+    """The second pass: the exact analysis of the shortlisted host pairs, per capture."""
+    todo = [one for one in analysed if one.table is None]
+    spans = [one.screen.frames_to_replay(hosts) for one in todo]
+    for one, span in zip(todo, spans, strict=True):
+        one.table = FlowTable(one.name)
+        if span is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
+                _replay(one.source, one.name, one.table, hosts, span)
+        one.table.finish()
+
+
+def _replay(
+    source: Source,
+    name: str,
+    table: FlowTable,
+    hosts: set[frozenset[bytes]],
+    span: tuple[int, int],
+) -> None:
+    """Read the capture again and give the exact analysis the segments between the host
+    pairs in `hosts` (and those hosts' SYNs), from frame `span[0]` to `span[1]`."""
+    first, last = span
+    decoder = Decoder()
+    members = {host for pair in hosts for host in pair}
+    with Capture(source, name=name) as capture:
+        for batch in capture.batches():
+            if batch.first_frame + len(batch) <= first:
+                continue
+            if batch.first_frame > last:
+                break
+            c = headers.decode(batch, decoder).segments
+            wanted = np.zeros(len(c["frame"]), dtype=bool)
+            for pair in hosts:
+                a, b = (*pair, *pair)[:2]  # a pair of one host: its loopback traffic
+                a_to_b = _is_host(c, "src", a) & _is_host(c, "dst", b)
+                b_to_a = _is_host(c, "src", b) & _is_host(c, "dst", a)
+                wanted |= a_to_b | b_to_a
+            syn = ((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0)
+            for host in members:
+                wanted |= syn & _is_host(c, "src", host)
+            frames = c["frame"][wanted]
+            _feed(table, batch, frames[(frames >= first) & (frames <= last)], decoder)
+
+
+def _is_host(c: headers.Columns, side: str, host: bytes) -> np.ndarray:
+    """Rows whose `side` ("src" or "dst") address is `host`."""
+    version = 4 if len(host) == 4 else 6
+    hi, lo = (
+        (0, int.from_bytes(host, "big"))
+        if version == 4
+        else (
+            int.from_bytes(host[:8], "big"),
+            int.from_bytes(host[8:], "big"),
+        )
+    )
+    return np.asarray(
+        (c["ip_version"] == version)
+        & (c[side + "_hi"] == np.uint64(hi))
+        & (c[side + "_lo"] == np.uint64(lo))
+    )
 
 
 def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
@@ -221,23 +346,21 @@ def _verdict(findings: list[Finding], analysed: list[_Analysed]) -> str:
         return VERDICT_INCONCLUSIVE
     if KIND_TOO_BIG in kinds:
         return VERDICT_CLEAN  # the router's ICMP reached this host: path MTU discovery works
-    if not any(
-        d.data_packets for a in analysed for f in a.table.all_flows() for d in f.directions()
-    ):
+    if not any(one.screen.data_seen for one in analysed):
         return VERDICT_INCONCLUSIVE
     return VERDICT_CLEAN
 
 
 def _tunnel_mtus(analysed: list[_Analysed]) -> dict[tuple[bytes, bytes], int]:
     """Per path (src, dst): the MTU of the receiver's interface, from the largest MSS the
-    receiver announced in a SYN to the sender. One pass over the flows, for every path."""
+    receiver announced in a SYN to the sender."""
     found: dict[tuple[bytes, bytes], int] = {}
     for one in analysed:
-        for flow in one.table.all_flows():
-            for d in flow.directions():
-                if d.syn_mss:
-                    key = (d.dst, d.src)  # d announced its MSS to the path from d.dst to d.src
-                    found[key] = max(found.get(key, 0), mtu_from_mss(d.syn_mss, d.ip_version))
+        for d in one.screen.directions:
+            if d.syn_mss:
+                key = (d.info.dst, d.info.src)  # it announced its MSS to the path towards it
+                mtu = mtu_from_mss(d.syn_mss, d.info.ip_version)
+                found[key] = max(found.get(key, 0), mtu)
     return found
 
 
@@ -245,24 +368,33 @@ def _paths(
     analysed: list[_Analysed],
     paths: dict[tuple[bytes, bytes], PathSummary],
     dropped: dict[tuple[bytes, bytes], int],
+    delivered: dict[tuple[bytes, bytes], int],
 ) -> list[PathReport]:
-    """Paths with a black hole, plus every path that carried data, busiest evidence first."""
+    """Paths with a black hole, plus every path that carried segments, black holes first.
+
+    The largest size delivered: on a path with a black hole, the largest below the lost size
+    (the exact analysis saw every packet of it); elsewhere the largest the screen is sure of.
+    """
     tunnel_mtus = _tunnel_mtus(analysed)
+    versions: dict[tuple[bytes, bytes], int] = {}
+    for one in analysed:
+        for key, version in one.screen.paths.items():
+            versions.setdefault(key, version)
     reports = []
-    for key in sorted(set(paths) | set(dropped), key=lambda k: (k not in dropped, k)):
-        summary = paths.get(key)
+    for key in sorted(set(versions) | set(dropped), key=lambda k: (k not in dropped, k)):
         smallest = dropped.get(key)
-        delivered = [
-            s for s in (summary.delivered if summary else {}) if smallest is None or s < smallest
-        ]
-        if summary is None and smallest is None:
-            continue
+        if smallest is not None:
+            summary = paths.get(key)
+            sizes = summary.delivered if summary is not None else {}
+            largest = max((size for size in sizes if size < smallest), default=None)
+        else:
+            largest = delivered.get(key)
         reports.append(
             PathReport(
                 src=key[0],
                 dst=key[1],
-                ip_version=summary.ip_version if summary else 4,
-                largest_delivered=max(delivered, default=None),
+                ip_version=versions.get(key, 4),
+                largest_delivered=largest,
                 smallest_dropped=smallest,
                 tunnel_mtu=tunnel_mtus.get(key),
             )
@@ -298,34 +430,29 @@ def _recommendation(findings: list[Finding], paths: list[PathReport]) -> Recomme
 
 
 def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
-    reports = []
-    for one in analysed:
-        for flow in one.table.all_flows():
-            directions = flow.directions()
-            for d in directions:
-                peer = flow.peer_of(d)
-                reports.append(
-                    FlowReport(
-                        capture=one.name,
-                        src=d.src,
-                        sport=d.sport,
-                        dst=d.dst,
-                        dport=d.dport,
-                        ip_version=d.ip_version,
-                        packets=d.packets,
-                        data_packets=d.data_packets,
-                        data_bytes=d.data_bytes,
-                        retransmissions=d.retransmissions,
-                        dup_acks=d.dup_acks,
-                        sack_blocks=d.sack_blocks,
-                        dsacks=d.dsacks,
-                        mss=peer.syn_mss if peer is not None else None,
-                        largest_ip_len=d.largest_sent,
-                        first_ts=d.first_ts,
-                        last_ts=d.last_ts,
-                    )
-                )
-    return reports
+    return [
+        FlowReport(
+            capture=one.name,
+            src=d.info.src,
+            sport=d.info.sport,
+            dst=d.info.dst,
+            dport=d.info.dport,
+            ip_version=d.info.ip_version,
+            packets=d.packets,
+            data_packets=d.data_packets,
+            data_bytes=d.data_bytes,
+            retransmissions=d.retransmissions,
+            dup_acks=d.dup_acks,
+            sack_blocks=d.sack_blocks,
+            dsacks=d.dsacks,
+            mss=d.peer_syn_mss,
+            largest_ip_len=d.largest_ip_len,
+            first_ts=d.first_ts,
+            last_ts=d.last_ts,
+        )
+        for one in analysed
+        for d in one.screen.directions
+    ]
 
 
 def _size_of(source: Source) -> int | None:

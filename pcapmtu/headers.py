@@ -21,6 +21,7 @@ from pcapmtu.decode import Decoder
 from pcapmtu.model import TCP_SYN, Segment, TooBig
 
 MAX_SACK_BLOCKS = 4  # 40 option bytes hold at most four blocks (RFC 2018)
+MAX_LINUX_SACK_BLOCKS = 3  # after the timestamps, room is left for three
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPV4_MIN_HEADER = 20
@@ -176,108 +177,142 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
     if not fast or n == 0:
         return _one_by_one(batch, np.arange(n), decoder, [])
     b = _Bytes(batch)
-    start, caplen, end = batch.offsets, batch.caplens, batch.offsets + batch.caplens
-    link = batch.link_types
-
-    # Where the IP header starts (-1: not a shape of the fast lane).
-    ip = np.full(n, -1, dtype=np.int64)
-    ip[np.isin(link, RAW_LINK_TYPES)] = 0
-    null = np.isin(link, (linktypes.LINKTYPE_NULL, linktypes.LINKTYPE_LOOP))
-    ip[null & (caplen > NULL_HEADER_LEN)] = NULL_HEADER_LEN
-    ether = (link == linktypes.LINKTYPE_ETHERNET) & (caplen >= ETHERNET_HEADER_LEN)
-    ethertype = b.be16(start + 12)
-    is_ip = (ethertype == linktypes.ETHERTYPE_IPV4) | (ethertype == linktypes.ETHERTYPE_IPV6)
-    ip[ether & is_ip] = ETHERNET_HEADER_LEN
-    tagged = ether & (ethertype == linktypes.ETHERTYPE_VLAN) & (caplen >= 18)
-    inner = b.be16(start + 16)
-    inner_ip = (inner == linktypes.ETHERTYPE_IPV4) | (inner == linktypes.ETHERTYPE_IPV6)
-    ip[tagged & inner_ip] = ETHERNET_HEADER_LEN + VLAN_TAG_LEN
-    sll = (link == linktypes.LINKTYPE_LINUX_SLL) & (caplen >= SLL_HEADER_LEN)
-    protocol = b.be16(start + 14)
-    ip[sll & ((protocol == linktypes.ETHERTYPE_IPV4) | (protocol == linktypes.ETHERTYPE_IPV6))] = (
-        SLL_HEADER_LEN
-    )
-    sll2 = (link == linktypes.LINKTYPE_LINUX_SLL2) & (caplen >= SLL2_HEADER_LEN)
-    protocol = b.be16(start)
-    ip[sll2 & ((protocol == linktypes.ETHERTYPE_IPV4) | (protocol == linktypes.ETHERTYPE_IPV6))] = (
-        SLL2_HEADER_LEN
-    )
-    o = start + ip
-    known = (ip >= 0) & (o < end)
-    version = np.where(known, b.byte(o) >> 4, 0)
-    wire_len = batch.orig_lens - ip
+    ip = _ip_offsets(batch, b)
+    # Each step keeps the rows still in the fast lane (`rows`: their record numbers).
+    rows = np.flatnonzero(ip >= 0)
+    end = batch.offsets[rows] + batch.caplens[rows]
+    o = batch.offsets[rows] + ip[rows]
+    inside = o < end
+    rows, o, end = rows[inside], o[inside], end[inside]
+    first_byte = b.byte(o)
+    version = first_byte >> 4
+    wire_len = batch.orig_lens[rows] - ip[rows]
 
     # IPv4 without fragments, IPv6 without extension headers.
-    v4 = known & (version == 4)
-    ihl = (b.byte(o) & 0x0F) * 4
+    v4 = version == 4
+    ihl = (first_byte & 0x0F) * 4
     v4 &= (ihl >= IPV4_MIN_HEADER) & (o + ihl <= end)
-    total4 = b.be16(o + 2)
-    total4 = np.where(total4 == 0, wire_len, total4)
-    v4 &= (total4 >= ihl) & ((b.be16(o + 6) & IPV4_FRAGMENT_BITS) == 0)
-    v6 = known & (version == 6) & (o + IPV6_HEADER <= end)
-    payload6 = b.be16(o + 4)
-    total6 = np.where(payload6 == 0, wire_len, IPV6_HEADER + payload6)
-    proto = np.where(v4, b.byte(o + 9), np.where(v6, b.byte(o + 6), -1))
-    ip_header = np.where(v4, ihl, IPV6_HEADER)
-    total = np.where(v4, total4, total6)
+    v6 = (version == 6) & (o + IPV6_HEADER <= end)
+    total = np.zeros(len(rows), dtype=np.int64)
+    proto = np.full(len(rows), -1, dtype=np.int64)
+    i4, i6 = np.flatnonzero(v4), np.flatnonzero(v6)
+    total4 = b.be16(o[i4] + 2)
+    total[i4] = np.where(total4 == 0, wire_len[i4], total4)
+    proto[i4] = b.byte(o[i4] + 9)
+    unfragmented = (b.be16(o[i4] + 6) & IPV4_FRAGMENT_BITS) == 0
+    v4[i4] &= (total[i4] >= ihl[i4]) & unfragmented
+    payload6 = b.be16(o[i6] + 4)
+    total[i6] = np.where(payload6 == 0, wire_len[i6], IPV6_HEADER + payload6)
+    proto[i6] = b.byte(o[i6] + 6)
     plain = v4 | v6
     udp = plain & (proto == IPPROTO_UDP)
+    ip_header = np.where(v4, ihl, IPV6_HEADER)
 
     # TCP with its whole header captured, in one of the common option layouts.
+    tcp = plain & (proto == IPPROTO_TCP)
     t = o + ip_header
-    tcp = plain & (proto == IPPROTO_TCP) & (t + TCP_MIN_HEADER <= end)
-    off_flags = b.be16(t + 12)
+    tcp &= t + TCP_MIN_HEADER <= end
+    it = np.flatnonzero(tcp)
+    off_flags = np.zeros(len(rows), dtype=np.int64)
+    off_flags[it] = b.be16(t[it] + 12)
     tcp_header = (off_flags >> 12) * 4
     payload = total - ip_header - tcp_header
     flags = off_flags & 0xFF
     tcp &= (tcp_header >= TCP_MIN_HEADER) & (payload >= 0) & (t + tcp_header <= end)
     tcp &= (flags & TCP_SYN) == 0  # a SYN's options (MSS, window scale) are read one by one
     options = tcp_header - TCP_MIN_HEADER
-    o_at = t + TCP_MIN_HEADER
-    timestamps_first = _starts_with(b, o_at, TIMESTAMPS_ONLY)
-    sack_blocks = (options - TIMESTAMPS_OPTION_LEN - 4) // 8
-    sack_layout = (
-        timestamps_first
-        & _starts_with(b, o_at + TIMESTAMPS_OPTION_LEN, SACK_AFTER_TIMESTAMPS)
-        & (b.byte(o_at + TIMESTAMPS_OPTION_LEN + 3) == 2 + 8 * sack_blocks)
-        & (options == TIMESTAMPS_OPTION_LEN + 4 + 8 * sack_blocks)
-        & (sack_blocks >= 1)
-        & (sack_blocks <= 3)
-    )
-    tcp &= (options == 0) | ((options == TIMESTAMPS_OPTION_LEN) & timestamps_first) | sack_layout
+    sack_blocks = np.zeros(len(rows), dtype=np.int64)
+    with_options = np.flatnonzero(tcp & (options > 0))
+    layout_ok, blocks = _option_layout(b, t[with_options] + TCP_MIN_HEADER, options[with_options])
+    tcp[with_options] &= layout_ok
+    sack_blocks[with_options] = blocks
 
-    decoder.skipped["UDP"] += int(np.count_nonzero(udp))
-    fast_rows = np.flatnonzero(tcp)
-    slow_rows = np.flatnonzero(~(tcp | udp))
-    at, tt = o[fast_rows], t[fast_rows]
-    v6_rows = v6[fast_rows]
-    columns = empty(len(fast_rows))
-    columns["frame"] = batch.first_frame + fast_rows
-    columns["ts"] = batch.ts[fast_rows]
-    columns["ip_version"] = np.where(v6_rows, 6, 4)
-    columns["src_hi"] = np.where(v6_rows, b.be64(at + 8), np.uint64(0))
-    columns["src_lo"] = np.where(v6_rows, b.be64(at + 16), b.be32(at + 12).astype(np.uint64))
-    columns["dst_hi"] = np.where(v6_rows, b.be64(at + 24), np.uint64(0))
-    columns["dst_lo"] = np.where(v6_rows, b.be64(at + 32), b.be32(at + 16).astype(np.uint64))
+    if udp.any():
+        decoder.skipped["UDP"] += int(np.count_nonzero(udp))
+    slow = np.ones(n, dtype=bool)
+    slow[rows[tcp | udp]] = False
+    keep = np.flatnonzero(tcp)
+    at, tt, is6 = o[keep], t[keep], v6[keep]
+    columns = empty(len(keep))
+    columns["frame"] = batch.first_frame + rows[keep]
+    columns["ts"] = batch.ts[rows[keep]]
+    columns["ip_version"] = np.where(is6, 6, 4)
+    k4, k6 = np.flatnonzero(~is6), np.flatnonzero(is6)
+    for name, offset4, offset6 in (("src", 12, 8), ("dst", 16, 24)):
+        columns[name + "_lo"][k4] = b.be32(at[k4] + offset4).astype(np.uint64)
+        columns[name + "_hi"][k6] = b.be64(at[k6] + offset6)
+        columns[name + "_lo"][k6] = b.be64(at[k6] + offset6 + 8)
     columns["sport"] = b.be16(tt)
     columns["dport"] = b.be16(tt + 2)
     columns["seq"] = b.be32(tt + 4)
     columns["ack"] = b.be32(tt + 8)
-    columns["flags"] = flags[fast_rows]
+    columns["flags"] = flags[keep]
     columns["window"] = b.be16(tt + 14)
-    columns["ip_len"] = total[fast_rows]
-    columns["header_len"] = ip_header[fast_rows] + tcp_header[fast_rows]
-    columns["payload_len"] = payload[fast_rows]
-    count = np.where(sack_layout[fast_rows], sack_blocks[fast_rows], 0)
+    columns["ip_len"] = total[keep]
+    columns["header_len"] = ip_header[keep] + tcp_header[keep]
+    columns["payload_len"] = payload[keep]
+    count = sack_blocks[keep]
     columns["sack_count"] = count
-    first_block = tt + TCP_MIN_HEADER + TIMESTAMPS_OPTION_LEN + 4
-    for k in range(3):
-        has = count > k
-        columns["sack_left"][:, k] = np.where(has, b.be32(first_block + 8 * k), 0)
-        columns["sack_right"][:, k] = np.where(has, b.be32(first_block + 8 * k + 4), 0)
-    decoded = _one_by_one(batch, slow_rows, decoder, [columns])
-    decoded.fast = len(fast_rows)
+    has = np.flatnonzero(count)
+    first_block = tt[has] + TCP_MIN_HEADER + TIMESTAMPS_OPTION_LEN + 4
+    for k in range(MAX_LINUX_SACK_BLOCKS):
+        used = count[has] > k
+        columns["sack_left"][has, k] = np.where(used, b.be32(first_block + 8 * k), 0)
+        columns["sack_right"][has, k] = np.where(used, b.be32(first_block + 8 * k + 4), 0)
+    decoded = _one_by_one(batch, np.flatnonzero(slow), decoder, [columns])
+    decoded.fast = len(keep)
     return decoded
+
+
+def _ip_offsets(batch: Batch, b: _Bytes) -> np.ndarray:
+    """Where each record's IP header starts; -1 where the link layer is not a common one."""
+    n = len(batch)
+    start, caplen, link = batch.offsets, batch.caplens, batch.link_types
+    ip = np.full(n, -1, dtype=np.int64)
+    ip[np.isin(link, RAW_LINK_TYPES)] = 0
+    null = np.isin(link, (linktypes.LINKTYPE_NULL, linktypes.LINKTYPE_LOOP))
+    ip[null & (caplen > NULL_HEADER_LEN)] = NULL_HEADER_LEN
+    for link_type, header_len, type_at in (
+        (linktypes.LINKTYPE_ETHERNET, ETHERNET_HEADER_LEN, 12),
+        (linktypes.LINKTYPE_LINUX_SLL, SLL_HEADER_LEN, 14),
+        (linktypes.LINKTYPE_LINUX_SLL2, SLL2_HEADER_LEN, 0),
+    ):
+        rows = np.flatnonzero((link == link_type) & (caplen >= header_len))
+        if not len(rows):
+            continue
+        ethertype = b.be16(start[rows] + type_at)
+        ip[rows[_is_ip(ethertype)]] = header_len
+        if link_type == linktypes.LINKTYPE_ETHERNET:  # one 802.1Q tag
+            tagged = rows[
+                (ethertype == linktypes.ETHERTYPE_VLAN) & (caplen[rows] >= header_len + 4)
+            ]
+            inner = b.be16(start[tagged] + header_len + 2)
+            ip[tagged[_is_ip(inner)]] = header_len + VLAN_TAG_LEN
+    return ip
+
+
+def _is_ip(ethertype: np.ndarray) -> np.ndarray:
+    return np.asarray(
+        (ethertype == linktypes.ETHERTYPE_IPV4) | (ethertype == linktypes.ETHERTYPE_IPV6)
+    )
+
+
+def _option_layout(b: _Bytes, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For TCP options at `at` of `length` bytes: (whether they are timestamps alone or
+    timestamps then SACK as Linux lays them out, the number of SACK blocks)."""
+    timestamps = _starts_with(b, at, TIMESTAMPS_ONLY)
+    blocks = (length - TIMESTAMPS_OPTION_LEN - 4) // 8
+    sack = (
+        timestamps
+        & (length == TIMESTAMPS_OPTION_LEN + 4 + 8 * blocks)
+        & (blocks >= 1)
+        & (blocks <= MAX_LINUX_SACK_BLOCKS)
+    )
+    rows = np.flatnonzero(sack)
+    sack[rows] &= _starts_with(b, at[rows] + TIMESTAMPS_OPTION_LEN, SACK_AFTER_TIMESTAMPS)
+    sack[rows] &= b.byte(at[rows] + TIMESTAMPS_OPTION_LEN + 3) == 2 + 8 * blocks[rows]
+    ok = (timestamps & (length == TIMESTAMPS_OPTION_LEN)) | sack
+    return ok, np.where(sack, blocks, 0)
 
 
 def _starts_with(b: _Bytes, at: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:

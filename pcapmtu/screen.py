@@ -1,0 +1,875 @@
+"""TCP segments as columns in, per-flow counts and a shortlist of suspect paths out, fast.
+
+The first of the two passes of an analysis (`analysis.py` runs both). For every direction of
+every flow it counts what the report shows, vectorised over a batch of segments at a time:
+
+- packets, data packets and bytes, the first and last time, the largest IP packet with data
+  (as captured), the MSS its latest SYN announced;
+- retransmissions: segments (data, SYN or FIN) that start below the highest sequence number the
+  direction had sent, keep-alives (one byte, or none, just below it) excepted;
+- for the ACKs it received: duplicate ACKs (a pure ACK repeating the previous one's number and
+  window while data beyond that number had been sent), SACK blocks, and D-SACKs (a block at or
+  below the cumulative ACK, RFC 2883).
+
+And it screens: it keeps just enough per direction to say whether the exact analysis
+(`flows.py` + `detect.py`) *could* find anything there. Each test is implied by a finding's own
+conditions, so a flow it passes over cannot hold one; `tests/test_screen.py` checks on every
+capture that the findings are the same with and without the shortlist:
+
+- a stall needs `min_full_size_copies` copies of one segment, all larger than 576 bytes and
+  than anything its path delivered; so: at least that many less one retransmissions that large;
+- a receiver-side gap needs the cumulative ACK to stay below the data sent at some moment for
+  `min_hole_s`, and a missing packet larger than what the path delivered (at most the largest
+  headers plus the MSS, or plus the largest payload when no MSS is known);
+- "what the path delivered" is a size certainly delivered: segments of new data of one size,
+  cumulatively acknowledged, more of them than smaller re-sends could have overlapped.
+
+Memory stays flat: per direction a fixed set of numbers, plus the segments in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pcapmtu.detect import MIN_TOO_BIG_SIZE, DetectConfig
+from pcapmtu.flows import ETHERNET_MTU
+from pcapmtu.headers import Columns, address
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+
+NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
+LIMIT = 1 << 42
+SPAN = 1 << 44  # per-group offset that keeps running maxima from crossing groups
+SEQ_MOD = 1 << 32
+SEQ_HALF = 1 << 31
+GROW = 1024
+
+# Per-direction state kept between batches, in arrays indexed by direction id.
+_INT_FIELDS = (
+    "packets",
+    "data_packets",
+    "data_bytes",
+    "retransmissions",
+    "dup_acks",
+    "sack_blocks",
+    "dsacks",
+    "largest_ip_len",
+    "max_header_len",
+    "max_payload",
+    "syn_mss",  # of its latest SYN; 0: none or no SYN
+    "syn_seen",
+    "has_sent",
+    "last_raw",
+    "last_abs",
+    "snd_max",  # NONE until it sent sequence space
+    "cum_ack",  # of its data, from the peer's ACKs; NONE until one
+    "last_pure_ack",  # the previous ACK of its data, when pure; NONE otherwise
+    "last_pure_window",
+    "hole_possible",
+    "first_frame",  # 0 until its first segment
+    "last_frame",
+)
+_FLOAT_FIELDS = ("first_ts", "last_ts")
+
+
+def _sd(delta: np.ndarray) -> np.ndarray:
+    """A difference of raw 32-bit sequence numbers as a signed one."""
+    return np.asarray((delta + SEQ_HALF) % SEQ_MOD - SEQ_HALF)
+
+
+def _groups(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group index of each row, start row of each group) from group-start flags."""
+    g = np.cumsum(first) - 1
+    return g, np.flatnonzero(first)
+
+
+def _running_max(values: np.ndarray, first: np.ndarray, carry: np.ndarray) -> np.ndarray:
+    """Inclusive running maximum within groups of consecutive rows, starting from `carry`
+    (one per row: its group's starting value)."""
+    g, _ = _groups(first)
+    clipped = np.clip(np.maximum(values, carry), NONE, LIMIT)
+    offset = g * SPAN
+    return np.asarray(np.maximum.accumulate(clipped + offset) - offset)
+
+
+def _exclusive(inclusive: np.ndarray, first: np.ndarray, carry: np.ndarray) -> np.ndarray:
+    """The value before each row: the previous row's, or the carry at a group's start."""
+    out = np.empty_like(inclusive)
+    out[1:] = inclusive[:-1]
+    out[first] = carry[first]
+    return out
+
+
+def _ffill(
+    mask: np.ndarray, values: np.ndarray, first: np.ndarray, carry: np.ndarray
+) -> np.ndarray:
+    """Each row gets the value of the latest row at or before it, within its group, where
+    `mask` holds; `carry` where there is none."""
+    g, starts = _groups(first)
+    index = np.where(mask, np.arange(len(mask)), -1)
+    latest = np.maximum.accumulate(index) if len(index) else index
+    inside = latest >= starts[g] if len(index) else latest.astype(bool)
+    return np.where(inside, values[np.maximum(latest, 0)], carry)
+
+
+@dataclass
+class DirectionInfo:
+    """Who a direction is: its addresses and ports, and its place in the flows."""
+
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    ip_version: int
+    flow: int
+    side: int  # 0: it sent the flow's first packet; 1: the other
+    peer: int = -1
+
+
+@dataclass
+class DirectionCounts:
+    """The counts of one direction of one flow (the report's per-flow numbers)."""
+
+    info: DirectionInfo
+    packets: int
+    data_packets: int
+    data_bytes: int
+    retransmissions: int
+    dup_acks: int
+    sack_blocks: int
+    dsacks: int
+    largest_ip_len: int
+    syn_mss: int | None
+    peer_syn_mss: int | None
+    first_ts: float
+    last_ts: float
+
+
+@dataclass
+class Suspect:
+    """What the screen keeps about a direction, to judge it against its path's deliveries."""
+
+    src: bytes
+    dst: bytes
+    top_retransmitted: list[int]  # IP sizes of its largest retransmissions, largest first
+    hole_possible: bool
+    max_missing_ip_len: int  # the largest packet a receiver-side gap could be missing
+
+
+@dataclass
+class ScreenResult:
+    """The screen's findings for one capture."""
+
+    capture: str
+    directions: list[DirectionCounts]  # flows in order of their first packet, then side
+    suspects: list[Suspect]
+    certainly_delivered: dict[tuple[bytes, bytes], int]  # per path: a size surely delivered
+    paths: dict[tuple[bytes, bytes], int]  # each path (src, dst) that carried a segment: IP version
+    data_seen: bool
+    # where in the capture each host pair's segments, and each host's SYNs, are (frames)
+    pair_frames: dict[frozenset[bytes], tuple[int, int]]
+    host_syn_frames: dict[bytes, tuple[int, int]]
+
+    def frames_to_replay(self, pairs: set[frozenset[bytes]]) -> tuple[int, int] | None:
+        """The first and last frame the exact analysis needs to see for these host pairs:
+        their segments, and the SYNs their hosts sent (the MSS a host announces anywhere
+        sizes its peers' segments)."""
+        spans = [self.pair_frames[p] for p in pairs if p in self.pair_frames]
+        spans += [self.host_syn_frames[h] for p in pairs for h in p if h in self.host_syn_frames]
+        if not spans:
+            return None
+        return min(first for first, _ in spans), max(last for _, last in spans)
+
+    def hosts_to_replay(
+        self, delivered: dict[tuple[bytes, bytes], int], config: DetectConfig
+    ) -> set[frozenset[bytes]]:
+        """The host pairs where the exact analysis could find something, given what each
+        path certainly delivered (pooled over every capture analysed together)."""
+        need = max(1, config.min_full_size_copies - 1)
+        pairs: set[frozenset[bytes]] = set()
+        for s in self.suspects:
+            floor = max(MIN_TOO_BIG_SIZE, delivered.get((s.src, s.dst), 0))
+            stall = len(s.top_retransmitted) >= need and s.top_retransmitted[need - 1] > floor
+            hole = s.hole_possible and s.max_missing_ip_len > floor
+            if stall or hole:
+                pairs.add(frozenset((s.src, s.dst)))
+        return pairs
+
+
+@dataclass
+class _Pending:
+    """Rows carried to the next batch: new data not yet acknowledged, ACK points not yet
+    passed (a possible gap), per direction."""
+
+    data_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    data_end: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    data_size: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    data_payload: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gap_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gap_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    gap_top: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class Screen:
+    """Feed it each batch's segments (`add`), in frame order; then `finish`."""
+
+    def __init__(self, capture: str, config: DetectConfig) -> None:
+        self.capture = capture
+        self.keep = max(1, config.min_full_size_copies - 1)
+        self.min_hole_s = config.min_hole_s
+        self.ids: dict[tuple[int, ...], int] = {}  # (version, src, sport, dst, dport) -> id
+        self.info: list[DirectionInfo] = []
+        self.flow_first: list[int] = []  # per flow: its first direction
+        self.finished: list[bool] = []  # per flow: FIN or RST seen
+        self.size = 0
+        self.ints = {name: np.zeros(0, dtype=np.int64) for name in _INT_FIELDS}
+        self.floats = {name: np.zeros(0, dtype=np.float64) for name in _FLOAT_FIELDS}
+        self.top = np.zeros((0, self.keep), dtype=np.int64)
+        # who each direction is, as arrays: its flow, side (0 or 1) and peer (-1: none yet)
+        self.flow_of = np.zeros(0, dtype=np.int64)
+        self.side_of = np.zeros(0, dtype=np.int64)
+        self.peer_of = np.zeros(0, dtype=np.int64)
+        self.pending = _Pending()
+        # per (direction, IP size) of new data: [acknowledged, smallest and largest payload]
+        self.sizes: dict[tuple[int, int], list[int]] = {}
+        # per (direction, IP size): [retransmissions, their payload bytes, largest payload]
+        self.resent: dict[tuple[int, int], list[int]] = {}
+        self.host_mss: dict[bytes, tuple[int, int]] = {}  # host -> (smallest, largest) SYN MSS
+        self.host_syn_frames: dict[bytes, tuple[int, int]] = {}  # host -> (first, last)
+        self.last_ts: float | None = None
+
+    # -- directions -------------------------------------------------------------------------
+
+    def _new_direction(self, key: tuple[int, ...]) -> int:
+        version, src_hi, src_lo, sport, dst_hi, dst_lo, dport = key
+        reverse = (version, dst_hi, dst_lo, dport, src_hi, src_lo, sport)
+        peer = self.ids.get(reverse, -1)
+        if peer >= 0 and self.info[peer].peer < 0:
+            flow, side = self.info[peer].flow, 1
+        else:
+            flow, side, peer = len(self.flow_first), 0, -1
+            self.flow_first.append(self.size)
+            self.finished.append(False)
+        info = DirectionInfo(
+            address(src_hi, src_lo, version),
+            sport,
+            address(dst_hi, dst_lo, version),
+            dport,
+            version,
+            flow,
+            side,
+            peer,
+        )
+        d = self.size
+        self.info.append(info)
+        self.ids[key] = d
+        self._grow(d + 1)
+        self.flow_of[d], self.side_of[d], self.peer_of[d] = flow, side, peer
+        if peer >= 0:
+            self.info[peer].peer = d
+            self.peer_of[peer] = d
+        return d
+
+    def _grow(self, size: int) -> None:
+        if size > len(self.top):
+            capacity = max(size, 2 * len(self.top), GROW)
+            for name, values in self.ints.items():
+                fresh = np.zeros(capacity, dtype=np.int64)
+                fresh[: len(values)] = values
+                self.ints[name] = fresh
+            for name, fvalues in self.floats.items():
+                ffresh = np.zeros(capacity, dtype=np.float64)
+                ffresh[: len(fvalues)] = fvalues
+                self.floats[name] = ffresh
+            top = np.zeros((capacity, self.keep), dtype=np.int64)
+            top[: len(self.top)] = self.top
+            self.top = top
+            for name in ("flow_of", "side_of", "peer_of"):
+                old = getattr(self, name)
+                fresh = np.full(capacity, -1, dtype=np.int64)
+                fresh[: len(old)] = old
+                setattr(self, name, fresh)
+        for d in range(self.size, size):
+            for name in ("snd_max", "cum_ack", "last_pure_ack"):
+                self.ints[name][d] = NONE
+            self.floats["first_ts"][d] = np.nan
+        self.size = max(self.size, size)
+
+    def _direction_ids(self, c: Columns) -> np.ndarray:
+        """Each row's direction id; directions first seen here are created in frame order."""
+        unique_rows, inverse = _distinct(_key_columns(c))
+        ids = np.empty(len(unique_rows), dtype=np.int64)
+        for u, row in enumerate(unique_rows.tolist()):
+            key = _key_of(c, row)
+            d = self.ids.get(key)
+            ids[u] = self._new_direction(key) if d is None else d
+        return np.asarray(ids[inverse])
+
+    def _reused_at(self, c: Columns, after: int = 0) -> int | None:
+        """The first row from `after` on that opens a new connection on the ports of a
+        finished flow (a SYN without ACK after a FIN or RST of the same pair of ends)."""
+        flags = c["flags"]
+        opening = np.flatnonzero((flags & TCP_SYN != 0) & (flags & TCP_ACK == 0))
+        opening = opening[opening >= after]
+        if not len(opening):
+            return None
+        pair = _pair_ids(c)
+        closing = (flags & (TCP_FIN | TCP_RST)) != 0
+        for row in opening.tolist():
+            if np.any(closing[:row] & (pair[:row] == pair[row])):
+                return int(row)
+            key = _key_of(c, row)
+            known = self.ids.get(key, self.ids.get(_reverse(key)))
+            if known is not None and self.finished[self.info[known].flow]:
+                return int(row)
+        return None
+
+    def _forget_ports(self, key: tuple[int, ...]) -> None:
+        """A new connection on these ports: the next segments start new directions."""
+        for k in (key, _reverse(key)):
+            self.ids.pop(k, None)
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def add(self, c: Columns, batch_last_ts: float) -> None:
+        """The segments of one batch (in frame order), and the time of its last record."""
+        self.last_ts = batch_last_ts
+        n = len(c["frame"])
+        start = 0
+        while start < n:
+            rest = {name: values[start:] for name, values in c.items()}
+            cut = self._reused_at(rest)
+            if cut == 0:
+                self._forget_ports(_key_of(rest, 0))
+                cut = self._reused_at(rest, after=1)
+            stop = n if cut is None else start + cut
+            part = {name: values[start:stop] for name, values in c.items()}
+            self._batch(part, self._direction_ids(part))
+            self._settle()
+            start = stop
+
+    def _batch(self, c: Columns, dirs: np.ndarray) -> None:
+        """One run of segments whose directions are all known, in frame order. Arrays are in
+        frame order; each grouping (by direction, by flow, by the direction acknowledged) is a
+        stable sort, so rows keep their time order within a group."""
+        n = len(dirs)
+        if not n:
+            return
+        st, fl = self.ints, self.floats
+        flags, payload, ts, ip_len = c["flags"], c["payload_len"], c["ts"], c["ip_len"]
+        syn, fin = (flags & TCP_SYN) != 0, (flags & TCP_FIN) != 0
+        peers, flows, sides = self.peer_of[dirs], self.flow_of[dirs], self.side_of[dirs]
+        has_peer = peers >= 0
+        peer_safe = np.maximum(peers, 0)
+        self._note_syn_mss(c, syn, dirs)
+
+        # ---- each direction's own segments -----------------------------------------------
+        own = _Grouping(dirs)
+        had = st["has_sent"][dirs] != 0
+        raw = c["seq"]
+        previous_raw = own.exclusive(raw, st["last_raw"][dirs])
+        delta = np.where(own.first & ~had, 0, _sd(raw - previous_raw))
+        seq_abs = np.where(had, st["last_abs"][dirs], 0)
+        seq_abs = own.start_value(seq_abs) + own.cumsum(delta)
+        length = payload + syn + fin
+        end = seq_abs + length
+        sends = length > 0
+        snd_max = own.running_max(np.where(sends, end, NONE), st["snd_max"][dirs])
+        before = own.exclusive(snd_max, st["snd_max"][dirs])
+        bare = (flags & (TCP_SYN | TCP_FIN)) == 0
+        keepalive = (payload <= 1) & (seq_abs == before - 1) & bare
+        resent = sends & (before != NONE) & (seq_abs < before) & ~keepalive
+        data = payload > 0
+        self._count_own(own, c, data, resent, syn)
+
+        # ---- what each row's peer had sent by then ----------------------------------------
+        flow = _Grouping(flows)
+
+        def peer_latest(values: np.ndarray, carry_field: str, fill: int) -> np.ndarray:
+            out = np.full(n, fill, dtype=np.int64)
+            carry = np.where(has_peer, st[carry_field][peer_safe], fill)
+            for s in (0, 1):
+                filled = flow.ffill(sides == s, values, carry)
+                out = np.where(sides == 1 - s, filled, out)
+            return np.where(has_peer, out, fill)
+
+        peer_raw = peer_latest(raw, "last_raw", 0)
+        peer_abs = peer_latest(seq_abs, "last_abs", 0)
+        peer_sent = peer_latest(np.ones(n, dtype=np.int64), "has_sent", 0) != 0
+        peer_snd_max = peer_latest(snd_max, "snd_max", NONE)
+
+        # ---- ACKs, grouped by the direction whose data they acknowledge -------------------
+        acking = ((flags & TCP_ACK) != 0) & peer_sent
+        ack_abs = peer_abs + _sd(c["ack"] - peer_raw)
+        acked = _Grouping(np.where(acking, peers, -1))
+        cum = acked.running_max(
+            np.where(acking, ack_abs, NONE), np.where(acking, st["cum_ack"][peer_safe], NONE)
+        )
+        pure = acking & (payload == 0) & ((flags & (TCP_SYN | TCP_FIN | TCP_RST)) == 0)
+        pure_ack = np.where(pure, ack_abs, NONE)
+        window = c["window"]
+        prev_ack = acked.exclusive(pure_ack, st["last_pure_ack"][peer_safe])
+        prev_window = acked.exclusive(window, st["last_pure_window"][peer_safe])
+        dup = (
+            pure
+            & (prev_ack != NONE)
+            & (pure_ack == prev_ack)
+            & (window == prev_window)
+            & (ack_abs < peer_snd_max)
+        )
+        left, right = c["sack_left"], c["sack_right"]
+        in_use = np.arange(left.shape[1])[None, :] < c["sack_count"][:, None]
+        valid = in_use & (_sd(right - left) > 0) & acking[:, None]
+        dsack = valid & (_sd(right - c["ack"][:, None]) <= 0)
+        self._add_counts("dup_acks", peers[dup], np.ones(int(dup.sum()), dtype=np.int64))
+        self._add_counts("sack_blocks", peers[acking], valid.sum(axis=1)[acking])
+        self._add_counts("dsacks", peers[acking], dsack.sum(axis=1)[acking])
+
+        # ---- the screen's facts ----------------------------------------------------------
+        # the cumulative ACK of each row's own bytes when it was sent (from the other side)
+        own_cum = np.full(n, NONE, dtype=np.int64)
+        for s in (0, 1):
+            filled = flow.ffill(acking & (sides == 1 - s), cum, st["cum_ack"][dirs])
+            own_cum = np.where(sides == s, filled, own_cum)
+        new_data = (
+            data
+            & ((before == NONE) | (seq_abs >= before))
+            & ~((own_cum != NONE) & (end <= own_cum))
+            & (ip_len <= ETHERNET_MTU)
+        )
+        self._remember_new_data(dirs[new_data], end[new_data], ip_len[new_data], payload[new_data])
+        self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
+        self._keep_top(dirs[resent], ip_len[resent])
+        gap = acking & (cum != NONE) & (peer_snd_max != NONE) & (cum < peer_snd_max)
+        self._check_gaps(acked, acking, cum, ts, peers[gap], ts[gap], peer_snd_max[gap])
+
+        # ---- carry the state over to the next batch --------------------------------------
+        for f in set(flows[(flags & (TCP_FIN | TCP_RST)) != 0].tolist()):
+            self.finished[f] = True
+        last = own.last_rows()
+        d_last = dirs[last]
+        st["last_raw"][d_last] = raw[last]
+        st["last_abs"][d_last] = seq_abs[last]
+        st["has_sent"][d_last] = 1
+        st["snd_max"][d_last] = snd_max[last]
+        fl["last_ts"][d_last] = ts[last]
+        st["last_frame"][d_last] = c["frame"][last]
+        acking_last = acked.last_rows()
+        acking_last = acking_last[acking[acking_last]]
+        p_last = peers[acking_last]
+        st["cum_ack"][p_last] = cum[acking_last]
+        st["last_pure_ack"][p_last] = pure_ack[acking_last]
+        st["last_pure_window"][p_last] = window[acking_last]
+
+    def _note_syn_mss(self, c: Columns, syn: np.ndarray, dirs: np.ndarray) -> None:
+        """The smallest and largest MSS each host announced in a SYN, and the frames of the
+        first and last SYN with an MSS it sent."""
+        for row in np.flatnonzero(syn & (c["mss"] > 0)).tolist():
+            src = self.info[int(dirs[row])].src
+            mss, frame = int(c["mss"][row]), int(c["frame"][row])
+            low, high = self.host_mss.get(src, (mss, mss))
+            self.host_mss[src] = (min(low, mss), max(high, mss))
+            first, _ = self.host_syn_frames.get(src, (frame, frame))
+            self.host_syn_frames[src] = (first, frame)
+
+    def _count_own(
+        self,
+        own: _Grouping,
+        c: Columns,
+        data: np.ndarray,
+        resent: np.ndarray,
+        syn: np.ndarray,
+    ) -> None:
+        st, fl = self.ints, self.floats
+        d = own.group_keys()
+        st["packets"][d] += own.sizes()
+        st["data_packets"][d] += own.reduce(data.astype(np.int64), np.add)
+        st["data_bytes"][d] += own.reduce(np.where(data, c["payload_len"], 0), np.add)
+        st["retransmissions"][d] += own.reduce(resent.astype(np.int64), np.add)
+        for name, column in (
+            ("largest_ip_len", "ip_len"),
+            ("max_header_len", "header_len"),
+            ("max_payload", "payload_len"),
+        ):
+            largest = own.reduce(np.where(data, c[column], 0), np.maximum)
+            st[name][d] = np.maximum(st[name][d], largest)
+        latest_syn = own.reduce(np.where(syn, np.arange(len(syn)), -1), np.maximum)
+        has_syn = latest_syn >= 0
+        st["syn_mss"][d[has_syn]] = c["mss"][latest_syn[has_syn]]
+        st["syn_seen"][d[has_syn]] = 1
+        first_rows = own.first_rows()
+        fresh = np.isnan(fl["first_ts"][d])
+        fl["first_ts"][d[fresh]] = c["ts"][first_rows[fresh]]
+        st["first_frame"][d[fresh]] = c["frame"][first_rows[fresh]]
+
+    def _add_counts(self, name: str, dirs: np.ndarray, values: np.ndarray) -> None:
+        if len(dirs):
+            self.ints[name][: self.size] += np.bincount(
+                dirs, weights=values, minlength=self.size
+            ).astype(np.int64)[: self.size]
+
+    def _remember_new_data(
+        self, dirs: np.ndarray, end: np.ndarray, size: np.ndarray, payload: np.ndarray
+    ) -> None:
+        """New data of a size: its smallest and largest payload now, counted once the
+        cumulative ACK passes its end (`_settle`)."""
+        p = self.pending
+        p.data_dir = np.concatenate([p.data_dir, dirs])
+        p.data_end = np.concatenate([p.data_end, end])
+        p.data_size = np.concatenate([p.data_size, size])
+        p.data_payload = np.concatenate([p.data_payload, payload])
+        for (d, s), (low, high) in _extremes(dirs, size, payload).items():
+            entry = self.sizes.setdefault((d, s), [0, low, high])
+            entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
+
+    def _remember_resent(self, dirs: np.ndarray, size: np.ndarray, payload: np.ndarray) -> None:
+        if not len(dirs):
+            return
+        key = dirs * SIZE_KEY + np.minimum(size, SIZE_KEY - 1)
+        keys, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse)
+        sums = np.bincount(inverse, weights=payload).astype(np.int64)
+        highs = np.zeros(len(keys), dtype=np.int64)
+        np.maximum.at(highs, inverse, payload)
+        for k, count, total, high in zip(
+            keys.tolist(), counts.tolist(), sums.tolist(), highs.tolist(), strict=True
+        ):
+            entry = self.resent.setdefault(divmod(k, SIZE_KEY), [0, 0, 0])
+            entry[0] += count
+            entry[1] += total
+            entry[2] = max(entry[2], high)
+
+    def _keep_top(self, dirs: np.ndarray, size: np.ndarray) -> None:
+        """The `keep` largest retransmitted sizes per direction."""
+        if not len(dirs):
+            return
+        touched = np.unique(dirs)
+        old_dirs = np.repeat(touched, self.keep)
+        old_sizes = self.top[touched].reshape(-1)
+        all_dirs = np.concatenate([old_dirs, dirs])
+        all_sizes = np.concatenate([old_sizes, size])
+        order = np.lexsort((-all_sizes, all_dirs))
+        all_dirs, all_sizes = all_dirs[order], all_sizes[order]
+        first = np.ones(len(all_dirs), dtype=bool)
+        first[1:] = all_dirs[1:] != all_dirs[:-1]
+        starts = np.flatnonzero(first)
+        rank = np.arange(len(all_dirs)) - np.repeat(starts, np.diff(np.r_[starts, len(all_dirs)]))
+        kept = rank < self.keep
+        self.top[all_dirs[kept], rank[kept]] = all_sizes[kept]
+
+    def _check_gaps(
+        self,
+        acked: _Grouping,
+        acking: np.ndarray,
+        cum: np.ndarray,
+        ts: np.ndarray,
+        gap_dirs: np.ndarray,
+        gap_ts: np.ndarray,
+        gap_top: np.ndarray,
+    ) -> None:
+        """A possible receiver-side gap: from an ACK below the data sent (`gap_top`), until a
+        cumulative ACK reaches that data, `min_hole_s` or more pass. Settled with this batch's
+        ACKs where they reach it; carried over while they do not (and time is short)."""
+        p = self.pending
+        dirs = np.concatenate([p.gap_dir, gap_dirs])
+        since = np.concatenate([p.gap_ts, gap_ts])
+        top = np.concatenate([p.gap_top, gap_top])
+        if not len(dirs):
+            return
+        # one per (direction, top): the earliest is the longest
+        order = np.lexsort((since, top, dirs))
+        dirs, since, top = dirs[order], since[order], top[order]
+        first = np.ones(len(dirs), dtype=bool)
+        first[1:] = (dirs[1:] != dirs[:-1]) | (top[1:] != top[:-1])
+        dirs, since, top = dirs[first], since[first], top[first]
+        # the first ACK row of the same acknowledged direction whose cumulative ACK >= top
+        rows = acked.order[acking[acked.order]]
+        row_dirs = acked.keys[rows]
+        # number the acknowledged directions 0, 1, ... in their (sorted) order among the rows
+        group_dirs, row_group = np.unique(row_dirs, return_inverse=True)
+        slot = np.searchsorted(group_dirs, dirs)
+        slot_ok = slot < len(group_dirs)
+        slot_ok[slot_ok] &= group_dirs[slot[slot_ok]] == dirs[slot_ok]
+        group = np.where(slot_ok, slot, -1)
+        row_key = row_group * SPAN + np.clip(cum[rows], NONE, LIMIT)
+        query = group * SPAN + np.clip(top, NONE, LIMIT)
+        found = np.searchsorted(row_key, query, side="left")
+        inside = (group >= 0) & (found < len(rows))
+        inside[inside] &= row_group[found[inside]] == group[inside]
+        reached_ts = np.full(len(dirs), np.inf)
+        reached_ts[inside] = ts[rows[found[inside]]]
+        last_ts = self.last_ts if self.last_ts is not None else 0.0
+        long = np.where(inside, reached_ts, last_ts) - since >= self.min_hole_s
+        self.ints["hole_possible"][dirs[long]] = 1
+        keep = ~inside & ~long
+        p.gap_dir, p.gap_ts, p.gap_top = dirs[keep], since[keep], top[keep]
+
+    def _settle(self) -> None:
+        """New data the cumulative ACK has passed counts as delivered at its size."""
+        p = self.pending
+        if not len(p.data_dir):
+            return
+        done = p.data_end <= self.ints["cum_ack"][p.data_dir]
+        if done.any():
+            key = p.data_dir[done] * SIZE_KEY + p.data_size[done]
+            keys, counts = np.unique(key, return_counts=True)
+            for k, count in zip(keys.tolist(), counts.tolist(), strict=True):
+                self.sizes[divmod(k, SIZE_KEY)][0] += count
+            keep = ~done
+            p.data_dir, p.data_end = p.data_dir[keep], p.data_end[keep]
+            p.data_size, p.data_payload = p.data_size[keep], p.data_payload[keep]
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self, capture_last_ts: float | None) -> ScreenResult:
+        if capture_last_ts is not None:
+            self.last_ts = capture_last_ts
+        p = self.pending
+        if len(p.gap_dir):
+            late = (self.last_ts or 0.0) - p.gap_ts >= self.min_hole_s
+            self.ints["hole_possible"][p.gap_dir[late]] = 1
+        st, fl = self.ints, self.floats
+        counts: list[DirectionCounts] = []
+        for a in self.flow_first:
+            for d in (a, self.info[a].peer):
+                if d < 0:
+                    continue
+                peer = self.info[d].peer
+                counts.append(
+                    DirectionCounts(
+                        info=self.info[d],
+                        packets=int(st["packets"][d]),
+                        data_packets=int(st["data_packets"][d]),
+                        data_bytes=int(st["data_bytes"][d]),
+                        retransmissions=int(st["retransmissions"][d]),
+                        dup_acks=int(st["dup_acks"][d]),
+                        sack_blocks=int(st["sack_blocks"][d]),
+                        dsacks=int(st["dsacks"][d]),
+                        largest_ip_len=int(st["largest_ip_len"][d]),
+                        syn_mss=int(st["syn_mss"][d]) or None,
+                        peer_syn_mss=int(st["syn_mss"][peer]) or None if peer >= 0 else None,
+                        first_ts=float(fl["first_ts"][d]),
+                        last_ts=float(fl["last_ts"][d]),
+                    )
+                )
+        delivered = self._certainly_delivered()
+        paths: dict[tuple[bytes, bytes], int] = {}
+        suspects = []
+        for d, info in enumerate(self.info):
+            paths.setdefault((info.src, info.dst), info.ip_version)
+            if not st["data_packets"][d]:
+                continue
+            top = [int(x) for x in self.top[d] if x > 0]
+            suspects.append(
+                Suspect(
+                    info.src,
+                    info.dst,
+                    top,
+                    bool(st["hole_possible"][d]),
+                    self._max_missing(d),
+                )
+            )
+        pair_frames: dict[frozenset[bytes], tuple[int, int]] = {}
+        for d, info in enumerate(self.info):
+            pair = frozenset((info.src, info.dst))
+            first, last = int(st["first_frame"][d]), int(st["last_frame"][d])
+            known = pair_frames.get(pair, (first, last))
+            pair_frames[pair] = (min(known[0], first), max(known[1], last))
+        by_path: dict[tuple[bytes, bytes], int] = {}
+        for d, size in delivered.items():
+            key = (self.info[d].src, self.info[d].dst)
+            by_path[key] = max(by_path.get(key, 0), size)
+        return ScreenResult(
+            capture=self.capture,
+            directions=counts,
+            suspects=suspects,
+            certainly_delivered=by_path,
+            paths=paths,
+            data_seen=bool(np.any(st["data_packets"][: self.size])),
+            pair_frames=pair_frames,
+            host_syn_frames=dict(self.host_syn_frames),
+        )
+
+    def _known_mss(self, d: int) -> list[int]:
+        """The MSS values the exact analysis would take for a direction's segments."""
+        info = self.info[d]
+        peer_mss = int(self.ints["syn_mss"][info.peer]) if info.peer >= 0 else 0
+        if not peer_mss and info.dst in self.host_mss:
+            peer_mss = self.host_mss[info.dst][1]
+        own_mss = int(self.ints["syn_mss"][d])
+        return [m for m in (peer_mss, own_mss) if m]
+
+    def _max_missing(self, d: int) -> int:
+        known = self._known_mss(d)
+        payload = min(known) if known else int(self.ints["max_payload"][d])
+        return int(self.ints["max_header_len"][d]) + payload
+
+    def _certainly_delivered(self) -> dict[int, int]:
+        """Per direction: the largest IP size surely delivered in full, by the rule in the
+        module docstring."""
+        resent: dict[int, list[tuple[int, int, int]]] = {}
+        for (d, size), (count, total, high) in self.resent.items():
+            resent.setdefault(d, []).append((self._sure_size(d, size, high), count, total))
+        found: dict[int, int] = {}
+        for (d, size), (acked, low, high) in sorted(self.sizes.items(), reverse=True):
+            if d in found or not acked or self._sure_size(d, size, high) != size:
+                continue
+            bound = 0.0
+            for sure, count, total in resent.get(d, []):
+                if sure < size:
+                    bound += total / max(low, 1) + 2 * count
+            if acked > bound:
+                found[d] = size
+        return found
+
+    def _sure_size(self, d: int, size: int, largest_payload: int) -> int:
+        """`size` when segments of that IP size and payload crossed the wire at that size
+        whatever MSS the exact analysis assumes for them; else 0 (unknown)."""
+        smallest = self.host_mss.get(self.info[d].dst, (0, 0))[0]
+        if size > ETHERNET_MTU or (smallest and largest_payload > smallest):
+            return 0
+        return size
+
+
+SIZE_KEY = 1 << 17  # direction * SIZE_KEY + IP size: one integer key
+KEY_COLUMNS = ("ip_version", "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
+
+
+def _key_of(c: Columns, row: int) -> tuple[int, ...]:
+    return tuple(int(c[name][row]) for name in KEY_COLUMNS)
+
+
+def _reverse(key: tuple[int, ...]) -> tuple[int, ...]:
+    version, src_hi, src_lo, sport, dst_hi, dst_lo, dport = key
+    return (version, dst_hi, dst_lo, dport, src_hi, src_lo, sport)
+
+
+def _key_columns(c: Columns) -> list[np.ndarray]:
+    return [c[name].astype(np.uint64) for name in KEY_COLUMNS]
+
+
+def _pair_ids(c: Columns) -> np.ndarray:
+    """One number per pair of ends (address and port), the same in both directions."""
+    a = [c["src_hi"], c["src_lo"], c["sport"].astype(np.uint64)]
+    b = [c["dst_hi"], c["dst_lo"], c["dport"].astype(np.uint64)]
+    swap = (a[0] > b[0]) | ((a[0] == b[0]) & ((a[1] > b[1]) | ((a[1] == b[1]) & (a[2] > b[2]))))
+    low = [np.where(swap, y, x) for x, y in zip(a, b, strict=True)]
+    high = [np.where(swap, x, y) for x, y in zip(a, b, strict=True)]
+    _, inverse = _distinct([c["ip_version"].astype(np.uint64), *low, *high])
+    return inverse
+
+
+HASH_MULTIPLIERS = [  # odd 64-bit constants (from splitmix64) to mix key columns
+    0x9E3779B97F4A7C15,
+    0xBF58476D1CE4E5B9,
+    0x94D049BB133111EB,
+    0xD6E8FEB86659FD93,
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+]
+
+
+def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with equal values in every column: (the first row of each distinct value, in row
+    order; each row's index into those). Sorting one 64-bit mix of the columns is fast; a
+    collision is detected and then the columns themselves are compared."""
+    n = len(columns[0])
+    mixed = np.zeros(n, dtype=np.uint64)
+    for column, multiplier in zip(columns, HASH_MULTIPLIERS, strict=False):
+        mixed = (mixed ^ column) * np.uint64(multiplier)
+        mixed ^= mixed >> np.uint64(29)
+    _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not all(np.array_equal(column, column[first][inverse]) for column in columns):
+        rows = np.stack(columns, axis=1)
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    # number the distinct values in order of their first row
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first))
+    return np.asarray(first[order]), np.asarray(rank[inverse])
+
+
+def _extremes(
+    dirs: np.ndarray, size: np.ndarray, payload: np.ndarray
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Per (direction, size): the smallest and largest payload."""
+    if not len(dirs):
+        return {}
+    key = dirs * SIZE_KEY + size
+    keys, inverse = np.unique(key, return_inverse=True)
+    lows = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
+    highs = np.zeros(len(keys), dtype=np.int64)
+    np.minimum.at(lows, inverse, payload)
+    np.maximum.at(highs, inverse, payload)
+    return {
+        divmod(k, SIZE_KEY): (low, high)
+        for k, low, high in zip(keys.tolist(), lows.tolist(), highs.tolist(), strict=True)
+    }
+
+
+class _Grouping:
+    """Rows grouped by a key (a stable sort), for running values within each group; every
+    method takes and returns arrays in the rows' own (frame) order."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self.order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[self.order]
+        n = len(keys)
+        self._first_sorted = np.ones(n, dtype=bool)
+        self._first_sorted[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        self.starts = np.flatnonzero(self._first_sorted)
+        self.first = np.zeros(n, dtype=bool)
+        self.first[self.order[self.starts]] = True
+
+    def _back(self, sorted_values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(sorted_values)
+        out[self.order] = sorted_values
+        return out
+
+    def group_keys(self) -> np.ndarray:
+        return np.asarray(self.keys[self.order[self.starts]])
+
+    def sizes(self) -> np.ndarray:
+        return np.diff(np.r_[self.starts, len(self.keys)])
+
+    def first_rows(self) -> np.ndarray:
+        return np.asarray(self.order[self.starts])
+
+    def last_rows(self) -> np.ndarray:
+        return np.asarray(self.order[np.r_[self.starts[1:], len(self.keys)] - 1])
+
+    def reduce(self, values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+        """One value per group (in `group_keys` order)."""
+        return np.asarray(ufunc.reduceat(values[self.order], self.starts))
+
+    def start_value(self, values: np.ndarray) -> np.ndarray:
+        """Each row gets `values` at its group's first row."""
+        g, _ = _groups(self._first_sorted)
+        return self._back(values[self.order][self.starts][g])
+
+    def cumsum(self, values: np.ndarray) -> np.ndarray:
+        """Inclusive running sum within each group."""
+        v = values[self.order]
+        total = np.cumsum(v)
+        g, _ = _groups(self._first_sorted)
+        offset = (total[self.starts] - v[self.starts])[g]
+        return self._back(total - offset)
+
+    def running_max(self, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
+        return self._back(_running_max(values[self.order], self._first_sorted, carry[self.order]))
+
+    def exclusive(self, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
+        """Each row gets the previous row's value in its group, or `carry` for the first."""
+        return self._back(_exclusive(values[self.order], self._first_sorted, carry[self.order]))
+
+    def ffill(self, mask: np.ndarray, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
+        """Each row gets `values` of the latest row at or before it in its group where `mask`
+        holds, or `carry`."""
+        return self._back(
+            _ffill(mask[self.order], values[self.order], self._first_sorted, carry[self.order])
+        )

@@ -1,0 +1,86 @@
+"""The screen: its counts, and the promise that its shortlist never hides a finding.
+
+The exact analysis is run on everything (`shortlist=False`) and on the screen's shortlist
+only; the reports must be equal on every sample capture, every golden case (several captures
+analysed together) and every public corpus capture.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pcapmtu import analyze
+from pcapmtu.analysis import DEFAULT_CONFIG, _read
+from pcapmtu.detect import DetectConfig
+from pcapmtu.errors import CaptureError
+from tests import synthetic as syn
+from tests.conftest import REPO, SAMPLES
+from tests.test_golden import CASES
+
+CORPUS = REPO.parent / "shared" / "corpus" / "public"
+CORPUS_FILES = sorted(p for p in CORPUS.glob("*") if p.name != "MANIFEST.tsv")
+
+
+def _both(captures: list[Path], config: DetectConfig = DEFAULT_CONFIG) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exact = analyze(captures, config=config, shortlist=False)
+        except CaptureError:
+            return
+        screened = analyze(captures, config=config)
+    assert screened.to_dict() == exact.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("case", "captures"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_shortlist_and_full_analysis_agree_on_the_golden_cases(
+    case: str, captures: list[str]
+) -> None:
+    _both([REPO / c for c in captures])
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+def test_shortlist_and_full_analysis_agree_on_the_corpus(path: Path) -> None:
+    _both([path])
+
+
+@pytest.mark.parametrize("copies", [1, 2, 5])
+def test_shortlist_agrees_whatever_the_thresholds(copies: int) -> None:
+    config = DetectConfig(min_full_size_copies=copies, min_hole_s=0.2)
+    for path in sorted(SAMPLES.glob("*.pcap*")):
+        _both([path], config)
+
+
+def test_the_incident_is_shortlisted_and_a_healthy_transfer_is_not() -> None:
+    config = DetectConfig()
+    incident = _read(SAMPLES / "incident.home-wg0.pcap", None, None, config, True).screen
+    assert incident.hosts_to_replay(incident.certainly_delivered, config)
+    healthy = _read(SAMPLES / "healthy-random-loss.pcap", None, None, config, True).screen
+    assert healthy.hosts_to_replay(healthy.certainly_delivered, config) == set()
+    # that transfer lost packets, and full-size segments were certainly delivered
+    assert sum(d.retransmissions for d in healthy.directions) > 0
+    assert max(healthy.certainly_delivered.values()) == 1420
+
+
+def test_counts_of_a_synthetic_conversation() -> None:
+    """SYNTHETIC: handshake, three segments, the second lost and resent, SACK, D-SACK."""
+    c = syn.Conversation().handshake()
+    c.data(1, 1000).data(1001, 1000).data(2001, 1000)
+    c.ack(1001).ack(1001, sack=[(2001, 3001)]).ack(1001, sack=[(2001, 3001)])
+    c.data(1001, 1000).ack(3001).ack(3001, sack=[(1001, 2001)])
+    screen = _read(c.pcap(), None, None, DetectConfig(), True).screen
+    client, server = screen.directions
+    assert (client.info.sport, server.info.sport) == (5000, 80)
+    assert (server.packets, server.data_packets, server.data_bytes) == (5, 4, 4000)
+    assert (client.packets, client.data_packets) == (7, 0)
+    assert server.retransmissions == 1 and client.retransmissions == 0
+    assert (server.sack_blocks, server.dsacks) == (3, 1)
+    # the same ACK (and window) twice more while data was outstanding; not once all was
+    assert server.dup_acks == 2
+    assert server.peer_syn_mss == client.syn_mss == 1380
+    assert server.largest_ip_len == 20 + 32 + 1000
