@@ -4,12 +4,15 @@
  * next begins), compiled. pcapmtu/walk.py holds the same walk in Python, used when this module
  * was not built; tests check that both give the same answer. Nothing here interprets a packet.
  *
- * pcap(buffer, pos, big_endian, max_caplen) -> (offsets: bytes of int64, next_pos, status)
- *   offsets: where each complete record header starts; next_pos: the first byte not walked;
- *   status: 0 the buffer ran out, 1 a record claimed more than max_caplen bytes (at next_pos).
- * pcapng(buffer, pos, big_endian, max_len) -> (offsets, types: bytes of uint32, next_pos, status)
- *   status: 0 the buffer ran out, 1 a bad block length (at next_pos), 2 a Section Header Block
- *   starts at next_pos (its byte order may differ: the caller reads it).
+ * pcap(buffer, pos, big_endian, max_caplen) -> (offsets, heads, next_pos, status)
+ *   offsets: bytes of int64, where each complete record starts; heads: its 16-byte record
+ *   header, copied (n * 16 bytes); next_pos: the first byte not walked; status: 0 the buffer
+ *   ran out, 1 a record claimed more than max_caplen bytes (at next_pos).
+ * pcapng(buffer, pos, big_endian, max_len) -> (offsets, types, heads, next_pos, status)
+ *   types: bytes of uint32, each block's type; heads: its first 28 bytes (an Enhanced Packet
+ *   Block's fixed fields), zero-padded; status: 0 the buffer ran out, 1 a bad block length (at
+ *   next_pos), 2 a Section Header Block starts at next_pos (its byte order may differ: the
+ *   caller reads it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +23,7 @@
 #define PCAPNG_BLOCK_HEADER_LEN 8
 #define PCAPNG_BLOCK_OVERHEAD 12
 #define PCAPNG_SHB 0x0A0D0D0Au
+#define PCAPNG_HEAD_LEN 28
 
 static uint32_t read_u32(const unsigned char *p, int big_endian) {
     if (big_endian) {
@@ -39,8 +43,14 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     const unsigned char *buf = view.buf;
     Py_ssize_t len = view.len;
     Py_ssize_t capacity = (len - pos) / PCAP_RECORD_HEADER_LEN + 1;
-    int64_t *offsets = PyMem_Malloc(sizeof(int64_t) * (capacity > 0 ? capacity : 1));
-    if (offsets == NULL) {
+    if (capacity < 1) {
+        capacity = 1;
+    }
+    int64_t *offsets = PyMem_Malloc(sizeof(int64_t) * capacity);
+    unsigned char *heads = PyMem_Malloc(PCAP_RECORD_HEADER_LEN * capacity);
+    if (offsets == NULL || heads == NULL) {
+        PyMem_Free(offsets);
+        PyMem_Free(heads);
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
@@ -56,13 +66,16 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         if (end > len) {
             break;
         }
+        memcpy(heads + count * PCAP_RECORD_HEADER_LEN, buf + pos, PCAP_RECORD_HEADER_LEN);
         offsets[count++] = pos;
         pos = end;
     }
     PyBuffer_Release(&view);
     PyObject *result = Py_BuildValue(
-        "(y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)), pos, status);
+        "(y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),
+        (const char *)heads, (Py_ssize_t)(count * PCAP_RECORD_HEADER_LEN), pos, status);
     PyMem_Free(offsets);
+    PyMem_Free(heads);
     return result;
 }
 
@@ -82,9 +95,11 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
     }
     int64_t *offsets = PyMem_Malloc(sizeof(int64_t) * capacity);
     uint32_t *types = PyMem_Malloc(sizeof(uint32_t) * capacity);
-    if (offsets == NULL || types == NULL) {
+    unsigned char *heads = PyMem_Calloc(capacity, PCAPNG_HEAD_LEN);
+    if (offsets == NULL || types == NULL || heads == NULL) {
         PyMem_Free(offsets);
         PyMem_Free(types);
+        PyMem_Free(heads);
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
@@ -106,15 +121,19 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
         }
         offsets[count] = pos;
         types[count] = type;
+        memcpy(heads + count * PCAPNG_HEAD_LEN, buf + pos,
+               length < PCAPNG_HEAD_LEN ? length : PCAPNG_HEAD_LEN);
         count++;
         pos += length;
     }
     PyBuffer_Release(&view);
     PyObject *result = Py_BuildValue(
-        "(y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),
-        (const char *)types, (Py_ssize_t)(count * sizeof(uint32_t)), pos, status);
+        "(y#y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),
+        (const char *)types, (Py_ssize_t)(count * sizeof(uint32_t)), (const char *)heads,
+        (Py_ssize_t)(count * PCAPNG_HEAD_LEN), pos, status);
     PyMem_Free(offsets);
     PyMem_Free(types);
+    PyMem_Free(heads);
     return result;
 }
 

@@ -96,12 +96,6 @@ class _InterfaceIds:
         return self.count - 1
 
 
-def _gather(buf: Bytes, offsets: np.ndarray, width: int) -> np.ndarray:
-    """The `width` bytes at each offset of `buf`, one row per offset (a copy)."""
-    data = np.frombuffer(buf, dtype=np.uint8)
-    return data[offsets[:, None] + np.arange(width)]
-
-
 class Batch:
     """Consecutive records of one capture: their bytes stay in `data`, their header fields are
     arrays (one element per record). `records()` turns them into `Record`s one by one."""
@@ -442,9 +436,9 @@ class Capture:
         buf: Bytes = b""
         while True:
             buf, padded, more = buffers.fill(self._stream, buf)
-            offsets, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+            offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
             if len(offsets):
-                fields = _gather(buf, offsets, PCAP_RECORD_HEADER_LEN).view(header)
+                fields = np.frombuffer(heads, dtype=header).reshape(-1, 4)
                 caplens = fields[:, 2].astype(np.int64)
                 n = len(offsets)
                 yield Batch(
@@ -535,12 +529,14 @@ class Capture:
         buf: Bytes = b""
         while True:
             buf, padded, more = buffers.fill(self._stream, buf)
-            offsets, types, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
+            offsets, types, heads, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
+            fixed = np.frombuffer(heads, dtype=np.dtype(order + "u4")).reshape(-1, 7)
             parts: list[Batch] = []
             run_from = 0
             for i in [*np.flatnonzero(types != PCAPNG_EPB).tolist(), len(types)]:
                 if i > run_from:
-                    parts.append(self._epbs(buf, padded, offsets[run_from:i], order, interfaces))
+                    run = slice(run_from, i)
+                    parts.append(self._epbs(buf, padded, offsets[run], fixed[run], interfaces))
                 run_from = i + 1
                 if i == len(types):
                     break
@@ -597,13 +593,12 @@ class Capture:
         buf: Bytes,
         padded: np.ndarray,
         offsets: np.ndarray,
-        order: str,
+        fixed: np.ndarray,
         interfaces: list[Interface],
     ) -> Batch:
         """A run of Enhanced Packet Blocks, gathered at once; bad ones are skipped, as one
         alone would be."""
-        u32 = np.dtype(order + "u4")
-        fields = _gather(buf, offsets, EPB_FIXED_LEN).view(u32).astype(np.int64)
+        fields = fixed.astype(np.int64)  # type, length, interface, time (2), lengths (2)
         length, if_id, high, low, caplen, orig_len = (fields[:, k] for k in range(1, 7))
         body_len = length - PCAPNG_BLOCK_OVERHEAD
         ok = (body_len >= 20) & (if_id < len(interfaces)) & (caplen <= body_len - 20)

@@ -23,6 +23,7 @@ PCAP_RECORD_HEADER_LEN = 16
 PCAPNG_BLOCK_HEADER_LEN = 8
 PCAPNG_BLOCK_OVERHEAD = 12
 PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_HEAD_LEN = 28  # an Enhanced Packet Block's fixed fields, copied for every block
 
 # Why a walk stopped before the end of the buffer (the third/fourth item of the results).
 RAN_OUT = 0  # the next record is not complete in the buffer
@@ -37,11 +38,12 @@ def pcap(
     max_caplen: int,
     *,
     compiled: bool = COMPILED,
-) -> tuple[np.ndarray, int, int]:
-    """(offsets of the complete records' headers, where the walk stopped, why)."""
+) -> tuple[np.ndarray, bytes, int, int]:
+    """(offsets of the complete records, their 16-byte headers one after another, where the
+    walk stopped, why)."""
     if compiled and _walk is not None:
-        raw, stop, status = _walk.pcap(buf, pos, big_endian, max_caplen)
-        return np.frombuffer(raw, dtype=np.int64), stop, status
+        raw, heads, stop, status = _walk.pcap(buf, pos, big_endian, max_caplen)
+        return np.frombuffer(raw, dtype=np.int64), heads, stop, status
     caplen_of = struct.Struct(">I" if big_endian else "<I").unpack_from
     offsets = []
     status = RAN_OUT
@@ -55,7 +57,8 @@ def pcap(
             break
         offsets.append(pos)
         pos = end
-    return np.array(offsets, dtype=np.int64), pos, status
+    heads = b"".join(bytes(buf[o : o + PCAP_RECORD_HEADER_LEN]) for o in offsets)
+    return np.array(offsets, dtype=np.int64), heads, pos, status
 
 
 def pcapng(
@@ -65,13 +68,15 @@ def pcapng(
     max_len: int,
     *,
     compiled: bool = COMPILED,
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(offsets of the complete blocks, their types, where the walk stopped, why)."""
+) -> tuple[np.ndarray, np.ndarray, bytes, int, int]:
+    """(offsets of the complete blocks, their types, their first 28 bytes one after another
+    (zero-padded), where the walk stopped, why)."""
     if compiled and _walk is not None:
-        raw, raw_types, stop, status = _walk.pcapng(buf, pos, big_endian, max_len)
+        raw, raw_types, heads, stop, status = _walk.pcapng(buf, pos, big_endian, max_len)
         return (
             np.frombuffer(raw, dtype=np.int64),
             np.frombuffer(raw_types, dtype=np.uint32),
+            heads,
             stop,
             status,
         )
@@ -91,4 +96,14 @@ def pcapng(
         offsets.append(pos)
         types.append(block_type)
         pos += length
-    return np.array(offsets, dtype=np.int64), np.array(types, dtype=np.uint32), pos, status
+    heads = b"".join(
+        bytes(buf[o : o + min(PCAPNG_HEAD_LEN, n)]).ljust(PCAPNG_HEAD_LEN, b"\0")
+        for o, n in zip(offsets, [header_of(buf, o)[1] for o in offsets], strict=True)
+    )
+    return (
+        np.array(offsets, dtype=np.int64),
+        np.array(types, dtype=np.uint32),
+        heads,
+        pos,
+        status,
+    )

@@ -50,8 +50,9 @@ def test_a_walk_stops_at_an_impossible_length_and_at_a_cut_record() -> None:
     """SYNTHETIC records: two good ones, then one claiming 2 MB; then a cut one."""
     good = struct.pack("<IIII", 1, 0, 4, 4) + b"abcd"
     bad = struct.pack("<IIII", 1, 0, 2 << 20, 60)
-    for compiled in {True, walk.COMPILED}:
-        offsets, stop, status = walk.pcap(good * 2 + bad, 0, False, MAX, compiled=compiled)
+    for compiled in {False, walk.COMPILED}:
+        offsets, heads, stop, status = walk.pcap(good * 2 + bad, 0, False, MAX, compiled=compiled)
         assert (offsets.tolist(), stop, status) == ([0, 20], 40, walk.BAD_LENGTH)
-        offsets, stop, status = walk.pcap(good + good[:-1], 0, False, MAX, compiled=compiled)
-        assert (offsets.tolist(), stop, status) == ([0], 20, walk.RAN_OUT)
+        assert heads == good[:16] * 2
+        offsets, heads, stop, status = walk.pcap(good + good[:-1], 0, False, MAX, compiled=compiled)
+        assert (offsets.tolist(), heads, stop, status) == ([0], good[:16], 20, walk.RAN_OUT)
