@@ -15,6 +15,7 @@ interface (no per-packet link type), and its pcap reader yields a cut record sil
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import io
 import os
@@ -285,6 +286,40 @@ class _Buffers:
         return view[:got], array, got - kept
 
 
+class _Reader:
+    """Reads the next chunk in a thread while the current one is analysed (file reads and
+    gzip release the GIL): the batches of a capture from the page cache cost no read time."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._buffers = _Buffers()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._next: concurrent.futures.Future[tuple[memoryview, np.ndarray, int]] | None = None
+
+    def start(self, rest: Bytes) -> None:
+        """Begin reading: `rest` (left over from the last chunk), then more of the stream."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-read")
+        self._next = self._pool.submit(self._buffers.fill, self.stream, rest)
+
+    def wait(self) -> tuple[memoryview, np.ndarray, int]:
+        """The chunk `start` began: (its bytes, their buffer, how many came from the stream)."""
+        assert self._next is not None
+        future, self._next = self._next, None
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
     """Read up to `n` bytes, looping over short reads (pipes and gzip return less)."""
     chunks = []
@@ -429,14 +464,21 @@ class Capture:
         return self._pcap_batches(order, ticks, link_type)
 
     def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
-        """Batches cut from 16 MB reads; a record split by a read waits for the next one."""
+        """Batches cut from 32 MB reads; a record split by a read waits for the next one."""
+        with _Reader(self._stream) as reader:
+            yield from self._pcap_chunks(reader, order, ticks, link_type)
+
+    def _pcap_chunks(
+        self, reader: _Reader, order: str, ticks: int, link_type: int
+    ) -> Iterator[Batch]:
         big_endian = order == ">"
         header = np.dtype(order + "u4")
-        buffers = _Buffers()
-        buf: Bytes = b""
+        reader.start(b"")
         while True:
-            buf, padded, more = buffers.fill(self._stream, buf)
+            buf, padded, more = reader.wait()
             offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+            if more and status == walk.RAN_OUT:
+                reader.start(buf[stop:])  # read on while this batch is analysed
             if len(offsets):
                 fields = np.frombuffer(heads, dtype=header).reshape(-1, 4)
                 caplens = fields[:, 2].astype(np.int64)
@@ -520,16 +562,21 @@ class Capture:
         return order, None
 
     def _pcapng_batches(self, order: str) -> Iterator[Batch]:
-        """Batches of the Enhanced Packet Blocks of 16 MB reads, gathered at once; every
+        """Batches of the Enhanced Packet Blocks of 32 MB reads, gathered at once; every
         other block (interfaces, simple and obsolete packet blocks, sections) one by one."""
+        with _Reader(self._stream) as reader:
+            yield from self._pcapng_chunks(reader, order)
+
+    def _pcapng_chunks(self, reader: _Reader, order: str) -> Iterator[Batch]:
         interfaces: list[Interface] = []  # of this section
         ids = _InterfaceIds()
         last_ts = 0.0
-        buffers = _Buffers()
-        buf: Bytes = b""
+        reader.start(b"")
         while True:
-            buf, padded, more = buffers.fill(self._stream, buf)
+            buf, padded, more = reader.wait()
             offsets, types, heads, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
+            if more and status == walk.RAN_OUT:
+                reader.start(buf[stop:])  # read on while this batch is analysed
             fixed = np.frombuffer(heads, dtype=np.dtype(order + "u4")).reshape(-1, 7)
             parts: list[Batch] = []
             run_from = 0
@@ -568,7 +615,9 @@ class Capture:
                         "packets before it"
                     )
                     return
-                interfaces, buf = [], b""
+                interfaces = []
+                reader.stream = self._stream
+                reader.start(b"")
                 continue
             if status == walk.BAD_LENGTH:
                 length = struct.unpack_from(order + "I", buf, 4)[0]

@@ -159,6 +159,11 @@ class _Bytes:
     def byte(self, at: np.ndarray) -> np.ndarray:
         return np.asarray(self.u8[at], dtype=np.int64)
 
+    def block(self, at: np.ndarray, width: int) -> np.ndarray:
+        """The `width` bytes at each of `at`, one row each: one gather for a whole header."""
+        windows = np.lib.stride_tricks.sliding_window_view(self.u8, width)
+        return np.asarray(windows[at])
+
     def be16(self, at: np.ndarray) -> np.ndarray:
         return np.asarray((self.byte(at) << 8) | self.byte(at + 1))
 
@@ -168,6 +173,17 @@ class _Bytes:
     def be64(self, at: np.ndarray) -> np.ndarray:
         high = self.be32(at).astype(np.uint64) << np.uint64(32)
         return np.asarray(high | self.be32(at + 4).astype(np.uint64))
+
+
+def _field(block: np.ndarray, at: int, width: int) -> np.ndarray:
+    """A big-endian unsigned field of `width` (1, 2, 4 or 8) bytes at column `at` of `block`
+    (read through a structured view: no copy until the conversion)."""
+    kind = {1: "u1", 2: ">u2", 4: ">u4", 8: ">u8"}[width]
+    layout = np.dtype(
+        {"names": ["f"], "formats": [kind], "offsets": [at], "itemsize": block.shape[1]}
+    )
+    raw = np.ascontiguousarray(block).view(layout)["f"][:, 0]
+    return np.asarray(raw.astype(np.uint64 if width == 8 else np.int64))
 
 
 def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
@@ -196,14 +212,16 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
     total = np.zeros(len(rows), dtype=np.int64)
     proto = np.full(len(rows), -1, dtype=np.int64)
     i4, i6 = np.flatnonzero(v4), np.flatnonzero(v6)
-    total4 = b.be16(o[i4] + 2)
+    h4 = b.block(o[i4], IPV4_MIN_HEADER)
+    h6 = b.block(o[i6], IPV6_HEADER)
+    total4 = _field(h4, 2, 2)
     total[i4] = np.where(total4 == 0, wire_len[i4], total4)
-    proto[i4] = b.byte(o[i4] + 9)
-    unfragmented = (b.be16(o[i4] + 6) & IPV4_FRAGMENT_BITS) == 0
+    proto[i4] = _field(h4, 9, 1)
+    unfragmented = (_field(h4, 6, 2) & IPV4_FRAGMENT_BITS) == 0
     v4[i4] &= (total[i4] >= ihl[i4]) & unfragmented
-    payload6 = b.be16(o[i6] + 4)
+    payload6 = _field(h6, 4, 2)
     total[i6] = np.where(payload6 == 0, wire_len[i6], IPV6_HEADER + payload6)
-    proto[i6] = b.byte(o[i6] + 6)
+    proto[i6] = _field(h6, 6, 1)
     plain = v4 | v6
     udp = plain & (proto == IPPROTO_UDP)
     ip_header = np.where(v4, ihl, IPV6_HEADER)
@@ -213,8 +231,9 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
     t = o + ip_header
     tcp &= t + TCP_MIN_HEADER <= end
     it = np.flatnonzero(tcp)
+    h_tcp = b.block(t[it], TCP_MIN_HEADER)
     off_flags = np.zeros(len(rows), dtype=np.int64)
-    off_flags[it] = b.be16(t[it] + 12)
+    off_flags[it] = _field(h_tcp, 12, 2)
     tcp_header = (off_flags >> 12) * 4
     payload = total - ip_header - tcp_header
     flags = off_flags & 0xFF
@@ -232,33 +251,37 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
     slow = np.ones(n, dtype=bool)
     slow[rows[tcp | udp]] = False
     keep = np.flatnonzero(tcp)
-    at, tt, is6 = o[keep], t[keep], v6[keep]
+    tt, is6 = t[keep], v6[keep]
     columns = empty(len(keep))
     columns["frame"] = batch.first_frame + rows[keep]
     columns["ts"] = batch.ts[rows[keep]]
     columns["ip_version"] = np.where(is6, 6, 4)
+    # the kept rows' places among the IPv4, IPv6 and TCP header blocks
     k4, k6 = np.flatnonzero(~is6), np.flatnonzero(is6)
+    in4 = np.searchsorted(i4, keep[k4])
+    in6 = np.searchsorted(i6, keep[k6])
     for name, offset4, offset6 in (("src", 12, 8), ("dst", 16, 24)):
-        columns[name + "_lo"][k4] = b.be32(at[k4] + offset4).astype(np.uint64)
-        columns[name + "_hi"][k6] = b.be64(at[k6] + offset6)
-        columns[name + "_lo"][k6] = b.be64(at[k6] + offset6 + 8)
-    columns["sport"] = b.be16(tt)
-    columns["dport"] = b.be16(tt + 2)
-    columns["seq"] = b.be32(tt + 4)
-    columns["ack"] = b.be32(tt + 8)
+        columns[name + "_lo"][k4] = _field(h4[in4], offset4, 4).astype(np.uint64)
+        columns[name + "_hi"][k6] = _field(h6[in6], offset6, 8)
+        columns[name + "_lo"][k6] = _field(h6[in6], offset6 + 8, 8)
+    h = h_tcp[np.searchsorted(it, keep)]
+    columns["sport"] = _field(h, 0, 2)
+    columns["dport"] = _field(h, 2, 2)
+    columns["seq"] = _field(h, 4, 4)
+    columns["ack"] = _field(h, 8, 4)
     columns["flags"] = flags[keep]
-    columns["window"] = b.be16(tt + 14)
+    columns["window"] = _field(h, 14, 2)
     columns["ip_len"] = total[keep]
     columns["header_len"] = ip_header[keep] + tcp_header[keep]
     columns["payload_len"] = payload[keep]
     count = sack_blocks[keep]
     columns["sack_count"] = count
     has = np.flatnonzero(count)
-    first_block = tt[has] + TCP_MIN_HEADER + TIMESTAMPS_OPTION_LEN + 4
+    sack = b.block(tt[has] + TCP_MIN_HEADER + TIMESTAMPS_OPTION_LEN + 4, 8 * MAX_LINUX_SACK_BLOCKS)
     for k in range(MAX_LINUX_SACK_BLOCKS):
         used = count[has] > k
-        columns["sack_left"][has, k] = np.where(used, b.be32(first_block + 8 * k), 0)
-        columns["sack_right"][has, k] = np.where(used, b.be32(first_block + 8 * k + 4), 0)
+        columns["sack_left"][has, k] = np.where(used, _field(sack, 8 * k, 4), 0)
+        columns["sack_right"][has, k] = np.where(used, _field(sack, 8 * k + 4, 4), 0)
     decoded = _one_by_one(batch, np.flatnonzero(slow), decoder, [columns])
     decoded.fast = len(keep)
     return decoded
@@ -300,26 +323,24 @@ def _is_ip(ethertype: np.ndarray) -> np.ndarray:
 def _option_layout(b: _Bytes, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For TCP options at `at` of `length` bytes: (whether they are timestamps alone or
     timestamps then SACK as Linux lays them out, the number of SACK blocks)."""
-    timestamps = _starts_with(b, at, TIMESTAMPS_ONLY)
+    head = b.block(at, TIMESTAMPS_OPTION_LEN + 4)
+    timestamps = _starts_with(head, 0, TIMESTAMPS_ONLY)
     blocks = (length - TIMESTAMPS_OPTION_LEN - 4) // 8
     sack = (
         timestamps
         & (length == TIMESTAMPS_OPTION_LEN + 4 + 8 * blocks)
         & (blocks >= 1)
         & (blocks <= MAX_LINUX_SACK_BLOCKS)
+        & _starts_with(head, TIMESTAMPS_OPTION_LEN, SACK_AFTER_TIMESTAMPS)
+        & (head[:, TIMESTAMPS_OPTION_LEN + 3] == 2 + 8 * blocks)
     )
-    rows = np.flatnonzero(sack)
-    sack[rows] &= _starts_with(b, at[rows] + TIMESTAMPS_OPTION_LEN, SACK_AFTER_TIMESTAMPS)
-    sack[rows] &= b.byte(at[rows] + TIMESTAMPS_OPTION_LEN + 3) == 2 + 8 * blocks[rows]
     ok = (timestamps & (length == TIMESTAMPS_OPTION_LEN)) | sack
     return ok, np.where(sack, blocks, 0)
 
 
-def _starts_with(b: _Bytes, at: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
-    ok = np.ones(len(at), dtype=bool)
-    for i, value in enumerate(expected):
-        ok &= b.byte(at + i) == value
-    return ok
+def _starts_with(block: np.ndarray, at: int, expected: tuple[int, ...]) -> np.ndarray:
+    """Rows of `block` holding the bytes `expected` from column `at`."""
+    return np.asarray(np.all(block[:, at : at + len(expected)] == expected, axis=1))
 
 
 def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:
