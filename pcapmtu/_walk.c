@@ -1,8 +1,10 @@
-/* Record walkers for pcapmtu.walk: where each record (pcap) or block (pcapng) starts.
+/* The compiled parts of reading a capture: record walkers for pcapmtu.walk (where each record
+ * or block starts), and the fast lane of decoding for pcapmtu.headers (common TCP/IP headers).
  *
- * The one loop of the reader that cannot be vectorised (each record's length says where the
- * next begins), compiled. pcapmtu/walk.py holds the same walk in Python, used when this module
- * was not built; tests check that both give the same answer. Nothing here interprets a packet.
+ * The walk is the one loop of the reader that cannot be vectorised (each record's length says
+ * where the next begins). pcapmtu/walk.py holds the same walk in Python and pcapmtu/headers.py
+ * the same decoding in numpy, used when this module was not built; tests check that all of them
+ * give the same answers.
  *
  * pcap(buffer, pos, big_endian, max_caplen) -> (offsets, heads, next_pos, status)
  *   offsets: bytes of int64, where each complete record starts; heads: its 16-byte record
@@ -137,7 +139,175 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- the fast lane of decoding (pcapmtu/headers.py explains; same rules as its numpy lane) */
+
+#define LINK_NULL 0
+#define LINK_ETHERNET 1
+#define LINK_RAW_BSD 12
+#define LINK_RAW_OPENBSD 14
+#define LINK_RAW 101
+#define LINK_LOOP 108
+#define LINK_SLL 113
+#define LINK_IPV4 228
+#define LINK_IPV6 229
+#define LINK_SLL2 276
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86DD
+#define ETHERTYPE_VLAN 0x8100
+#define TCP_SYN 0x02
+#define FIELDS 22 /* per TCP row: see tcp_headers() */
+
+enum { SLOW = 0, TCP = 1, UDP = 2 };
+
+static unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+static uint64_t be32(const unsigned char *p) { return read_u32(p, 1); }
+static uint64_t be64(const unsigned char *p) { return (be32(p) << 32) | be32(p + 4); }
+static int is_ip(unsigned ethertype) {
+    return ethertype == ETHERTYPE_IPV4 || ethertype == ETHERTYPE_IPV6;
+}
+
+/* Where the IP header starts in a record, or -1 when its link layer is not a common one. */
+static long ip_offset(const unsigned char *r, int64_t caplen, int64_t link) {
+    switch (link) {
+    case LINK_RAW: case LINK_RAW_BSD: case LINK_RAW_OPENBSD: case LINK_IPV4: case LINK_IPV6:
+        return 0;
+    case LINK_NULL: case LINK_LOOP:
+        return caplen > 4 ? 4 : -1;
+    case LINK_ETHERNET:
+        if (caplen < 14) return -1;
+        if (is_ip(be16(r + 12))) return 14;
+        if (be16(r + 12) == ETHERTYPE_VLAN && caplen >= 18 && is_ip(be16(r + 16))) return 18;
+        return -1;
+    case LINK_SLL:
+        return caplen >= 16 && is_ip(be16(r + 14)) ? 16 : -1;
+    case LINK_SLL2:
+        return caplen >= 20 && is_ip(be16(r)) ? 20 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* One record: SLOW, UDP, or TCP with its fields written to `out`. */
+static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int64_t link,
+                   int64_t *out) {
+    long ip = ip_offset(r, caplen, link);
+    if (ip < 0 || ip >= caplen) return SLOW;
+    const unsigned char *o = r + ip;
+    int64_t room = caplen - ip, wire = orig_len - ip, total, ip_header;
+    int version = o[0] >> 4, proto;
+    uint64_t src_hi = 0, src_lo, dst_hi = 0, dst_lo;
+    if (version == 4) {
+        ip_header = (o[0] & 0x0F) * 4;
+        if (ip_header < 20 || ip_header > room) return SLOW;
+        total = be16(o + 2);
+        if (total == 0) total = wire;
+        if (total < ip_header || (be16(o + 6) & 0x3FFF)) return SLOW;
+        proto = o[9];
+        src_lo = be32(o + 12);
+        dst_lo = be32(o + 16);
+    } else if (version == 6) {
+        if (room < 40) return SLOW;
+        unsigned payload = be16(o + 4);
+        total = payload ? 40 + (int64_t)payload : wire;
+        ip_header = 40;
+        proto = o[6];
+        src_hi = be64(o + 8);
+        src_lo = be64(o + 16);
+        dst_hi = be64(o + 24);
+        dst_lo = be64(o + 32);
+    } else {
+        return SLOW;
+    }
+    if (proto == 17) return UDP;
+    if (proto != 6 || ip_header + 20 > room) return SLOW;
+    const unsigned char *t = o + ip_header;
+    unsigned off_flags = be16(t + 12);
+    int64_t tcp_header = (off_flags >> 12) * 4, payload = total - ip_header - tcp_header;
+    int flags = off_flags & 0xFF;
+    if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room || (flags & TCP_SYN)) {
+        return SLOW;
+    }
+    int64_t options = tcp_header - 20, blocks = 0;
+    if (options > 0) {
+        const unsigned char *x = t + 20;
+        if (!(x[0] == 1 && x[1] == 1 && x[2] == 8 && x[3] == 10)) return SLOW;
+        if (options != 12) {
+            blocks = (options - 16) / 8;
+            if (options < 24 || options != 16 + 8 * blocks || blocks > 3) return SLOW;
+            if (!(x[12] == 1 && x[13] == 1 && x[14] == 5 && x[15] == 2 + 8 * blocks)) return SLOW;
+        }
+    }
+    out[1] = version;
+    out[2] = (int64_t)src_hi;
+    out[3] = (int64_t)src_lo;
+    out[4] = (int64_t)dst_hi;
+    out[5] = (int64_t)dst_lo;
+    out[6] = be16(t);
+    out[7] = be16(t + 2);
+    out[8] = (int64_t)be32(t + 4);
+    out[9] = (int64_t)be32(t + 8);
+    out[10] = flags;
+    out[11] = be16(t + 14);
+    out[12] = total;
+    out[13] = ip_header + tcp_header;
+    out[14] = payload;
+    out[15] = blocks;
+    for (int k = 0; k < 3; k++) {
+        const unsigned char *b = t + 36 + 8 * k;
+        out[16 + 2 * k] = k < blocks ? (int64_t)be32(b) : 0;
+        out[17 + 2 * k] = k < blocks ? (int64_t)be32(b + 4) : 0;
+    }
+    return TCP;
+}
+
+/* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
+ *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
+ *   one-by-one decoder, 1: TCP, 2: UDP); fields: FIELDS int64 per TCP record, in order:
+ *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
+ *   window, IP length, header length, payload length, SACK blocks, then 3 (left, right). */
+static PyObject *tcp_headers(PyObject *self, PyObject *args) {
+    Py_buffer data, off, cap, orig, link;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
+        return NULL;
+    }
+    Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *offsets = off.buf, *caplens = cap.buf, *origs = orig.buf, *links = link.buf;
+    unsigned char *kinds = PyMem_Malloc(n > 0 ? n : 1);
+    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * FIELDS * (n > 0 ? n : 1));
+    PyObject *result = NULL;
+    if (kinds == NULL || fields == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t rows = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *out = fields + rows * FIELDS;
+        const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
+        int kind = offsets[i] + caplens[i] <= data.len ? tcp_row(r, caplens[i], origs[i], links[i], out)
+                                                       : SLOW;
+        kinds[i] = (unsigned char)kind;
+        if (kind == TCP) {
+            out[0] = i;
+            rows++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(y#y#)", (const char *)kinds, n, (const char *)fields,
+                           (Py_ssize_t)(rows * FIELDS * sizeof(int64_t)));
+done:
+    PyMem_Free(kinds);
+    PyMem_Free(fields);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&cap);
+    PyBuffer_Release(&orig);
+    PyBuffer_Release(&link);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"tcp_headers", tcp_headers, METH_VARARGS, "The fast lane of decoding: (kinds, fields)."},
     {"pcap", walk_pcap, METH_VARARGS, "Walk pcap records: (offsets, next_pos, status)."},
     {"pcapng", walk_pcapng, METH_VARARGS, "Walk pcapng blocks: (offsets, types, next_pos, status)."},
     {NULL, NULL, 0, NULL},

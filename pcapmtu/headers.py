@@ -70,6 +70,33 @@ COLUMNS: dict[str, type] = {
 
 Columns = dict[str, np.ndarray]
 
+try:
+    from pcapmtu import _walk as _compiled  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: the numpy lane
+    _compiled = None
+
+# The compiled lane's fields per TCP record (pcapmtu/_walk.c, tcp_headers): the record's index,
+# these columns, then the SACK blocks' edges.
+COMPILED_ORDER = (
+    "ip_version",
+    "src_hi",
+    "src_lo",
+    "dst_hi",
+    "dst_lo",
+    "sport",
+    "dport",
+    "seq",
+    "ack",
+    "flags",
+    "window",
+    "ip_len",
+    "header_len",
+    "payload_len",
+    "sack_count",
+)
+COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * 3
+KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
+
 
 @dataclass
 class Decoded:
@@ -186,12 +213,60 @@ def _field(block: np.ndarray, at: int, width: int) -> np.ndarray:
     return np.asarray(raw.astype(np.uint64 if width == 8 else np.int64))
 
 
-def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
+def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     """Decode every record of `batch`: the common shapes at once, the rest by `decoder`
-    (whose `skipped` counts grow as if it had seen them all). `fast=False`: all by `decoder`."""
+    (whose `skipped` counts grow as if it had seen them all).
+
+    `lane`: "fast" (compiled when built, else numpy), "compiled", "numpy", or "none" (every
+    record by `decoder`; the reference the others are tested against)."""
     n = len(batch)
-    if not fast or n == 0:
+    if lane == "none" or n == 0:
         return _one_by_one(batch, np.arange(n), decoder, [])
+    if lane == "compiled" or (lane == "fast" and _compiled is not None):
+        columns, slow, udp = _compiled_lane(batch)
+    else:
+        columns, slow, udp = _numpy_lane(batch)
+    if udp:
+        decoder.skipped["UDP"] += udp
+    decoded = _one_by_one(batch, slow, decoder, [columns])
+    decoded.fast = len(columns["frame"])
+    return decoded
+
+
+def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
+    """The common shapes, decoded by the compiled module: (their columns, the records left for
+    the one-by-one decoder, how many were UDP)."""
+    assert _compiled is not None
+    kinds_raw, fields_raw = _compiled.tcp_headers(
+        batch.data,
+        *(
+            np.ascontiguousarray(a, dtype=np.int64)
+            for a in (batch.offsets, batch.caplens, batch.orig_lens, batch.link_types)
+        ),
+    )
+    kinds = np.frombuffer(kinds_raw, dtype=np.uint8)
+    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(-1, COMPILED_FIELDS)
+    rows = fields[:, 0]
+    columns: Columns = {
+        "frame": batch.first_frame + rows,
+        "ts": batch.ts[rows],
+    }
+    for k, name in enumerate(COMPILED_ORDER, 1):
+        column = fields[:, k]
+        columns[name] = column.view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
+    columns["mss"] = np.zeros(len(rows), dtype=np.int64)
+    sacks = fields[:, len(COMPILED_ORDER) + 1 :]
+    for side, first in (("sack_left", 0), ("sack_right", 1)):
+        columns[side] = np.zeros((len(rows), MAX_SACK_BLOCKS), dtype=np.int64)
+        columns[side][:, :MAX_LINUX_SACK_BLOCKS] = sacks[:, first::2]
+    slow = np.flatnonzero(kinds == KIND_SLOW)
+    return columns, slow, int(np.count_nonzero(kinds == KIND_UDP))
+
+
+def _numpy_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
+    """The common shapes, decoded with numpy: (their columns, the records left for the
+    one-by-one decoder, how many were UDP)."""
+    n = len(batch)
     b = _Bytes(batch)
     ip = _ip_offsets(batch, b)
     # Each step keeps the rows still in the fast lane (`rows`: their record numbers).
@@ -246,8 +321,6 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
     tcp[with_options] &= layout_ok
     sack_blocks[with_options] = blocks
 
-    if udp.any():
-        decoder.skipped["UDP"] += int(np.count_nonzero(udp))
     slow = np.ones(n, dtype=bool)
     slow[rows[tcp | udp]] = False
     keep = np.flatnonzero(tcp)
@@ -282,9 +355,7 @@ def decode(batch: Batch, decoder: Decoder, *, fast: bool = True) -> Decoded:
         used = count[has] > k
         columns["sack_left"][has, k] = np.where(used, _field(sack, 8 * k, 4), 0)
         columns["sack_right"][has, k] = np.where(used, _field(sack, 8 * k + 4, 4), 0)
-    decoded = _one_by_one(batch, np.flatnonzero(slow), decoder, [columns])
-    decoded.fast = len(keep)
-    return decoded
+    return columns, np.flatnonzero(slow), int(np.count_nonzero(udp))
 
 
 def _ip_offsets(batch: Batch, b: _Bytes) -> np.ndarray:

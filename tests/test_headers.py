@@ -21,7 +21,7 @@ FILES = sorted(SAMPLES.glob("*.pcap*")) + sorted(
 )
 
 
-def _decode_all(source: Path | bytes, fast: bool) -> tuple[headers.Columns, Decoder, list[TooBig]]:
+def _decode_all(source: Path | bytes, lane: str) -> tuple[headers.Columns, Decoder, list[TooBig]]:
     decoder = Decoder()
     parts: list[headers.Columns] = []
     too_big: list[TooBig] = []
@@ -32,15 +32,19 @@ def _decode_all(source: Path | bytes, fast: bool) -> tuple[headers.Columns, Deco
         except CaptureError:
             return headers.empty(), decoder, []
         for batch in capture.batches():
-            decoded = headers.decode(batch, decoder, fast=fast)
+            decoded = headers.decode(batch, decoder, lane=lane)
             parts.append(decoded.segments)
             too_big += decoded.too_big
     return headers.concat(parts or [headers.empty()]), decoder, too_big
 
 
-def _assert_same(source: Path | bytes) -> int:
-    fast, fast_decoder, fast_too_big = _decode_all(source, True)
-    slow, slow_decoder, slow_too_big = _decode_all(source, False)
+COMPILED = headers._compiled is not None  # type: ignore[attr-defined]
+LANES = ["numpy", "compiled"] if COMPILED else ["numpy"]
+
+
+def _assert_same(source: Path | bytes, lane: str) -> int:
+    fast, fast_decoder, fast_too_big = _decode_all(source, lane)
+    slow, slow_decoder, slow_too_big = _decode_all(source, "none")
     for name in headers.COLUMNS:
         assert np.array_equal(fast[name], slow[name]), name
     assert fast_decoder.skipped == slow_decoder.skipped
@@ -49,15 +53,24 @@ def _assert_same(source: Path | bytes) -> int:
     return len(fast["frame"])
 
 
+@pytest.mark.parametrize("lane", LANES)
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_fast_lane_equals_the_decoder(path: Path) -> None:
-    _assert_same(path)
+def test_fast_lanes_equal_the_decoder(path: Path, lane: str) -> None:
+    _assert_same(path, lane)
 
 
-def test_the_fast_lane_takes_all_but_the_handshakes_of_a_real_capture() -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_the_fast_lanes_take_all_but_the_handshakes_of_a_real_capture(lane: str) -> None:
     decoder = Decoder()
     with Capture(SAMPLES / "healthy-random-loss.pcap") as capture:
-        decoded = [headers.decode(batch, decoder) for batch in capture.batches()]
+        decoded = [headers.decode(batch, decoder, lane=lane) for batch in capture.batches()]
     segments = sum(len(d.segments["frame"]) for d in decoded)
     syns = sum(int(np.count_nonzero(d.segments["flags"] & 0x02)) for d in decoded)
     assert sum(d.fast for d in decoded) == segments - syns > 1000
+
+
+def test_the_fast_lane_is_compiled_under_ci() -> None:
+    import os
+
+    if os.environ.get("CI") == "true":
+        assert COMPILED, "pcapmtu._walk was not built"
