@@ -15,10 +15,8 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from pcapmtu import __version__, headers
-from pcapmtu.capture import STDIN_NAME, Batch, Bytes, Capture, Source
+from pcapmtu.capture import STDIN_NAME, Bytes, Capture, Source
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
@@ -34,8 +32,9 @@ from pcapmtu.detect import (
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
-from pcapmtu.model import TCP_SYN, Segment, TooBig, format_address
+from pcapmtu.model import TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
+from pcapmtu.replay import Keeper, feed, replay
 from pcapmtu.report import (
     VERDICT_BLACK_HOLE,
     VERDICT_CLEAN,
@@ -77,6 +76,7 @@ class _Analysed:
     report: CaptureReport
     table: FlowTable | None  # the exact analysis: None until the shortlist is replayed
     source: Source
+    keeper: Keeper | None  # where to find the shortlist's segments again
 
 
 def analyze(
@@ -112,7 +112,7 @@ def analyze(
     hosts: set[frozenset[bytes]] = set()
     for one in analysed:
         hosts |= one.screen.hosts_to_replay(delivered, config)
-    _replay_all(analysed, hosts, jobs)
+    _replay_all(analysed, hosts)
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths: dict[tuple[bytes, bytes], PathSummary] = {}
     for _, table in tables:
@@ -198,6 +198,7 @@ def _read(
     screen = Screen(capture.info.name, config)
     exact = not (shortlist and _replayable(source))
     table = FlowTable(capture.info.name) if exact else None
+    keeper = Keeper()
     decoder = Decoder()
     replay_decoder = Decoder()  # its counts are not reported: each record is counted once
     too_big: list[TooBig] = []
@@ -211,7 +212,10 @@ def _read(
             too_big += decoded.too_big
             screen.add(decoded.segments, float(batch.ts[-1]))
             if table is not None:
-                _feed(table, batch, decoded.segments["frame"], replay_decoder)
+                frames = decoded.segments["frame"] - batch.first_frame
+                feed(table, (batch.record(i) for i in frames.tolist()), replay_decoder)
+            else:
+                keeper.add(batch, decoded.segments)
             if progress is not None:
                 info = capture.info
                 progress(
@@ -251,78 +255,21 @@ def _read(
         skipped=dict(decoder.skipped),
         warnings=tuple(info.warnings),
     )
-    return _Analysed(info.name, result, too_big, report, table, source)
+    return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
 
 
-def _feed(table: FlowTable, batch: Batch, frames: np.ndarray, decoder: Decoder) -> None:
-    """Give the exact analysis these frames' segments, one by one, in order."""
-    for frame in frames.tolist():
-        item = decoder.decode(batch.record(frame - batch.first_frame))
-        if isinstance(item, Segment):
-            table.add(item)
-
-
-def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]], jobs: int) -> None:
+def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]]) -> None:
     """The second pass: the exact analysis of the shortlisted host pairs, per capture."""
-    todo = [one for one in analysed if one.table is None]
-    spans = [one.screen.frames_to_replay(hosts) for one in todo]
-    for one, span in zip(todo, spans, strict=True):
+    for one in analysed:
+        if one.table is not None:
+            continue
         one.table = FlowTable(one.name)
+        span = one.screen.frames_to_replay(hosts)
         if span is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
-                _replay(one.source, one.name, one.table, hosts, span)
+                replay(one.source, one.name, one.table, hosts, span, one.keeper)
         one.table.finish()
-
-
-def _replay(
-    source: Source,
-    name: str,
-    table: FlowTable,
-    hosts: set[frozenset[bytes]],
-    span: tuple[int, int],
-) -> None:
-    """Read the capture again and give the exact analysis the segments between the host
-    pairs in `hosts` (and those hosts' SYNs), from frame `span[0]` to `span[1]`."""
-    first, last = span
-    decoder = Decoder()
-    members = {host for pair in hosts for host in pair}
-    with Capture(source, name=name) as capture:
-        for batch in capture.batches():
-            if batch.first_frame + len(batch) <= first:
-                continue
-            if batch.first_frame > last:
-                break
-            c = headers.decode(batch, decoder).segments
-            wanted = np.zeros(len(c["frame"]), dtype=bool)
-            for pair in hosts:
-                a, b = (*pair, *pair)[:2]  # a pair of one host: its loopback traffic
-                a_to_b = _is_host(c, "src", a) & _is_host(c, "dst", b)
-                b_to_a = _is_host(c, "src", b) & _is_host(c, "dst", a)
-                wanted |= a_to_b | b_to_a
-            syn = ((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0)
-            for host in members:
-                wanted |= syn & _is_host(c, "src", host)
-            frames = c["frame"][wanted]
-            _feed(table, batch, frames[(frames >= first) & (frames <= last)], decoder)
-
-
-def _is_host(c: headers.Columns, side: str, host: bytes) -> np.ndarray:
-    """Rows whose `side` ("src" or "dst") address is `host`."""
-    version = 4 if len(host) == 4 else 6
-    hi, lo = (
-        (0, int.from_bytes(host, "big"))
-        if version == 4
-        else (
-            int.from_bytes(host[:8], "big"),
-            int.from_bytes(host[8:], "big"),
-        )
-    )
-    return np.asarray(
-        (c["ip_version"] == version)
-        & (c[side + "_hi"] == np.uint64(hi))
-        & (c[side + "_lo"] == np.uint64(lo))
-    )
 
 
 def _merge_same_flow(findings: list[Finding]) -> list[Finding]:

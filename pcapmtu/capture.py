@@ -24,6 +24,8 @@ import sys
 import warnings
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import fields as fields_of
 from pathlib import Path
 from typing import IO
 
@@ -113,8 +115,11 @@ class Batch:
         link_types: np.ndarray,
         interfaces: np.ndarray,
         padded: np.ndarray | None = None,
+        start: int | None = None,
     ) -> None:
         self.data = data
+        # where data[0] is in the capture file (after any gzip), when known: see `positions`
+        self.start = start
         # `data` as a uint8 array with SLACK spare bytes after it, when the reader has one
         self.padded = padded
         self.first_frame = first_frame  # the frame number of the first record
@@ -127,6 +132,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    @property
+    def positions(self) -> np.ndarray | None:
+        """Where each record's captured bytes start in the file (None when not known)."""
+        return None if self.start is None else self.offsets + self.start
 
     @property
     def frames(self) -> np.ndarray:
@@ -185,7 +195,7 @@ class Batch:
         """One batch of `parts` (whose `data` may differ), numbered from `first_frame`."""
         if len(parts) == 1:
             parts[0].first_frame = first_frame
-            return parts[0]
+            return parts[0]  # (a batch of several parts has no `start`: their bytes were copied)
         datas = [p.data for p in parts]
         starts = np.cumsum([0, *(len(d) for d in datas[:-1])], dtype=np.int64)
         empty = np.zeros(0, dtype=np.int64)
@@ -206,6 +216,66 @@ class Batch:
             link_types=cat("link_types"),
             interfaces=cat("interfaces"),
         )
+
+
+@dataclass
+class RecordIndex:
+    """Where some records of a capture are, and their header fields: to read them again."""
+
+    frames: np.ndarray
+    positions: np.ndarray  # of each record's captured bytes in the file
+    caplens: np.ndarray
+    orig_lens: np.ndarray
+    ts: np.ndarray
+    link_types: np.ndarray
+    interfaces: np.ndarray
+
+    @classmethod
+    def of(cls, batch: Batch, rows: np.ndarray) -> RecordIndex:
+        """Records `rows` (numbers within the batch) of a batch whose `positions` are known."""
+        positions = batch.positions
+        assert positions is not None
+        return cls(
+            batch.first_frame + rows,
+            positions[rows],
+            batch.caplens[rows],
+            batch.orig_lens[rows],
+            batch.ts[rows],
+            batch.link_types[rows],
+            batch.interfaces[rows],
+        )
+
+    @classmethod
+    def join(cls, parts: list[RecordIndex]) -> RecordIndex:
+        """All of `parts`, in frame order, each record once."""
+        fields = [np.concatenate([getattr(p, f.name) for p in parts]) for f in fields_of(cls)]
+        frames = fields[0]
+        _, first = np.unique(frames, return_index=True)
+        return cls(*(values[first] for values in fields))
+
+
+def reread(source: Source, index: RecordIndex) -> Iterator[Record]:
+    """The records of `index`, read again from `source` (a file's path, or bytes)."""
+    if isinstance(source, Bytes):
+        yield from _reread(io.BytesIO(source), index)
+        return
+    with Path(source).open("rb") as stream:  # type: ignore[arg-type]
+        yield from _reread(stream, index)
+
+
+def _reread(stream: IO[bytes], index: RecordIndex) -> Iterator[Record]:
+    columns = (
+        index.frames.tolist(),
+        index.positions.tolist(),
+        index.caplens.tolist(),
+        index.orig_lens.tolist(),
+        index.ts.tolist(),
+        index.link_types.tolist(),
+        index.interfaces.tolist(),
+    )
+    for frame, at, caplen, orig, ts, link, iface in zip(*columns, strict=True):
+        stream.seek(at)
+        yield Record(frame, ts, link, _read_exact(stream, caplen), orig, iface)
 
 
 class _Prefixed(io.RawIOBase):
@@ -349,6 +419,7 @@ class Capture:
         stream, display, owned = _open_source(source, name)
         self._owned = stream if owned else None
         self.info = CaptureInfo(name=display)
+        self._section_length = 0  # of the current pcapng section's header block
         try:
             self._stream, self._head = self._sniff(stream)
             self._reader = self._prepare()
@@ -474,6 +545,7 @@ class Capture:
         big_endian = order == ">"
         header = np.dtype(order + "u4")
         reader.start(b"")
+        base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file
         while True:
             buf, padded, more = reader.wait()
             offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
@@ -493,8 +565,10 @@ class Capture:
                     link_types=np.full(n, link_type, dtype=np.int64),
                     interfaces=np.zeros(n, dtype=np.int64),
                     padded=padded,
+                    start=base,
                 )
             buf = buf[stop:]
+            base += stop
             if status == walk.BAD_LENGTH:
                 number = self.info.packets + 1
                 caplen = struct.unpack_from(order + "I", buf, 8)[0]
@@ -527,6 +601,7 @@ class Capture:
         )
         if data:
             yield Batch.single(number, sec + frac / ticks, link_type, data, orig_len, 0)
+            # (its place in the file is not kept: a cut record is not read twice)
 
     # pcapng -------------------------------------------------------------------------------
 
@@ -553,6 +628,7 @@ class Capture:
         length = struct.unpack(order + "I", length_raw)[0]
         if length < 28 or length % 4 or length > MAX_BLOCK_BYTES:
             return order, f"pcapng section header claims {length} bytes"
+        self._section_length = length
         body = _read_exact(self._stream, length - 12)
         if len(body) < length - 12:
             return order, "cut within its pcapng header"
@@ -572,6 +648,7 @@ class Capture:
         ids = _InterfaceIds()
         last_ts = 0.0
         reader.start(b"")
+        base = self._section_length  # where the buffer's first byte is in the file
         while True:
             buf, padded, more = reader.wait()
             offsets, types, heads, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
@@ -583,7 +660,9 @@ class Capture:
             for i in [*np.flatnonzero(types != PCAPNG_EPB).tolist(), len(types)]:
                 if i > run_from:
                     run = slice(run_from, i)
-                    parts.append(self._epbs(buf, padded, offsets[run], fixed[run], interfaces))
+                    parts.append(
+                        self._epbs(buf, padded, base, offsets[run], fixed[run], interfaces)
+                    )
                 run_from = i + 1
                 if i == len(types):
                     break
@@ -604,6 +683,7 @@ class Capture:
                 last_ts = float(batch.ts[-1])
                 yield batch
             buf = buf[stop:]
+            base += stop
             number = self.info.packets + 1
             if status == walk.SECTION:
                 # A new section: new byte order, interfaces numbered from 0 again.
@@ -616,6 +696,7 @@ class Capture:
                     )
                     return
                 interfaces = []
+                base += self._section_length
                 reader.stream = self._stream
                 reader.start(b"")
                 continue
@@ -641,6 +722,7 @@ class Capture:
         self,
         buf: Bytes,
         padded: np.ndarray,
+        base: int,
         offsets: np.ndarray,
         fixed: np.ndarray,
         interfaces: list[Interface],
@@ -668,6 +750,7 @@ class Capture:
             link_types=link[if_id].astype(np.int64),
             interfaces=global_id[if_id].astype(np.int64),
             padded=padded,
+            start=base,
         )
 
     def _interface(self, body: bytes, order: str, global_id: int) -> Interface:

@@ -286,7 +286,7 @@ class Screen:
 
     def _direction_ids(self, c: Columns) -> np.ndarray:
         """Each row's direction id; directions first seen here are created in frame order."""
-        unique_rows, inverse = _distinct(_key_columns(c))
+        unique_rows, inverse = distinct(_key_columns(c))
         ids = np.empty(len(unique_rows), dtype=np.int64)
         for u, row in enumerate(unique_rows.tolist()):
             key = _key_of(c, row)
@@ -747,7 +747,7 @@ def _pair_ids(c: Columns) -> np.ndarray:
     swap = (a[0] > b[0]) | ((a[0] == b[0]) & ((a[1] > b[1]) | ((a[1] == b[1]) & (a[2] > b[2]))))
     low = [np.where(swap, y, x) for x, y in zip(a, b, strict=True)]
     high = [np.where(swap, x, y) for x, y in zip(a, b, strict=True)]
-    _, inverse = _distinct([c["ip_version"].astype(np.uint64), *low, *high])
+    _, inverse = distinct([c["ip_version"].astype(np.uint64), *low, *high])
     return inverse
 
 
@@ -762,7 +762,7 @@ HASH_MULTIPLIERS = [  # odd 64-bit constants (from splitmix64) to mix key column
 ]
 
 
-def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Rows with equal values in every column: (the first row of each distinct value, in row
     order; each row's index into those). Sorting one 64-bit mix of the columns is fast; a
     collision is detected and then the columns themselves are compared."""

@@ -84,3 +84,19 @@ def test_counts_of_a_synthetic_conversation() -> None:
     assert server.dup_acks == 2
     assert server.peer_syn_mss == client.syn_mss == 1380
     assert server.largest_ip_len == 20 + 32 + 1000
+
+
+def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing kept, the second pass reads the capture again from the first frame that
+    matters to the last; the report must not change."""
+    from pcapmtu import replay
+
+    captures = [REPO / c for c in CASES[2][2]]  # both ends of the incident, together
+    expected = analyze(captures).to_dict()
+    monkeypatch.setattr(replay, "KEEP_PER_PAIR", 0)
+    one = _read(captures[0], None, None, DEFAULT_CONFIG, True)
+    pairs = one.screen.hosts_to_replay(one.screen.certainly_delivered, DEFAULT_CONFIG)
+    assert pairs and one.keeper is not None and one.keeper.index_for(pairs) is None
+    assert analyze(captures).to_dict() == expected
+    for path in sorted(SAMPLES.glob("*.pcap*")):
+        _both([path])
