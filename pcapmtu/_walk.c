@@ -58,6 +58,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     }
     Py_ssize_t count = 0;
     int status = 0;
+    Py_BEGIN_ALLOW_THREADS
     while (pos >= 0 && pos + PCAP_RECORD_HEADER_LEN <= len) {
         uint32_t caplen = read_u32(buf + pos + 8, big_endian);
         if (caplen > max_caplen) {
@@ -72,6 +73,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         offsets[count++] = pos;
         pos = end;
     }
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyObject *result = Py_BuildValue(
         "(y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),
@@ -107,6 +109,7 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
     }
     Py_ssize_t count = 0;
     int status = 0;
+    Py_BEGIN_ALLOW_THREADS
     while (pos >= 0 && pos + PCAPNG_BLOCK_HEADER_LEN <= len) {
         uint32_t type = read_u32(buf + pos, big_endian);
         if (type == PCAPNG_SHB) {
@@ -128,6 +131,7 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
         count++;
         pos += length;
     }
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyObject *result = Py_BuildValue(
         "(y#y#y#ni)", (const char *)offsets, (Py_ssize_t)(count * sizeof(int64_t)),

@@ -12,11 +12,11 @@ import concurrent.futures
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pcapmtu import __version__, headers
-from pcapmtu.capture import STDIN_NAME, Bytes, Capture, Source
+from pcapmtu.capture import STDIN_NAME, Batch, Bytes, Capture, Source
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
@@ -32,7 +32,7 @@ from pcapmtu.detect import (
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
-from pcapmtu.model import TooBig, format_address
+from pcapmtu.model import Record, TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.replay import Keeper, feed, replay
 from pcapmtu.report import (
@@ -206,14 +206,12 @@ def _read(
     total = _size_of(source) if capture.info.compression is None else None
     started = time.monotonic()
     with capture:
-        for batch in capture.batches():
-            decoded = headers.decode(batch, decoder)
+        for batch, decoded, records in _decoded(capture, decoder, exact):
             segments += len(decoded.segments["frame"])
             too_big += decoded.too_big
             screen.add(decoded.segments, float(batch.ts[-1]))
             if table is not None:
-                frames = decoded.segments["frame"] - batch.first_frame
-                feed(table, (batch.record(i) for i in frames.tolist()), replay_decoder)
+                feed(table, records, replay_decoder)
             else:
                 keeper.add(batch, decoded.segments)
             if progress is not None:
@@ -256,6 +254,31 @@ def _read(
         warnings=tuple(info.warnings),
     )
     return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
+
+
+def _decoded(
+    capture: Capture, decoder: Decoder, records: bool
+) -> Iterator[tuple[Batch, headers.Decoded, list[Record]]]:
+    """Each batch with its decoded headers (and, if `records`, its TCP segments' records),
+    made one batch ahead in a thread: reading, walking and the compiled decoding release the
+    GIL, so they run while this thread screens the batch before. The batch's bytes may be
+    overwritten once the next one is made: only its arrays are used here."""
+
+    batches = capture.batches()
+
+    def make() -> tuple[Batch, headers.Decoded, list[Record]] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        decoded = headers.decode(batch, decoder)
+        frames = (decoded.segments["frame"] - batch.first_frame).tolist() if records else []
+        return batch, decoded, [batch.record(i) for i in frames]
+
+    with concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-decode") as pool:
+        future = pool.submit(make)
+        while (item := future.result()) is not None:
+            future = pool.submit(make)
+            yield item
 
 
 def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]]) -> None:

@@ -302,10 +302,10 @@ class Screen:
         opening = opening[opening >= after]
         if not len(opening):
             return None
-        pair = _pair_ids(c)
         closing = (flags & (TCP_FIN | TCP_RST)) != 0
+        pair = _pair_ids(c) if closing[: opening[-1]].any() else None
         for row in opening.tolist():
-            if np.any(closing[:row] & (pair[:row] == pair[row])):
+            if pair is not None and np.any(closing[:row] & (pair[:row] == pair[row])):
                 return int(row)
             key = _key_of(c, row)
             known = self.ids.get(key, self.ids.get(_reverse(key)))
@@ -409,13 +409,14 @@ class Screen:
             & (window == prev_window)
             & (ack_abs < peer_snd_max)
         )
-        left, right = c["sack_left"], c["sack_right"]
-        in_use = np.arange(left.shape[1])[None, :] < c["sack_count"][:, None]
-        valid = in_use & (_sd(right - left) > 0) & acking[:, None]
-        dsack = valid & (_sd(right - c["ack"][:, None]) <= 0)
         self._add_counts("dup_acks", peers[dup], np.ones(int(dup.sum()), dtype=np.int64))
-        self._add_counts("sack_blocks", peers[acking], valid.sum(axis=1)[acking])
-        self._add_counts("dsacks", peers[acking], dsack.sum(axis=1)[acking])
+        sacking = np.flatnonzero(acking & (c["sack_count"] > 0))
+        left, right = c["sack_left"][sacking], c["sack_right"][sacking]
+        in_use = np.arange(left.shape[1])[None, :] < c["sack_count"][sacking][:, None]
+        valid = in_use & (_sd(right - left) > 0)
+        dsack = valid & (_sd(right - c["ack"][sacking][:, None]) <= 0)
+        self._add_counts("sack_blocks", peers[sacking], valid.sum(axis=1))
+        self._add_counts("dsacks", peers[sacking], dsack.sum(axis=1))
 
         # ---- the screen's facts ----------------------------------------------------------
         # the cumulative ACK of each row's own bytes when it was sent (from the other side)
@@ -533,6 +534,8 @@ class Screen:
 
     def _keep_top(self, dirs: np.ndarray, size: np.ndarray) -> None:
         """The `keep` largest retransmitted sizes per direction."""
+        larger = size > self.top[dirs, self.keep - 1]  # only these can enter the top
+        dirs, size = dirs[larger], size[larger]
         if not len(dirs):
             return
         touched = np.unique(dirs)
@@ -791,14 +794,14 @@ def _extremes(
     if not len(dirs):
         return {}
     key = dirs * SIZE_KEY + size
-    keys, inverse = np.unique(key, return_inverse=True)
-    lows = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
-    highs = np.zeros(len(keys), dtype=np.int64)
-    np.minimum.at(lows, inverse, payload)
-    np.maximum.at(highs, inverse, payload)
+    order = np.argsort(key, kind="stable")
+    key, payload = key[order], payload[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    lows = np.minimum.reduceat(payload, starts)
+    highs = np.maximum.reduceat(payload, starts)
     return {
         divmod(k, SIZE_KEY): (low, high)
-        for k, low, high in zip(keys.tolist(), lows.tolist(), highs.tolist(), strict=True)
+        for k, low, high in zip(key[starts].tolist(), lows.tolist(), highs.tolist(), strict=True)
     }
 
 
