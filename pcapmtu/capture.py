@@ -64,7 +64,7 @@ PCAP_MAJOR_VERSION = 2
 MAX_RECORD_BYTES = 1 << 20
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096
 READ_CHUNK = 1 << 20
-BATCH_BYTES = 32 << 20  # of file per batch: numpy's per-call cost vanishes, memory stays flat
+BATCH_BYTES = 16 << 20  # of file per batch: numpy's per-call cost vanishes, memory stays flat
 SLACK = 256  # spare bytes after a batch's data (see _Buffers)
 EPB_FIXED_LEN = 28  # block type, length, interface, timestamp (2), captured and original length
 
