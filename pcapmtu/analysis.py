@@ -209,11 +209,11 @@ def _read(
         for batch, decoded, records in _decoded(capture, decoder, exact):
             segments += len(decoded.segments["frame"])
             too_big += decoded.too_big
-            screen.add(decoded.segments, float(batch.ts[-1]))
+            dirs = screen.add(decoded.segments, float(batch.ts[-1]))
             if table is not None:
                 feed(table, records, replay_decoder)
             else:
-                keeper.add(batch, decoded.segments)
+                keeper.add(batch, decoded.segments, dirs, screen.info)
             if progress is not None:
                 info = capture.info
                 progress(

@@ -19,7 +19,7 @@ from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
 from pcapmtu.flows import FlowTable
 from pcapmtu.model import TCP_SYN, Record, Segment
-from pcapmtu.screen import distinct
+from pcapmtu.screen import DirectionInfo
 
 KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at most
 KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
@@ -36,30 +36,42 @@ class Keeper:
         self.counts: dict[Pair | bytes, int] = {}
         self.total = 0
         self.placeless = False  # segments were met whose place in the file is unknown
+        self.directions: dict[Pair, set[int]] = {}  # the screen's directions of each pair
+        self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
 
-    def add(self, batch: Batch, c: headers.Columns) -> None:
-        """The segments `c` of `batch`."""
-        if not len(c["frame"]):
+    def add(
+        self, batch: Batch, c: headers.Columns, dirs: np.ndarray, who: list[DirectionInfo]
+    ) -> None:
+        """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
+        if not len(dirs):
             return
         if batch.start is None:
             self.placeless = True
             return
+        if len(self.busy) < len(who):  # directions met for the first time
+            busy = np.zeros(len(who), dtype=bool)
+            busy[: len(self.busy)] = self.busy
+            for d in range(len(self.busy), len(who)):
+                busy[d] = self.pairs.get(_pair(who[d]), []) is None
+            self.busy = busy
         rows = c["frame"] - batch.first_frame
-        src = [c["ip_version"].astype(np.uint64), c["src_hi"], c["src_lo"]]
-        dst = [c["ip_version"].astype(np.uint64), c["dst_hi"], c["dst_lo"]]
-        swap = (src[1] > dst[1]) | ((src[1] == dst[1]) & (src[2] > dst[2]))
-        low = [np.where(swap, d, s) for s, d in zip(src, dst, strict=True)]
-        high = [np.where(swap, s, d) for s, d in zip(src, dst, strict=True)]
-        firsts, group = distinct([*low, *high[1:]])
-        order = np.argsort(group, kind="stable")
-        bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=len(firsts)))]
-        for g, first in enumerate(firsts.tolist()):
-            pair = frozenset((_address(c, "src", first), _address(c, "dst", first)))
-            if self.pairs.get(pair, []) is not None:
-                self._keep(self.pairs, pair, batch, rows[order[bounds[g] : bounds[g + 1]]])
+        live = np.flatnonzero(~self.busy[dirs])
+        order = live[np.argsort(dirs[live], kind="stable")]
+        if len(order):
+            starts = np.flatnonzero(np.r_[True, dirs[order][1:] != dirs[order][:-1]])
+            for start, stop in zip(
+                starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True
+            ):
+                d = int(dirs[order[start]])
+                pair = _pair(who[d])
+                if not self._keep(self.pairs, pair, batch, rows[order[start:stop]]):
+                    for other in self.directions.get(pair, ()):
+                        self.busy[other] = True
+                    self.busy[d] = True
+                self.directions.setdefault(pair, set()).add(d)
         syn = np.flatnonzero(((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0))
         for i in syn.tolist():
-            self._keep(self.syns, _address(c, "src", i), batch, rows[i : i + 1])
+            self._keep(self.syns, who[int(dirs[i])].src, batch, rows[i : i + 1])
 
     def _keep(
         self,
@@ -67,19 +79,21 @@ class Keeper:
         key: Pair | bytes,
         batch: Batch,
         rows: np.ndarray,
-    ) -> None:
+    ) -> bool:
+        """Keep `rows` under `key`; False when there are now too many (all are forgotten)."""
         kept = table.get(key, [])  # type: ignore[arg-type]
         if kept is None:
-            return
+            return False
         count = self.counts.get(key, 0) + len(rows)
         if count > KEEP_PER_PAIR or self.total + len(rows) > KEEP_TOTAL:
             table[key] = None  # type: ignore[index]
             self.total -= self.counts.pop(key, 0)
-            return
+            return False
         kept.append(RecordIndex.of(batch, rows))
         table[key] = kept  # type: ignore[index]
         self.counts[key] = count
         self.total += len(rows)
+        return True
 
     def index_for(self, pairs: Iterable[Pair]) -> RecordIndex | None:
         """Where the segments of `pairs` and their hosts' SYNs are; None if not all kept."""
@@ -101,10 +115,8 @@ class Keeper:
         return RecordIndex.join(parts) if parts else None
 
 
-def _address(c: headers.Columns, side: str, row: int) -> bytes:
-    return headers.address(
-        int(c[side + "_hi"][row]), int(c[side + "_lo"][row]), int(c["ip_version"][row])
-    )
+def _pair(direction: DirectionInfo) -> Pair:
+    return frozenset((direction.src, direction.dst))
 
 
 def replay(

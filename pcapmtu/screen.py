@@ -320,10 +320,12 @@ class Screen:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    def add(self, c: Columns, batch_last_ts: float) -> None:
-        """The segments of one batch (in frame order), and the time of its last record."""
+    def add(self, c: Columns, batch_last_ts: float) -> np.ndarray:
+        """The segments of one batch (in frame order), and the time of its last record.
+        Returns each segment's direction (an index into `info`)."""
         self.last_ts = batch_last_ts
         n = len(c["frame"])
+        dirs = np.zeros(n, dtype=np.int64)
         start = 0
         while start < n:
             rest = {name: values[start:] for name, values in c.items()}
@@ -333,9 +335,11 @@ class Screen:
                 cut = self._reused_at(rest, after=1)
             stop = n if cut is None else start + cut
             part = {name: values[start:stop] for name, values in c.items()}
-            self._batch(part, self._direction_ids(part))
+            dirs[start:stop] = self._direction_ids(part)
+            self._batch(part, dirs[start:stop])
             self._settle()
             start = stop
+        return dirs
 
     def _batch(self, c: Columns, dirs: np.ndarray) -> None:
         """One run of segments whose directions are all known, in frame order. Arrays are in
@@ -571,17 +575,14 @@ class Screen:
         top = np.concatenate([p.gap_top, gap_top])
         if not len(dirs):
             return
-        # one per (direction, top): the earliest is the longest
-        order = np.lexsort((since, top, dirs))
-        dirs, since, top = dirs[order], since[order], top[order]
-        first = np.ones(len(dirs), dtype=bool)
-        first[1:] = (dirs[1:] != dirs[:-1]) | (top[1:] != top[:-1])
-        dirs, since, top = dirs[first], since[first], top[first]
         # the first ACK row of the same acknowledged direction whose cumulative ACK >= top
         rows = acked.order[acking[acked.order]]
-        row_dirs = acked.keys[rows]
+        row_dirs = acked.keys[rows]  # sorted
         # number the acknowledged directions 0, 1, ... in their (sorted) order among the rows
-        group_dirs, row_group = np.unique(row_dirs, return_inverse=True)
+        new_group = np.ones(len(rows), dtype=bool)
+        new_group[1:] = row_dirs[1:] != row_dirs[:-1]
+        group_dirs = row_dirs[new_group]
+        row_group = np.cumsum(new_group) - 1
         slot = np.searchsorted(group_dirs, dirs)
         slot_ok = slot < len(group_dirs)
         slot_ok[slot_ok] &= group_dirs[slot[slot_ok]] == dirs[slot_ok]
@@ -597,7 +598,13 @@ class Screen:
         long = np.where(inside, reached_ts, last_ts) - since >= self.min_hole_s
         self.ints["hole_possible"][dirs[long]] = 1
         keep = ~inside & ~long
-        p.gap_dir, p.gap_ts, p.gap_top = dirs[keep], since[keep], top[keep]
+        dirs, since, top = dirs[keep], since[keep], top[keep]
+        # carried over: one per (direction, top), the earliest (it is open the longest)
+        order = np.lexsort((since, top, dirs))
+        dirs, since, top = dirs[order], since[order], top[order]
+        first = np.ones(len(dirs), dtype=bool)
+        first[1:] = (dirs[1:] != dirs[:-1]) | (top[1:] != top[:-1])
+        p.gap_dir, p.gap_ts, p.gap_top = dirs[first], since[first], top[first]
 
     def _settle(self) -> None:
         """New data the cumulative ACK has passed counts as delivered at its size."""
