@@ -67,6 +67,7 @@ _INT_FIELDS = (
     "last_pure_ack",  # the previous ACK of its data, when pure; NONE otherwise
     "last_pure_window",
     "hole_possible",
+    "acked_unseen",  # its peer acknowledged bytes beyond the highest it was seen to send
     "first_frame",  # 0 until its first segment
     "last_frame",
 )
@@ -423,17 +424,13 @@ class Screen:
         self._add_counts("dsacks", peers[sacking], dsack.sum(axis=1))
 
         # ---- the screen's facts ----------------------------------------------------------
-        # the cumulative ACK of each row's own bytes when it was sent (from the other side)
-        own_cum = np.full(n, NONE, dtype=np.int64)
-        for s in (0, 1):
-            filled = flow.ffill(acking & (sides == 1 - s), cum, st["cum_ack"][dirs])
-            own_cum = np.where(sides == s, filled, own_cum)
-        new_data = (
-            data
-            & ((before == NONE) | (seq_abs >= before))
-            & ~((own_cum != NONE) & (end <= own_cum))
-            & (ip_len <= ETHERNET_MTU)
-        )
+        # A peer that acknowledges bytes beyond those seen sent (the capture missed some): the
+        # exact analysis ignores new data already acknowledged, so this direction's sizes are
+        # no proof of delivery. Otherwise no new data can have been acknowledged before it was
+        # sent, and new data the cumulative ACK passes later was delivered.
+        beyond = acking & (cum != NONE) & (cum > peer_snd_max)
+        st["acked_unseen"][peers[beyond]] = 1
+        new_data = data & ((before == NONE) | (seq_abs >= before)) & (ip_len <= ETHERNET_MTU)
         self._remember_new_data(dirs[new_data], end[new_data], ip_len[new_data], payload[new_data])
         self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
         self._keep_top(dirs[resent], ip_len[resent])
@@ -715,6 +712,8 @@ class Screen:
         found: dict[int, int] = {}
         for (d, size), (acked, low, high) in sorted(self.sizes.items(), reverse=True):
             if d in found or not acked or self._sure_size(d, size, high) != size:
+                continue
+            if self.ints["acked_unseen"][d]:
                 continue
             bound = 0.0
             for sure, count, total in resent.get(d, []):
