@@ -101,3 +101,56 @@ def test_unknown_link_type_and_garbage_are_counted_not_raised() -> None:
     assert decoder.unknown_link_types[182] == 1
     for junk in (b"", b"\x45", b"\x45" + b"\xff" * 30, b"\x60" * 10, b"\x4f" * 60):
         assert decoder.decode(Record(1, 1.0, 101, junk, len(junk))) is None
+
+
+def test_linux_syn_options_read_directly_equal_dpkts_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every TCP options field of the sample and corpus captures: where the direct reading of
+    Linux's SYN layouts applies, it gives what dpkt's parse gives."""
+    import warnings
+
+    from pcapmtu import decode as decode_module
+    from pcapmtu.capture import Capture
+    from pcapmtu.errors import CaptureError
+    from tests.conftest import REPO, SAMPLES
+
+    seen: list[bytes] = []
+    original = decode_module._options
+
+    def recording(raw: bytes) -> dict[str, object]:
+        seen.append(raw)
+        return original(raw)
+
+    monkeypatch.setattr(decode_module, "_options", recording)
+    corpus = REPO.parent / "shared" / "corpus" / "public"
+    paths = [*SAMPLES.glob("*.pcap*"), *(p for p in corpus.glob("*") if p.suffix != ".tsv")]
+    decoder = decode_module.Decoder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths:
+            try:
+                for record in Capture(path):
+                    decoder.decode(record)
+            except CaptureError:
+                continue
+    for read in (decode_module._linux_syn, decode_module._linux_sack):
+        direct = [raw for raw in set(seen) if read(raw) is not None]
+        assert len(direct) > 20
+        for raw in direct:
+            assert read(raw) == decode_module._parsed_by_dpkt(raw), raw.hex()
+
+
+def test_analysing_a_linux_capture_does_not_import_dpkt() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLES
+
+    code = (
+        "import sys, pcapmtu; "
+        f"pcapmtu.analyze({str(SAMPLES / 'incident.home-wg0.pcap')!r}); "
+        "print('dpkt' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
