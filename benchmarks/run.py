@@ -2,9 +2,11 @@
 
     python benchmarks/run.py CAPTURE... [--repeat 3] [--tshark-max-mb 200]
 
-Each tool runs `--repeat` times per capture, one after another (the file is read once first,
-so every run reads from the page cache); the table shows the median wall time, packets and
-megabytes per second, the peak RSS of the process, and the time relative to `tcptrace -l`.
+Each tool runs `--repeat` times per capture, the tools taking turns (so a slower or faster
+spell of the machine affects them alike); the file is read once first, so every run reads from
+the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
+the median wall time, packets and megabytes per second, the peak RSS of the process, and the
+time relative to `tcptrace -l`.
 tshark runs only on captures up to --tshark-max-mb (it grows faster than linearly). pcapmtu's
 verdict is printed too: on the benchmark captures it must be "black_hole" with two flows.
 This is not a test: nothing here fails on a slow machine.
@@ -13,6 +15,7 @@ This is not a test: nothing here fails on a slow machine.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -23,6 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pcapmtu
+from pcapmtu import walk
 
 MB = 1_000_000
 
@@ -83,6 +89,8 @@ def main() -> None:
     parser.add_argument("--tshark-max-mb", type=float, default=200)
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    compileall.compile_dir(Path(pcapmtu.__file__).parent, quiet=1)
+    print(f"pcapmtu {pcapmtu.__version__}, compiled parts: {'yes' if walk.COMPILED else 'NO'}")
     if not GNU_TIME.exists():
         print("(no /usr/bin/time: peak RSS includes the launching Python's pages)")
     print(
@@ -95,19 +103,22 @@ def main() -> None:
         with capture.open("rb") as f:  # warm the page cache
             while f.read(1 << 24):
                 pass
-        results: dict[str, tuple[float, float]] = {}
-        packets, verdict = 0, "?"
-        for name, argv in tools(capture, args.tshark_max_mb).items():
-            runs = [measure(argv) for _ in range(args.repeat)]
-            results[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
-            if name == "pcapmtu":
-                report = json.loads(runs[-1][2])
-                packets = sum(c["packets"] for c in report["captures"])
-                holes = sum(1 for f in report["findings"] if f["kind"] == "black_hole")
-                verdict = f"{report['verdict']}, {holes} black-holed flows"
+        commands = tools(capture, args.tshark_max_mb)
+        runs: dict[str, list[tuple[float, float, bytes]]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, argv in commands.items():
+                runs[name].append(measure(argv))
+        results = {
+            name: (statistics.median(r[0] for r in done), max(r[1] for r in done))
+            for name, done in runs.items()
+        }
+        report = json.loads(runs["pcapmtu"][-1][2])
+        packets = sum(c["packets"] for c in report["captures"])
+        holes = sum(1 for f in report["findings"] if f["kind"] == "black_hole")
+        verdict = f"{report['verdict']}, {holes} black-holed flows"
         base = results.get("tcptrace -l", (None, None))[0]
         for name, (wall, rss) in results.items():
-            ratio = f"{wall / base:.1f}" if base else "-"
+            ratio = f"{wall / base:.2f}" if base else "-"
             print(
                 f"| {capture.name} | {size:.0f} | {packets} | {name} | {wall:.2f} | "
                 f"{packets / wall:,.0f} | {size / wall:.0f} | {rss:.0f} | {ratio} |"
