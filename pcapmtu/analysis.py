@@ -15,6 +15,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pcapmtu import __version__, headers
 from pcapmtu.capture import STDIN_NAME, Batch, Bytes, Capture, Source
 from pcapmtu.decode import Decoder
@@ -45,7 +47,7 @@ from pcapmtu.report import (
     PathReport,
     Report,
 )
-from pcapmtu.screen import Screen, ScreenResult
+from pcapmtu.screen import Screen, ScreenResult, distinct_keys
 
 DEFAULT_CONFIG = DetectConfig()
 
@@ -206,10 +208,10 @@ def _read(
     total = _size_of(source) if capture.info.compression is None else None
     started = time.monotonic()
     with capture:
-        for batch, decoded, records in _decoded(capture, decoder, exact):
+        for batch, decoded, keys, records in _decoded(capture, decoder, exact):
             segments += len(decoded.segments["frame"])
             too_big += decoded.too_big
-            dirs = screen.add(decoded.segments, float(batch.ts[-1]))
+            dirs = screen.add(decoded.segments, float(batch.ts[-1]), keys)
             if table is not None:
                 feed(table, records, replay_decoder)
             else:
@@ -256,23 +258,28 @@ def _read(
     return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
 
 
+Keys = tuple[np.ndarray, np.ndarray]
+
+
 def _decoded(
     capture: Capture, decoder: Decoder, records: bool
-) -> Iterator[tuple[Batch, headers.Decoded, list[Record]]]:
-    """Each batch with its decoded headers (and, if `records`, its TCP segments' records),
-    made one batch ahead in a thread: reading, walking and the compiled decoding release the
-    GIL, so they run while this thread screens the batch before. The batch's bytes may be
-    overwritten once the next one is made: only its arrays are used here."""
+) -> Iterator[tuple[Batch, headers.Decoded, Keys, list[Record]]]:
+    """Each batch with its decoded headers, the distinct flow keys among them (the screen's
+    first step) and, if `records`, its TCP segments' records: made one batch ahead in a
+    thread. Reading, walking and the compiled decoding release the GIL, so they run while this
+    thread screens the batch before. The batch's bytes may be overwritten once the next one is
+    made: only its arrays are used here."""
 
     batches = capture.batches()
 
-    def make() -> tuple[Batch, headers.Decoded, list[Record]] | None:
+    def make() -> tuple[Batch, headers.Decoded, Keys, list[Record]] | None:
         batch = next(batches, None)
         if batch is None:
             return None
         decoded = headers.decode(batch, decoder)
+        keys = distinct_keys(decoded.segments)
         frames = (decoded.segments["frame"] - batch.first_frame).tolist() if records else []
-        return batch, decoded, [batch.record(i) for i in frames]
+        return batch, decoded, keys, [batch.record(i) for i in frames]
 
     with concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-decode") as pool:
         future = pool.submit(make)
