@@ -150,10 +150,6 @@ class Direction:
         self.syn_seen = False
         self.syn_frame: int | None = None
         self.header_len = 0  # IP + TCP header bytes of its latest data segment
-        self.packets = 0
-        self.data_packets = 0
-        self.data_bytes = 0
-        self.retransmissions = 0
         self.largest_sent = 0
         self.largest_payload = 0
         self.tcp_options_len = 0  # TCP option bytes in its latest data segment
@@ -161,9 +157,6 @@ class Direction:
         self.outstanding: list[Sent] = []
         # What the peer's ACKs say about this direction's bytes:
         self.cum_ack: int | None = None
-        self.dup_acks = 0
-        self.sack_blocks = 0
-        self.dsacks = 0
         self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
@@ -187,7 +180,6 @@ class Direction:
     # -- this side sends -------------------------------------------------------------------
 
     def on_send(self, seg: Segment, peer_mss: int | None) -> None:
-        self.packets += 1
         self.last_ts = seg.ts
         if seg.flags & TCP_SYN:
             self.syn_seen = True
@@ -203,17 +195,9 @@ class Direction:
         end = start + length
         if length == 0:
             return
-        if (
-            self.snd_max is not None
-            and start < self.snd_max
-            and not _is_keepalive(seg, start, self.snd_max)
-        ):
-            self.retransmissions += 1
         if seg.payload_len == 0:  # SYN or FIN alone: sequence space, but no data to size
             self.snd_max = max(self.snd_max or end, end)
             return
-        self.data_packets += 1
-        self.data_bytes += seg.payload_len
         self.largest_payload = max(self.largest_payload, seg.payload_len)
         self.tcp_options_len = seg.tcp_header_len - 20
         if self.lowest_seen is None or start < self.lowest_seen:
@@ -244,10 +228,9 @@ class Direction:
             return
         ack = self.ref_abs + signed_delta(seg.ack, self.ref_raw)
         is_pure = seg.payload_len == 0 and not seg.flags & (TCP_SYN | TCP_FIN | TCP_RST)
-        if is_pure and self._last_ack == (ack, seg.window) and self.outstanding:
-            self.dup_acks += 1
-            if len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at:
-                self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
+        repeated = is_pure and self._last_ack == (ack, seg.window) and self.outstanding
+        if repeated and (len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at):
+            self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
         self._last_ack = (ack, seg.window) if is_pure else None
         sacked: list[Sent] = []
         for left_raw, right_raw in seg.sack_blocks:
@@ -269,10 +252,8 @@ class Direction:
         right = self.ref_abs + signed_delta(right_raw, self.ref_raw)
         if right <= left:
             return []
-        self.sack_blocks += 1
         if right <= ack:
-            self.dsacks += 1  # D-SACK (RFC 2883): reports a duplicate, delivers nothing new
-            return []
+            return []  # D-SACK (RFC 2883): reports a duplicate, delivers nothing new
         # `outstanding` is sorted by start: the covered segments are one run found by bisection.
         first = bisect.bisect_left(self.outstanding, left, key=_start_of)
         last = first
@@ -401,11 +382,6 @@ def wire_size(seg: Segment, peer_mss: int | None) -> int:
         return seg.ip_len
     options = seg.tcp_header_len - 20
     return seg.ip_header_len + seg.tcp_header_len + max(peer_mss - options, 1)
-
-
-def _is_keepalive(seg: Segment, start: int, snd_max: int) -> bool:
-    """A keep-alive re-sends the last byte (or nothing) to provoke an ACK: not a retransmission."""
-    return seg.payload_len <= 1 and start == snd_max - 1 and not seg.flags & (TCP_SYN | TCP_FIN)
 
 
 FlowKey = tuple[bytes, int, bytes, int]

@@ -16,6 +16,7 @@ from pcapmtu import analyze
 from pcapmtu.analysis import DEFAULT_CONFIG, _read
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError
+from pcapmtu.screen import DirectionCounts
 from tests import synthetic as syn
 from tests.conftest import REPO, SAMPLES
 from tests.test_golden import CASES
@@ -100,3 +101,44 @@ def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPa
     assert analyze(captures).to_dict() == expected
     for path in sorted(SAMPLES.glob("*.pcap*")):
         _both([path])
+
+
+def _server_counts(c: syn.Conversation) -> DirectionCounts:
+    screen = _read(c.pcap(), None, None, DEFAULT_CONFIG, True).screen
+    return next(d for d in screen.directions if d.info.sport == 80)
+
+
+def test_retransmissions_across_a_sequence_wrap() -> None:
+    """SYNTHETIC: four segments across 2^32, then a resend of the first."""
+    c = syn.Conversation(isn=2**32 - 2000).handshake()
+    for i in range(4):
+        c.data(1 + 1368 * i, 1368)
+    c.ack(1 + 1368 * 4)
+    assert _server_counts(c).retransmissions == 0
+    c.data(1, 1368)
+    assert _server_counts(c).retransmissions == 1
+
+
+def test_full_and_partial_retransmissions_are_counted() -> None:
+    """SYNTHETIC: a full and a partial overlap; a keep-alive is not a retransmission."""
+    c = syn.Conversation().handshake().data(1, 1000).data(1001, 1000)
+    c.data(1, 1000)  # full overlap
+    c.data(501, 1000)  # partial overlap
+    c.ack(2001)
+    c.data(2000, 1)  # keep-alive: the last byte again
+    d = _server_counts(c)
+    assert (d.retransmissions, d.data_packets) == (2, 5)
+
+
+def test_a_dsack_is_counted_as_a_sack_block_too() -> None:
+    """SYNTHETIC: a resent segment that had arrived is reported by a D-SACK."""
+    c = syn.Conversation().handshake().data(1, 100).ack(101).data(1, 100).ack(101, sack=[(1, 101)])
+    d = _server_counts(c)
+    assert (d.sack_blocks, d.dsacks, d.retransmissions) == (1, 1, 1)
+
+
+def test_duplicate_acks_without_sack() -> None:
+    """SYNTHETIC: three pure ACKs repeating the handshake's, with data outstanding."""
+    c = syn.Conversation(sack=False).handshake().data(1, 1368).data(1369, 392)
+    c.ack(1).ack(1).ack(1)
+    assert _server_counts(c).dup_acks == 3
