@@ -361,38 +361,56 @@ class Screen:
             return
         st, fl = self.ints, self.floats
         flags, payload, ts, ip_len = c["flags"], c["payload_len"], c["ts"], c["ip_len"]
-        syn, fin = (flags & TCP_SYN) != 0, (flags & TCP_FIN) != 0
+        syn = (flags & TCP_SYN) != 0
         peers, flows, sides = self.peer_of[dirs], self.flow_of[dirs], self.side_of[dirs]
         has_peer = peers >= 0
         peer_safe = np.maximum(peers, 0)
         self._note_syn_mss(c, syn, dirs)
 
-        # ---- each direction's own segments -----------------------------------------------
-        own = _Grouping(dirs)
-        had = st["has_sent"][dirs] != 0
-        raw = c["seq"]
-        previous_raw = own.exclusive(raw, st["last_raw"][dirs])
-        delta = np.where(own.first & ~had, 0, _sd(raw - previous_raw))
-        seq_abs = np.where(had, st["last_abs"][dirs], 0)
-        seq_abs = own.start_value(seq_abs) + own.cumsum(delta)
-        length = payload + syn + fin
-        end = seq_abs + length
-        sends = length > 0
-        snd_max = own.running_max(np.where(sends, end, NONE), st["snd_max"][dirs])
-        before = own.exclusive(snd_max, st["snd_max"][dirs])
-        bare = (flags & (TCP_SYN | TCP_FIN)) == 0
-        keepalive = (payload <= 1) & (seq_abs == before - 1) & bare
-        resent = sends & (before != NONE) & (seq_abs < before) & ~keepalive
-        data = payload > 0
-        self._count_own(own, c, data, resent, syn)
+        # ---- each direction's own segments, in direction order (`_s`: sorted so) ----------
+        o = _stable_order(dirs)
+        d_s = dirs[o]
+        first = np.ones(n, dtype=bool)
+        first[1:] = d_s[1:] != d_s[:-1]
+        starts = np.flatnonzero(first)
+        g = np.cumsum(first) - 1
+        group_dir = d_s[starts]
+        had = st["has_sent"][group_dir] != 0
+        raw_s = c["seq"][o]
+        previous = np.empty_like(raw_s)
+        previous[1:] = raw_s[:-1]
+        previous[starts] = st["last_raw"][group_dir]
+        delta = _sd(raw_s - previous)
+        delta[starts[~had]] = 0
+        total = np.cumsum(delta)
+        base = np.where(had, st["last_abs"][group_dir], 0) - (total[starts] - delta[starts])
+        seq_abs_s = base[g] + total
+        flags_s, payload_s = flags[o], payload[o]
+        length_s = payload_s + ((flags_s & TCP_SYN) != 0) + ((flags_s & TCP_FIN) != 0)
+        end_s = seq_abs_s + length_s
+        carry = st["snd_max"][group_dir][g]
+        snd_max_s = _running_max(np.where(length_s > 0, end_s, NONE), first, carry)
+        before_s = _exclusive(snd_max_s, first, carry)
+        bare = (flags_s & (TCP_SYN | TCP_FIN)) == 0
+        keepalive = (payload_s <= 1) & (seq_abs_s == before_s - 1) & bare
+        resent = (length_s > 0) & (before_s != NONE) & (seq_abs_s < before_s) & ~keepalive
+        data = payload_s > 0
+        self._count_own(c, o, starts, group_dir, data, resent)
+        ip_len_s = ip_len[o]
+        new_data = data & ((before_s == NONE) | (seq_abs_s >= before_s))
+        new_data &= ip_len_s <= ETHERNET_MTU
+        self._remember_new_data(
+            d_s[new_data], end_s[new_data], ip_len_s[new_data], payload_s[new_data]
+        )
+        self._remember_resent(d_s[resent], ip_len_s[resent], payload_s[resent])
+        self._keep_top(d_s[resent], ip_len_s[resent])
+        seq_abs = np.empty(n, dtype=np.int64)
+        seq_abs[o] = seq_abs_s
+        snd_max = np.empty(n, dtype=np.int64)
+        snd_max[o] = snd_max_s
 
         # ---- what each row's peer had sent by then ----------------------------------------
-        flow = _Grouping(flows)
-
-        # per row: the latest row of its peer (the flow's other side) at or before it, or -1
-        peer_row = np.full(n, -1, dtype=np.int64)
-        for s in (0, 1):
-            peer_row = np.where(sides == 1 - s, flow.latest(sides == s), peer_row)
+        peer_row = self._peer_rows(flows, sides)
         seen = peer_row >= 0
         at_row = np.maximum(peer_row, 0)
 
@@ -400,32 +418,40 @@ class Screen:
             carry = np.where(has_peer, st[carry_field][peer_safe], fill)
             return np.where(seen, values[at_row], np.where(has_peer, carry, fill))
 
-        peer_raw = peer_latest(raw, "last_raw", 0)
-        peer_abs = peer_latest(seq_abs, "last_abs", 0)
-        peer_sent = peer_latest(np.ones(n, dtype=np.int64), "has_sent", 0) != 0
-        peer_snd_max = peer_latest(snd_max, "snd_max", NONE)
+        raw = c["seq"]
+        peer_sent = seen | (has_peer & (st["has_sent"][peer_safe] != 0))
+        acking = np.flatnonzero(((flags & TCP_ACK) != 0) & peer_sent)
+        peer_raw = peer_latest(raw, "last_raw", 0)[acking]
+        peer_abs = peer_latest(seq_abs, "last_abs", 0)[acking]
+        peer_snd_max = peer_latest(snd_max, "snd_max", NONE)[acking]
 
-        # ---- ACKs, grouped by the direction whose data they acknowledge -------------------
-        acking = ((flags & TCP_ACK) != 0) & peer_sent
-        ack_abs = peer_abs + _sd(c["ack"] - peer_raw)
-        acked = _Grouping(np.where(acking, peers, -1))
-        cum = acked.running_max(
-            np.where(acking, ack_abs, NONE), np.where(acking, st["cum_ack"][peer_safe], NONE)
-        )
-        pure = acking & (payload == 0) & ((flags & (TCP_SYN | TCP_FIN | TCP_RST)) == 0)
-        pure_ack = np.where(pure, ack_abs, NONE)
-        window = c["window"]
-        prev_ack = acked.exclusive(pure_ack, st["last_pure_ack"][peer_safe])
-        prev_window = acked.exclusive(window, st["last_pure_window"][peer_safe])
+        # ---- ACKs, by the direction whose data they acknowledge (`_a`: sorted so) ---------
+        ack_abs = peer_abs + _sd(c["ack"][acking] - peer_raw)
+        acked = peers[acking]
+        ao = _stable_order(acked)
+        rows_a, acked_a = acking[ao], acked[ao]
+        a_first = np.ones(len(ao), dtype=bool)
+        a_first[1:] = acked_a[1:] != acked_a[:-1]
+        a_starts = np.flatnonzero(a_first)
+        a_g = np.cumsum(a_first) - 1
+        a_dir = acked_a[a_starts]
+        ack_a, top_a = ack_abs[ao], peer_snd_max[ao]
+        cum_a = _running_max(ack_a, a_first, st["cum_ack"][a_dir][a_g])
+        flags_a = flags[rows_a]
+        pure = (payload[rows_a] == 0) & ((flags_a & (TCP_SYN | TCP_FIN | TCP_RST)) == 0)
+        pure_ack = np.where(pure, ack_a, NONE)
+        window = c["window"][rows_a]
+        prev_ack = _exclusive(pure_ack, a_first, st["last_pure_ack"][a_dir][a_g])
+        prev_window = _exclusive(window, a_first, st["last_pure_window"][a_dir][a_g])
         dup = (
             pure
             & (prev_ack != NONE)
             & (pure_ack == prev_ack)
             & (window == prev_window)
-            & (ack_abs < peer_snd_max)
+            & (ack_a < top_a)
         )
-        self._add_counts("dup_acks", peers[dup], np.ones(int(dup.sum()), dtype=np.int64))
-        sacking = np.flatnonzero(acking & (c["sack_count"] > 0))
+        self._add_counts("dup_acks", acked_a[dup], np.ones(int(dup.sum()), dtype=np.int64))
+        sacking = acking[c["sack_count"][acking] > 0]
         left, right = c["sack_left"][sacking], c["sack_right"][sacking]
         in_use = np.arange(left.shape[1])[None, :] < c["sack_count"][sacking][:, None]
         valid = in_use & (_sd(right - left) > 0)
@@ -438,32 +464,45 @@ class Screen:
         # exact analysis ignores new data already acknowledged, so this direction's sizes are
         # no proof of delivery. Otherwise no new data can have been acknowledged before it was
         # sent, and new data the cumulative ACK passes later was delivered.
-        beyond = acking & (cum != NONE) & (cum > peer_snd_max)
-        st["acked_unseen"][peers[beyond]] = 1
-        new_data = data & ((before == NONE) | (seq_abs >= before)) & (ip_len <= ETHERNET_MTU)
-        self._remember_new_data(dirs[new_data], end[new_data], ip_len[new_data], payload[new_data])
-        self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
-        self._keep_top(dirs[resent], ip_len[resent])
-        gap = acking & (cum != NONE) & (peer_snd_max != NONE) & (cum < peer_snd_max)
-        self._check_gaps(acked, acking, cum, ts, peers[gap], ts[gap], peer_snd_max[gap])
+        known = cum_a != NONE
+        st["acked_unseen"][acked_a[known & (cum_a > top_a)]] = 1
+        gap = known & (top_a != NONE) & (cum_a < top_a)
+        ts_a = ts[rows_a]
+        self._check_gaps(acked_a, cum_a, ts_a, acked_a[gap], ts_a[gap], top_a[gap])
 
         # ---- carry the state over to the next batch --------------------------------------
         for f in set(flows[(flags & (TCP_FIN | TCP_RST)) != 0].tolist()):
             self.finished[f] = True
-        last = own.last_rows()
-        d_last = dirs[last]
-        st["last_raw"][d_last] = raw[last]
-        st["last_abs"][d_last] = seq_abs[last]
-        st["has_sent"][d_last] = 1
-        st["snd_max"][d_last] = snd_max[last]
-        fl["last_ts"][d_last] = ts[last]
-        st["last_frame"][d_last] = c["frame"][last]
-        acking_last = acked.last_rows()
-        acking_last = acking_last[acking[acking_last]]
-        p_last = peers[acking_last]
-        st["cum_ack"][p_last] = cum[acking_last]
-        st["last_pure_ack"][p_last] = pure_ack[acking_last]
-        st["last_pure_window"][p_last] = window[acking_last]
+        last = o[np.r_[starts[1:], n] - 1]
+        st["last_raw"][group_dir] = raw[last]
+        st["last_abs"][group_dir] = seq_abs[last]
+        st["has_sent"][group_dir] = 1
+        st["snd_max"][group_dir] = snd_max[last]
+        fl["last_ts"][group_dir] = ts[last]
+        st["last_frame"][group_dir] = c["frame"][last]
+        a_last = np.r_[a_starts[1:], len(ao)][: len(a_starts)] - 1
+        st["cum_ack"][a_dir] = cum_a[a_last]
+        st["last_pure_ack"][a_dir] = pure_ack[a_last]
+        st["last_pure_window"][a_dir] = window[a_last]
+
+    def _peer_rows(self, flows: np.ndarray, sides: np.ndarray) -> np.ndarray:
+        """Per row: the latest row of the flow's other side at or before it, or -1."""
+        n = len(flows)
+        fo = _stable_order(flows)
+        f_s = flows[fo]
+        first = np.ones(n, dtype=bool)
+        first[1:] = f_s[1:] != f_s[:-1]
+        group_start = np.flatnonzero(first)[np.cumsum(first) - 1]
+        side_s = sides[fo]
+        position = np.arange(n)
+        latest = []
+        for s in (0, 1):
+            found = np.maximum.accumulate(np.where(side_s == s, position, -1))
+            latest.append(np.where(found >= group_start, found, -1))
+        other = np.where(side_s == 0, latest[1], latest[0])
+        rows = np.full(n, -1, dtype=np.int64)
+        rows[fo] = np.where(other >= 0, fo[np.maximum(other, 0)], -1)
+        return rows
 
     def _note_syn_mss(self, c: Columns, syn: np.ndarray, dirs: np.ndarray) -> None:
         """The smallest and largest MSS each host announced in a SYN, and the frames of the
@@ -478,33 +517,42 @@ class Screen:
 
     def _count_own(
         self,
-        own: _Grouping,
         c: Columns,
+        o: np.ndarray,
+        starts: np.ndarray,
+        group_dir: np.ndarray,
         data: np.ndarray,
         resent: np.ndarray,
-        syn: np.ndarray,
     ) -> None:
+        """Add each direction's rows to its counts; rows sorted by direction (`o`), `starts`
+        of each direction's run, `data` and `resent` in that order."""
         st, fl = self.ints, self.floats
-        d = own.group_keys()
-        st["packets"][d] += own.sizes()
-        st["data_packets"][d] += own.reduce(data.astype(np.int64), np.add)
-        st["data_bytes"][d] += own.reduce(np.where(data, c["payload_len"], 0), np.add)
-        st["retransmissions"][d] += own.reduce(resent.astype(np.int64), np.add)
-        for name, column in (
-            ("largest_ip_len", "ip_len"),
-            ("max_header_len", "header_len"),
-            ("max_payload", "payload_len"),
+        n = len(o)
+        st["packets"][group_dir] += np.diff(np.r_[starts, n])
+
+        def per_direction(values: np.ndarray, ufunc: np.ufunc = np.add) -> np.ndarray:
+            return np.asarray(ufunc.reduceat(values, starts))
+
+        payload = c["payload_len"][o]
+        st["data_packets"][group_dir] += per_direction(data.astype(np.int64))
+        st["data_bytes"][group_dir] += per_direction(np.where(data, payload, 0))
+        st["retransmissions"][group_dir] += per_direction(resent.astype(np.int64))
+        for name, values in (
+            ("largest_ip_len", c["ip_len"][o]),
+            ("max_header_len", c["header_len"][o]),
+            ("max_payload", payload),
         ):
-            largest = own.reduce(np.where(data, c[column], 0), np.maximum)
-            st[name][d] = np.maximum(st[name][d], largest)
-        latest_syn = own.reduce(np.where(syn, np.arange(len(syn)), -1), np.maximum)
+            largest = per_direction(np.where(data, values, 0), np.maximum)
+            st[name][group_dir] = np.maximum(st[name][group_dir], largest)
+        syn = (c["flags"][o] & TCP_SYN) != 0
+        latest_syn = per_direction(np.where(syn, np.arange(n), -1), np.maximum)
         has_syn = latest_syn >= 0
-        st["syn_mss"][d[has_syn]] = c["mss"][latest_syn[has_syn]]
-        st["syn_seen"][d[has_syn]] = 1
-        first_rows = own.first_rows()
-        fresh = np.isnan(fl["first_ts"][d])
-        fl["first_ts"][d[fresh]] = c["ts"][first_rows[fresh]]
-        st["first_frame"][d[fresh]] = c["frame"][first_rows[fresh]]
+        st["syn_mss"][group_dir[has_syn]] = c["mss"][o][latest_syn[has_syn]]
+        st["syn_seen"][group_dir[has_syn]] = 1
+        fresh = np.isnan(fl["first_ts"][group_dir])
+        first_rows = o[starts[fresh]]
+        fl["first_ts"][group_dir[fresh]] = c["ts"][first_rows]
+        st["first_frame"][group_dir[fresh]] = c["frame"][first_rows]
 
     def _add_counts(self, name: str, dirs: np.ndarray, values: np.ndarray) -> None:
         if len(dirs):
@@ -565,8 +613,7 @@ class Screen:
 
     def _check_gaps(
         self,
-        acked: _Grouping,
-        acking: np.ndarray,
+        row_dirs: np.ndarray,
         cum: np.ndarray,
         ts: np.ndarray,
         gap_dirs: np.ndarray,
@@ -575,7 +622,8 @@ class Screen:
     ) -> None:
         """A possible receiver-side gap: from an ACK below the data sent (`gap_top`), until a
         cumulative ACK reaches that data, `min_hole_s` or more pass. Settled with this batch's
-        ACKs where they reach it; carried over while they do not (and time is short)."""
+        ACKs (`row_dirs`: the direction each acknowledges, sorted; `cum`, `ts`: theirs) where
+        they reach it; carried over while they do not (and time is short)."""
         p = self.pending
         dirs = np.concatenate([p.gap_dir, gap_dirs])
         since = np.concatenate([p.gap_ts, gap_ts])
@@ -583,8 +631,7 @@ class Screen:
         if not len(dirs):
             return
         # the first ACK row of the same acknowledged direction whose cumulative ACK >= top
-        rows = acked.order[acking[acked.order]]
-        row_dirs = acked.keys[rows]  # sorted
+        rows = np.arange(len(row_dirs))
         # number the acknowledged directions 0, 1, ... in their (sorted) order among the rows
         new_group = np.ones(len(rows), dtype=bool)
         new_group[1:] = row_dirs[1:] != row_dirs[:-1]
@@ -831,75 +878,3 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
         if high - low < 1 << 16:
             return np.argsort((keys - low).astype(np.uint16), kind="stable")
     return np.argsort(keys, kind="stable")
-
-
-class _Grouping:
-    """Rows grouped by a key (a stable sort), for running values within each group; every
-    method takes and returns arrays in the rows' own (frame) order."""
-
-    def __init__(self, keys: np.ndarray) -> None:
-        self.keys = keys
-        self.order = _stable_order(keys)
-        sorted_keys = keys[self.order]
-        n = len(keys)
-        self._first_sorted = np.ones(n, dtype=bool)
-        self._first_sorted[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        self.starts = np.flatnonzero(self._first_sorted)
-        self._group = np.cumsum(self._first_sorted) - 1  # of each sorted row
-        self.first = np.zeros(n, dtype=bool)
-        self.first[self.order[self.starts]] = True
-
-    def _back(self, sorted_values: np.ndarray) -> np.ndarray:
-        out = np.empty_like(sorted_values)
-        out[self.order] = sorted_values
-        return out
-
-    def group_keys(self) -> np.ndarray:
-        return np.asarray(self.keys[self.order[self.starts]])
-
-    def sizes(self) -> np.ndarray:
-        return np.diff(np.r_[self.starts, len(self.keys)])
-
-    def first_rows(self) -> np.ndarray:
-        return np.asarray(self.order[self.starts])
-
-    def last_rows(self) -> np.ndarray:
-        return np.asarray(self.order[np.r_[self.starts[1:], len(self.keys)] - 1])
-
-    def reduce(self, values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-        """One value per group (in `group_keys` order)."""
-        return np.asarray(ufunc.reduceat(values[self.order], self.starts))
-
-    def start_value(self, values: np.ndarray) -> np.ndarray:
-        """Each row gets `values` at its group's first row."""
-        return self._back(values[self.order][self.starts][self._group])
-
-    def cumsum(self, values: np.ndarray) -> np.ndarray:
-        """Inclusive running sum within each group."""
-        v = values[self.order]
-        total = np.cumsum(v)
-        offset = (total[self.starts] - v[self.starts])[self._group]
-        return self._back(total - offset)
-
-    def running_max(self, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
-        return self._back(_running_max(values[self.order], self._first_sorted, carry[self.order]))
-
-    def exclusive(self, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
-        """Each row gets the previous row's value in its group, or `carry` for the first."""
-        return self._back(_exclusive(values[self.order], self._first_sorted, carry[self.order]))
-
-    def ffill(self, mask: np.ndarray, values: np.ndarray, carry: np.ndarray) -> np.ndarray:
-        """Each row gets `values` of the latest row at or before it in its group where `mask`
-        holds, or `carry`."""
-        row = self.latest(mask)
-        return np.where(row >= 0, values[np.maximum(row, 0)], carry)
-
-    def latest(self, mask: np.ndarray) -> np.ndarray:
-        """Each row gets the latest row at or before it in its group where `mask` holds, or -1
-        (rows are numbered in the rows' own order)."""
-        n = len(mask)
-        rows = np.where(mask[self.order], self.order, -1)
-        position = np.where(mask[self.order], np.arange(n), -1)
-        latest = np.maximum.accumulate(position) if n else position
-        inside = latest >= self.starts[self._group]
-        return self._back(np.where(inside, rows[np.maximum(latest, 0)], -1))
