@@ -12,13 +12,11 @@ import concurrent.futures
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from pcapmtu import __version__, headers
-from pcapmtu.capture import STDIN_NAME, Batch, Bytes, Capture, Source
+from pcapmtu.capture import STDIN_NAME, Bytes, Capture, Source
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
@@ -34,7 +32,7 @@ from pcapmtu.detect import (
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary
-from pcapmtu.model import Record, TooBig, format_address
+from pcapmtu.model import TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.replay import Keeper, feed, replay
 from pcapmtu.report import (
@@ -47,7 +45,7 @@ from pcapmtu.report import (
     PathReport,
     Report,
 )
-from pcapmtu.screen import Screen, ScreenResult, distinct_keys
+from pcapmtu.screen import Screen, ScreenResult
 
 DEFAULT_CONFIG = DetectConfig()
 
@@ -208,12 +206,14 @@ def _read(
     total = _size_of(source) if capture.info.compression is None else None
     started = time.monotonic()
     with capture:
-        for batch, decoded, keys, records in _decoded(capture, decoder, exact):
+        for batch in capture.batches():
+            decoded = headers.decode(batch, decoder)
             segments += len(decoded.segments["frame"])
             too_big += decoded.too_big
-            dirs = screen.add(decoded.segments, float(batch.ts[-1]), keys)
+            dirs = screen.add(decoded.segments, float(batch.ts[-1]))
             if table is not None:
-                feed(table, records, replay_decoder)
+                rows = (decoded.segments["frame"] - batch.first_frame).tolist()
+                feed(table, (batch.record(i) for i in rows), replay_decoder)
             else:
                 keeper.add(batch, decoded.segments, dirs, screen.info)
             if progress is not None:
@@ -256,36 +256,6 @@ def _read(
         warnings=tuple(info.warnings),
     )
     return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
-
-
-Keys = tuple[np.ndarray, np.ndarray]
-
-
-def _decoded(
-    capture: Capture, decoder: Decoder, records: bool
-) -> Iterator[tuple[Batch, headers.Decoded, Keys, list[Record]]]:
-    """Each batch with its decoded headers, the distinct flow keys among them (the screen's
-    first step) and, if `records`, its TCP segments' records: made one batch ahead in a
-    thread. Reading, walking and the compiled decoding release the GIL, so they run while this
-    thread screens the batch before. The batch's bytes may be overwritten once the next one is
-    made: only its arrays are used here."""
-
-    batches = capture.batches()
-
-    def make() -> tuple[Batch, headers.Decoded, Keys, list[Record]] | None:
-        batch = next(batches, None)
-        if batch is None:
-            return None
-        decoded = headers.decode(batch, decoder)
-        keys = distinct_keys(decoded.segments)
-        frames = (decoded.segments["frame"] - batch.first_frame).tolist() if records else []
-        return batch, decoded, keys, [batch.record(i) for i in frames]
-
-    with concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-decode") as pool:
-        future = pool.submit(make)
-        while (item := future.result()) is not None:
-            future = pool.submit(make)
-            yield item
 
 
 def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]]) -> None:

@@ -285,12 +285,9 @@ class Screen:
             self.floats["first_ts"][d] = np.nan
         self.size = max(self.size, size)
 
-    def _direction_ids(
-        self, c: Columns, keys: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> np.ndarray:
-        """Each row's direction id; directions first seen here are created in frame order.
-        `keys`: `distinct_keys(c)`, when already known."""
-        unique_rows, inverse = keys if keys is not None else distinct_keys(c)
+    def _direction_ids(self, c: Columns) -> np.ndarray:
+        """Each row's direction id; directions first seen here are created in frame order."""
+        unique_rows, inverse = distinct_keys(c)
         ids = np.empty(len(unique_rows), dtype=np.int64)
         for u, row in enumerate(unique_rows.tolist()):
             key = _key_of(c, row)
@@ -324,14 +321,8 @@ class Screen:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    def add(
-        self,
-        c: Columns,
-        batch_last_ts: float,
-        keys: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """The segments of one batch (in frame order), and the time of its last record;
-        `keys`: `distinct_keys(c)` if already known (another thread may have made them).
+    def add(self, c: Columns, batch_last_ts: float) -> np.ndarray:
+        """The segments of one batch (in frame order), and the time of its last record.
         Returns each segment's direction (an index into `info`)."""
         self.last_ts = batch_last_ts
         n = len(c["frame"])
@@ -345,8 +336,7 @@ class Screen:
                 cut = self._reused_at(rest, after=1)
             stop = n if cut is None else start + cut
             part = {name: values[start:stop] for name, values in c.items()}
-            whole = start == 0 and stop == n
-            dirs[start:stop] = self._direction_ids(part, keys if whole else None)
+            dirs[start:stop] = self._direction_ids(part)
             self._batch(part, dirs[start:stop])
             self._settle()
             start = stop
