@@ -158,8 +158,8 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86DD
 #define ETHERTYPE_VLAN 0x8100
-#define TCP_SYN 0x02
-#define FIELDS 22 /* per TCP row: see tcp_headers() */
+#define SACK_KEPT 4 /* SACK blocks kept per segment: 40 option bytes hold no more */
+#define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
 
 enum { SLOW = 0, TCP = 1, UDP = 2 };
 
@@ -189,6 +189,38 @@ static long ip_offset(const unsigned char *r, int64_t caplen, int64_t link) {
     default:
         return -1;
     }
+}
+
+/* TCP options read as pcapmtu/decode.py reads them (dpkt's parse_opts, stopped at
+ * End-of-Options or at an option cut short): the MSS (the last one; 0 if none) and the SACK
+ * blocks (their number, and the edges of the first SACK_KEPT). */
+static void tcp_options(const unsigned char *x, int64_t len, int64_t *out) {
+    int64_t i = 0, mss = 0, count = 0;
+    while (i < len) {
+        int kind = x[i];
+        if (kind == 0) break;
+        if (kind == 1) {
+            i += 1;
+            continue;
+        }
+        if (i + 1 >= len) break; /* no length byte */
+        int64_t size = x[i + 1] < 2 ? 2 : x[i + 1];
+        int64_t value_len = (i + size <= len ? size : len - i) - 2;
+        const unsigned char *value = x + i + 2;
+        if (kind == 2 && value_len == 2) {
+            mss = be16(value);
+        } else if (kind == 5 && value_len % 8 == 0) {
+            for (int64_t k = 0; k < value_len / 8; k++, count++) {
+                if (count < SACK_KEPT) {
+                    out[16 + 2 * count] = (int64_t)be32(value + 8 * k);
+                    out[17 + 2 * count] = (int64_t)be32(value + 8 * k + 4);
+                }
+            }
+        }
+        i += size;
+    }
+    out[15] = count < SACK_KEPT ? count : SACK_KEPT;
+    out[16 + 2 * SACK_KEPT] = mss;
 }
 
 /* One record: SLOW, UDP, or TCP with its fields written to `out`. */
@@ -228,19 +260,9 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     unsigned off_flags = be16(t + 12);
     int64_t tcp_header = (off_flags >> 12) * 4, payload = total - ip_header - tcp_header;
     int flags = off_flags & 0xFF;
-    if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room || (flags & TCP_SYN)) {
-        return SLOW;
-    }
-    int64_t options = tcp_header - 20, blocks = 0;
-    if (options > 0) {
-        const unsigned char *x = t + 20;
-        if (!(x[0] == 1 && x[1] == 1 && x[2] == 8 && x[3] == 10)) return SLOW;
-        if (options != 12) {
-            blocks = (options - 16) / 8;
-            if (options < 24 || options != 16 + 8 * blocks || blocks > 3) return SLOW;
-            if (!(x[12] == 1 && x[13] == 1 && x[14] == 5 && x[15] == 2 + 8 * blocks)) return SLOW;
-        }
-    }
+    if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room) return SLOW;
+    for (int k = 15; k < FIELDS + 1; k++) out[k] = 0;
+    tcp_options(t + 20, tcp_header - 20, out);
     out[1] = version;
     out[2] = (int64_t)src_hi;
     out[3] = (int64_t)src_lo;
@@ -255,20 +277,15 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     out[12] = total;
     out[13] = ip_header + tcp_header;
     out[14] = payload;
-    out[15] = blocks;
-    for (int k = 0; k < 3; k++) {
-        const unsigned char *b = t + 36 + 8 * k;
-        out[16 + 2 * k] = k < blocks ? (int64_t)be32(b) : 0;
-        out[17 + 2 * k] = k < blocks ? (int64_t)be32(b + 4) : 0;
-    }
     return TCP;
 }
 
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
- *   one-by-one decoder, 1: TCP, 2: UDP); fields: FIELDS int64 per TCP record, in order:
+ *   one-by-one decoder, 1: TCP, 2: UDP); fields: FIELDS + 1 int64 per TCP record, in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
- *   window, IP length, header length, payload length, SACK blocks, then 3 (left, right). */
+ *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
+ *   MSS (0: none). */
 static PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_buffer data, off, cap, orig, link;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
@@ -277,7 +294,7 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *offsets = off.buf, *caplens = cap.buf, *origs = orig.buf, *links = link.buf;
     unsigned char *kinds = PyMem_Malloc(n > 0 ? n : 1);
-    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * FIELDS * (n > 0 ? n : 1));
+    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * (FIELDS + 1) * (n > 0 ? n : 1));
     PyObject *result = NULL;
     if (kinds == NULL || fields == NULL) {
         PyErr_NoMemory();
@@ -286,7 +303,7 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_ssize_t rows = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t *out = fields + rows * FIELDS;
+        int64_t *out = fields + rows * (FIELDS + 1);
         const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
         int kind = offsets[i] + caplens[i] <= data.len ? tcp_row(r, caplens[i], origs[i], links[i], out)
                                                        : SLOW;
@@ -298,7 +315,7 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("(y#y#)", (const char *)kinds, n, (const char *)fields,
-                           (Py_ssize_t)(rows * FIELDS * sizeof(int64_t)));
+                           (Py_ssize_t)(rows * (FIELDS + 1) * sizeof(int64_t)));
 done:
     PyMem_Free(kinds);
     PyMem_Free(fields);

@@ -1,11 +1,11 @@
 """A batch of records in, the header fields of its TCP segments out, as columns of arrays.
 
 The fast lane of decoding: the common shapes (raw IP, Ethernet with at most one VLAN tag,
-Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 without extension headers; TCP with
-no options, timestamps, or timestamps and SACK as Linux lays them out) are read for all records
-of a batch at once. Every other record (a SYN with its options, ICMP, tunnels, fragments,
-extension headers, damage, other link types) goes through `decode.Decoder`, one by one, and its
-segment joins the same columns. So each record is decoded by exactly one of the two; a test
+Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 without extension headers; TCP) are
+read for all records of a batch at once, by the compiled module (any TCP options) or, when it
+was not built, with numpy (no options, timestamps, or timestamps and SACK as Linux lays them
+out; not SYNs). Every other record (ICMP, tunnels, fragments, extension headers, damage, other
+link types) goes through `decode.Decoder`, one by one, and its segment joins the same columns. So each record is decoded by exactly one of the two; a test
 checks that the fast lane gives what the `Decoder` gives, field by field, on every capture.
 """
 
@@ -94,7 +94,7 @@ COMPILED_ORDER = (
     "payload_len",
     "sack_count",
 )
-COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * 3
+COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 1  # then the MSS
 KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
 
 
@@ -254,11 +254,10 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
     for k, name in enumerate(COMPILED_ORDER, 1):
         column = fields[:, k]
         columns[name] = column.view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
-    columns["mss"] = np.zeros(len(rows), dtype=np.int64)
-    sacks = fields[:, len(COMPILED_ORDER) + 1 :]
-    for side, first in (("sack_left", 0), ("sack_right", 1)):
-        columns[side] = np.zeros((len(rows), MAX_SACK_BLOCKS), dtype=np.int64)
-        columns[side][:, :MAX_LINUX_SACK_BLOCKS] = sacks[:, first::2]
+    sacks = fields[:, len(COMPILED_ORDER) + 1 : -1]
+    columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
+    columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
+    columns["mss"] = fields[:, -1].copy()
     slow = np.flatnonzero(kinds == KIND_SLOW)
     return columns, slow, int(np.count_nonzero(kinds == KIND_UDP))
 

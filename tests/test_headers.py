@@ -60,13 +60,14 @@ def test_fast_lanes_equal_the_decoder(path: Path, lane: str) -> None:
 
 
 @pytest.mark.parametrize("lane", LANES)
-def test_the_fast_lanes_take_all_but_the_handshakes_of_a_real_capture(lane: str) -> None:
+def test_the_fast_lanes_take_the_segments_of_a_real_capture(lane: str) -> None:
     decoder = Decoder()
     with Capture(SAMPLES / "healthy-random-loss.pcap") as capture:
         decoded = [headers.decode(batch, decoder, lane=lane) for batch in capture.batches()]
     segments = sum(len(d.segments["frame"]) for d in decoded)
     syns = sum(int(np.count_nonzero(d.segments["flags"] & 0x02)) for d in decoded)
-    assert sum(d.fast for d in decoded) == segments - syns > 1000
+    slow = syns if lane == "numpy" else 0  # the numpy lane leaves a SYN's options to decode
+    assert sum(d.fast for d in decoded) == segments - slow > 1000
 
 
 def test_the_fast_lane_is_compiled_under_ci() -> None:
