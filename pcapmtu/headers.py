@@ -5,7 +5,8 @@ Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 without extension heade
 read for all records of a batch at once, by the compiled module (any TCP options) or, when it
 was not built, with numpy (no options, timestamps, or timestamps and SACK as Linux lays them
 out; not SYNs). Every other record (ICMP, tunnels, fragments, extension headers, damage, other
-link types) goes through `decode.Decoder`, one by one, and its segment joins the same columns. So each record is decoded by exactly one of the two; a test
+link types) goes through `decode.Decoder`, one by one, and its segment joins the same columns.
+So each record is decoded by exactly one of the two; a test
 checks that the fast lane gives what the `Decoder` gives, field by field, on every capture.
 """
 

@@ -76,7 +76,7 @@ _FLOAT_FIELDS = ("first_ts", "last_ts")
 
 def _sd(delta: np.ndarray) -> np.ndarray:
     """A difference of raw 32-bit sequence numbers as a signed one."""
-    return np.asarray((delta + SEQ_HALF) % SEQ_MOD - SEQ_HALF)
+    return np.asarray(((delta + SEQ_HALF) & (SEQ_MOD - 1)) - SEQ_HALF)
 
 
 def _groups(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +89,11 @@ def _running_max(values: np.ndarray, first: np.ndarray, carry: np.ndarray) -> np
     """Inclusive running maximum within groups of consecutive rows, starting from `carry`
     (one per row: its group's starting value)."""
     g, _ = _groups(first)
-    clipped = np.clip(np.maximum(values, carry), NONE, LIMIT)
+    start = np.maximum(values, carry)
+    if len(start) and (start.min() < NONE or start.max() > LIMIT):  # never in a real capture
+        start = np.clip(start, NONE, LIMIT)
     offset = g * SPAN
-    return np.asarray(np.maximum.accumulate(clipped + offset) - offset)
+    return np.asarray(np.maximum.accumulate(start + offset) - offset)
 
 
 def _exclusive(inclusive: np.ndarray, first: np.ndarray, carry: np.ndarray) -> np.ndarray:
@@ -191,10 +193,8 @@ class _Pending:
     """Rows carried to the next batch: new data not yet acknowledged, ACK points not yet
     passed (a possible gap), per direction."""
 
-    data_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    data_end: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    data_size: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    data_payload: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    data_rows: int = 0  # (direction, end, IP size) of new data, in chunks; how many in all
     gap_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     gap_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     gap_top: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -208,6 +208,9 @@ class Screen:
         self.keep = max(1, config.min_full_size_copies - 1)
         self.min_hole_s = config.min_hole_s
         self.ids: dict[tuple[int, ...], int] = {}  # (version, src, sport, dst, dport) -> id
+        self.mixes: dict[int, int] = {}  # mix of a live direction's key -> its id
+        self._table: tuple[np.ndarray, np.ndarray] | None = None  # `mixes`, sorted
+        self.key_columns = np.zeros((0, len(KEY_COLUMNS)), dtype=np.uint64)
         self.info: list[DirectionInfo] = []
         self.flow_first: list[int] = []  # per flow: its first direction
         self.finished: list[bool] = []  # per flow: FIN or RST seen
@@ -253,6 +256,7 @@ class Screen:
         d = self.size
         self.info.append(info)
         self.ids[key] = d
+        self._table = None
         self._grow(d + 1)
         self.flow_of[d], self.side_of[d], self.peer_of[d] = flow, side, peer
         if peer >= 0:
@@ -274,6 +278,9 @@ class Screen:
             top = np.zeros((capacity, self.keep), dtype=np.int64)
             top[: len(self.top)] = self.top
             self.top = top
+            key_columns = np.zeros((capacity, len(KEY_COLUMNS)), dtype=np.uint64)
+            key_columns[: len(self.key_columns)] = self.key_columns
+            self.key_columns = key_columns
             for name in ("flow_of", "side_of", "peer_of"):
                 old = getattr(self, name)
                 fresh = np.full(capacity, -1, dtype=np.int64)
@@ -286,14 +293,46 @@ class Screen:
         self.size = max(self.size, size)
 
     def _direction_ids(self, c: Columns) -> np.ndarray:
-        """Each row's direction id; directions first seen here are created in frame order."""
-        unique_rows, inverse = distinct_keys(c)
-        ids = np.empty(len(unique_rows), dtype=np.int64)
-        for u, row in enumerate(unique_rows.tolist()):
-            key = _key_of(c, row)
-            d = self.ids.get(key)
-            ids[u] = self._new_direction(key) if d is None else d
-        return np.asarray(ids[inverse])
+        """Each row's direction id; directions first seen here are created in frame order.
+
+        Rows of known directions are found by a 64-bit mix of their key in a sorted table,
+        and their keys then compared with the direction's (a collision falls to the exact
+        lookup below); the other rows, by their exact key."""
+        columns = [c[name].astype(np.uint64) for name in KEY_COLUMNS]
+        mixed = mix(columns)
+        dirs = np.full(len(mixed), -1, dtype=np.int64)
+        table_keys, table_dirs = self._mix_table()
+        if len(table_keys):
+            at = np.minimum(np.searchsorted(table_keys, mixed), len(table_keys) - 1)
+            found = np.flatnonzero(table_keys[at] == mixed)
+            candidate = table_dirs[at[found]]
+            same = np.ones(len(found), dtype=bool)
+            for k, column in enumerate(columns):
+                same &= self.key_columns[candidate, k] == column[found]
+            dirs[found[same]] = candidate[same]
+        rest = np.flatnonzero(dirs < 0)
+        if len(rest):
+            unique_rows, inverse = distinct([column[rest] for column in columns])
+            ids = np.empty(len(unique_rows), dtype=np.int64)
+            for u, row in enumerate(rest[unique_rows].tolist()):
+                key = _key_of(c, row)
+                d = self.ids.get(key)
+                if d is None:
+                    d = self._new_direction(key)
+                    self.mixes.setdefault(int(mixed[row]), d)
+                    self.key_columns[d] = key
+                ids[u] = d
+            dirs[rest] = ids[inverse]
+        return dirs
+
+    def _mix_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mixes of the live directions' keys, sorted, and their directions."""
+        if self._table is None:
+            keys = np.fromiter(self.mixes.keys(), dtype=np.uint64, count=len(self.mixes))
+            dirs = np.fromiter(self.mixes.values(), dtype=np.int64, count=len(self.mixes))
+            order = np.argsort(keys)
+            self._table = (keys[order], dirs[order])
+        return self._table
 
     def _reused_at(self, c: Columns, after: int = 0) -> int | None:
         """The first row from `after` on that opens a new connection on the ports of a
@@ -317,7 +356,10 @@ class Screen:
     def _forget_ports(self, key: tuple[int, ...]) -> None:
         """A new connection on these ports: the next segments start new directions."""
         for k in (key, _reverse(key)):
-            self.ids.pop(k, None)
+            d = self.ids.pop(k, None)
+            if d is not None:
+                self.mixes = {m: x for m, x in self.mixes.items() if x != d}
+                self._table = None
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -338,8 +380,9 @@ class Screen:
             part = {name: values[start:stop] for name, values in c.items()}
             dirs[start:stop] = self._direction_ids(part)
             self._batch(part, dirs[start:stop])
-            self._settle()
             start = stop
+        if self.pending.data_rows > SETTLE_AT:
+            self._settle()
         return dirs
 
     def _batch(self, c: Columns, dirs: np.ndarray) -> None:
@@ -556,10 +599,8 @@ class Screen:
         """New data of a size: its smallest and largest payload now, counted once the
         cumulative ACK passes its end (`_settle`)."""
         p = self.pending
-        p.data_dir = np.concatenate([p.data_dir, dirs])
-        p.data_end = np.concatenate([p.data_end, end])
-        p.data_size = np.concatenate([p.data_size, size])
-        p.data_payload = np.concatenate([p.data_payload, payload])
+        p.data.append((dirs, end, size))
+        p.data_rows += len(dirs)
         for (d, s), (low, high) in _extremes(dirs, size, payload).items():
             entry = self.sizes.setdefault((d, s), [0, low, high])
             entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
@@ -588,11 +629,11 @@ class Screen:
         if not len(dirs):
             return
         touched = np.unique(dirs)
-        old_dirs = np.repeat(touched, self.keep)
-        old_sizes = self.top[touched].reshape(-1)
-        all_dirs = np.concatenate([old_dirs, dirs])
-        all_sizes = np.concatenate([old_sizes, size])
-        order = np.lexsort((-all_sizes, all_dirs))
+        all_dirs = np.concatenate([np.repeat(touched, self.keep), dirs])
+        all_sizes = np.concatenate([self.top[touched].reshape(-1), size])
+        order = np.argsort(
+            all_dirs * SIZE_KEY + (SIZE_KEY - 1 - np.minimum(all_sizes, SIZE_KEY - 1))
+        )
         all_dirs, all_sizes = all_dirs[order], all_sizes[order]
         first = np.ones(len(all_dirs), dtype=bool)
         first[1:] = all_dirs[1:] != all_dirs[:-1]
@@ -653,21 +694,22 @@ class Screen:
     def _settle(self) -> None:
         """New data the cumulative ACK has passed counts as delivered at its size."""
         p = self.pending
-        if not len(p.data_dir):
+        if not p.data_rows:
             return
-        done = p.data_end <= self.ints["cum_ack"][p.data_dir]
-        if done.any():
-            key = p.data_dir[done] * SIZE_KEY + p.data_size[done]
-            keys, counts = np.unique(key, return_counts=True)
-            for k, count in zip(keys.tolist(), counts.tolist(), strict=True):
-                self.sizes[divmod(k, SIZE_KEY)][0] += count
-            keep = ~done
-            p.data_dir, p.data_end = p.data_dir[keep], p.data_end[keep]
-            p.data_size, p.data_payload = p.data_size[keep], p.data_payload[keep]
+        dirs, end, size = (np.concatenate(column) for column in zip(*p.data, strict=True))
+        done = end <= self.ints["cum_ack"][dirs]
+        key = dirs[done] * SIZE_KEY + size[done]
+        keys, counts = np.unique(key, return_counts=True)
+        for k, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            self.sizes[divmod(k, SIZE_KEY)][0] += count
+        keep = ~done
+        p.data = [(dirs[keep], end[keep], size[keep])]
+        p.data_rows = int(keep.sum())
 
     # -- the end ------------------------------------------------------------------------------
 
     def finish(self, capture_last_ts: float | None) -> ScreenResult:
+        self._settle()
         if capture_last_ts is not None:
             self.last_ts = capture_last_ts
         p = self.pending
@@ -780,6 +822,7 @@ class Screen:
 
 
 SIZE_KEY = 1 << 17  # direction * SIZE_KEY + IP size: one integer key
+SETTLE_AT = 1 << 16  # new segments waiting for their ACK before they are counted
 KEY_COLUMNS = ("ip_version", "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
 
 
@@ -820,15 +863,20 @@ HASH_MULTIPLIERS = [  # odd 64-bit constants (from splitmix64) to mix key column
 ]
 
 
+def mix(columns: list[np.ndarray]) -> np.ndarray:
+    """One 64-bit number per row from the columns' values (equal rows, equal numbers)."""
+    mixed = np.zeros(len(columns[0]), dtype=np.uint64)
+    for column, multiplier in zip(columns, HASH_MULTIPLIERS, strict=False):
+        mixed = (mixed ^ column) * np.uint64(multiplier)
+        mixed ^= mixed >> np.uint64(29)
+    return mixed
+
+
 def distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Rows with equal values in every column: (the first row of each distinct value, in row
     order; each row's index into those). Sorting one 64-bit mix of the columns is fast; a
     collision is detected and then the columns themselves are compared."""
-    n = len(columns[0])
-    mixed = np.zeros(n, dtype=np.uint64)
-    for column, multiplier in zip(columns, HASH_MULTIPLIERS, strict=False):
-        mixed = (mixed ^ column) * np.uint64(multiplier)
-        mixed ^= mixed >> np.uint64(29)
+    mixed = mix(columns)
     _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     if not all(np.array_equal(column, column[first][inverse]) for column in columns):
