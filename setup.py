@@ -5,4 +5,4 @@ Optional: without a C compiler the package installs with the walker in Python in
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("pcapmtu._walk", ["pcapmtu/_walk.c"], optional=True)])
+setup(ext_modules=[Extension("pcapmtu._native", ["pcapmtu/_native.c"], optional=True)])

@@ -72,11 +72,11 @@ COLUMNS: dict[str, type] = {
 Columns = dict[str, np.ndarray]
 
 try:
-    from pcapmtu import _walk as _compiled  # type: ignore[attr-defined]
+    from pcapmtu import _native as _compiled  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: the numpy lane
     _compiled = None
 
-# The compiled lane's fields per TCP record (pcapmtu/_walk.c, tcp_headers): the record's index,
+# The compiled lane's fields per TCP record (pcapmtu/_native.c, tcp_headers): the record's index,
 # these columns, then the SACK blocks' edges.
 COMPILED_ORDER = (
     "ip_version",

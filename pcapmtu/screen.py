@@ -45,6 +45,29 @@ SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 GROW = 1024
 
+try:
+    from pcapmtu import _native  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: the numpy path
+    _native = None
+
+NATIVE = _native is not None
+NATIVE_COLUMNS = (
+    "seq",
+    "ack",
+    "flags",
+    "window",
+    "payload_len",
+    "ip_len",
+    "header_len",
+    "mss",
+    "ts",
+    "frame",
+    "sack_count",
+    "sack_left",
+    "sack_right",
+)
+RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
+
 # Per-direction state kept between batches, in arrays indexed by direction id.
 _INT_FIELDS = (
     "packets",
@@ -203,8 +226,9 @@ class _Pending:
 class Screen:
     """Feed it each batch's segments (`add`), in frame order; then `finish`."""
 
-    def __init__(self, capture: str, config: DetectConfig) -> None:
+    def __init__(self, capture: str, config: DetectConfig, *, native: bool = NATIVE) -> None:
         self.capture = capture
+        self.native = native and _native is not None  # the compiled per-row core
         self.keep = max(1, config.min_full_size_copies - 1)
         self.min_hole_s = config.min_hole_s
         self.ids: dict[tuple[int, ...], int] = {}  # (version, src, sport, dst, dport) -> id
@@ -213,7 +237,7 @@ class Screen:
         self.key_columns = np.zeros((0, len(KEY_COLUMNS)), dtype=np.uint64)
         self.info: list[DirectionInfo] = []
         self.flow_first: list[int] = []  # per flow: its first direction
-        self.finished: list[bool] = []  # per flow: FIN or RST seen
+        self.finished = np.zeros(GROW, dtype=np.int64)  # per flow: FIN or RST seen
         self.size = 0
         self.ints = {name: np.zeros(0, dtype=np.int64) for name in _INT_FIELDS}
         self.floats = {name: np.zeros(0, dtype=np.float64) for name in _FLOAT_FIELDS}
@@ -242,7 +266,8 @@ class Screen:
         else:
             flow, side, peer = len(self.flow_first), 0, -1
             self.flow_first.append(self.size)
-            self.finished.append(False)
+            if flow >= len(self.finished):
+                self.finished = np.concatenate([self.finished, np.zeros_like(self.finished)])
         info = DirectionInfo(
             address(src_hi, src_lo, version),
             sport,
@@ -386,19 +411,48 @@ class Screen:
         return dirs
 
     def _batch(self, c: Columns, dirs: np.ndarray) -> None:
-        """One run of segments whose directions are all known, in frame order. Arrays are in
-        frame order; each grouping (by direction, by flow, by the direction acknowledged) is a
-        stable sort, so rows keep their time order within a group."""
-        n = len(dirs)
-        if not n:
+        """One run of segments whose directions are all known, in frame order."""
+        if not len(dirs):
             return
+        self._note_syn_mss(c, (c["flags"] & TCP_SYN) != 0, dirs)
+        if self.native:
+            self._rows_compiled(c, dirs)
+        else:
+            self._rows_numpy(c, dirs)
+
+    def _rows_compiled(self, c: Columns, dirs: np.ndarray) -> None:
+        """The per-row core, compiled: the same rules as `_rows_numpy`, one row after another
+        (tests check that both give the same result on every capture)."""
+        assert _native is not None
+        peers = self.peer_of[dirs]
+        columns = {name: c[name] for name in NATIVE_COLUMNS}
+        columns.update(dirs=dirs, peers=peers, flows=self.flow_of[dirs])
+        state = {**self.ints, **self.floats, "finished": self.finished}
+        raw = _native.screen_rows(columns, state)
+        end, cum, top = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 2, 3))
+        code = np.frombuffer(raw[1], dtype=np.uint8)
+        payload, ip_len = c["payload_len"], c["ip_len"]
+        new = (code & NEW_DATA) != 0
+        self._remember_new_data(dirs[new], end[new], ip_len[new], payload[new])
+        resent = (code & RESENT) != 0
+        self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
+        self._keep_top(dirs[resent], ip_len[resent])
+        acking = np.flatnonzero(code & ACKING)
+        order = acking[_stable_order(peers[acking])]
+        acked, cum_a, ts_a, top_a = peers[order], cum[order], c["ts"][order], top[order]
+        gap = (code[order] & GAP) != 0
+        self._check_gaps(acked, cum_a, ts_a, acked[gap], ts_a[gap], top_a[gap])
+
+    def _rows_numpy(self, c: Columns, dirs: np.ndarray) -> None:
+        """The per-row core with numpy, a batch at once. Arrays are in frame order unless
+        named `_s` (sorted by direction) or `_a` (ACKs, sorted by the direction they
+        acknowledge); each sort is stable, so rows keep their time order within a group."""
+        n = len(dirs)
         st, fl = self.ints, self.floats
         flags, payload, ts, ip_len = c["flags"], c["payload_len"], c["ts"], c["ip_len"]
-        syn = (flags & TCP_SYN) != 0
         peers, flows, sides = self.peer_of[dirs], self.flow_of[dirs], self.side_of[dirs]
         has_peer = peers >= 0
         peer_safe = np.maximum(peers, 0)
-        self._note_syn_mss(c, syn, dirs)
 
         # ---- each direction's own segments, in direction order (`_s`: sorted so) ----------
         o = _stable_order(dirs)
@@ -505,7 +559,7 @@ class Screen:
 
         # ---- carry the state over to the next batch --------------------------------------
         for f in set(flows[(flags & (TCP_FIN | TCP_RST)) != 0].tolist()):
-            self.finished[f] = True
+            self.finished[f] = 1
         last = o[np.r_[starts[1:], n] - 1]
         st["last_raw"][group_dir] = raw[last]
         st["last_abs"][group_dir] = seq_abs[last]

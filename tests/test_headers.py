@@ -74,4 +74,4 @@ def test_the_fast_lane_is_compiled_under_ci() -> None:
     import os
 
     if os.environ.get("CI") == "true":
-        assert COMPILED, "pcapmtu._walk was not built"
+        assert COMPILED, "pcapmtu._native was not built"

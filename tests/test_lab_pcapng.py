@@ -48,7 +48,7 @@ def test_single_interface_round_trip_through_dpkt() -> None:
     assert all(abs(a - b) < 1e-6 for (a, _), (b, _) in zip(got, want, strict=True))
 
 
-def _walk(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int, bytes]]]:
+def _native(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int, bytes]]]:
     """Interfaces (link type, tsresol) and packets (interface, timestamp units, bytes)."""
     interfaces, packets, offset = [], [], 0
     while offset < len(data):
@@ -75,7 +75,7 @@ def test_two_interfaces_keep_link_types_order_and_bytes() -> None:
     _need(WG0, UNDERLAY)
     out = io.BytesIO()
     count = write_pcapng([Interface(WG0, "wg0"), Interface(UNDERLAY, "eth0")], out, "test")
-    interfaces, packets = _walk(out.getvalue())
+    interfaces, packets = _native(out.getvalue())
     assert interfaces == [(101, 6), (1, 6)]
     assert count == len(packets) == len(_pcap_records(WG0)) + len(_pcap_records(UNDERLAY))
     times = [units for _, units, _ in packets]

@@ -16,7 +16,7 @@ from pcapmtu import analyze
 from pcapmtu.analysis import DEFAULT_CONFIG, _read
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError
-from pcapmtu.screen import DirectionCounts
+from pcapmtu.screen import NATIVE, DirectionCounts, Screen, ScreenResult
 from tests import synthetic as syn
 from tests.conftest import REPO, SAMPLES
 from tests.test_golden import CASES
@@ -142,3 +142,43 @@ def test_duplicate_acks_without_sack() -> None:
     c = syn.Conversation(sack=False).handshake().data(1, 1368).data(1369, 392)
     c.ack(1).ack(1).ack(1)
     assert _server_counts(c).dup_acks == 3
+
+
+def _screens(path: Path) -> tuple[ScreenResult, ScreenResult] | None:
+    from pcapmtu import headers
+    from pcapmtu.capture import Capture
+    from pcapmtu.decode import Decoder
+
+    screens = [Screen(path.name, DEFAULT_CONFIG, native=n) for n in (True, False)]
+    decoder = Decoder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            capture = Capture(path)
+        except CaptureError:
+            return None
+        with capture:
+            for batch in capture.batches():
+                segments = headers.decode(batch, decoder).segments
+                for screen in screens:
+                    screen.add(segments, float(batch.ts[-1]))
+    last = capture.info.last_ts
+    return screens[0].finish(last), screens[1].finish(last)
+
+
+@pytest.mark.skipif(not NATIVE, reason="pcapmtu._native was not built")
+@pytest.mark.parametrize(
+    "path", sorted(SAMPLES.glob("*.pcap*")) + CORPUS_FILES, ids=lambda p: p.name
+)
+def test_the_compiled_and_numpy_screens_agree(path: Path) -> None:
+    results = _screens(path)
+    if results is not None:
+        compiled, numpy_path = results
+        assert compiled == numpy_path
+
+
+def test_the_screen_is_compiled_under_ci() -> None:
+    import os
+
+    if os.environ.get("CI") == "true":
+        assert NATIVE, "pcapmtu._native was not built"
