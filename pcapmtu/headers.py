@@ -254,7 +254,9 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
     }
     for k, name in enumerate(COMPILED_ORDER, 1):
         column = fields[:, k]
-        columns[name] = column.view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
+        columns[name] = (
+            column.copy().view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
+        )
     sacks = fields[:, len(COMPILED_ORDER) + 1 : -1]
     columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
     columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])

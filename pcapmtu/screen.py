@@ -322,12 +322,45 @@ class Screen:
 
         Rows of known directions are found by a 64-bit mix of their key in a sorted table,
         and their keys then compared with the direction's (a collision falls to the exact
-        lookup below); the other rows, by their exact key."""
-        columns = [c[name].astype(np.uint64) for name in KEY_COLUMNS]
-        mixed = mix(columns)
-        dirs = np.full(len(mixed), -1, dtype=np.int64)
+        lookup below), compiled or with numpy; the other rows, by their exact key."""
         table_keys, table_dirs = self._mix_table()
+        if self.native and len(table_keys):
+            assert _native is not None
+            keys = tuple(c[name] for name in KEY_COLUMNS)
+            raw = _native.known_directions(keys, table_keys, table_dirs, self.key_columns)
+            dirs = np.frombuffer(raw, dtype=np.int64).copy()
+            rest = np.flatnonzero(dirs < 0)
+            columns = [c[name][rest].astype(np.uint64) for name in KEY_COLUMNS]
+        else:
+            columns = [c[name].astype(np.uint64) for name in KEY_COLUMNS]
+            dirs = self._known_directions(columns, table_keys, table_dirs)
+            rest = np.flatnonzero(dirs < 0)
+            columns = [column[rest] for column in columns]
+        if len(rest):
+            mixed = mix(columns)
+            unique_rows, inverse = distinct(columns)
+            ids = np.empty(len(unique_rows), dtype=np.int64)
+            for u, (row, key_mix) in enumerate(
+                zip(rest[unique_rows].tolist(), mixed[unique_rows].tolist(), strict=True)
+            ):
+                key = _key_of(c, row)
+                d = self.ids.get(key)
+                if d is None:
+                    d = self._new_direction(key)
+                    self.mixes.setdefault(key_mix, d)
+                    self.key_columns[d] = key
+                ids[u] = d
+            dirs[rest] = ids[inverse]
+        return dirs
+
+    def _known_directions(
+        self, columns: list[np.ndarray], table_keys: np.ndarray, table_dirs: np.ndarray
+    ) -> np.ndarray:
+        """Each row's direction where its key's mix is in the table and the key is the
+        direction's; -1 elsewhere (as `_native.known_directions`)."""
+        dirs = np.full(len(columns[0]), -1, dtype=np.int64)
         if len(table_keys):
+            mixed = mix(columns)
             at = np.minimum(np.searchsorted(table_keys, mixed), len(table_keys) - 1)
             found = np.flatnonzero(table_keys[at] == mixed)
             candidate = table_dirs[at[found]]
@@ -335,19 +368,6 @@ class Screen:
             for k, column in enumerate(columns):
                 same &= self.key_columns[candidate, k] == column[found]
             dirs[found[same]] = candidate[same]
-        rest = np.flatnonzero(dirs < 0)
-        if len(rest):
-            unique_rows, inverse = distinct([column[rest] for column in columns])
-            ids = np.empty(len(unique_rows), dtype=np.int64)
-            for u, row in enumerate(rest[unique_rows].tolist()):
-                key = _key_of(c, row)
-                d = self.ids.get(key)
-                if d is None:
-                    d = self._new_direction(key)
-                    self.mixes.setdefault(int(mixed[row]), d)
-                    self.key_columns[d] = key
-                ids[u] = d
-            dirs[rest] = ids[inverse]
         return dirs
 
     def _mix_table(self) -> tuple[np.ndarray, np.ndarray]:
