@@ -1,9 +1,14 @@
-"""The pipeline in one place: captures -> records -> segments -> flows -> findings -> Report.
+"""The pipeline in one place: captures -> batches -> segments -> screen -> flows -> findings.
+
+Two passes. The first reads each capture in batches, decodes their headers (`headers`), counts
+every flow and shortlists the host pairs where a black hole could be (`screen`), and notes
+where each pair's segments are (`replay`). The second gives the exact analysis (`flows`,
+`detect`) the shortlisted pairs' segments only. The report's per-flow counts are the screen's;
+its findings, the exact analysis's.
 
 Each capture gets its own flow table (two captures of one connection, taken at both ends of a
 tunnel, must not be mixed into one sequence space), while what each path delivered is pooled
-across all of them, so a path's evidence adds up. Per packet the work is constant; detailed
-evidence is kept only for segments that stall and gaps that stay open.
+across all of them, so a path's evidence adds up.
 """
 
 from __future__ import annotations

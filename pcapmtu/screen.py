@@ -1,7 +1,7 @@
 """TCP segments as columns in, per-flow counts and a shortlist of suspect paths out, fast.
 
 The first of the two passes of an analysis (`analysis.py` runs both). For every direction of
-every flow it counts what the report shows, vectorised over a batch of segments at a time:
+every flow it counts what the report shows, a batch of segments at a time:
 
 - packets, data packets and bytes, the first and last time, the largest IP packet with data
   (as captured), the MSS its latest SYN announced;
@@ -24,7 +24,11 @@ capture that the findings are the same with and without the shortlist:
 - "what the path delivered" is a size certainly delivered: segments of new data of one size,
   cumulatively acknowledged, more of them than smaller re-sends could have overlapped.
 
-Memory stays flat: per direction a fixed set of numbers, plus the segments in flight.
+The rules that follow a direction's segments one after another (its sequence numbers, the
+ACKs it receives) run compiled (`_native.screen_rows`), or with numpy over a whole batch at
+once (`_rows_numpy`) when the module was not built; tests check both give the same result on
+every capture. Memory stays flat: per direction a fixed set of numbers, plus the segments in
+flight.
 """
 
 from __future__ import annotations
