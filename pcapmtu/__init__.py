@@ -4,11 +4,14 @@ The public API; the command line and notebooks use only this:
 
     report = pcapmtu.analyze("capture.pcap")
     print(report.render_text())
+
+For notebooks, `pcapmtu.frames` (pandas) and `pcapmtu.plot` (matplotlib) build on it; they
+are imported only when asked for.
 """
 
 __version__ = "0.1.0"
 
-from pcapmtu.analysis import analyze  # after __version__, which it reads
+from pcapmtu.analysis import CaptureTrace, analyze, trace  # after __version__, which it reads
 from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
 from pcapmtu.errors import (
     CaptureError,
@@ -29,6 +32,7 @@ __all__ = [
     "CaptureError",
     "CaptureNotFoundError",
     "CaptureReport",
+    "CaptureTrace",
     "CaptureWarning",
     "CorruptCaptureError",
     "DetectConfig",
@@ -47,4 +51,5 @@ __all__ = [
     "UnknownLinkTypeWarning",
     "__version__",
     "analyze",
+    "trace",
 ]

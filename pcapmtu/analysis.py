@@ -36,7 +36,7 @@ from pcapmtu.detect import (
     sort_findings,
 )
 from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
-from pcapmtu.flows import FlowTable, PathSummary
+from pcapmtu.flows import FlowTable, PathSummary, Trace
 from pcapmtu.model import TooBig, format_address
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.replay import Keeper, feed, replay
@@ -261,6 +261,29 @@ def _read(
         warnings=tuple(info.warnings),
     )
     return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
+
+
+@dataclass(frozen=True)
+class CaptureTrace:
+    """One capture's segments and ACKs, each data segment with what became of it."""
+
+    name: str
+    first_ts: float | None  # of the capture's first packet: plots count seconds from it
+    trace: Trace
+
+
+def trace(source: Source, *, name: str | None = None) -> CaptureTrace:
+    """Every data segment and ACK of one capture and what became of each segment, for
+    postmortems (`frames.segments`, `frames.acks`): the exact analysis of every flow, keeping
+    it all, so memory grows with the capture (unlike `analyze`)."""
+    capture = Capture(source, name=name)
+    table = FlowTable(capture.info.name, trace=Trace())
+    decoder = Decoder()
+    with capture:
+        feed(table, capture, decoder)
+    table.finish()
+    assert table.trace is not None
+    return CaptureTrace(capture.info.name, capture.info.first_ts, table.trace)
 
 
 def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]]) -> None:

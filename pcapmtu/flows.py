@@ -134,8 +134,32 @@ class PathSummary:
             self.add(size, t, frame, name)
 
 
+FlowKey = tuple[bytes, int, bytes, int]
+
+
+@dataclass
+class Trace:
+    """Every data segment and every ACK of the flows, with what became of each segment: for
+    postmortem plots (`analysis.trace`). It grows with the capture; the analysis never keeps
+    one. Sequence numbers are relative to the first one seen in the direction."""
+
+    # data segments: (frame, ts, direction, start, end, wire size, payload, IP length, resend no.)
+    segments: list[tuple[int, float, FlowKey, int, int, int, int, int, int]] = field(
+        default_factory=list
+    )
+    # frame of a data segment -> how its bytes were delivered: "ack", "sack"; never: absent
+    delivered: dict[int, str] = field(default_factory=dict)
+    duplicates: set[int] = field(default_factory=set)  # frames re-sending acknowledged bytes
+    # ACKs: (frame, ts, the direction acknowledged, ack, SACK blocks)
+    acks: list[tuple[int, float, FlowKey, int, tuple[tuple[int, int], ...]]] = field(
+        default_factory=list
+    )
+
+
 class Direction:
     """One direction of a flow: the sender's data and what its peer acknowledged."""
+
+    trace: Trace | None = None  # set by the flow table when a trace is kept
 
     def __init__(self, seg: Segment) -> None:
         self.src, self.dst, self.sport, self.dport = seg.src, seg.dst, seg.sport, seg.dport
@@ -207,7 +231,11 @@ class Direction:
         self.largest_sent = max(self.largest_sent, size)
         copy = Copy(seg.frame, seg.ts, size, start, end)
         self._fill_hole(copy)
+        resends = 0  # copies of these bytes sent before this one
         if self.cum_ack is not None and end <= self.cum_ack:
+            if self.trace is not None:
+                self._trace_send(seg, copy, 1)
+                self.trace.duplicates.add(seg.frame)
             return  # bytes already acknowledged: a spurious retransmission
         if self.snd_max is not None and start < self.snd_max:  # re-sent bytes: find their owners
             for sent in self.outstanding:
@@ -215,11 +243,31 @@ class Direction:
                     break  # `outstanding` is sorted by start: nothing further can overlap
                 if start < sent.end:
                     sent.copies.append(copy)
+                    resends = max(resends, len(sent.copies) - 1)
+        if self.trace is not None:
+            self._trace_send(seg, copy, resends)
         new_from = max(start, self.snd_max if self.snd_max is not None else start)
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))
             self._note_beyond_hole(new_from, copy)
         self.snd_max = max(self.snd_max if self.snd_max is not None else end, end)
+
+    def _trace_send(self, seg: Segment, copy: Copy, resends: int) -> None:
+        assert self.trace is not None
+        key = (self.src, self.sport, self.dst, self.dport)
+        self.trace.segments.append(
+            (
+                seg.frame,
+                seg.ts,
+                key,
+                copy.start,
+                copy.end,
+                copy.size,
+                seg.payload_len,
+                seg.ip_len,
+                resends,
+            )
+        )
 
     # -- the peer acknowledges this side's bytes -------------------------------------------
 
@@ -232,6 +280,16 @@ class Direction:
         if repeated and (len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at):
             self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
         self._last_ack = (ack, seg.window) if is_pure else None
+        if self.trace is not None:
+            edges = tuple(
+                (
+                    self.ref_abs + signed_delta(left, self.ref_raw),
+                    self.ref_abs + signed_delta(right, self.ref_raw),
+                )
+                for left, right in seg.sack_blocks
+            )
+            key = (self.src, self.sport, self.dst, self.dport)
+            self.trace.acks.append((seg.frame, seg.ts, key, ack, edges))
         sacked: list[Sent] = []
         for left_raw, right_raw in seg.sack_blocks:
             sacked += self._on_sack_block(left_raw, right_raw, ack, seg, path)
@@ -261,7 +319,7 @@ class Direction:
             last += 1
         sacked = self.outstanding[first:last]
         for sent in sacked:
-            self._delivered(sent, seg.ts, path)
+            self._delivered(sent, seg.ts, path, "sack")
         del self.outstanding[first:last]
         return sacked
 
@@ -276,13 +334,16 @@ class Direction:
         for sent in self.outstanding:
             if sent.end > self.cum_ack:
                 break
-            self._delivered(sent, seg.ts, path)
+            self._delivered(sent, seg.ts, path, "ack")
             done += 1
         if done:
             del self.outstanding[:done]
 
-    def _delivered(self, sent: Sent, ts: float, path: PathSummary) -> None:
+    def _delivered(self, sent: Sent, ts: float, path: PathSummary, how: str) -> None:
         """Fold a delivered segment into the path summary, and keep it if it had stalled."""
+        if self.trace is not None:
+            for c in sent.copies:
+                self.trace.delivered.setdefault(c.frame, how)
         full = sent.full_size_copies()
         smaller = sent.smaller_copies()
         if not smaller:
@@ -384,9 +445,6 @@ def wire_size(seg: Segment, peer_mss: int | None) -> int:
     return seg.ip_header_len + seg.tcp_header_len + max(peer_mss - options, 1)
 
 
-FlowKey = tuple[bytes, int, bytes, int]
-
-
 @dataclass
 class Flow:
     """Both directions of one TCP connection, keyed by who spoke first."""
@@ -413,8 +471,9 @@ class Flow:
 class FlowTable:
     """Every flow of one or more captures, and the per-path delivery summary."""
 
-    def __init__(self, capture: str = "") -> None:
+    def __init__(self, capture: str = "", *, trace: Trace | None = None) -> None:
         self.capture = capture
+        self.trace = trace  # every segment's fate, when asked (postmortems)
         self.flows: dict[FlowKey, Flow] = {}
         self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
         # The MSS each host advertised in any SYN: for flows whose own SYN was not captured.
@@ -448,6 +507,10 @@ class FlowTable:
         if seg.flags & TCP_SYN and seg.mss:
             self.mss_by_host[seg.src] = max(self.mss_by_host.get(seg.src, 0), seg.mss)
         sender, receiver = flow.sender(seg)
+        if self.trace is not None:
+            sender.trace = self.trace
+            if receiver is not None:
+                receiver.trace = self.trace
         peer_mss = receiver.syn_mss if receiver is not None else None
         if peer_mss is None:
             peer_mss = self.mss_by_host.get(seg.dst)

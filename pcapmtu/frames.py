@@ -1,0 +1,192 @@
+"""pandas views of an analysis, for notebooks: declared columns, units in their names.
+
+The edge of the library: nothing below imports pandas. Each frame has the columns and dtypes
+declared here, also when empty (an empty capture gives empty frames, never None). Times are
+pandas datetimes in UTC (`time`) and seconds since the capture's first packet (`ts_s`);
+sequence numbers are relative to the first one seen in their direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from pcapmtu.analysis import CaptureTrace
+from pcapmtu.detect import Finding
+from pcapmtu.model import format_address
+from pcapmtu.report import FlowReport, Report
+
+SEGMENT_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "ts_s": "float64",  # seconds since the capture's first packet
+    "capture": "string",
+    "flow": "string",  # "src:sport -> dst:dport", in the direction of the data
+    "frame": "int64",
+    "seq_start": "int64",  # relative sequence number of the first byte
+    "seq_end": "int64",  # ... after the last byte
+    "payload_len_bytes": "int64",
+    "ip_len_bytes": "int64",  # as the IP header says
+    "wire_ip_len_bytes": "int64",  # a GSO super-packet at its MSS-sized pieces' size
+    "retrans_count": "int64",  # 0: first sent; n: the nth re-send of (some of) its bytes
+    "delivered_by": "string",  # "ack", "sack", "never", or "duplicate" (acknowledged before)
+}
+ACK_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "ts_s": "float64",
+    "capture": "string",
+    "flow": "string",  # the data direction it acknowledges
+    "frame": "int64",
+    "ack": "int64",  # relative, in the acknowledged direction's sequence space
+    "sack_blocks": "object",  # tuple of (left, right), relative
+}
+FLOW_COLUMNS: dict[str, str] = {
+    "capture": "string",
+    "flow": "string",
+    "ip_version": "int64",
+    "packets": "int64",
+    "data_packets": "int64",
+    "data_bytes": "int64",
+    "retrans_count": "int64",
+    "dup_acks_count": "int64",
+    "sack_blocks_count": "int64",
+    "dsacks_count": "int64",
+    "mss_bytes": "Int64",  # announced by the peer; <NA>: not seen
+    "largest_ip_len_bytes": "int64",
+    "first_time": "datetime64[ns, UTC]",
+    "last_time": "datetime64[ns, UTC]",
+}
+FINDING_COLUMNS: dict[str, str] = {
+    "kind": "string",  # black_hole, suspected_black_hole, mss_clamped, icmp_too_big
+    "side": "string",
+    "capture": "string",
+    "flow": "string",
+    "ip_version": "int64",
+    "dropped_ip_len_bytes": "Int64",
+    "largest_delivered_ip_len_bytes": "Int64",
+    "transmissions": "int64",
+    "recovered_by": "string",  # <NA>, smaller_segments, pmtud
+    "recovered_after_s": "float64",
+    "mss_bytes": "Int64",
+    "icmp_mtu_bytes": "Int64",
+    "first_time": "datetime64[ns, UTC]",
+}
+TOO_BIG_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "capture": "string",
+    "quoted_flow": "string",  # the packet the router could not forward
+    "quoted_ip_len_bytes": "Int64",
+    "mtu_bytes": "Int64",  # the next-hop MTU the router announced
+}
+
+
+def flow_label(src: bytes, sport: int, dst: bytes, dport: int) -> str:
+    return f"{format_address(src)}:{sport} -> {format_address(dst)}:{dport}"
+
+
+def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
+    """One row per data segment (a TCP segment carrying bytes), in frame order."""
+    rows = []
+    for t in _each(traced):
+        start = t.first_ts or 0.0
+        fate = t.trace.delivered
+        for frame, ts, key, first, end, wire, payload, ip_len, resends in t.trace.segments:
+            how = "duplicate" if frame in t.trace.duplicates else fate.get(frame, "never")
+            rows.append(
+                (ts, ts - start, t.name, flow_label(*key), frame, first, end)
+                + (payload, ip_len, wire, resends, how)
+            )
+    return _frame(rows, SEGMENT_COLUMNS, time_from="ts")
+
+
+def acks(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
+    """One row per ACK, in frame order, with its SACK blocks."""
+    rows = []
+    for t in _each(traced):
+        start = t.first_ts or 0.0
+        for frame, ts, key, ack, blocks in t.trace.acks:
+            rows.append((ts, ts - start, t.name, flow_label(*key), frame, ack, blocks))
+    return _frame(rows, ACK_COLUMNS, time_from="ts")
+
+
+def flows(report: Report) -> pd.DataFrame:
+    """One row per flow and direction, with the counts the report shows."""
+    return _frame([_flow_row(f) for f in report.flows], FLOW_COLUMNS)
+
+
+def findings(report: Report) -> pd.DataFrame:
+    """One row per finding, black holes first."""
+    return _frame([_finding_row(f) for f in report.findings], FINDING_COLUMNS)
+
+
+def too_big(report: Report) -> pd.DataFrame:
+    """One row per ICMP "fragmentation needed" / "packet too big" message."""
+    rows = [
+        (
+            f.first_ts,
+            f.capture,
+            flow_label(f.src, f.sport, f.dst, f.dport),
+            f.dropped_ip_len,
+            f.icmp_mtu,
+        )
+        for f in report.findings
+        if f.kind == "icmp_too_big"
+    ]
+    return _frame(rows, TOO_BIG_COLUMNS, time_from="time")
+
+
+def _each(traced: CaptureTrace | Sequence[CaptureTrace]) -> Iterable[CaptureTrace]:
+    return [traced] if isinstance(traced, CaptureTrace) else traced
+
+
+def _flow_row(f: FlowReport) -> tuple[Any, ...]:
+    return (
+        f.capture,
+        flow_label(f.src, f.sport, f.dst, f.dport),
+        f.ip_version,
+        f.packets,
+        f.data_packets,
+        f.data_bytes,
+        f.retransmissions,
+        f.dup_acks,
+        f.sack_blocks,
+        f.dsacks,
+        f.mss,
+        f.largest_ip_len,
+        _utc(f.first_ts),
+        _utc(f.last_ts),
+    )
+
+
+def _finding_row(f: Finding) -> tuple[Any, ...]:
+    return (
+        f.kind,
+        f.side,
+        f.capture,
+        flow_label(f.src, f.sport, f.dst, f.dport),
+        f.ip_version,
+        f.dropped_ip_len,
+        f.largest_delivered_ip_len,
+        f.transmissions,
+        f.recovered.by if f.recovered else None,
+        f.recovered.after_s if f.recovered else float("nan"),
+        f.mss,
+        f.icmp_mtu,
+        _utc(f.first_ts),
+    )
+
+
+def _utc(ts: float) -> pd.Timestamp:
+    return pd.Timestamp(ts, unit="s", tz="UTC")
+
+
+def _frame(
+    rows: list[tuple[Any, ...]], columns: dict[str, str], time_from: str | None = None
+) -> pd.DataFrame:
+    """A frame of `rows` with the declared columns and dtypes. With `time_from`, the first
+    value of each row is seconds since the epoch, turned into the `time` column."""
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    if time_from is not None:
+        frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
+    return frame.astype(columns)
