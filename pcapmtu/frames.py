@@ -93,10 +93,9 @@ def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
         fate = t.trace.delivered
         for frame, ts, key, first, end, wire, payload, ip_len, resends in t.trace.segments:
             how = "duplicate" if frame in t.trace.duplicates else fate.get(frame, "never")
-            rows.append(
-                (ts, ts - start, t.name, flow_label(*key), frame, first, end)
-                + (payload, ip_len, wire, resends, how)
-            )
+            label = flow_label(*key)
+            row = (ts, ts - start, t.name, label, frame, first, end, payload, ip_len, wire)
+            rows.append((*row, resends, how))
     return _frame(rows, SEGMENT_COLUMNS, time_from="ts")
 
 
