@@ -272,12 +272,19 @@ class CaptureTrace:
     trace: Trace
 
 
-def trace(source: Source, *, name: str | None = None) -> CaptureTrace:
+def trace(
+    source: Source,
+    *,
+    name: str | None = None,
+    flows: Iterable[tuple[bytes, int, bytes, int]] | None = None,
+) -> CaptureTrace:
     """Every data segment and ACK of one capture and what became of each segment, for
     postmortems (`frames.segments`, `frames.acks`): the exact analysis of every flow, keeping
-    it all, so memory grows with the capture (unlike `analyze`)."""
+    it all, so memory grows with the capture (unlike `analyze`). `flows` keeps only those
+    connections, each named by either direction's (src, sport, dst, dport)."""
     capture = Capture(source, name=name)
-    table = FlowTable(capture.info.name, trace=Trace())
+    only = frozenset(flows) if flows is not None else None
+    table = FlowTable(capture.info.name, trace=Trace(only=only))
     decoder = Decoder()
     with capture:
         feed(table, capture, decoder)

@@ -24,13 +24,14 @@ import bisect
 from dataclasses import dataclass, field
 
 from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Segment
+from pcapmtu.mtu import ETHERNET_MTU
 
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
-ETHERNET_MTU = 1500
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
 MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
 MAX_EVENTS_KEPT = 32
+RESENT = "resent"  # a traced copy whose bytes a later copy carried again (see Trace)
 
 
 def _start_of(sent: Sent) -> int:
@@ -147,13 +148,20 @@ class Trace:
     segments: list[tuple[int, float, FlowKey, int, int, int, int, int, int]] = field(
         default_factory=list
     )
-    # frame of a data segment -> how its bytes were delivered: "ack", "sack"; never: absent
+    # frame of a data segment -> what became of it: "ack" or "sack" (this copy got through),
+    # RESENT (a later copy carried its bytes again before they were acknowledged); absent:
+    # never delivered (not acknowledged, or only after being re-sent in smaller packets)
     delivered: dict[int, str] = field(default_factory=dict)
     duplicates: set[int] = field(default_factory=set)  # frames re-sending acknowledged bytes
     # ACKs: (frame, ts, the direction acknowledged, ack, SACK blocks)
     acks: list[tuple[int, float, FlowKey, int, tuple[tuple[int, int], ...]]] = field(
         default_factory=list
     )
+    # the connections to trace, by either direction's key; None: all of them
+    only: frozenset[FlowKey] | None = None
+
+    def wants(self, forward: FlowKey, backward: FlowKey) -> bool:
+        return self.only is None or forward in self.only or backward in self.only
 
 
 class Direction:
@@ -341,11 +349,10 @@ class Direction:
 
     def _delivered(self, sent: Sent, ts: float, path: PathSummary, how: str) -> None:
         """Fold a delivered segment into the path summary, and keep it if it had stalled."""
-        if self.trace is not None:
-            for c in sent.copies:
-                self.trace.delivered.setdefault(c.frame, how)
         full = sent.full_size_copies()
         smaller = sent.smaller_copies()
+        if self.trace is not None:
+            self._trace_delivered(sent, smaller, how)
         if not smaller:
             path.add(sent.size, full[-1].ts, full[-1].frame)  # every copy had this size
         else:
@@ -353,6 +360,20 @@ class Direction:
                 path.add(piece.size, piece.ts, piece.frame)
         if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
             self.stalls.append(Stall(sent.start, sent.end, sent.size, full, smaller, ts))
+
+    def _trace_delivered(self, sent: Sent, smaller: list[Copy], how: str) -> None:
+        """Which copies got through, as the path summary counts them: the smaller ones when
+        the bytes were re-sent in smaller packets (the full-size copies stay never delivered),
+        else the latest copy; the copies before it were re-sent, so presumably lost."""
+        assert self.trace is not None
+        fate = self.trace.delivered
+        through = smaller if smaller else sent.copies[-1:]
+        for c in sent.copies:
+            if c in through:
+                if fate.get(c.frame, RESENT) == RESENT:
+                    fate[c.frame] = how
+            elif not smaller:
+                fate.setdefault(c.frame, RESENT)
 
     # -- holes: the receiver's view ---------------------------------------------------------
 
@@ -507,7 +528,7 @@ class FlowTable:
         if seg.flags & TCP_SYN and seg.mss:
             self.mss_by_host[seg.src] = max(self.mss_by_host.get(seg.src, 0), seg.mss)
         sender, receiver = flow.sender(seg)
-        if self.trace is not None:
+        if self.trace is not None and self.trace.wants(forward, backward):
             sender.trace = self.trace
             if receiver is not None:
                 receiver.trace = self.trace

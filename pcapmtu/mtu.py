@@ -27,7 +27,8 @@ MSS_OVERHEAD = {4: IPV4_HEADER + TCP_HEADER, 6: IPV6_HEADER + TCP_HEADER}  # 40 
 PING_OVERHEAD = {4: IPV4_HEADER + ICMP_ECHO_HEADER, 6: IPV6_HEADER + ICMP_ECHO_HEADER}  # 28 / 48
 IPV6_MIN_MTU = 1280  # RFC 8200: IPv6 inside the tunnel needs at least this
 EXACT_WIDTH = WG_PADDING  # a bracket narrower than the padding step cannot be narrowed further
-DEFAULT_WG_MTU = 1420  # wg-quick's choice on a 1500-byte link: 1500 - 80
+ETHERNET_MTU = 1500  # RFC 894: the link MTU almost every path starts from
+DEFAULT_WG_MTU = ETHERNET_MTU - WG_OVERHEAD_IPV6  # 1420: wg-quick's choice on a 1500-byte link
 
 
 def wg_overhead(outer_version: int) -> int:

@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pcapmtu.detect import MIN_TOO_BIG_SIZE, DetectConfig
-from pcapmtu.flows import ETHERNET_MTU
 from pcapmtu.headers import Columns, address
 from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from pcapmtu.mtu import ETHERNET_MTU
 
 NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
 LIMIT = 1 << 42
