@@ -15,14 +15,13 @@ import pandas as pd
 
 from pcapmtu.analysis import CaptureTrace
 from pcapmtu.detect import Finding
-from pcapmtu.model import format_address
-from pcapmtu.report import FlowReport, Report
+from pcapmtu.report import FlowReport, Report, flow_text
 
 SEGMENT_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
     "ts_s": "float64",  # seconds since the capture's first packet
     "capture": "string",
-    "flow": "string",  # "src:sport -> dst:dport", in the direction of the data
+    "flow": "string",  # "src:sport -> dst:dport" ("[v6]:port"), in the direction of the data
     "frame": "int64",
     "seq_start": "int64",  # relative sequence number of the first byte
     "seq_end": "int64",  # ... after the last byte
@@ -30,7 +29,10 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "ip_len_bytes": "int64",  # as the IP header says
     "wire_ip_len_bytes": "int64",  # a GSO super-packet at its MSS-sized pieces' size
     "retrans_count": "int64",  # 0: first sent; n: the nth re-send of (some of) its bytes
-    "delivered_by": "string",  # "ack", "sack", "never", or "duplicate" (acknowledged before)
+    # "ack" / "sack": this copy got through; "resent": a later copy carried its bytes again
+    # before they were acknowledged (presumably lost); "never": not acknowledged, or only
+    # after its bytes were re-sent in smaller packets; "duplicate": acknowledged before
+    "delivered_by": "string",
 }
 ACK_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
@@ -72,6 +74,14 @@ FINDING_COLUMNS: dict[str, str] = {
     "icmp_mtu_bytes": "Int64",
     "first_time": "datetime64[ns, UTC]",
 }
+EVIDENCE_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "kind": "string",  # the finding's
+    "flow": "string",  # the finding's
+    "capture": "string",  # where the frame is
+    "frame": "int64",
+    "what": "string",
+}
 TOO_BIG_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
     "capture": "string",
@@ -82,7 +92,8 @@ TOO_BIG_COLUMNS: dict[str, str] = {
 
 
 def flow_label(src: bytes, sport: int, dst: bytes, dport: int) -> str:
-    return f"{format_address(src)}:{sport} -> {format_address(dst)}:{dport}"
+    """The `flow` column's text: "src:sport -> dst:dport", an IPv6 address in brackets."""
+    return flow_text(src, sport, dst, dport)
 
 
 def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
@@ -117,6 +128,16 @@ def flows(report: Report) -> pd.DataFrame:
 def findings(report: Report) -> pd.DataFrame:
     """One row per finding, black holes first."""
     return _frame([_finding_row(f) for f in report.findings], FINDING_COLUMNS)
+
+
+def evidence(report: Report) -> pd.DataFrame:
+    """One row per piece of evidence of each finding, in the findings' order."""
+    rows = [
+        (e.ts, f.kind, flow_label(f.src, f.sport, f.dst, f.dport), e.capture, e.frame, e.what)
+        for f in report.findings
+        for e in f.evidence
+    ]
+    return _frame(rows, EVIDENCE_COLUMNS, time_from="time")
 
 
 def too_big(report: Report) -> pd.DataFrame:

@@ -8,7 +8,6 @@ JSON schema (version 1; bumped only on an incompatible change; documented in the
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -154,6 +153,11 @@ def _flow(src: bytes, sport: int, dst: bytes, dport: int) -> dict[str, Any]:
     return {"src": format_address(src), "sport": sport, "dst": format_address(dst), "dport": dport}
 
 
+def flow_text(src: bytes, sport: int, dst: bytes, dport: int) -> str:
+    """ "src:sport -> dst:dport", IPv6 addresses in brackets: how every rendering names a flow."""
+    return f"{_endpoint(src, sport)} -> {_endpoint(dst, dport)}"
+
+
 def _endpoint(address: bytes, port: int) -> str:
     text = format_address(address)
     return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
@@ -249,6 +253,50 @@ class Report:
             )
         return "no MTU black hole: no packet was lost for its size"
 
+    def fix_text(self) -> str:
+        """The fix (or, without a black hole, the advice) as the text report words it; ""
+        when the capture gives nothing to base one on."""
+        if self.recommendation is None:
+            return ""
+        return "\n".join(_fix_lines(self.recommendation, self.verdict == VERDICT_BLACK_HOLE))
+
+    def next_steps(self) -> tuple[str, ...]:
+        """What to check next, in order: the closing part of a postmortem."""
+        r = self.recommendation
+        if self.verdict == VERDICT_BLACK_HOLE and r is not None:
+            steps = [f"Confirm the limit from one peer: {r.confirm}" if r.confirm else ""]
+            steps += [
+                f"Set MTU = {r.wireguard_mtu} in [Interface] on both peers, or clamp the TCP "
+                f"MSS to {r.mss_ipv4} (IPv6: {r.mss_ipv6}); clamping helps TCP only: UDP such as "
+                "QUIC still needs the MTU.",
+                "Capture again on the tunnel interface with the fix in place and run "
+                "`pcapmtu analyze` on it: the verdict should be clean.",
+                'Find why no ICMP "fragmentation needed" came back: a firewall dropping ICMP '
+                "on the underlay (types 3/4 and IPv6 type 2 must pass), or a link that drops "
+                "large packets silently.",
+                "Check the underlay for a smaller link than expected: PPPoE (1492), some cloud "
+                "networks (1460), another tunnel or VPN on the way.",
+            ]
+            return tuple(step for step in steps if step)
+        if self.verdict == VERDICT_INCONCLUSIVE:
+            return (
+                "Capture longer, through the stall: the capture must show a smaller packet "
+                "getting through after the large one stopped.",
+                "Capture at both ends of the tunnel at once and analyse the two files "
+                "together: the receiver's side shows what never arrived.",
+                "Send a small and a large request (curl a small and a large file) while capturing.",
+            )
+        steps = [
+            "No packet was lost for its size in this capture: if the symptom persists, "
+            "capture while it happens, on the tunnel interface of the sending peer."
+        ]
+        if r is not None:
+            steps.append(
+                f"MTU = {r.wireguard_mtu} on both peers would keep the tunnel's packets "
+                "from being fragmented on this path."
+            )
+        return tuple(steps)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -271,12 +319,10 @@ class Report:
         return "\n".join(_text_lines(self)) + "\n"
 
     def _repr_html_(self) -> str:
-        body = html.escape(self.render_text())
-        colour = {"black_hole": "#b00020", "inconclusive": "#8a6d00"}.get(self.verdict, "#1b5e20")
-        return (
-            f'<div><p style="font-weight:bold;color:{colour}">{html.escape(self.summary())}'
-            f'</p><pre style="white-space:pre-wrap">{body}</pre></div>'
-        )
+        """How Jupyter shows a report: headings and tables (`report_html`)."""
+        from pcapmtu.report_html import report_html  # it builds on this module
+
+        return report_html(self)
 
 
 def _text_lines(report: Report) -> list[str]:
@@ -308,7 +354,7 @@ def _text_lines(report: Report) -> list[str]:
 
 
 def _finding_lines(f: Finding) -> list[str]:
-    flow = f"{_endpoint(f.src, f.sport)} -> {_endpoint(f.dst, f.dport)}"
+    flow = flow_text(f.src, f.sport, f.dst, f.dport)
     if f.kind == KIND_TOO_BIG:
         what = " (WireGuard's outer UDP)" if WIREGUARD_PORT in (f.sport, f.dport) else ""
         return [
