@@ -26,6 +26,10 @@ def test_all_is_sorted_and_complete() -> None:
         "model",
         "mtu",
         "report",
+        "report_html",
+        "frames",
+        "plot",
+        "postmortem",
         "lab",
         "cli",
     }
