@@ -177,6 +177,52 @@ def analyze(
     return exit_code(report)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="HTML file to write (replaced if it exists).",
+)
+@click.option("--title", default=None, help="The page's title [default: MTU postmortem: CAPTURE].")
+def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
+    """Write a postmortem of CAPTURE files as one self-contained HTML page.
+
+    The page holds the verdict, the pictures (segment sizes against the MTU
+    thresholds, sizes delivered and lost, a time-sequence graph of each stalled
+    flow, all flows), the evidence, the fix and what to check next; the
+    pictures are embedded, so the file can be mailed or attached to a ticket.
+    Each capture is read twice, so stdin cannot be one. The exit code is the
+    verdict's, as for analyze.
+
+    \b
+    Example:
+      pcapmtu report sample_captures/incident.home-wg0.pcap -o postmortem.html
+    """
+    import warnings
+
+    from pcapmtu.errors import CaptureWarning
+    from pcapmtu.postmortem import postmortem
+
+    if "-" in captures:
+        raise click.UsageError("report reads each capture twice: save it to a file first")
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {output}: no such folder {output.parent}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
+        made = postmortem(list(captures))
+    for warning in made.report.warnings:
+        click.echo(f"pcapmtu: warning: {warning}", err=True)
+    try:
+        made.write_html(output, title=title)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    click.echo(f"{made.report.summary()}\nwrote {output}")
+    return exit_code(made.report)
+
+
 def _progress_line(progress: Progress) -> None:
     """One updating line on a terminal: how far, how fast."""
     rate = progress.packets / progress.elapsed_s if progress.elapsed_s > 0 else 0.0

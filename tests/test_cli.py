@@ -368,3 +368,57 @@ def test_analyze_stdin_from_a_terminal_is_a_usage_error() -> None:
         os.close(terminal)
     assert done.returncode == cli.EXIT_USAGE
     assert "stdin is a terminal: pipe one in" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_report_writes_the_page_and_exits_with_the_verdict(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    page = tmp_path / "postmortem.html"
+    result = runner.invoke(cli.cli, ["report", str(INCIDENT), "-o", str(page)])
+    assert result.exit_code == cli.EXIT_FOUND
+    assert result.stdout.splitlines() == [
+        pcapmtu.analysis.analyze(INCIDENT).summary(),
+        f"wrote {page}",
+    ]
+    assert result.stderr == ""
+    assert '<img src="data:image/png;base64,' in page.read_text(encoding="utf-8")
+    clean = runner.invoke(
+        cli.cli, ["report", str(SAMPLES / "fixed-mtu1340.pcap"), "-o", str(page), "--title", "X"]
+    )
+    assert clean.exit_code == cli.EXIT_OK
+    assert "<title>X</title>" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-"], "report reads each capture twice"),
+        (["{missing}"], "no such file"),
+        (["{text}"], "is a text file"),
+    ],
+    ids=["stdin", "missing", "text"],
+)
+def test_report_bad_input_exits_2(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a capture\n")
+    filled = [a.format(missing=tmp_path / "nope.pcap", text=text) for a in args]
+    page = tmp_path / "out.html"
+    result = runner.invoke(cli.cli, ["report", *filled, "-o", str(page)])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not page.exists()
+
+
+def test_report_into_a_missing_folder_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "page.html"
+    result = runner.invoke(cli.cli, ["report", str(INCIDENT), "-o", str(target)])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "no such folder" in _one_error_line(result)
+
+
+def test_report_needs_an_output(runner: CliRunner) -> None:
+    result = runner.invoke(cli.cli, ["report", str(INCIDENT)])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "--output" in result.stderr

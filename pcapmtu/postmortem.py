@@ -1,0 +1,191 @@
+"""A postmortem in one object: the report, the frames behind its pictures, and one
+self-contained HTML page telling the story (what `pcapmtu report` writes). The notebook
+`notebooks/postmortem.ipynb` tells the same story step by step with the same calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+
+from pcapmtu import __version__, frames, plot
+from pcapmtu.analysis import analyze, trace
+from pcapmtu.capture import Source
+from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
+from pcapmtu.errors import CaptureWarning
+from pcapmtu.report import Report
+from pcapmtu.report_html import report_html, verdict_html
+
+# Past this many directions with data, segments are kept only for the flows with findings:
+# a gigabyte capture's every segment would not fit in memory, nor in a picture.
+MAX_TRACED_DIRECTIONS = 64
+MAX_CAPTURES_DRAWN = 4  # segment pictures per capture: both ends of a tunnel, and a few more
+MAX_TIME_SEQUENCES = 4  # time-sequence graphs drawn, one per stalled direction
+OVERVIEW_FROM_DIRECTIONS = 3  # the overview across flows says little about one connection
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One picture of a postmortem: what it shows, and how to draw it on an Axes."""
+
+    title: str
+    caption: str
+    draw: Callable[[Axes], Axes]
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    """The report of some captures and the frames its pictures are drawn from."""
+
+    report: Report
+    segments: pd.DataFrame  # frames.SEGMENT_COLUMNS
+    acks: pd.DataFrame  # frames.ACK_COLUMNS
+    flows: pd.DataFrame  # frames.FLOW_COLUMNS
+    findings: pd.DataFrame  # frames.FINDING_COLUMNS
+    evidence: pd.DataFrame  # frames.EVIDENCE_COLUMNS
+    too_big: pd.DataFrame  # frames.TOO_BIG_COLUMNS
+    traced_all: bool  # False: segments and ACKs only of the flows with findings
+
+    def stalled(self) -> list[tuple[str, str]]:
+        """(capture, flow) of each direction with a black hole or a suspected one."""
+        holes = self.findings[self.findings["kind"].isin([KIND_BLACK_HOLE, KIND_SUSPECTED])]
+        return list(zip(holes["capture"], holes["flow"], strict=True))
+
+    def figures(self) -> list[Figure]:
+        """The pictures of the story, in order."""
+        shown = []
+        for name in [c.name for c in self.report.captures][:MAX_CAPTURES_DRAWN]:
+            where = f" ({Path(name).name})" if len(self.report.captures) > 1 else ""
+            shown += [
+                Figure(
+                    f"Segment sizes against the MTU thresholds{where}",
+                    "Every data segment's IP size over time. A size that is sent again and "
+                    "again and never delivered, while smaller ones get through, is the black "
+                    "hole.",
+                    _sizes(self, name),
+                ),
+                Figure(
+                    f"Sizes delivered and lost{where}",
+                    "How many segments of each size got through and how many never did.",
+                    _histogram(self, name),
+                ),
+            ]
+        for capture, flow in self.stalled()[:MAX_TIME_SEQUENCES]:
+            shown.append(
+                Figure(
+                    f"Time-sequence graph: {flow}",
+                    f"In {Path(capture).name}: data sent (blue) and sent again (red), the "
+                    "cumulative ACK (green), and in purple the bytes the receiver reported "
+                    "holding beyond a gap (SACK).",
+                    _time_sequence(self, flow, capture),
+                )
+            )
+        if int((self.flows["data_packets"] > 0).sum()) >= OVERVIEW_FROM_DIRECTIONS:
+            shown.append(
+                Figure(
+                    "All flows",
+                    "Each direction that sent data: its largest delivered packet, and for the "
+                    "stalled ones the size that never got through.",
+                    lambda ax: plot.flow_overview(self.flows, self.findings, ax=ax),
+                )
+            )
+        return shown
+
+    def to_html(self, *, title: str | None = None) -> str:
+        """One self-contained page (pictures embedded): verdict, pictures, evidence, fix."""
+        names = ", ".join(Path(c.name).name for c in self.report.captures)
+        title = title or f"MTU postmortem: {names}"
+        body = [f"<h1>{escape(title)}</h1>", verdict_html(self.report)]
+        if not self.traced_all:
+            body.append(
+                "<p><em>A large capture: the pictures of segments show only the flows with "
+                "findings.</em></p>"
+            )
+        for figure in self.figures():
+            data = base64.b64encode(plot.png(figure.draw)).decode("ascii")
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{escape(figure.title)}"'
+                ' style="max-width:100%">'
+                f"<figcaption><b>{escape(figure.title)}.</b> {escape(figure.caption)}"
+                "</figcaption></figure>"
+            )
+        body.append("<h2>Evidence and fix</h2>")
+        body.append(report_html(self.report, verdict=False))
+        made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body.append(f"<p><small>pcapmtu {escape(__version__)}, {made}</small></p>")
+        return _PAGE.format(title=escape(title), body="\n".join(body))
+
+    def write_html(self, path: str | Path, *, title: str | None = None) -> None:
+        Path(path).write_text(self.to_html(title=title), encoding="utf-8")
+
+
+def postmortem(
+    sources: Source | Sequence[Source],
+    *,
+    names: Sequence[str] | None = None,
+    config: DetectConfig | None = None,
+) -> Postmortem:
+    """Analyse the captures (as `analyze` does), then read them again for the segments and
+    ACKs the pictures need. The sources must be paths or bytes: each is read twice."""
+    items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
+    report = analyze(items, names=names, config=config or DetectConfig())
+    sending = sum(1 for f in report.flows if f.data_packets)
+    traced_all = sending <= MAX_TRACED_DIRECTIONS
+    keys = None if traced_all else [(f.src, f.sport, f.dst, f.dport) for f in report.findings]
+    labels = [c.name for c in report.captures]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the report told them already
+        traces = [
+            trace(item, name=name, flows=keys) for item, name in zip(items, labels, strict=True)
+        ]
+    return Postmortem(
+        report=report,
+        segments=frames.segments(traces),
+        acks=frames.acks(traces),
+        flows=frames.flows(report),
+        findings=frames.findings(report),
+        evidence=frames.evidence(report),
+        too_big=frames.too_big(report),
+        traced_all=traced_all,
+    )
+
+
+# Each figure's drawing, bound to its own capture and flow (a lambda in a loop would not be).
+def _sizes(pm: Postmortem, capture: str) -> Callable[[Axes], Axes]:
+    return lambda ax: plot.segment_sizes(pm.segments, report=pm.report, capture=capture, ax=ax)
+
+
+def _histogram(pm: Postmortem, capture: str) -> Callable[[Axes], Axes]:
+    return lambda ax: plot.size_histogram(pm.segments, report=pm.report, capture=capture, ax=ax)
+
+
+def _time_sequence(pm: Postmortem, flow: str, capture: str) -> Callable[[Axes], Axes]:
+    return lambda ax: plot.time_sequence(pm.segments, pm.acks, flow=flow, capture=capture, ax=ax)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;
+       line-height: 1.4; color: #222; }}
+figure {{ margin: 1.5em 0; }}
+figcaption {{ font-size: 0.9em; color: #444; }}
+pre {{ background: #f6f6f6; padding: 0.6em; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
