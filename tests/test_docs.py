@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pcapmtu import cli
 from tests.conftest import REPO
@@ -42,3 +43,35 @@ def test_readme_example_report_is_the_real_output(monkeypatch: object) -> None:
     start = README.index(marker) + len(marker)
     shown = README[start : README.index("\n```", start)] + "\n"
     assert shown == analyze("sample_captures/incident.home-wg0.pcap").render_text()
+
+
+def test_readme_pictures_exist_and_are_redrawn_by_the_script(tmp_path: Path) -> None:
+    import runpy
+
+    from matplotlib.image import imread
+
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures == ["docs/segment-sizes.png", "docs/time-sequence.png"]
+    script = runpy.run_path(str(REPO / "docs" / "make_images.py"))
+    script["main"](tmp_path)
+    for picture in pictures:
+        committed, redrawn = REPO / picture, tmp_path / Path(picture).name
+        assert imread(str(committed)).shape == imread(str(redrawn)).shape, picture
+
+
+def test_readme_frame_columns_are_the_declared_ones() -> None:
+    from pcapmtu import frames
+
+    section = README.split("| frame | one row per | columns |", 1)[1].split("\n\n", 1)[0]
+    declared = {
+        "segments": frames.SEGMENT_COLUMNS,
+        "acks": frames.ACK_COLUMNS,
+        "flows": frames.FLOW_COLUMNS,
+        "findings": frames.FINDING_COLUMNS,
+        "evidence": frames.EVIDENCE_COLUMNS,
+        "too_big": frames.TOO_BIG_COLUMNS,
+    }
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| (.+) \|$", section, flags=re.MULTILINE)
+    assert [name for name, _ in rows] == list(declared)
+    for name, columns in rows:
+        assert re.findall(r"(?:^|, )`(\w+)`", columns) == list(declared[name]), name
