@@ -198,7 +198,8 @@ def _finding_row(f: Finding) -> tuple[Any, ...]:
 
 
 def _utc(ts: float) -> pd.Timestamp:
-    return pd.Timestamp(ts, unit="s", tz="UTC")
+    """NaT for a time no date can hold (a damaged capture's), as the report's null."""
+    return pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
 
 
 def _frame(
@@ -208,5 +209,6 @@ def _frame(
     value of each row is seconds since the epoch, turned into the `time` column."""
     frame = pd.DataFrame.from_records(rows, columns=list(columns))
     if time_from is not None:
-        frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
+        seconds = frame["time"].astype("float64")
+        frame["time"] = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
     return frame.astype(columns)

@@ -58,3 +58,18 @@ def test_real_ordinary_loss_is_not_a_black_hole(path: Path) -> None:
     them an MTU problem: pcapmtu must not cry wolf on any of them."""
     result = CliRunner().invoke(cli.cli, ["analyze", "--json", str(path)])
     assert result.exit_code == 0, result.stdout[:2000]
+
+
+@pytest.mark.skipif(not FILES, reason=f"no public corpus at {CORPUS}")
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_public_capture_gets_a_postmortem_page(path: Path, tmp_path: Path) -> None:
+    """`pcapmtu report` on every public capture: a page, or one clear error line; never a
+    traceback (damaged timestamps, odd link types and empty flows reach the plots too)."""
+    page = tmp_path / "page.html"
+    result = CliRunner().invoke(cli.cli, ["report", str(path), "-o", str(page)])
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2), result.output
+    if result.exit_code == 2:
+        assert result.stderr.startswith("pcapmtu: error: ") and not page.exists()
+    else:
+        assert page.read_text(encoding="utf-8").count("data:image/png;base64,") >= 2
