@@ -5,8 +5,9 @@ The public API; the command line and notebooks use only this:
     report = pcapmtu.analyze("capture.pcap")
     print(report.render_text())
 
-For notebooks, `pcapmtu.frames` (pandas) and `pcapmtu.plot` (matplotlib) build on it; they
-are imported only when asked for.
+For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
+`pcapmtu.postmortem` (all of it, and the HTML page) build on it; they are imported only when
+asked for.
 """
 
 __version__ = "0.1.0"

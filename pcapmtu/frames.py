@@ -90,6 +90,16 @@ TOO_BIG_COLUMNS: dict[str, str] = {
     "mtu_bytes": "Int64",  # the next-hop MTU the router announced
 }
 
+# Each frame's function name -> its columns: for docs and tests that walk them all.
+COLUMNS: dict[str, dict[str, str]] = {
+    "segments": SEGMENT_COLUMNS,
+    "acks": ACK_COLUMNS,
+    "flows": FLOW_COLUMNS,
+    "findings": FINDING_COLUMNS,
+    "evidence": EVIDENCE_COLUMNS,
+    "too_big": TOO_BIG_COLUMNS,
+}
+
 
 def flow_label(src: bytes, sport: int, dst: bytes, dport: int) -> str:
     """The `flow` column's text: "src:sport -> dst:dport", an IPv6 address in brackets."""

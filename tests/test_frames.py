@@ -11,14 +11,7 @@ from tests import synthetic
 from tests.conftest import SAMPLES
 
 INCIDENT = SAMPLES / "incident.home-wg0.pcap"
-DECLARED = {
-    "segments": frames.SEGMENT_COLUMNS,
-    "acks": frames.ACK_COLUMNS,
-    "flows": frames.FLOW_COLUMNS,
-    "findings": frames.FINDING_COLUMNS,
-    "evidence": frames.EVIDENCE_COLUMNS,
-    "too_big": frames.TOO_BIG_COLUMNS,
-}
+DECLARED = frames.COLUMNS
 
 
 def _all_frames(source: object) -> dict[str, pd.DataFrame]:
