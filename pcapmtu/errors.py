@@ -4,6 +4,7 @@ Only the command line maps these to exit codes; the library raises and warns, an
 
     PcapmtuError
     ├── UsageError             a value the caller gave cannot work (exit 2)
+    │   └── InputFileError        a config or expectation file is missing or malformed
     ├── CaptureError           a capture cannot be read at all (exit 2)
     │   ├── CaptureNotFoundError  no such file, or a folder
     │   ├── EmptyCaptureError     zero bytes
@@ -28,6 +29,11 @@ class PcapmtuError(Exception):
 
 class UsageError(PcapmtuError, ValueError):
     """A value given by the caller cannot work; the message names the value."""
+
+
+class InputFileError(UsageError):
+    """A file given besides captures (a wg-quick config, an expectation) cannot be used; the
+    message names the file, and the line where there is one."""
 
 
 class LabError(PcapmtuError):

@@ -28,7 +28,12 @@ PING_OVERHEAD = {4: IPV4_HEADER + ICMP_ECHO_HEADER, 6: IPV6_HEADER + ICMP_ECHO_H
 IPV6_MIN_MTU = 1280  # RFC 8200: IPv6 inside the tunnel needs at least this
 EXACT_WIDTH = WG_PADDING  # a bracket narrower than the padding step cannot be narrowed further
 ETHERNET_MTU = 1500  # RFC 894: the link MTU almost every path starts from
-DEFAULT_WG_MTU = ETHERNET_MTU - WG_OVERHEAD_IPV6  # 1420: wg-quick's choice on a 1500-byte link
+# wg-quick without an MTU line: the MTU of the route to the endpoint (or the default route,
+# else 1500) minus 80, room for an IPv6 underlay whichever is used (wg-quick's set_mtu_up)
+WG_QUICK_MARGIN = WG_OVERHEAD_IPV6
+DEFAULT_WG_MTU = ETHERNET_MTU - WG_QUICK_MARGIN  # 1420: wg-quick's choice on a 1500-byte link
+MIN_LINK_MTU = 576  # RFC 791: every IPv4 host must accept datagrams of this size
+MAX_LINK_MTU = 65535  # the largest IPv4 total length (and a sane bound for jumbo links)
 
 
 def wg_overhead(outer_version: int) -> int:
@@ -42,6 +47,17 @@ def ceil16(n: int) -> int:
 def wg_outer_size(inner: int, wg_mtu: int, outer_version: int = 4) -> int:
     """The underlay packet that carries an inner packet of `inner` bytes."""
     return min(ceil16(inner), wg_mtu) + wg_overhead(outer_version)
+
+
+def largest_wg_mtu(path_mtu: int, outer_version: int = 4) -> int:
+    """The largest `MTU = N` on wg0 whose packets all fit an underlay path of `path_mtu`
+    bytes: padding never takes a packet past N, so N + overhead is the largest outer packet."""
+    return path_mtu - wg_overhead(outer_version)
+
+
+def wg_quick_mtu(link_mtu: int) -> int:
+    """The MTU wg-quick gives wg0 when its config has no MTU line, over a link of `link_mtu`."""
+    return link_mtu - WG_QUICK_MARGIN
 
 
 def mtu_from_mss(mss: int, ip_version: int) -> int:

@@ -1,0 +1,199 @@
+"""Does a wg-quick config's MTU fit a path? The judgement `pcapmtu config-check` prints.
+
+A config fits when every packet wg0 sends fits the underlay path once wrapped:
+MTU + 60 (IPv4 underlay) or + 80 (IPv6) <= the path MTU (see `mtu.py`: padding never takes a
+packet past the MTU). Without an MTU line, wg-quick sets the link's MTU minus 80.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pcapmtu.errors import InputFileError
+from pcapmtu.mtu import ETHERNET_MTU, IPV6_MIN_MTU, largest_wg_mtu, wg_overhead, wg_quick_mtu
+from pcapmtu.wgconfig import WgQuickConfig, read_config
+
+SCHEMA_VERSION = 1
+
+FITS = "ok"
+TOO_BIG = "fail"
+UNKNOWN = "unknown"  # a template expression, or a conditional MTU line: cannot be judged
+INVALID = "invalid"  # wg-quick would refuse it
+# Path MTUs worth knowing (the --help lists them).
+COMMON_PATH_MTUS = (
+    (1500, "Ethernet"),
+    (1492, "PPPoE (DSL, some fibre)"),
+    (1460, "Google Cloud VPC"),
+    (1280, "the IPv6 minimum: works everywhere IPv6 does"),
+)
+
+
+@dataclass(frozen=True)
+class ConfigVerdict:
+    """One config judged against one path."""
+
+    path: str
+    status: str  # FITS, TOO_BIG, UNKNOWN or INVALID
+    mtu: int | None  # what wg0 gets, when it can be known
+    largest_fitting: int  # the largest MTU that fits the path
+    reason: str  # one sentence: why
+    notes: tuple[str, ...] = ()  # anything else worth fixing
+
+    @property
+    def ok(self) -> bool:
+        return self.status == FITS
+
+    def line(self) -> str:
+        return f"{self.status.upper():<7} {self.path}: {self.reason}"
+
+
+def check_configs(
+    paths: Sequence[str | Path],
+    *,
+    path_mtu: int,
+    outer_version: int = 4,
+    link_mtu: int = ETHERNET_MTU,
+    variables: Mapping[str, int] | None = None,
+) -> list[ConfigVerdict]:
+    """Read and judge each config; raises `InputFileError` for one that cannot be read."""
+    return [
+        judge(
+            read_config(p, variables),
+            path_mtu=path_mtu,
+            outer_version=outer_version,
+            link_mtu=link_mtu,
+        )
+        for p in paths
+    ]
+
+
+def to_dict(verdicts: Sequence[ConfigVerdict], path_mtu: int, outer_version: int) -> dict[str, Any]:
+    """The versioned JSON of `pcapmtu config-check --json`."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path_mtu": path_mtu,
+        "outer_ip_version": outer_version,
+        "configs": [
+            {
+                "config": v.path,
+                "status": v.status,
+                "mtu": v.mtu,
+                "largest_fitting_mtu": v.largest_fitting,
+                "reason": v.reason,
+                "notes": list(v.notes),
+            }
+            for v in verdicts
+        ],
+    }
+
+
+def effective_mtu(config: WgQuickConfig, *, link_mtu: int = ETHERNET_MTU) -> tuple[int, str]:
+    """The MTU wg-quick would give wg0 with this config, and how it was found; raises
+    `InputFileError` when the config cannot tell it (a template expression not resolved by
+    the variables given, a conditional MTU line, a value that is not a number)."""
+    if config.peer_mtu_lines:
+        raise InputFileError(f"{config.path}: MTU under [Peer]: wg-quick would refuse the file")
+    line = config.mtu
+    if line is None:
+        mtu = wg_quick_mtu(link_mtu)
+        return mtu, f"no MTU line, so wg-quick's own {mtu} on a {link_mtu}-byte link"
+    at = f"{config.path}: MTU = {line.written} (line {line.line})"
+    if line.conditional:
+        raise InputFileError(f"{at} is inside a template block: it may not be rendered")
+    if line.value is None and line.expression is not None:
+        raise InputFileError(_unknowable(at, line.variable, line.default))
+    if line.value is None:
+        raise InputFileError(f"{at} is not a number")
+    return line.value, f"MTU = {line.written} (line {line.line})"
+
+
+def judge(
+    config: WgQuickConfig, *, path_mtu: int, outer_version: int = 4, link_mtu: int = ETHERNET_MTU
+) -> ConfigVerdict:
+    """Judge `config` against an underlay path of `path_mtu` bytes; `link_mtu` is the MTU of
+    the link wg-quick measures when the config has no MTU line."""
+    largest = largest_wg_mtu(path_mtu, outer_version)
+    status, mtu, reason = _judged(config, path_mtu, outer_version, link_mtu)
+    return ConfigVerdict(config.path, status, mtu, largest, reason, _notes(config))
+
+
+def _judged(
+    config: WgQuickConfig, path_mtu: int, outer_version: int, link_mtu: int
+) -> tuple[str, int | None, str]:
+    largest = largest_wg_mtu(path_mtu, outer_version)
+    overhead = wg_overhead(outer_version)
+    where = f"a {path_mtu}-byte path (IPv{outer_version} underlay, +{overhead})"
+    mtu_line = config.mtu
+    if config.peer_mtu_lines:
+        lines = ", ".join(map(str, config.peer_mtu_lines))
+        return (
+            INVALID,
+            None,
+            f"MTU under [Peer] (line {lines}): wg-quick passes it to `wg setconf`, which "
+            "refuses the file; MTU belongs in [Interface]",
+        )
+    if mtu_line is None:
+        mtu = wg_quick_mtu(link_mtu)
+        said = (
+            f"no MTU line: wg-quick sets the MTU of the route to the endpoint minus 80, "
+            f"{mtu} on a {link_mtu}-byte link (--link-mtu)"
+        )
+        return _fits(mtu, largest, overhead, where, said)
+    at = f"MTU = {mtu_line.written} (line {mtu_line.line})"
+    if mtu_line.conditional:
+        return (
+            UNKNOWN,
+            mtu_line.value,
+            f"{at} is inside a template block ({{% if %}} or {{% for %}}): whether it is "
+            f"rendered is unknowable without rendering; the largest that fits {where} is "
+            f"{largest}",
+        )
+    if mtu_line.value is None and mtu_line.expression is not None:
+        text = _unknowable(at, mtu_line.variable, mtu_line.default, largest)
+        return UNKNOWN, None, f"{text}; the largest that fits {where} is {largest}"
+    if mtu_line.value is None:
+        return INVALID, None, f"{at} is not a number: wg-quick would fail to set it"
+    said = at if mtu_line.expression is None else f"{at} = {mtu_line.value}"
+    return _fits(mtu_line.value, largest, overhead, where, said)
+
+
+def _fits(
+    mtu: int, largest: int, overhead: int, where: str, said: str
+) -> tuple[str, int | None, str]:
+    if mtu <= largest:
+        return FITS, mtu, f"{said}: {mtu} + {overhead} = {mtu + overhead} fits {where}"
+    return (
+        TOO_BIG,
+        mtu,
+        f"{said}: {mtu} + {overhead} = {mtu + overhead} does not fit {where}; "
+        f"set MTU = {largest} or lower on both peers",
+    )
+
+
+def _unknowable(
+    at: str, variable: str | None, default: int | None, largest: int | None = None
+) -> str:
+    """Why a template expression's MTU cannot be known, and how to give it."""
+    text = f"{at} is a template expression: its value is unknowable without rendering"
+    if variable is not None:
+        text += f"; give it with --var {variable}=N"
+        if default is not None and largest is not None:
+            fits = "fits" if default <= largest else "does not fit"
+            text += f" (unset, its default {default} {fits})"
+        elif default is not None:
+            text += f" (unset, its default is {default})"
+    return text
+
+
+def _notes(config: WgQuickConfig) -> tuple[str, ...]:
+    notes = []
+    if config.overridden_lines:
+        lines = ", ".join(map(str, config.overridden_lines))
+        notes.append(f"MTU is set more than once in [Interface]; wg-quick ignores line {lines}")
+    mtu = config.mtu.value if config.mtu is not None else None
+    if mtu is not None and mtu < IPV6_MIN_MTU:
+        notes.append(f"MTU {mtu} is below {IPV6_MIN_MTU}: IPv6 inside the tunnel will not work")
+    return tuple(notes)
