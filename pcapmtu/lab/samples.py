@@ -289,4 +289,8 @@ README_TAIL = """
 Sizes: "path" is the MTU of the link between the two routers; "wg" is the MTU of wg0 on both
 peers. An inner packet of N bytes leaves as a UDP packet of min(ceil16(N), wg MTU) + 60 bytes
 (IPv4 underlay) or + 80 (IPv6 underlay).
+
+`expectations.json` (written by hand, not by the lab) states what `pcapmtu check` must find in
+each capture on its own: the verdict, the flows affected and the bracket. CI runs
+`pcapmtu check sample_captures/`.
 """
