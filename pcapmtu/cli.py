@@ -6,6 +6,7 @@ also shown in the README, and a test keeps the two equal.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -26,6 +27,7 @@ from pcapmtu.errors import (
     UsageError,
 )
 from pcapmtu.lab import scenario as scenario_spec
+from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.report import Report
 
 EXIT_OK = 0
@@ -40,7 +42,9 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "no black hole found (lab run: the client got the whole response)"),
     (
         EXIT_FOUND,
-        "black hole found, confirmed or suspected (lab run: the transfer did not complete)",
+        "black hole found, confirmed or suspected (check: a capture did not meet its "
+        "expectation; config-check: an MTU does not fit or cannot be known; lab run: the "
+        "transfer did not complete)",
     ),
     (EXIT_USAGE, "usage error, unreadable capture, or the lab cannot run on this machine"),
     (EXIT_INTERNAL, "internal error, or a lab step failed"),
@@ -223,6 +227,145 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
     return exit_code(made.report)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of lines.")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the results as JUnit XML (one test case per capture) to this file.",
+)
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 even when a capture does not meet its expectation (unreadable input still "
+    "exits 2).",
+)
+def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: bool) -> int:
+    """Check captures against the outcome expected of them: a regression test.
+
+    PATH is a capture or a folder (searched below for .pcap, .pcapng, .cap and
+    their .gz). Each capture is analysed on its own and compared with its
+    expectation: a sidecar NAME.expect.json beside it, or an entry in the
+    folder's expectations.json manifest; without one it must show no black
+    hole. One line per capture (PASS, FAIL and why, or ERROR), then a summary.
+
+    \b
+    An expectation (every key but verdict optional):
+      {"verdict": "black_hole", "affected_flows": 1,
+       "bracket": {"min": 444, "max": 1419}}
+    verdict: black_hole, clean, inconclusive, or no_black_hole (the default:
+    neither a black hole nor a suspected one); affected_flows: flows with a
+    black hole or a suspected one; bracket: the largest inner IP packet that
+    gets through, as analyze's paths[].fits_ip_len. A manifest:
+      {"default": {...}, "captures": {"NAME.pcap": {...}, ...}}
+
+    \b
+    Example:
+      pcapmtu check sample_captures/ --junit pcapmtu-junit.xml
+    """
+    from pcapmtu import check_output
+    from pcapmtu.check import ERROR, FAIL, check_captures
+
+    if junit is not None and not junit.parent.is_dir():
+        raise UsageError(f"cannot write {junit}: no such folder {junit.parent}")
+    results = check_captures(list(paths))
+    for r in results:
+        for warning in r.warnings:
+            click.echo(f"pcapmtu: warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(check_output.to_dict(results), indent=2))
+    else:
+        for r in results:
+            click.echo(r.line())
+        click.echo(check_output.summary(results))
+    if junit is not None:
+        try:
+            junit.write_text(check_output.junit_xml(results), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {junit}: {exc.strerror or exc}") from exc
+    if any(r.status == ERROR for r in results):
+        return EXIT_USAGE
+    failed = any(r.status == FAIL for r in results)
+    return EXIT_FOUND if failed and not exit_zero else EXIT_OK
+
+
+@cli.command("config-check", epilog=EXIT_CODES_HELP)
+@click.argument("configs", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--path-mtu",
+    type=click.IntRange(MIN_LINK_MTU, MAX_LINK_MTU),
+    default=ETHERNET_MTU,
+    show_default=True,
+    help="MTU of the underlay path between the peers. Common: 1500 Ethernet, 1492 PPPoE, "
+    "1460 Google Cloud, 1280 the IPv6 minimum (fits everywhere IPv6 works).",
+)
+@click.option(
+    "--outer",
+    type=click.Choice(["4", "6"]),
+    default="4",
+    show_default=True,
+    help="IP version of the underlay (the Endpoint's address): WireGuard adds 60 bytes over "
+    "IPv4, 80 over IPv6.",
+)
+@click.option(
+    "--link-mtu",
+    type=click.IntRange(MIN_LINK_MTU, MAX_LINK_MTU),
+    default=ETHERNET_MTU,
+    show_default=True,
+    help="MTU of the link towards the endpoint: without an MTU line wg-quick sets this minus 80.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=N",
+    help="A template variable's value, e.g. --var wg_mtu=1380 for MTU = {{ wg_mtu }} (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of lines.")
+def config_check(
+    configs: tuple[str, ...],
+    path_mtu: int,
+    outer: str,
+    link_mtu: int,
+    variables: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Check that the MTU in wg-quick configs fits the path, before they ship.
+
+    FILE is a wg-quick config (wg0.conf) or a template of one (Jinja and the
+    like: read as text, not rendered). The MTU line in [Interface] must leave
+    room for WireGuard's 60 bytes (IPv4 underlay) or 80 (IPv6) on a path of
+    --path-mtu bytes. A template expression makes the MTU unknowable unless
+    --var gives its variable; that fails too, as does an MTU line that may not
+    be rendered. No MTU line means wg-quick picks one (--link-mtu minus 80).
+    One line per file: OK, FAIL (and the MTU to set), UNKNOWN or INVALID.
+
+    \b
+    Example:
+      pcapmtu config-check templates/*_wg0.conf.j2 --path-mtu 1492 --var wg_mtu=1412
+    """
+    from pcapmtu.configcheck import check_configs, to_dict
+    from pcapmtu.wgconfig import parse_variables
+
+    verdicts = check_configs(
+        list(configs),
+        path_mtu=path_mtu,
+        outer_version=int(outer),
+        link_mtu=link_mtu,
+        variables=parse_variables(variables),
+    )
+    if as_json:
+        click.echo(json.dumps(to_dict(verdicts, path_mtu, int(outer)), indent=2))
+    else:
+        for v in verdicts:
+            click.echo(v.line())
+            for note in v.notes:
+                click.echo(f"        note: {note}")
+    return EXIT_OK if all(v.ok for v in verdicts) else EXIT_FOUND
+
+
 def _progress_line(progress: Progress) -> None:
     """One updating line on a terminal: how far, how fast."""
     rate = progress.packets / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
@@ -282,6 +425,20 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     default=scenario_spec.DEFAULT_WG_MTU,
     show_default=True,
     help="MTU of wg0 on both peers.",
+)
+@click.option(
+    "--wg-mtu-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Take wg0's MTU on both peers from this wg-quick config or template (its MTU line, "
+    "or wg-quick's own choice without one), instead of --wg-mtu.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=N",
+    help="With --wg-mtu-from: a template variable's value, e.g. --var wg_mtu=1380 (repeatable).",
 )
 @click.option("--wg-mtu-home", type=int, default=None, help="Override --wg-mtu on the home side.")
 @click.option("--wg-mtu-proxy", type=int, default=None, help="Override --wg-mtu on the proxy side.")
@@ -404,6 +561,8 @@ def lab_run(
     output: Path,
     path_mtu: int,
     wg_mtu: int,
+    wg_mtu_from: Path | None,
+    variables: tuple[str, ...],
     wg_mtu_home: int | None,
     wg_mtu_proxy: int | None,
     outer: str,
@@ -428,11 +587,21 @@ def lab_run(
     The defaults reproduce the incident: wg MTU 1420 over a 1400-byte path with
     ICMP blocked, and a GET of a 1760-byte response that never arrives.
 
+    As a pre-deploy gate, take the MTU from the config you are about to ship:
+    the run exits 1 when its transfer does not complete.
+
     \b
     Example:
       sudo pcapmtu lab run --wg-mtu 1340 --path-mtu 1400 -o fixed.pcap
+      sudo pcapmtu lab run --wg-mtu-from templates/server_wg0.conf.j2 \\
+          --var wg_mtu=1412 --path-mtu 1492 -o gate.pcap
     """
     from pcapmtu.lab import Scenario, run_scenario
+
+    if wg_mtu_from is not None:
+        wg_mtu = _mtu_from_config(wg_mtu_from, variables)
+    elif variables:
+        raise click.UsageError("--var needs --wg-mtu-from")
 
     scenario = Scenario(
         path_mtu=path_mtu,
@@ -460,6 +629,20 @@ def lab_run(
     for warning in result.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
     return EXIT_OK if result.outcome.complete else EXIT_FOUND
+
+
+def _mtu_from_config(path: Path, variables: tuple[str, ...]) -> int:
+    """--wg-mtu-from: the MTU wg-quick would set from `path` (it measures the lab's 1500-byte
+    link when the config has none); refuses to be combined with --wg-mtu."""
+    from pcapmtu.configcheck import effective_mtu
+    from pcapmtu.wgconfig import parse_variables, read_config
+
+    context = click.get_current_context()
+    if context.get_parameter_source("wg_mtu") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("give --wg-mtu or --wg-mtu-from, not both")
+    mtu, how = effective_mtu(read_config(path, parse_variables(variables)))
+    click.echo(f"wg0 MTU {mtu} on both peers ({path}: {how})")
+    return mtu
 
 
 @lab.command("samples", epilog=EXIT_CODES_HELP)

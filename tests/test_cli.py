@@ -422,3 +422,79 @@ def test_report_needs_an_output(runner: CliRunner) -> None:
     result = runner.invoke(cli.cli, ["report", str(INCIDENT)])
     assert result.exit_code == cli.EXIT_USAGE
     assert "--output" in result.stderr
+
+
+TEMPLATE = """\
+# templates/server_wg0.conf.j2
+[Interface]
+Address = {{ wg_address }}
+PrivateKey = {{ wg_private_key }}
+MTU = {{ wg_mtu | default(1420) }}
+
+{% for peer in wg_peers %}
+[Peer]
+PublicKey = {{ peer.public_key }}
+AllowedIPs = {{ peer.allowed_ips }}
+{% endfor %}
+"""
+
+
+def test_config_check_exit_codes_and_lines(runner: CliRunner, tmp_path: Path) -> None:
+    template = tmp_path / "server_wg0.conf.j2"
+    template.write_text(TEMPLATE)
+    plain = tmp_path / "wg0.conf"
+    plain.write_text("[Interface]\nmtu = 1412\n")
+
+    unknown = runner.invoke(cli.cli, ["config-check", str(template), "--path-mtu", "1492"])
+    assert unknown.exit_code == cli.EXIT_FOUND
+    assert unknown.stdout.startswith(f"UNKNOWN {template}: MTU = {{{{ wg_mtu | default(1420) }}}}")
+
+    args = ["config-check", str(template), str(plain), "--path-mtu", "1492"]
+    fits = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432"])
+    assert fits.exit_code == cli.EXIT_OK
+    assert [line.split()[0] for line in fits.stdout.splitlines()] == ["OK", "OK"]
+
+    outer6 = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432", "--outer", "6"])
+    assert outer6.exit_code == cli.EXIT_FOUND
+    assert "set MTU = 1412 or lower" in outer6.stdout.splitlines()[0]
+    assert outer6.stdout.splitlines()[1].startswith("OK")
+
+    data = json.loads(runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1440", "--json"]).stdout)
+    assert [c["status"] for c in data["configs"]] == ["fail", "ok"]
+    assert data["configs"][0]["largest_fitting_mtu"] == 1432 and data["path_mtu"] == 1492
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{missing}"], "no such file"),
+        (["{folder}"], "is a folder"),
+        (["{plain}", "--var", "wg_mtu"], "expected NAME=NUMBER"),
+        (["{plain}", "--path-mtu", "100"], "--path-mtu"),
+    ],
+    ids=["missing", "folder", "bad-var", "tiny-path"],
+)
+def test_config_check_bad_input_exits_2(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    plain = tmp_path / "wg0.conf"
+    plain.write_text("[Interface]\nMTU = 1380\n")
+    filled = [a.format(missing=tmp_path / "nope.conf", folder=tmp_path, plain=plain) for a in args]
+    result = runner.invoke(cli.cli, ["config-check", *filled])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_lab_run_takes_the_mtu_from_one_place(runner: CliRunner, tmp_path: Path) -> None:
+    template = tmp_path / "server_wg0.conf.j2"
+    template.write_text(TEMPLATE)
+    out = str(tmp_path / "x.pcap")
+    both = runner.invoke(
+        cli.cli, ["lab", "run", "--wg-mtu", "1380", "--wg-mtu-from", str(template), "-o", out]
+    )
+    assert both.exit_code == cli.EXIT_USAGE and "not both" in both.stderr
+    lone_var = runner.invoke(cli.cli, ["lab", "run", "--var", "wg_mtu=1380", "-o", out])
+    assert lone_var.exit_code == cli.EXIT_USAGE and "--var needs --wg-mtu-from" in lone_var.stderr
+    unknown = runner.invoke(cli.cli, ["lab", "run", "--wg-mtu-from", str(template), "-o", out])
+    assert unknown.exit_code == cli.EXIT_USAGE
+    assert "give it with --var wg_mtu=N" in _one_error_line(unknown)

@@ -30,6 +30,10 @@ def test_all_is_sorted_and_complete() -> None:
         "frames",
         "plot",
         "postmortem",
+        "wgconfig",
+        "configcheck",
+        "check",
+        "check_output",
         "lab",
         "cli",
     }

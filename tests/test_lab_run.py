@@ -138,3 +138,41 @@ def test_cleanup_removes_only_namespaces_whose_owner_is_gone() -> None:
     finally:
         for name in (stale, alive):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+GATE_TEMPLATE = """\
+[Interface]
+PrivateKey = {{ wg_private_key }}
+MTU = {{ wg_mtu | default(1420) }}
+"""
+
+
+@pytest.mark.parametrize(("wg_mtu", "exit_code"), [(1440, 1), (1432, 0)])
+def test_the_pre_deploy_gate_fails_a_config_that_black_holes(
+    tmp_path: Path, wg_mtu: int, exit_code: int
+) -> None:
+    """The README's gate on a 1492-byte path (PPPoE): 1440 + 60 is too big, 1432 + 60 fits."""
+    template = tmp_path / "server_wg0.conf.j2"
+    template.write_text(GATE_TEMPLATE)
+    capture = tmp_path / "gate.pcap"
+    gate = [sys.executable, "-m", "pcapmtu", "lab", "run", "--wg-mtu-from", str(template)]
+    gate += [
+        "--var",
+        f"wg_mtu={wg_mtu}",
+        "--path-mtu",
+        "1492",
+        "--timeout",
+        "4",
+        "-o",
+        str(capture),
+    ]
+    with subprocess.Popen(gate, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == exit_code, out + err
+    assert out.startswith(f"wg0 MTU {wg_mtu} on both peers ({template}: MTU = ")
+    assert _lab_namespaces(run.pid) == []
+    sidecar = json.loads((tmp_path / "gate.json").read_text())
+    assert sidecar["scenario"]["wg_mtu_home"] == sidecar["scenario"]["wg_mtu_proxy"] == wg_mtu
+    analyze = [sys.executable, "-m", "pcapmtu", "analyze", "-q", str(capture)]
+    verdict = subprocess.run(analyze, capture_output=True, text=True, timeout=60, check=False)
+    assert verdict.returncode == exit_code, verdict.stdout
