@@ -68,3 +68,41 @@ def test_readme_frame_columns_are_the_declared_ones() -> None:
     assert [name for name, _ in rows] == list(declared)
     for name, columns in rows:
         assert re.findall(r"(?:^|, )`(\w+)`", columns) == list(declared[name]), name
+
+
+def _pcapmtu_commands(text: str) -> list[list[str]]:
+    """Each `pcapmtu ...` command in a CI file's shell lines, as arguments."""
+    import shlex
+
+    found = []
+    for line in text.splitlines():
+        for part in re.split(r"&&|;", line):
+            match = re.search(r"(?:^|[\s/\"'])pcapmtu\"?\)?\"? +(.+)$", part)
+            if match and not part.strip().startswith("#") and "pip install" not in part:
+                args = shlex.split(match.group(1).replace('"$PATH_MTU"', "1492"))
+                found.append(args)
+    return found
+
+
+def test_ci_examples_are_valid_yaml_with_real_commands() -> None:
+    """The GitHub Actions and GitLab CI files users copy: they parse, and every pcapmtu
+    command in them is one the CLI accepts (options, values), without running it."""
+    import click
+    import yaml
+
+    for name in ("github-actions.yml", "gitlab-ci.yml"):
+        text = (REPO / "docs" / "ci" / name).read_text()
+        assert isinstance(yaml.safe_load(text), dict), name
+        commands = _pcapmtu_commands(text)
+        used = {args[0] if args[0] != "lab" else "lab run" for args in commands}
+        assert used == {"config-check", "check", "lab run", "analyze"}, name
+        for args in commands:
+            command: click.Command | None = cli.cli
+            words = list(args)
+            while isinstance(command, click.Group):
+                name, words = words[0], words[1:]
+                command = command.get_command(click.Context(command), name)
+                assert command is not None, args
+            assert command is not None
+            command.make_context(str(command.name), words)  # raises on a bad option or value
+    assert "docs/ci/github-actions.yml" in README and "docs/ci/gitlab-ci.yml" in README
