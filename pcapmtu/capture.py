@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -255,12 +255,21 @@ class RecordIndex:
 
 
 def reread(source: Source, index: RecordIndex) -> Iterator[Record]:
-    """The records of `index`, read again from `source` (a file's path, or bytes)."""
+    """The records of `index`, read again from `source` (a file's path, or bytes). Positions
+    are in the capture as decompressed, so a gzip file is read through gzip again."""
     if isinstance(source, Bytes):
-        yield from _reread(io.BytesIO(source), index)
+        yield from _reread(_decompressed(io.BytesIO(source)), index)
         return
     with Path(source).open("rb") as stream:  # type: ignore[arg-type]
-        yield from _reread(stream, index)
+        yield from _reread(_decompressed(stream), index)
+
+
+def _decompressed(stream: IO[bytes]) -> IO[bytes]:
+    head = stream.read(len(GZIP_MAGIC))
+    stream.seek(0)
+    if head == GZIP_MAGIC:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))  # seeks by decompressing
+    return stream
 
 
 def _reread(stream: IO[bytes], index: RecordIndex) -> Iterator[Record]:

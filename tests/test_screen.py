@@ -7,6 +7,7 @@ analysed together) and every public corpus capture.
 
 from __future__ import annotations
 
+import gzip
 import warnings
 from pathlib import Path
 
@@ -48,6 +49,27 @@ def test_shortlist_and_full_analysis_agree_on_the_golden_cases(
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
 def test_shortlist_and_full_analysis_agree_on_the_corpus(path: Path) -> None:
     _both([path])
+
+
+@pytest.mark.parametrize(
+    ("case", "captures"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_a_gzipped_capture_gets_the_same_report(
+    case: str, captures: list[str], tmp_path: Path
+) -> None:
+    """The second pass re-reads records by their place in the decompressed capture."""
+    zipped = []
+    for name in captures:
+        target = tmp_path / (Path(name).name + ".gz")
+        target.write_bytes(gzip.compress((REPO / name).read_bytes()))
+        zipped.append(target)
+    plain = analyze([REPO / c for c in captures], names=[Path(c).name for c in captures])
+    packed = analyze(zipped, names=[Path(c).name for c in captures])
+    assert packed.verdict == plain.verdict
+    assert packed.findings == plain.findings and packed.paths == plain.paths
+    assert packed.flows == plain.flows and packed.recommendation == plain.recommendation
+    assert all(c.compression == "gzip" for c in packed.captures)
+    _both(zipped)
 
 
 @pytest.mark.parametrize("copies", [1, 2, 5])
