@@ -190,3 +190,15 @@ def test_junit_into_a_missing_folder(folder: Path, tmp_path: Path) -> None:
     result = _run(str(folder), "--junit", str(tmp_path / "no" / "j.xml"))
     assert result.exit_code == cli.EXIT_USAGE
     assert "no such folder" in result.stderr
+
+
+def test_gzipped_captures_in_subfolders_are_found(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "2026" / "march").mkdir(parents=True)
+    target = tmp_path / "2026" / "march" / "incident.pcap.gz"
+    target.write_bytes(gzip.compress((SAMPLES / INCIDENT).read_bytes()))
+    (tmp_path / "2026" / "march" / "incident.expect.json").write_text('{"verdict": "black_hole"}')
+    (tmp_path / "notes.md").write_text("not a capture")
+    results = check_captures([tmp_path])
+    assert [(Path(r.capture).name, r.status) for r in results] == [("incident.pcap.gz", PASS)]
