@@ -39,7 +39,11 @@ DEBUG_ENV = "PCAPMTU_DEBUG"
 
 # (code, meaning): the one table behind --help and the README (a test keeps them equal).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
-    (EXIT_OK, "no black hole found (lab run: the client got the whole response)"),
+    (
+        EXIT_OK,
+        "no black hole found (check: every capture met its expectation; config-check: every "
+        "MTU fits; lab run: the client got the whole response)",
+    ),
     (
         EXIT_FOUND,
         "black hole found, confirmed or suspected (check: a capture did not meet its "

@@ -22,13 +22,6 @@ FITS = "ok"
 TOO_BIG = "fail"
 UNKNOWN = "unknown"  # a template expression, or a conditional MTU line: cannot be judged
 INVALID = "invalid"  # wg-quick would refuse it
-# Path MTUs worth knowing (the --help lists them).
-COMMON_PATH_MTUS = (
-    (1500, "Ethernet"),
-    (1492, "PPPoE (DSL, some fibre)"),
-    (1460, "Google Cloud VPC"),
-    (1280, "the IPv6 minimum: works everywhere IPv6 does"),
-)
 
 
 @dataclass(frozen=True)
