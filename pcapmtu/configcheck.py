@@ -87,20 +87,10 @@ def effective_mtu(config: WgQuickConfig, *, link_mtu: int = ETHERNET_MTU) -> tup
     """The MTU wg-quick would give wg0 with this config, and how it was found; raises
     `InputFileError` when the config cannot tell it (a template expression not resolved by
     the variables given, a conditional MTU line, a value that is not a number)."""
-    if config.peer_mtu_lines:
-        raise InputFileError(f"{config.path}: MTU under [Peer]: wg-quick would refuse the file")
-    line = config.mtu
-    if line is None:
-        mtu = wg_quick_mtu(link_mtu)
-        return mtu, f"no MTU line, so wg-quick's own {mtu} on a {link_mtu}-byte link"
-    at = f"{config.path}: MTU = {line.written} (line {line.line})"
-    if line.conditional:
-        raise InputFileError(f"{at} is inside a template block: it may not be rendered")
-    if line.value is None and line.expression is not None:
-        raise InputFileError(_unknowable(at, line.variable, line.default))
-    if line.value is None:
-        raise InputFileError(f"{at} is not a number")
-    return line.value, f"MTU = {line.written} (line {line.line})"
+    problem, mtu, text = _read_mtu(config, link_mtu)
+    if problem is not None or mtu is None:
+        raise InputFileError(f"{config.path}: {text}")
+    return mtu, text
 
 
 def judge(
@@ -109,17 +99,25 @@ def judge(
     """Judge `config` against an underlay path of `path_mtu` bytes; `link_mtu` is the MTU of
     the link wg-quick measures when the config has no MTU line."""
     largest = largest_wg_mtu(path_mtu, outer_version)
-    status, mtu, reason = _judged(config, path_mtu, outer_version, link_mtu)
-    return ConfigVerdict(config.path, status, mtu, largest, reason, _notes(config))
-
-
-def _judged(
-    config: WgQuickConfig, path_mtu: int, outer_version: int, link_mtu: int
-) -> tuple[str, int | None, str]:
-    largest = largest_wg_mtu(path_mtu, outer_version)
     overhead = wg_overhead(outer_version)
     where = f"a {path_mtu}-byte path (IPv{outer_version} underlay, +{overhead})"
-    mtu_line = config.mtu
+    problem, mtu, text = _read_mtu(config, link_mtu, largest)
+    if problem == UNKNOWN:
+        reason = f"{text}; the largest that fits {where} is {largest}"
+    elif problem == INVALID or mtu is None:
+        problem, reason = INVALID, text
+    else:
+        said = f"{text} (--link-mtu)" if config.mtu is None else text
+        problem, reason = _fits(mtu, largest, overhead, where, said)
+    return ConfigVerdict(config.path, problem, mtu, largest, reason, _notes(config))
+
+
+def _read_mtu(
+    config: WgQuickConfig, link_mtu: int, largest: int | None = None
+) -> tuple[str | None, int | None, str]:
+    """(problem, MTU, words): problem is None when the config tells the MTU (the words say
+    how), else UNKNOWN or INVALID (the words say why). `largest`, when given, lets the words
+    say whether a template's default would fit."""
     if config.peer_mtu_lines:
         lines = ", ".join(map(str, config.peer_mtu_lines))
         return (
@@ -128,39 +126,35 @@ def _judged(
             f"MTU under [Peer] (line {lines}): wg-quick passes it to `wg setconf`, which "
             "refuses the file; MTU belongs in [Interface]",
         )
-    if mtu_line is None:
+    line = config.mtu
+    if line is None:
         mtu = wg_quick_mtu(link_mtu)
-        said = (
+        return (
+            None,
+            mtu,
             f"no MTU line: wg-quick sets the MTU of the route to the endpoint minus 80, "
-            f"{mtu} on a {link_mtu}-byte link (--link-mtu)"
+            f"{mtu} on a {link_mtu}-byte link",
         )
-        return _fits(mtu, largest, overhead, where, said)
-    at = f"MTU = {mtu_line.written} (line {mtu_line.line})"
-    if mtu_line.conditional:
+    at = f"MTU = {line.written} (line {line.line})"
+    if line.conditional:
         return (
             UNKNOWN,
-            mtu_line.value,
+            line.value,
             f"{at} is inside a template block ({{% if %}} or {{% for %}}): whether it is "
-            f"rendered is unknowable without rendering; the largest that fits {where} is "
-            f"{largest}",
+            "rendered is unknowable without rendering",
         )
-    if mtu_line.value is None and mtu_line.expression is not None:
-        text = _unknowable(at, mtu_line.variable, mtu_line.default, largest)
-        return UNKNOWN, None, f"{text}; the largest that fits {where} is {largest}"
-    if mtu_line.value is None:
+    if line.value is None and line.expression is not None:
+        return UNKNOWN, None, _unknowable(at, line.variable, line.default, largest)
+    if line.value is None:
         return INVALID, None, f"{at} is not a number: wg-quick would fail to set it"
-    said = at if mtu_line.expression is None else f"{at} = {mtu_line.value}"
-    return _fits(mtu_line.value, largest, overhead, where, said)
+    return None, line.value, at if line.expression is None else f"{at} = {line.value}"
 
 
-def _fits(
-    mtu: int, largest: int, overhead: int, where: str, said: str
-) -> tuple[str, int | None, str]:
+def _fits(mtu: int, largest: int, overhead: int, where: str, said: str) -> tuple[str, str]:
     if mtu <= largest:
-        return FITS, mtu, f"{said}: {mtu} + {overhead} = {mtu + overhead} fits {where}"
+        return FITS, f"{said}: {mtu} + {overhead} = {mtu + overhead} fits {where}"
     return (
         TOO_BIG,
-        mtu,
         f"{said}: {mtu} + {overhead} = {mtu + overhead} does not fit {where}; "
         f"set MTU = {largest} or lower on both peers",
     )
