@@ -1,13 +1,16 @@
 """Time pcapmtu against tcptrace and tshark on the benchmark captures; print a table.
 
-    python benchmarks/run.py CAPTURE... [--repeat 3] [--tshark-max-mb 200]
+    python benchmarks/run.py CAPTURE... [--repeat 3] [--tshark-max-mb 200] [--exact-max-mb 200]
 
 Each tool runs `--repeat` times per capture, the tools taking turns (so a slower or faster
 spell of the machine affects them alike); the file is read once first, so every run reads from
 the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
 the median wall time, packets and megabytes per second, the peak RSS of the process, and the
 time relative to `tcptrace -l`.
-tshark runs only on captures up to --tshark-max-mb (it grows faster than linearly). pcapmtu's
+pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
+install without the compiled fast pass runs (the exact pass on everything; only on captures up
+to --exact-max-mb). tshark runs only on captures up to --tshark-max-mb (it grows faster than
+linearly). pcapmtu's
 verdict is printed too: on the benchmark captures it must be "black_hole" with two flows.
 This is not a test: nothing here fails on a slow machine.
 """
@@ -28,7 +31,8 @@ import time
 from pathlib import Path
 
 import pcapmtu
-from pcapmtu import walk
+from pcapmtu import fast
+from pcapmtu.capture import walk
 
 MB = 1_000_000
 
@@ -61,8 +65,25 @@ def measure(argv: list[str]) -> tuple[float, float, bytes]:
     return wall, rss_kb / 1024, out
 
 
-def tools(capture: Path, tshark_max_mb: float) -> dict[str, list[str]]:
-    found = {"pcapmtu": [sys.executable, "-m", "pcapmtu", "analyze", "--json", str(capture)]}
+EXACT_ONLY = (  # what an install without a C compiler runs: the exact pass on everything
+    "import sys, pcapmtu; print(pcapmtu.analyze(sys.argv[1], shortlist=False).to_json())"
+)
+
+
+def tools(capture: Path, tshark_max_mb: float, exact_max_mb: float) -> dict[str, list[str]]:
+    analyze = [sys.executable, "-m", "pcapmtu", "analyze", "--json"]
+    found = {
+        "pcapmtu": [*analyze, str(capture)],
+        "pcapmtu, from stdin": [
+            "sh",
+            "-c",
+            f'cat "$1" | {" ".join(analyze)} -',
+            "sh",
+            str(capture),
+        ],
+    }
+    if capture.stat().st_size <= exact_max_mb * MB:
+        found["pcapmtu, exact pass only"] = [sys.executable, "-c", EXACT_ONLY, str(capture)]
     if shutil.which("tcptrace"):
         found["tcptrace -l"] = ["tcptrace", "-l", str(capture)]
     if shutil.which("tshark") and capture.stat().st_size <= tshark_max_mb * MB:
@@ -87,10 +108,13 @@ def main() -> None:
     parser.add_argument("captures", nargs="+", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tshark-max-mb", type=float, default=200)
+    parser.add_argument("--exact-max-mb", type=float, default=200)
     args = parser.parse_args()
     print(f"machine: {machine()}")
     compileall.compile_dir(Path(pcapmtu.__file__).parent, quiet=1)
-    print(f"pcapmtu {pcapmtu.__version__}, compiled parts: {'yes' if walk.COMPILED else 'NO'}")
+    walk_built, fast_built = ("yes" if b else "NO" for b in (walk.COMPILED, fast.AVAILABLE))
+    built = f"record walk {walk_built}, fast pass {fast_built}"
+    print(f"pcapmtu {pcapmtu.__version__}, compiled: {built}")
     if not GNU_TIME.exists():
         print("(no /usr/bin/time: peak RSS includes the launching Python's pages)")
     print(
@@ -103,7 +127,7 @@ def main() -> None:
         with capture.open("rb") as f:  # warm the page cache
             while f.read(1 << 24):
                 pass
-        commands = tools(capture, args.tshark_max_mb)
+        commands = tools(capture, args.tshark_max_mb, args.exact_max_mb)
         runs: dict[str, list[tuple[float, float, bytes]]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, argv in commands.items():

@@ -10,9 +10,7 @@ For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
 asked for.
 """
 
-__version__ = "0.1.0"
-
-from pcapmtu.analysis import CaptureTrace, analyze, trace  # after __version__, which it reads
+from pcapmtu.analysis import CaptureTrace, analyze, trace
 from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
 from pcapmtu.errors import (
     CaptureError,
@@ -20,6 +18,7 @@ from pcapmtu.errors import (
     CaptureWarning,
     CorruptCaptureError,
     EmptyCaptureError,
+    InterruptedCaptureWarning,
     NotACaptureError,
     PcapmtuError,
     TruncatedCaptureWarning,
@@ -28,6 +27,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.mtu import Recommendation
 from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
+from pcapmtu.version import __version__
 
 __all__ = [
     "CaptureError",
@@ -41,6 +41,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "FlowReport",
+    "InterruptedCaptureWarning",
     "NotACaptureError",
     "PathReport",
     "PcapmtuError",

@@ -1,10 +1,17 @@
-"""The pipeline in one place: captures -> batches -> segments -> screen -> flows -> findings.
+"""The pipeline in one place: captures -> two passes -> findings -> `Report`.
 
-Two passes. The first reads each capture in batches, decodes their headers (`headers`), counts
-every flow and shortlists the host pairs where a black hole could be (`screen`), and notes
-where each pair's segments are (`replay`). The second gives the exact analysis (`flows`,
-`detect`) the shortlisted pairs' segments only. The report's per-flow counts are the screen's;
-its findings, the exact analysis's.
+One route for every input: a capture that cannot be read twice (stdin, a file object) is first
+copied to a temporary file (`capture.spool`), then every capture takes the same two passes.
+
+1. The fast pass (`fast`) reads each capture in batches, decodes their headers, computes the
+   facts of every flow direction and notes where each host pair's segments are (`replay`).
+2. `detect` judges those facts: what each path surely delivered, and which host pairs are worth
+   the exact pass (`detect.worth_exact_pass`).
+3. The exact pass (`decode` with dpkt, `flows`, `detect`) reads those host pairs' segments
+   again and finds the black holes.
+
+Without the compiled fast pass (no C compiler at install), or with `shortlist=False`, the first
+pass is the exact pass over everything, and there is no second one: the same report, slower.
 
 Each capture gets its own flow table (two captures of one connection, taken at both ends of a
 tunnel, must not be mixed into one sequence space), while what each path delivered is pooled
@@ -14,43 +21,28 @@ across all of them, so a path's evidence adds up.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from pcapmtu import __version__, headers
-from pcapmtu.capture import STDIN_NAME, Bytes, Capture, Source
+from pcapmtu import detect, fast
+from pcapmtu.capture import Capture, Source, replayable, size_of, spool
 from pcapmtu.decode import Decoder
-from pcapmtu.detect import (
-    KIND_BLACK_HOLE,
-    KIND_SUSPECTED,
-    KIND_TOO_BIG,
-    DetectConfig,
-    Finding,
-    clamped_flows,
-    confirm_by_path,
-    detect,
-    smallest_dropped,
-    sort_findings,
+from pcapmtu.detect import DetectConfig, Finding, HostMss
+from pcapmtu.errors import (
+    CaptureWarning,
+    InterruptedCaptureWarning,
+    UndecodablePacketWarning,
+    UnknownLinkTypeWarning,
 )
-from pcapmtu.errors import CaptureWarning, UndecodablePacketWarning, UnknownLinkTypeWarning
 from pcapmtu.flows import FlowTable, PathSummary, Trace
-from pcapmtu.model import TooBig, format_address
-from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
-from pcapmtu.replay import Keeper, feed, replay
-from pcapmtu.report import (
-    VERDICT_BLACK_HOLE,
-    VERDICT_CLEAN,
-    VERDICT_INCONCLUSIVE,
-    WIREGUARD_PORT,
-    CaptureReport,
-    FlowReport,
-    PathReport,
-    Report,
-)
-from pcapmtu.screen import Screen, ScreenResult
+from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Segment, TooBig
+from pcapmtu.replay import Keeper, Pair, replay
+from pcapmtu.report import CaptureReport, FlowReport, Report
+from pcapmtu.summary import path_reports, recommendation
+from pcapmtu.version import __version__
 
 DEFAULT_CONFIG = DetectConfig()
 
@@ -62,7 +54,7 @@ class Progress:
     capture: str
     packets: int
     bytes_read: int
-    total_bytes: int | None  # None when unknown (stdin, gzip)
+    total_bytes: int | None  # None when unknown (gzip)
     elapsed_s: float
 
     @property
@@ -73,15 +65,38 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class TraceRequest:
+    """Keep every segment and ACK of the flows for a postmortem: of every flow when no more
+    than `max_directions` directions sent data, else of the flows with findings only."""
+
+    max_directions: int
+
+
 @dataclass
 class _Analysed:
+    """One capture through the passes."""
+
     name: str
-    screen: ScreenResult
-    too_big: list[TooBig]
+    source: Source  # one that can be read again
     report: CaptureReport
-    table: FlowTable | None  # the exact analysis: None until the shortlist is replayed
-    source: Source
-    keeper: Keeper | None  # where to find the shortlist's segments again
+    too_big: list[TooBig]
+    facts: list[DirectionFacts]  # of every direction: the first pass's
+    host_mss: HostMss
+    host_syn_frames: dict[bytes, tuple[int, int]]
+    table: FlowTable | None  # the exact pass: complete when `exact`, else after the replay
+    keeper: Keeper | None  # where to find each host pair's segments again
+    exact: bool  # the first pass was the exact pass over everything
+    replayed: set[Pair] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class CaptureTrace:
+    """One capture's segments and ACKs, each data segment with what became of it."""
+
+    name: str
+    first_ts: float | None  # of the capture's first packet: plots count seconds from it
+    trace: Trace
 
 
 def analyze(
@@ -96,142 +111,180 @@ def analyze(
     """Analyse one capture, or several together, and return the `Report`.
 
     `sources` is a path ("-" for stdin), bytes, a binary file object, or a list of them.
-    With `jobs` > 1, captures given as paths are read in that many processes at once; the
-    report is the same as with one. `progress` is called after each batch of records read in
-    this process. Raises a `CaptureError` for a capture that cannot be read at all; damage
-    found while reading is a `CaptureWarning` (also listed in the report) and the rest is
-    still analysed.
+    With `jobs` > 1, captures are read in that many processes at once; the report is the same
+    as with one. `progress` is called after each batch of records read in this process. Raises
+    a `CaptureError` for a capture that cannot be read at all; damage found while reading is a
+    `CaptureWarning` (also listed in the report) and the rest is still analysed.
 
-    Two passes: the screen counts every flow and shortlists the host pairs where a black hole
-    could be; the exact analysis then reads only those again. `shortlist=False` runs the exact
-    analysis on everything in the first pass (the same report, slower; tests compare them).
-    A capture that cannot be read twice (stdin, a file object) always gets that.
+    `shortlist=False` runs the exact pass on everything, as an install without the compiled
+    fast pass does: the same report, slower (tests compare them).
     """
+    report, _ = analyze_and_trace(
+        sources, names=names, config=config, jobs=jobs, progress=progress, shortlist=shortlist
+    )
+    return report
+
+
+def analyze_and_trace(
+    sources: Source | Sequence[Source],
+    *,
+    names: Sequence[str] | None = None,
+    config: DetectConfig = DEFAULT_CONFIG,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    shortlist: bool = True,
+    traced: TraceRequest | None = None,
+) -> tuple[Report, list[CaptureTrace]]:
+    """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
+    postmortem's pictures): no pass more than the analysis itself takes."""
     items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
     labels: list[str | None] = list(names) if names is not None else [None] * len(items)
-    analysed = _read_all(items, labels, jobs, progress, config, shortlist)
-    delivered: dict[tuple[bytes, bytes], int] = {}
-    for one in analysed:
-        for key, size in one.screen.certainly_delivered.items():
-            delivered[key] = max(delivered.get(key, 0), size)
-    hosts: set[frozenset[bytes]] = set()
-    for one in analysed:
-        hosts |= one.screen.hosts_to_replay(delivered, config)
-    _replay_all(analysed, hosts)
-    tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
-    paths: dict[tuple[bytes, bytes], PathSummary] = {}
-    for _, table in tables:
-        for key, summary in table.paths.items():
-            paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
-            paths[key].merge(summary)
-    findings: list[Finding] = []
-    for one, table in tables:
-        end = one.report.last_ts or 0.0
-        findings += detect(table, paths, one.too_big, one.name, end, config)
-    findings = confirm_by_path(findings)
-    dropped = smallest_dropped(findings)
-    for one, table in tables:
-        findings += clamped_flows(table, dropped, one.name)
-    findings = _merge_same_flow(sort_findings(findings))
-    path_reports = _paths(analysed, paths, dropped, delivered)
-    return Report(
-        verdict=_verdict(findings, analysed),
-        findings=tuple(findings),
-        paths=tuple(path_reports),
-        recommendation=_recommendation(findings, path_reports),
-        captures=tuple(one.report for one in analysed),
-        flows=tuple(_flow_reports(analysed)),
-        tool_version=__version__,
-    )
+    exact = not shortlist or not fast.AVAILABLE
+    with _replayable(items, labels) as readable:
+        analysed = _first_pass_all(readable, jobs, progress, exact, traced)
+        delivered: dict[detect.Path, int] = {}
+        for one in analysed:
+            for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
+                delivered[key] = max(delivered.get(key, 0), size)
+        pairs = _pairs_to_replay(analysed, delivered, config, traced)
+        for one in analysed:
+            _second_pass(one, pairs, traced)
+        report = _report(analysed, delivered, config)
+    traces = _traces(analysed, report, traced) if traced is not None else []
+    return report, traces
 
 
-def _read_all(
-    items: list[Source],
-    labels: list[str | None],
+@dataclass(frozen=True)
+class _Input:
+    """A capture as it is read: something that can be read twice, its name, and what its
+    report must say about how it arrived (an interrupted pipe)."""
+
+    source: Source
+    name: str | None
+    note: str | None = None
+
+
+@contextmanager
+def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[_Input]]:
+    """Every capture as something that can be read twice: stdin and file objects spooled to
+    temporary files, removed afterwards."""
+    spooled = []
+    inputs = []
+    try:
+        for item, label in zip(items, labels, strict=True):
+            if replayable(item):
+                inputs.append(_Input(item, label))
+                continue
+            copy = spool(item, label)
+            spooled.append(copy)
+            note = None
+            if copy.interrupted:
+                note = (
+                    f"{copy.name}: reading was interrupted (Ctrl-C); analysed the "
+                    f"{copy.bytes} bytes that had arrived"
+                )
+                warnings.warn(note, InterruptedCaptureWarning, stacklevel=4)
+            inputs.append(_Input(str(copy.path), copy.name, note))
+        yield inputs
+    finally:
+        for copy in spooled:
+            copy.close()
+
+
+# -- the first pass -------------------------------------------------------------------------------
+
+
+def _first_pass_all(
+    inputs: list[_Input],
     jobs: int,
     progress: ProgressCallback | None,
-    config: DetectConfig,
-    shortlist: bool,
+    exact: bool,
+    traced: TraceRequest | None,
 ) -> list[_Analysed]:
     """The first pass over every capture, in worker processes when asked and possible."""
-    by_path = all(_replayable(item) and not isinstance(item, Bytes) for item in items)
-    if jobs <= 1 or len(items) < 2 or not by_path:
-        return [
-            _read(item, label, progress, config, shortlist)
-            for item, label in zip(items, labels, strict=True)
-        ]
+    by_path = all(not isinstance(i.source, bytes | bytearray | memoryview) for i in inputs)
+    if jobs <= 1 or len(inputs) < 2 or not by_path or traced is not None:
+        return [_first_pass(i, progress, exact, traced) for i in inputs]
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        analysed = list(
-            pool.map(
-                _read_quietly,
-                items,
-                labels,
-                [config] * len(items),
-                [shortlist] * len(items),
-            )
-        )
+        analysed = list(pool.map(_first_pass_quietly, inputs, [exact] * len(inputs)))
     for one in analysed:  # the workers' warnings did not reach this process
         for message in one.report.warnings:
             warnings.warn(message, CaptureWarning, stacklevel=3)
     return analysed
 
 
-def _read_quietly(
-    source: Source, name: str | None, config: DetectConfig, shortlist: bool
-) -> _Analysed:
+def _first_pass_quietly(given: _Input, exact: bool) -> _Analysed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
-        return _read(source, name, None, config, shortlist)
+        return _first_pass(given, None, exact, None)
 
 
-def _replayable(source: Source) -> bool:
-    """Whether a source can be read a second time (a file by its path, or bytes)."""
-    return isinstance(source, Bytes) or (
-        isinstance(source, str | os.PathLike) and str(source) != STDIN_NAME
+def _first_pass(
+    given: _Input,
+    progress: ProgressCallback | None,
+    exact: bool,
+    traced: TraceRequest | None,
+) -> _Analysed:
+    """Read a capture once: the fast pass's facts, or the exact pass over everything."""
+    source = given.source
+    capture = Capture(source, name=given.name)
+    info = capture.info
+    if given.note is not None:
+        info.warnings.append(given.note)
+    decoder = Decoder()
+    too_big: list[TooBig] = []
+    segments = 0
+    total = size_of(source) if info.compression is None else None
+    started = time.monotonic()
+
+    def tell() -> None:
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            progress(Progress(info.name, info.packets, info.bytes_read, total, elapsed))
+
+    if exact:
+        table = FlowTable(info.name, trace=Trace() if traced is not None else None)
+        with capture:
+            for batch in capture.batches():
+                for record in batch.records():
+                    item = decoder.decode(record)
+                    if isinstance(item, Segment):
+                        segments += 1
+                        table.add(item)
+                    elif isinstance(item, TooBig):
+                        too_big.append(item)
+                tell()
+        table.finish()
+        facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
+    else:
+        from pcapmtu.fast import columns
+        from pcapmtu.fast.screen import Screen
+
+        screen = Screen(info.name)
+        keeper = Keeper()
+        with capture:
+            for batch in capture.batches():
+                decoded = columns.decode(batch, decoder)
+                segments += len(decoded.segments["frame"])
+                too_big += decoded.too_big
+                dirs = screen.add(decoded.segments, float(batch.ts[-1]))
+                keeper.add(batch, decoded.segments, dirs, screen.keys)
+                tell()
+        result = screen.finish(info.last_ts)
+        facts, host_mss, syn_frames, table = (
+            result.directions,
+            result.host_mss,
+            result.host_syn_frames,
+            None,
+        )
+    _warn_skipped(info, decoder)
+    report = _capture_report(info, decoder, segments, len(too_big))
+    return _Analysed(
+        info.name, source, report, too_big, facts, host_mss, syn_frames, table, keeper, exact
     )
 
 
-def _read(
-    source: Source,
-    name: str | None,
-    progress: ProgressCallback | None,
-    config: DetectConfig,
-    shortlist: bool,
-) -> _Analysed:
-    """The first pass: decode, count, screen; with no shortlist, the exact analysis too."""
-    capture = Capture(source, name=name)
-    screen = Screen(capture.info.name, config)
-    exact = not (shortlist and _replayable(source))
-    table = FlowTable(capture.info.name) if exact else None
-    keeper = Keeper()
-    decoder = Decoder()
-    replay_decoder = Decoder()  # its counts are not reported: each record is counted once
-    too_big: list[TooBig] = []
-    segments = 0
-    total = _size_of(source) if capture.info.compression is None else None
-    started = time.monotonic()
-    with capture:
-        for batch in capture.batches():
-            decoded = headers.decode(batch, decoder)
-            segments += len(decoded.segments["frame"])
-            too_big += decoded.too_big
-            dirs = screen.add(decoded.segments, float(batch.ts[-1]))
-            if table is not None:
-                rows = (decoded.segments["frame"] - batch.first_frame).tolist()
-                feed(table, (batch.record(i) for i in rows), replay_decoder)
-            else:
-                keeper.add(batch, decoded.segments, dirs, screen.info)
-            if progress is not None:
-                info = capture.info
-                progress(
-                    Progress(
-                        info.name, info.packets, info.bytes_read, total, time.monotonic() - started
-                    )
-                )
-    if table is not None:
-        table.finish()
-    info = capture.info
-    result = screen.finish(info.last_ts)
+def _warn_skipped(info: CaptureInfo, decoder: Decoder) -> None:
     for link_type, count in sorted(decoder.unknown_link_types.items()):
         message = (
             f"{info.name}: skipped {count} packets of link type {link_type}, which "
@@ -239,13 +292,18 @@ def _read(
             "PPP and Cisco HDLC)"
         )
         info.warnings.append(message)
-        warnings.warn(message, UnknownLinkTypeWarning, stacklevel=3)
+        warnings.warn(message, UnknownLinkTypeWarning, stacklevel=4)
     undecodable = decoder.skipped.get("malformed", 0) + decoder.skipped.get("truncated", 0)
     if undecodable:
         message = f"{info.name}: skipped {undecodable} packets too short or malformed to decode"
         info.warnings.append(message)
-        warnings.warn(message, UndecodablePacketWarning, stacklevel=3)
-    report = CaptureReport(
+        warnings.warn(message, UndecodablePacketWarning, stacklevel=4)
+
+
+def _capture_report(
+    info: CaptureInfo, decoder: Decoder, segments: int, too_big: int
+) -> CaptureReport:
+    return CaptureReport(
         name=info.name,
         format=info.format,
         compression=info.compression,
@@ -253,23 +311,147 @@ def _read(
         link_types=dict(info.link_types),
         packets=info.packets,
         tcp_segments=segments,
-        too_big_messages=len(too_big),
+        too_big_messages=too_big,
         truncated_by_snaplen=info.truncated_by_snaplen,
         first_ts=info.first_ts,
         last_ts=info.last_ts,
         skipped=dict(decoder.skipped),
         warnings=tuple(info.warnings),
     )
-    return _Analysed(info.name, result, too_big, report, table, source, None if exact else keeper)
 
 
-@dataclass(frozen=True)
-class CaptureTrace:
-    """One capture's segments and ACKs, each data segment with what became of it."""
+# -- the second pass ------------------------------------------------------------------------------
 
-    name: str
-    first_ts: float | None  # of the capture's first packet: plots count seconds from it
-    trace: Trace
+
+def _pair(key: FlowKey) -> Pair:
+    return frozenset((key.src, key.dst))
+
+
+def _pairs_to_replay(
+    analysed: list[_Analysed],
+    delivered: dict[detect.Path, int],
+    config: DetectConfig,
+    traced: TraceRequest | None,
+) -> set[Pair]:
+    """The host pairs where the exact pass could find something (`detect.worth_exact_pass`),
+    in any capture; for a postmortem of few flows, every pair (their pictures need them all),
+    and the pairs an ICMP too-big quotes (a finding of their own)."""
+    pairs: set[Pair] = set()
+    for one in analysed:
+        pairs |= {
+            _pair(f.flow)
+            for f in one.facts
+            if detect.worth_exact_pass(f, delivered, one.host_mss, config)
+        }
+    if traced is not None:
+        if _sending(analysed) <= traced.max_directions:
+            pairs |= {_pair(f.flow) for one in analysed for f in one.facts}
+        pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
+    return pairs
+
+
+def _sending(analysed: list[_Analysed]) -> int:
+    return sum(1 for one in analysed for f in one.facts if f.data_packets)
+
+
+def _second_pass(one: _Analysed, pairs: set[Pair], traced: TraceRequest | None) -> None:
+    """The exact pass over the segments of `pairs` (and their hosts' SYNs) in one capture."""
+    if one.exact:
+        return
+    one.table = FlowTable(one.name, trace=Trace() if traced is not None else None)
+    span = _span(one, pairs)
+    if span is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
+            replay(one.source, one.name, one.table, pairs, span, one.keeper)
+        one.replayed = {p for p in pairs if any(_pair(f.flow) == p for f in one.facts)}
+    one.table.finish()
+
+
+def _span(one: _Analysed, pairs: set[Pair]) -> tuple[int, int] | None:
+    """The first and last frame the exact pass needs to see for these host pairs: their
+    segments, and the SYNs their hosts sent (the MSS a host announces anywhere sizes its
+    peers' segments)."""
+    spans = [(f.first_frame, f.last_frame) for f in one.facts if _pair(f.flow) in pairs]
+    hosts = {host for pair in pairs for host in pair}
+    spans += [frames for host, frames in one.host_syn_frames.items() if host in hosts]
+    if not spans:
+        return None
+    return min(first for first, _ in spans), max(last for _, last in spans)
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def _report(
+    analysed: list[_Analysed], delivered: dict[detect.Path, int], config: DetectConfig
+) -> Report:
+    tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
+    paths: dict[detect.Path, PathSummary] = {}
+    for _, table in tables:
+        for key, summary in table.paths.items():
+            paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
+            paths[key].merge(summary)
+    findings: list[Finding] = []
+    for one, table in tables:
+        end = one.report.last_ts or 0.0
+        findings += detect.detect(table, paths, one.too_big, one.name, end, config)
+    findings = detect.confirm_by_path(findings)
+    dropped = detect.smallest_dropped(findings)
+    for one, table in tables:
+        findings += detect.clamped_flows(table, dropped, one.name)
+    findings = _merge_same_flow(detect.sort_findings(findings))
+    flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
+    reports = path_reports([f.facts for f in flows], paths, dropped, delivered)
+    return Report(
+        verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
+        findings=tuple(findings),
+        paths=tuple(reports),
+        recommendation=recommendation(findings, reports),
+        captures=tuple(one.report for one in analysed),
+        flows=tuple(flows),
+        tool_version=__version__,
+    )
+
+
+def _facts(one: _Analysed) -> list[DirectionFacts]:
+    """Every direction's facts: the exact pass's where it followed the direction, the fast
+    pass's elsewhere (tests check that both give the same)."""
+    if one.exact or not one.replayed or one.table is None:
+        return one.facts
+    exact = {(f.flow, f.first_frame): f for f in one.table.facts()}
+    return [
+        exact.get((f.flow, f.first_frame), f) if _pair(f.flow) in one.replayed else f
+        for f in one.facts
+    ]
+
+
+def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
+    """One finding per flow and kind: the same flow captured at both ends is one black hole."""
+    seen: set[tuple[object, ...]] = set()
+    kept = []
+    for f in findings:
+        key = (f.kind, f.flow)
+        if f.kind != detect.KIND_TOO_BIG and key in seen:
+            continue
+        seen.add(key)
+        kept.append(f)
+    return kept
+
+
+def _traces(analysed: list[_Analysed], report: Report, traced: TraceRequest) -> list[CaptureTrace]:
+    """The segments and ACKs the exact pass kept: of every flow, or, past
+    `traced.max_directions` directions with data, of the flows with findings."""
+    every = _sending(analysed) <= traced.max_directions
+    wanted = frozenset(f.flow for f in report.findings)
+    traces = []
+    for one in analysed:
+        trace = one.table.trace if one.table is not None else None
+        trace = trace or Trace()
+        if not every:
+            trace = trace.only_flows(wanted)
+        traces.append(CaptureTrace(one.name, one.report.first_ts, trace))
+    return traces
 
 
 def trace(
@@ -279,168 +461,18 @@ def trace(
     flows: Iterable[tuple[bytes, int, bytes, int]] | None = None,
 ) -> CaptureTrace:
     """Every data segment and ACK of one capture and what became of each segment, for
-    postmortems (`frames.segments`, `frames.acks`): the exact analysis of every flow, keeping
-    it all, so memory grows with the capture (unlike `analyze`). `flows` keeps only those
+    postmortems (`frames.segments`, `frames.acks`): the exact pass over every flow, keeping it
+    all, so memory grows with the capture (unlike `analyze`). `flows` keeps only those
     connections, each named by either direction's (src, sport, dst, dport)."""
     capture = Capture(source, name=name)
-    only = frozenset(flows) if flows is not None else None
+    only = frozenset(FlowKey(*f) for f in flows) if flows is not None else None
     table = FlowTable(capture.info.name, trace=Trace(only=only))
     decoder = Decoder()
     with capture:
-        feed(table, capture, decoder)
+        for record in capture:
+            item = decoder.decode(record)
+            if isinstance(item, Segment):
+                table.add(item)
     table.finish()
     assert table.trace is not None
     return CaptureTrace(capture.info.name, capture.info.first_ts, table.trace)
-
-
-def _replay_all(analysed: list[_Analysed], hosts: set[frozenset[bytes]]) -> None:
-    """The second pass: the exact analysis of the shortlisted host pairs, per capture."""
-    for one in analysed:
-        if one.table is not None:
-            continue
-        one.table = FlowTable(one.name)
-        span = one.screen.frames_to_replay(hosts)
-        if span is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
-                replay(one.source, one.name, one.table, hosts, span, one.keeper)
-        one.table.finish()
-
-
-def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
-    """One finding per flow and kind: the same flow captured at both ends is one black hole."""
-    seen: set[tuple[object, ...]] = set()
-    kept = []
-    for f in findings:
-        key = (f.kind, f.src, f.sport, f.dst, f.dport)
-        if f.kind != KIND_TOO_BIG and key in seen:
-            continue
-        seen.add(key)
-        kept.append(f)
-    return kept
-
-
-def _verdict(findings: list[Finding], analysed: list[_Analysed]) -> str:
-    kinds = {f.kind for f in findings}
-    if KIND_BLACK_HOLE in kinds:
-        return VERDICT_BLACK_HOLE
-    if KIND_SUSPECTED in kinds:
-        return VERDICT_INCONCLUSIVE
-    if KIND_TOO_BIG in kinds:
-        return VERDICT_CLEAN  # the router's ICMP reached this host: path MTU discovery works
-    if not any(one.screen.data_seen for one in analysed):
-        return VERDICT_INCONCLUSIVE
-    return VERDICT_CLEAN
-
-
-def _tunnel_mtus(analysed: list[_Analysed]) -> dict[tuple[bytes, bytes], int]:
-    """Per path (src, dst): the MTU of the receiver's interface, from the largest MSS the
-    receiver announced in a SYN to the sender."""
-    found: dict[tuple[bytes, bytes], int] = {}
-    for one in analysed:
-        for d in one.screen.directions:
-            if d.syn_mss:
-                key = (d.info.dst, d.info.src)  # it announced its MSS to the path towards it
-                mtu = mtu_from_mss(d.syn_mss, d.info.ip_version)
-                found[key] = max(found.get(key, 0), mtu)
-    return found
-
-
-def _paths(
-    analysed: list[_Analysed],
-    paths: dict[tuple[bytes, bytes], PathSummary],
-    dropped: dict[tuple[bytes, bytes], int],
-    delivered: dict[tuple[bytes, bytes], int],
-) -> list[PathReport]:
-    """Paths with a black hole, plus every path that carried segments, black holes first.
-
-    The largest size delivered: on a path with a black hole, the largest below the lost size
-    (the exact analysis saw every packet of it); elsewhere the largest the screen is sure of.
-    """
-    tunnel_mtus = _tunnel_mtus(analysed)
-    versions: dict[tuple[bytes, bytes], int] = {}
-    for one in analysed:
-        for key, version in one.screen.paths.items():
-            versions.setdefault(key, version)
-    reports = []
-    for key in sorted(set(versions) | set(dropped), key=lambda k: (k not in dropped, k)):
-        smallest = dropped.get(key)
-        if smallest is not None:
-            summary = paths.get(key)
-            sizes = summary.delivered if summary is not None else {}
-            largest = max((size for size in sizes if size < smallest), default=None)
-        else:
-            largest = delivered.get(key)
-        reports.append(
-            PathReport(
-                src=key[0],
-                dst=key[1],
-                ip_version=versions.get(key, 4),
-                largest_delivered=largest,
-                smallest_dropped=smallest,
-                tunnel_mtu=tunnel_mtus.get(key),
-            )
-        )
-    return reports
-
-
-def _underlay_mtu(findings: list[Finding]) -> int | None:
-    """The smallest next-hop MTU from an ICMP too-big quoting WireGuard's UDP (the underlay)."""
-    mtus = [
-        f.icmp_mtu
-        for f in findings
-        if f.kind == KIND_TOO_BIG and f.icmp_mtu and WIREGUARD_PORT in (f.sport, f.dport)
-    ]
-    return min(mtus, default=None)
-
-
-def _recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommendation | None:
-    underlay = _underlay_mtu(findings)
-    holed = [p for p in paths if p.smallest_dropped is not None]
-    if holed:
-        worst = min(holed, key=lambda p: p.smallest_dropped or 0)
-        return recommend(
-            Bracket(worst.largest_delivered, worst.fits_max),
-            tunnel_mtu=worst.tunnel_mtu,
-            icmp_underlay_mtu=underlay,
-            inner_version=worst.ip_version,
-            peer=format_address(worst.dst),
-        )
-    if underlay is not None:
-        return recommend(Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=underlay)
-    return None
-
-
-def _flow_reports(analysed: Iterable[_Analysed]) -> list[FlowReport]:
-    return [
-        FlowReport(
-            capture=one.name,
-            src=d.info.src,
-            sport=d.info.sport,
-            dst=d.info.dst,
-            dport=d.info.dport,
-            ip_version=d.info.ip_version,
-            packets=d.packets,
-            data_packets=d.data_packets,
-            data_bytes=d.data_bytes,
-            retransmissions=d.retransmissions,
-            dup_acks=d.dup_acks,
-            sack_blocks=d.sack_blocks,
-            dsacks=d.dsacks,
-            mss=d.peer_syn_mss,
-            largest_ip_len=d.largest_ip_len,
-            first_ts=d.first_ts,
-            last_ts=d.last_ts,
-        )
-        for one in analysed
-        for d in one.screen.directions
-    ]
-
-
-def _size_of(source: Source) -> int | None:
-    if isinstance(source, str | os.PathLike) and str(source) != "-":
-        try:
-            return os.stat(source).st_size
-        except OSError:
-            return None
-    return len(source) if isinstance(source, bytes | bytearray) else None

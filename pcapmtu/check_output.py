@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from pcapmtu import __version__
 from pcapmtu.check import ERROR, FAIL, PASS, CheckResult, affected_flows, brackets
+from pcapmtu.version import __version__
 
 SCHEMA_VERSION = 1
 SUITE_NAME = "pcapmtu check"

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 import click
 
-from pcapmtu import __version__
 from pcapmtu.analysis import Progress
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import (
@@ -29,6 +28,7 @@ from pcapmtu.errors import (
 from pcapmtu.lab import scenario as scenario_spec
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.report import Report
+from pcapmtu.version import __version__
 
 EXIT_OK = 0
 EXIT_FOUND = 1

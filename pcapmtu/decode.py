@@ -1,15 +1,28 @@
-"""Records in, TCP segments and ICMP "too big" messages out; everything else is counted.
+"""Records in, TCP segments and ICMP "too big" messages out, one by one, with dpkt: the exact
+decoder, the reference the fast lane (`fast.columns`) is tested equal to.
 
-Sizes come from the IP header (IPv4 total length, IPv6 40 + payload length), never from the
-captured length, so a `tcpdump -s 96` capture is as good as a full one. A header that claims
-length 0 (TSO / BIG TCP super-packets) falls back to the length on the wire. IPv4 fragments are
-counted and skipped (a black hole is about packets that were *not* fragmented); IPv6 extension
-headers are walked; IP-in-IP, 6in4 and plain GRE are unwrapped so the inner flow is analysed.
-TCP options are parsed with dpkt's `parse_opts`, whose traps are neutralised here: it returns
-`None` for a cut option and does not stop at End-of-Options. The layouts Linux sends (timestamps
-alone; a SYN's MSS, SACK-permitted, timestamps and window scale) are read directly, and dpkt
-is imported only when another layout is met: importing it costs more than reading a gigabyte's
-common segments.
+Each layer's header is read by dpkt (`dpkt.ip.IP`, `dpkt.ip6`, `dpkt.tcp.TCP` and its
+`parse_opts`, `dpkt.icmp.ICMP`, `dpkt.icmp6.ICMP6`, `dpkt.gre.GRE`); what to decode next, and
+what a packet's size is, is decided here. dpkt's traps are neutralised in this module, each
+with a test (`tests/test_decode.py`):
+
+- dpkt decodes a payload as far as it can and silently keeps bytes where it cannot: a TCP header
+  cut by the snaplen, a quoted packet in an ICMP error. The layers are decoded one at a time
+  here (`_Header` classes decode no payload), and a cut header is counted as such.
+- Sizes come from the IP header (IPv4 total length, IPv6 40 + payload length), never from the
+  captured length, so a `tcpdump -s 96` capture is as good as a full one. A header that claims
+  length 0 (TSO / BIG TCP super-packets) falls back to the length on the wire.
+- `tcp.parse_opts` returns `None` for an option cut off by the header's end, and parses on past
+  End-of-Options: the parse stops at either.
+- dpkt's IPv6 keeps one extension header per type, takes ESP for an extension header, walks no
+  Mobility, HIP or Shim6 header, and decodes a first fragment as if whole: the chain is walked
+  here (RFC 8200 section 4), fragments are skipped, atomic fragments kept.
+- Link layers are found by `linktypes.ip_offset` (dpkt's Ethernet reads two VLAN tags at most
+  and guesses an MPLS payload from one byte; its Loopback decides by an address-family value
+  that differs between systems).
+
+IPv4 fragments are counted and skipped (a black hole is about packets that were *not*
+fragmented); IP-in-IP, 6in4 and plain GRE are unwrapped so the inner flow is analysed.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from typing import Any
+
+import dpkt
 
 from pcapmtu import linktypes
 from pcapmtu.model import Record, Segment, TooBig
@@ -47,22 +62,70 @@ MAX_EXTENSION_HEADERS = 16
 MAX_TUNNEL_DEPTH = 3
 IPV4_MIN_HEADER = 20
 IPV6_HEADER = 40
+IPV6_EXTENSION_MIN = 8  # every extension header is a multiple of 8 bytes
 TCP_MIN_HEADER = 20
-IPV4_MF = 0x2000
-IPV4_OFFSET_MASK = 0x1FFF
+TCP_FLAGS_MASK = 0xFF  # CWR .. FIN; dpkt's `flags` adds the experimental NS bit (RFC 3540)
+GRE_MIN_HEADER = 4
+GRE_VERSION_MASK = 0x0007  # version 0 is plain GRE (RFC 2784); 1 is PPTP's
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8
-GRE_CHECKSUM, GRE_KEY, GRE_SEQUENCE = 0x8000, 0x2000, 0x1000
-# TCP option kinds (RFC 9293, RFC 7323, RFC 2018); the same numbers as dpkt's TCP_OPT_*
-TCP_OPT_EOL = 0
-TCP_OPT_MSS = 2
-TCP_OPT_WSCALE = 3
-TCP_OPT_SACKOK = 4
-TCP_OPT_SACK = 5
-TCP_OPT_TIMESTAMP = 8
+# TCP option kinds (RFC 9293, RFC 7323, RFC 2018): dpkt's TCP_OPT_*
+TCP_OPT_EOL = dpkt.tcp.TCP_OPT_EOL
+TCP_OPT_MSS = dpkt.tcp.TCP_OPT_MSS
+TCP_OPT_WSCALE = dpkt.tcp.TCP_OPT_WSCALE
+TCP_OPT_SACKOK = dpkt.tcp.TCP_OPT_SACKOK
+TCP_OPT_SACK = dpkt.tcp.TCP_OPT_SACK
+TCP_OPT_TIMESTAMP = dpkt.tcp.TCP_OPT_TIMESTAMP
 
 Decoded = Segment | TooBig
+
+
+# -- dpkt, one header at a time -------------------------------------------------------------------
+# dpkt decodes a packet's payload as soon as it reads a header (`_protosw`); these read the
+# header alone and leave the payload as bytes, so each layer is decided here.
+
+
+class _IPv4Header(dpkt.ip.IP):  # type: ignore[misc]
+    _protosw: dict[int, Any] = {}  # noqa: RUF012 (dpkt's own class attribute)
+
+
+class _IPv6Header(dpkt.ip6.IP6):  # type: ignore[misc]
+    def unpack(self, buf: bytes) -> None:
+        dpkt.Packet.unpack(self, buf)  # the fixed header; the extension chain is walked below
+
+
+class _IPv6Extension(dpkt.Packet):  # type: ignore[misc]
+    """The two bytes every IPv6 extension header starts with (RFC 8200 section 4)."""
+
+    __hdr__ = (("nxt", "B", 0), ("len", "B", 0))
+
+
+class _TCPHeader(dpkt.tcp.TCP):  # type: ignore[misc]
+    pass  # dpkt's TCP decodes no payload
+
+
+class _ICMPHeader(dpkt.icmp.ICMP):  # type: ignore[misc]
+    _typesw: dict[int, Any] = {}  # noqa: RUF012 (the quoted packet is read by `_quoted_packet`)
+
+
+class _ICMPv6Header(dpkt.icmp6.ICMP6):  # type: ignore[misc]
+    _typesw: dict[int, Any] = {}  # noqa: RUF012
+
+
+class _FragNeeded(dpkt.icmp.ICMP.Unreach):  # type: ignore[misc]
+    def unpack(self, buf: bytes) -> None:
+        dpkt.Packet.unpack(self, buf)  # the next-hop MTU; the quote is `_quoted_packet`'s
+
+
+class _PacketTooBig(dpkt.icmp6.ICMP6.TooBig):  # type: ignore[misc]
+    def unpack(self, buf: bytes) -> None:
+        dpkt.Packet.unpack(self, buf)
+
+
+class _GREHeader(dpkt.gre.GRE):  # type: ignore[misc]
+    def unpack(self, buf: bytes) -> None:
+        dpkt.Packet.unpack(self, buf)  # flags and protocol; the optional fields are sized below
 
 
 class Decoder:
@@ -83,7 +146,7 @@ class Decoder:
         wire_ip_len = record.orig_len - offset
         try:
             return self._ip(record, record.data, offset, wire_ip_len, 0)
-        except (struct.error, IndexError, ValueError):
+        except (dpkt.UnpackError, struct.error, IndexError, ValueError):
             self.skipped["malformed"] += 1
             return None
 
@@ -109,18 +172,17 @@ class Decoder:
         if len(data) < o + header_len:
             self.skipped["truncated"] += 1
             return None
-        total_len, frag = struct.unpack_from("!H2xH", data, o + 2)
-        if total_len == 0:  # TSO / BIG TCP: the header leaves the length to the wire
-            total_len = wire_len
+        ip = _IPv4Header(data[o : o + header_len])
+        total_len = ip.len or wire_len  # 0: TSO / BIG TCP, the header leaves it to the wire
         if total_len < header_len:
             self.skipped["malformed"] += 1
             return None
-        if frag & (IPV4_MF | IPV4_OFFSET_MASK):
+        if ip.mf or ip.offset:
             self.skipped["IP fragment"] += 1
             return None
-        protocol = data[o + 9]
-        src, dst = data[o + 12 : o + 16], data[o + 16 : o + 20]
-        return self._transport(record, data, o, header_len, total_len, protocol, src, dst, 4, depth)
+        return self._transport(
+            record, data, o, header_len, total_len, ip.p, ip.src, ip.dst, 4, depth
+        )
 
     def _ipv6(
         self, record: Record, data: bytes, o: int, wire_len: int, depth: int
@@ -128,27 +190,27 @@ class Decoder:
         if len(data) < o + IPV6_HEADER:
             self.skipped["truncated"] += 1
             return None
-        payload_len = struct.unpack_from("!H", data, o + 4)[0]
-        total_len = IPV6_HEADER + payload_len if payload_len else wire_len  # 0: jumbo/BIG TCP
-        next_header = data[o + 6]
-        src, dst = data[o + 8 : o + 24], data[o + 24 : o + 40]
-        pos = o + IPV6_HEADER
+        ip = _IPv6Header(data[o : o + IPV6_HEADER])
+        total_len = IPV6_HEADER + ip.plen if ip.plen else wire_len  # 0: jumbo / BIG TCP
+        next_header, pos = ip.nxt, o + IPV6_HEADER
         for _ in range(MAX_EXTENSION_HEADERS):
             if next_header not in IPV6_EXTENSIONS:
                 break
-            if len(data) < pos + 8:
+            if len(data) < pos + IPV6_EXTENSION_MIN:
                 self.skipped["truncated"] += 1
                 return None
             if next_header == IPV6_FRAGMENT:
-                frag = struct.unpack_from("!H", data, pos + 2)[0]
-                if frag & 0xFFF9:  # an offset or "more fragments": a real fragment
+                fragment = dpkt.ip6.IP6FragmentHeader(data[pos : pos + IPV6_EXTENSION_MIN])
+                if fragment.frag_off or fragment.m_flag:  # a real fragment
                     self.skipped["IP fragment"] += 1
                     return None
-                next_header, pos = data[pos], pos + 8  # atomic fragment: carry on
-            elif next_header == IPV6_AH:
-                next_header, pos = data[pos], pos + (data[pos + 1] + 2) * 4
+                next_header, pos = fragment.nxt, pos + IPV6_EXTENSION_MIN  # atomic: carry on
+            elif next_header == IPV6_AH:  # its length counts 4-byte units, less 2 (RFC 4302)
+                auth = _IPv6Extension(data[pos : pos + 2])
+                next_header, pos = auth.nxt, pos + (auth.len + 2) * 4
             else:
-                next_header, pos = data[pos], pos + (data[pos + 1] + 1) * 8
+                extension = _IPv6Extension(data[pos : pos + 2])
+                next_header, pos = extension.nxt, pos + (extension.len + 1) * 8
         else:
             self.skipped["malformed"] += 1
             return None
@@ -157,7 +219,7 @@ class Decoder:
             self.skipped["malformed"] += 1
             return None
         return self._transport(
-            record, data, o, header_len, total_len, next_header, src, dst, 6, depth
+            record, data, o, header_len, total_len, next_header, ip.src, ip.dst, 6, depth
         )
 
     def _transport(
@@ -204,30 +266,29 @@ class Decoder:
         if len(data) < t + TCP_MIN_HEADER:
             self.skipped["TCP header cut by snaplen"] += 1
             return None
-        sport, dport, seq, ack, off_flags, window = struct.unpack_from("!HHIIHH", data, t)
-        tcp_header_len = (off_flags >> 12) * 4
+        tcp_header_len = (data[t + 12] >> 4) * 4
         payload_len = ip_len - ip_header_len - tcp_header_len
         if tcp_header_len < TCP_MIN_HEADER or payload_len < 0:
             self.skipped["malformed"] += 1
             return None
-        options = _options(data[t + TCP_MIN_HEADER : t + tcp_header_len])
+        tcp = _TCPHeader(data[t : t + tcp_header_len])  # the options may be cut by the snaplen
         return Segment(
             frame=record.frame,
             ts=record.ts,
             src=src,
             dst=dst,
-            sport=sport,
-            dport=dport,
-            seq=seq,
-            ack=ack,
-            flags=off_flags & 0xFF,
-            window=window,
+            sport=tcp.sport,
+            dport=tcp.dport,
+            seq=tcp.seq,
+            ack=tcp.ack,
+            flags=tcp.flags & TCP_FLAGS_MASK,
+            window=tcp.win,
             ip_version=version,
             ip_len=ip_len,
             ip_header_len=ip_header_len,
             tcp_header_len=tcp_header_len,
             payload_len=payload_len,
-            **options,  # type: ignore[arg-type]
+            **options(tcp.opts),  # type: ignore[arg-type]
         )
 
     def _too_big(
@@ -236,17 +297,19 @@ class Decoder:
         if len(data) < t + ICMP_HEADER:
             self.skipped["ICMP cut by snaplen"] += 1
             return None
-        icmp_type, code = data[t], data[t + 1]
+        header = data[t : t + ICMP_HEADER]
         if version == 4:
-            if (icmp_type, code) != (ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED):
+            icmp = _ICMPHeader(header)
+            if (icmp.type, icmp.code) != (ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED):
                 self.skipped["other ICMP"] += 1
                 return None
-            mtu = struct.unpack_from("!H", data, t + 6)[0]
+            mtu = _FragNeeded(icmp.data).mtu
         else:
-            if icmp_type != ICMPV6_PACKET_TOO_BIG:
+            icmp6 = _ICMPv6Header(header)
+            if icmp6.type != ICMPV6_PACKET_TOO_BIG:
                 self.skipped["other ICMP"] += 1
                 return None
-            mtu = struct.unpack_from("!I", data, t + 4)[0]
+            mtu = _PacketTooBig(icmp6.data).mtu
         quoted = _quoted_packet(data, t + ICMP_HEADER)
         if quoted is None:
             self.skipped["ICMP quote cut short"] += 1
@@ -268,76 +331,13 @@ class Decoder:
         )
 
 
-# NOP, NOP, Timestamps (kind 8, length 10): what Linux puts on almost every segment. Such a
-# header is answered without a general parse (the hot path of a large capture).
-TIMESTAMPS_ONLY = b"\x01\x01\x08\x0a"
-TIMESTAMPS_ONLY_LEN = 12
-_TIMESTAMPS: dict[str, object] = {"timestamps": True}
-_NO_OPTIONS: dict[str, object] = {}
-
-
-# A Linux SYN's options: MSS, SACK-permitted, timestamps, NOP, window scale (20 bytes); or,
-# without timestamps, MSS, NOP, NOP, SACK-permitted, NOP, window scale (12 bytes).
-LINUX_SYN = struct.Struct("!BBHBBBB8sBBBB")
-LINUX_SYN_HEAD = (TCP_OPT_MSS, 4, TCP_OPT_SACKOK, 2, TCP_OPT_TIMESTAMP, 10)
-LINUX_SYN_NO_TS = struct.Struct("!BBHBBBBBBBB")
-LINUX_SYN_NO_TS_HEAD = (TCP_OPT_MSS, 4, 1, 1, TCP_OPT_SACKOK, 2, 1, TCP_OPT_WSCALE, 3)
-
-
-def _linux_syn(raw: bytes) -> dict[str, object] | None:
-    """The options of a SYN in one of Linux's two layouts, read directly; None otherwise."""
-    if len(raw) == LINUX_SYN.size:
-        kind, size, mss, sack_kind, sack_size, ts_kind, ts_size, _, nop, ws_kind, ws_size, ws = (
-            LINUX_SYN.unpack(raw)
-        )
-        if (kind, size, sack_kind, sack_size, ts_kind, ts_size) == LINUX_SYN_HEAD and (
-            nop,
-            ws_kind,
-            ws_size,
-        ) == (1, TCP_OPT_WSCALE, 3):
-            return {"mss": mss, "sack_permitted": True, "timestamps": True, "wscale": ws}
-    elif len(raw) == LINUX_SYN_NO_TS.size:
-        fields = LINUX_SYN_NO_TS.unpack(raw)
-        if fields[:2] + fields[3:10] == LINUX_SYN_NO_TS_HEAD:
-            return {"mss": fields[2], "sack_permitted": True, "wscale": fields[10]}
-    return None
-
-
-SACK_AFTER_TIMESTAMPS = b"\x01\x01\x05"  # NOP, NOP, SACK: then its length and the blocks
-
-
-def _linux_sack(raw: bytes) -> dict[str, object] | None:
-    """Timestamps then SACK blocks, as Linux lays them out, read directly; None otherwise."""
-    blocks, rest = divmod(len(raw) - TIMESTAMPS_ONLY_LEN - 4, 8)
-    if (
-        1 <= blocks <= 3
-        and not rest
-        and raw.startswith(TIMESTAMPS_ONLY)
-        and raw[TIMESTAMPS_ONLY_LEN : TIMESTAMPS_ONLY_LEN + 3] == SACK_AFTER_TIMESTAMPS
-        and raw[TIMESTAMPS_ONLY_LEN + 3] == 2 + 8 * blocks
-    ):
-        edges = struct.unpack_from(f"!{2 * blocks}I", raw, TIMESTAMPS_ONLY_LEN + 4)
-        pairs = tuple(zip(edges[::2], edges[1::2], strict=True))
-        return {"timestamps": True, "sack_blocks": pairs}
-    return None
-
-
-def _options(raw: bytes) -> dict[str, object]:
-    """The TCP options pcapmtu uses; malformed or cut options end the parse, never raise."""
-    if not raw:
-        return _NO_OPTIONS
-    if len(raw) == TIMESTAMPS_ONLY_LEN and raw.startswith(TIMESTAMPS_ONLY):
-        return _TIMESTAMPS
-    return _linux_syn(raw) or _linux_sack(raw) or _parsed_by_dpkt(raw)
-
-
-def _parsed_by_dpkt(raw: bytes) -> dict[str, object]:
-    import dpkt  # only here: see the module docstring
-
+def options(raw: bytes) -> dict[str, object]:
+    """The TCP options pcapmtu uses, by dpkt's `parse_opts`: its parse ends at an option cut
+    short (dpkt: `None`) and at End-of-Options (dpkt parses on into the padding); an option of
+    the wrong length is ignored. Never raises."""
     found: dict[str, object] = {}
     blocks: list[tuple[int, int]] = []
-    parse: Any = dpkt.tcp.parse_opts
-    for item in parse(raw):
+    for item in dpkt.tcp.parse_opts(raw):
         if item is None:
             break  # dpkt: an option cut off by the header's end or the snaplen
         kind, value = item
@@ -360,30 +360,33 @@ def _parsed_by_dpkt(raw: bytes) -> dict[str, object]:
 
 def _gre_payload(data: bytes, g: int) -> int | None:
     """Offset of the IP packet inside a plain GRE header (RFC 2784/2890), or None."""
-    if len(data) < g + 4:
+    if len(data) < g + GRE_MIN_HEADER:
         return None
-    flags, protocol = struct.unpack_from("!HH", data, g)
-    if protocol not in (linktypes.ETHERTYPE_IPV4, linktypes.ETHERTYPE_IPV6) or flags & 0x0007:
+    gre = _GREHeader(data[g : g + GRE_MIN_HEADER])
+    if gre.p not in (linktypes.ETHERTYPE_IPV4, linktypes.ETHERTYPE_IPV6) or gre.v:
         return None
-    size = 4 + 4 * sum(bool(flags & bit) for bit in (GRE_CHECKSUM, GRE_KEY, GRE_SEQUENCE))
-    return g + size
+    optional = (dpkt.gre.GRE_CP, dpkt.gre.GRE_KP, dpkt.gre.GRE_SP)  # checksum, key, sequence
+    return g + GRE_MIN_HEADER + 4 * sum(bool(gre.flags & bit) for bit in optional)
 
 
 def _quoted_packet(
     data: bytes, q: int
 ) -> tuple[bytes, bytes, int, int, int | None, int | None, int | None] | None:
-    """(src, dst, protocol, length, sport, dport, tcp seq) of the packet an ICMP error quotes."""
+    """(src, dst, protocol, length, sport, dport, tcp seq) of the packet an ICMP error quotes.
+
+    Only its first bytes are quoted (RFC 792: the IP header and 8 bytes), so its headers are
+    read as far as they go, and never past that."""
     if len(data) < q + 1:
         return None
     version = data[q] >> 4
     if version == 4 and len(data) >= q + IPV4_MIN_HEADER:
-        header_len = (data[q] & 0x0F) * 4
-        length = struct.unpack_from("!H", data, q + 2)[0]
-        protocol, src, dst = data[q + 9], data[q + 12 : q + 16], data[q + 16 : q + 20]
+        ip = _IPv4Header(data[q : q + IPV4_MIN_HEADER])
+        header_len, length = ip.hl * 4, ip.len
+        protocol, src, dst = ip.p, ip.src, ip.dst
     elif version == 6 and len(data) >= q + IPV6_HEADER:
-        header_len = IPV6_HEADER
-        length = IPV6_HEADER + struct.unpack_from("!H", data, q + 4)[0]
-        protocol, src, dst = data[q + 6], data[q + 8 : q + 24], data[q + 24 : q + 40]
+        ip6 = _IPv6Header(data[q : q + IPV6_HEADER])
+        header_len, length = IPV6_HEADER, IPV6_HEADER + ip6.plen
+        protocol, src, dst = ip6.nxt, ip6.src, ip6.dst
     else:
         return None
     t = q + header_len

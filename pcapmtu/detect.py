@@ -27,11 +27,13 @@ A large segment that stalls with no smaller data after it to compare with is a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pcapmtu.flows import Direction, FlowTable, Hole, PathSummary, Stall
-from pcapmtu.model import TooBig
+from pcapmtu.model import DirectionFacts, FlowKey, TooBig
+from pcapmtu.mtu import ETHERNET_MTU
 
 KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
@@ -40,7 +42,12 @@ KIND_MSS_CLAMPED = "mss_clamped"
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
-TCP_TIMESTAMPS_OPTION_LEN = 12  # 10 bytes + 2 of padding, as Linux sends it
+VERDICT_BLACK_HOLE = "black_hole"
+VERDICT_CLEAN = "clean"
+VERDICT_INCONCLUSIVE = "inconclusive"
+
+Path = tuple[bytes, bytes]  # (src, dst): a direction of travel between two hosts
+HostMss = dict[bytes, tuple[int, int]]  # host -> the smallest and largest MSS its SYNs announced
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,7 @@ class Finding:
     kind: str
     side: str  # "sender", "receiver" (where the capture was taken) or "router" (ICMP)
     capture: str
-    src: bytes
-    sport: int
-    dst: bytes
-    dport: int
-    ip_version: int
+    flow: FlowKey  # in the direction of the lost data (ICMP: of the quoted packet)
     dropped_ip_len: int | None
     largest_delivered_ip_len: int | None
     transmissions: int  # full-size copies of the lost bytes seen in the capture
@@ -88,6 +91,26 @@ class Finding:
     icmp_mtu: int | None = None
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
     copies_at_s: tuple[float, ...] = ()  # each full-size copy, in seconds after the first
+
+    @property
+    def src(self) -> bytes:
+        return self.flow.src
+
+    @property
+    def sport(self) -> int:
+        return self.flow.sport
+
+    @property
+    def dst(self) -> bytes:
+        return self.flow.dst
+
+    @property
+    def dport(self) -> int:
+        return self.flow.dport
+
+    @property
+    def ip_version(self) -> int:
+        return self.flow.ip_version
 
 
 def detect(
@@ -106,7 +129,7 @@ def detect(
             receiver = flow.peer_of(sender)
             peer_mss = receiver.syn_mss if receiver is not None else None
             if peer_mss is None:
-                peer_mss = table.mss_by_host.get(sender.dst)
+                peer_mss = table.host_max_mss(sender.dst)
             for stall in sender.stalls:
                 found = _from_stall(sender, stall, paths, capture, peer_mss, config)
                 if found is not None:
@@ -179,7 +202,7 @@ def clamped_flows(
             receiver = flow.peer_of(sender)
             if lost is None or receiver is None or not receiver.syn_mss or sender.stalls:
                 continue
-            usual = table.mss_by_host.get(sender.dst, 0)
+            usual = table.host_max_mss(sender.dst) or 0
             full = receiver.syn_mss - sender.tcp_options_len + sender.header_len
             if receiver.syn_mss >= usual or sender.largest_sent < full or full >= lost:
                 continue
@@ -229,15 +252,7 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
 
 def _finding(sender: Direction, capture: str, **fields: Any) -> Finding:
     """A finding about `sender`'s direction of its flow."""
-    return Finding(
-        capture=capture,
-        src=sender.src,
-        sport=sender.sport,
-        dst=sender.dst,
-        dport=sender.dport,
-        ip_version=sender.ip_version,
-        **fields,
-    )
+    return Finding(capture=capture, flow=sender.key, **fields)
 
 
 def _from_stall(
@@ -419,11 +434,12 @@ def _from_too_big(capture: str, message: TooBig) -> Finding:
         kind=KIND_TOO_BIG,
         side="router",
         capture=capture,
-        src=message.quoted_src,
-        sport=message.quoted_sport or 0,
-        dst=message.quoted_dst,
-        dport=message.quoted_dport or 0,
-        ip_version=message.ip_version,
+        flow=FlowKey(
+            message.quoted_src,
+            message.quoted_sport or 0,
+            message.quoted_dst,
+            message.quoted_dport or 0,
+        ),
         dropped_ip_len=message.quoted_ip_len,
         largest_delivered_ip_len=None,
         transmissions=0,
@@ -439,3 +455,103 @@ def _from_too_big(capture: str, message: TooBig) -> Finding:
             ),
         ),
     )
+
+
+# -- the verdict ------------------------------------------------------------------------------
+
+
+def verdict(findings: Iterable[Finding], data_seen: bool) -> str:
+    """The capture's verdict from its findings: a proven black hole; else inconclusive when one
+    is suspected or when no TCP data was seen at all (nothing to judge); else clean (an ICMP
+    too-big that reached the host means path MTU discovery works)."""
+    kinds = {f.kind for f in findings}
+    if KIND_BLACK_HOLE in kinds:
+        return VERDICT_BLACK_HOLE
+    if KIND_SUSPECTED in kinds:
+        return VERDICT_INCONCLUSIVE
+    if KIND_TOO_BIG in kinds:
+        return VERDICT_CLEAN
+    return VERDICT_CLEAN if data_seen else VERDICT_INCONCLUSIVE
+
+
+# -- what a path surely delivered, and which flows are worth the exact pass --------------------
+#
+# The fast pass reads every packet but keeps only facts (`model.DirectionFacts`); the exact
+# pass (`flows` and the rules above) reads again only the host pairs where these predicates say
+# a finding could be. Each predicate is implied by the conditions of the rule it serves, so a
+# flow they pass over cannot hold a finding; `tests/test_facts.py` checks on every capture that
+# the report is the same with and without them.
+
+
+def surely_delivered(facts: DirectionFacts, host_mss: HostMss) -> int | None:
+    """The largest IP size this direction surely delivered in full: new data of that size was
+    cumulatively acknowledged, more segments of it than smaller re-sends could have overlapped,
+    and its segments crossed the wire at that size whatever MSS applies (`_sure_size`)."""
+    if facts.acked_unseen:
+        return None  # the capture missed data its peer acknowledged: sizes prove nothing
+    smallest_mss = host_mss.get(facts.flow.dst, (0, 0))[0]
+    for size, (acked, low, high) in sorted(facts.new_data.items(), reverse=True):
+        if not acked or _sure_size(size, high, smallest_mss) != size:
+            continue
+        bound = sum(
+            total / max(low, 1) + 2 * count
+            for resent_size, (count, total, resent_high) in facts.resent.items()
+            if _sure_size(resent_size, resent_high, smallest_mss) < size
+        )
+        if acked > bound:
+            return size
+    return None
+
+
+def _sure_size(size: int, largest_payload: int, smallest_mss: int) -> int:
+    """`size` when segments of that IP size and payload crossed the wire at that size whatever
+    MSS the exact analysis assumes for them; else 0 (unknown)."""
+    if size > ETHERNET_MTU or (smallest_mss and largest_payload > smallest_mss):
+        return 0
+    return size
+
+
+def surely_delivered_by_path(facts: Iterable[DirectionFacts], host_mss: HostMss) -> dict[Path, int]:
+    """Per path (src, dst): the largest size any of its directions surely delivered."""
+    found: dict[Path, int] = {}
+    for f in facts:
+        size = surely_delivered(f, host_mss)
+        if size is not None:
+            key = (f.flow.src, f.flow.dst)
+            found[key] = max(found.get(key, 0), size)
+    return found
+
+
+def could_stall(facts: DirectionFacts, floor: int, config: DetectConfig) -> bool:
+    """`_from_stall` needs `min_full_size_copies` copies of one segment, all larger than what
+    the path delivered (`floor`): so at least that many less one retransmissions that large."""
+    need = max(1, config.min_full_size_copies - 1)
+    return sum(count for size, (count, _, _) in facts.resent.items() if size > floor) >= need
+
+
+def largest_missing(facts: DirectionFacts, host_mss: HostMss) -> int:
+    """The largest packet a receiver-side gap of this direction could miss: its largest headers
+    and a full segment (as `missing_packet_size` sizes it, with any MSS it might assume)."""
+    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
+    known = [m for m in (peer_mss, facts.syn_mss) if m]
+    return facts.max_header_len + (min(known) if known else facts.max_payload)
+
+
+def could_hold_hole(
+    facts: DirectionFacts, floor: int, host_mss: HostMss, config: DetectConfig
+) -> bool:
+    """`_from_hole` needs a gap open for `min_hole_s` and a missing packet larger than `floor`."""
+    gap = facts.longest_gap_s
+    long_enough = gap is None or gap >= config.min_hole_s
+    return long_enough and largest_missing(facts, host_mss) > floor
+
+
+def worth_exact_pass(
+    facts: DirectionFacts, delivered: dict[Path, int], host_mss: HostMss, config: DetectConfig
+) -> bool:
+    """Whether the exact pass could find a stall or a gap in this direction, given what each
+    path surely delivered (a loss is size-related only above that)."""
+    if not facts.data_packets:
+        return False
+    floor = max(MIN_TOO_BIG_SIZE, delivered.get((facts.flow.src, facts.flow.dst), 0))
+    return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)

@@ -16,6 +16,7 @@ Only the command line maps these to exit codes; the library raises and warns, an
 
     CaptureWarning             something was skipped, but the rest was analysed
     ├── TruncatedCaptureWarning   the file ends mid-record, or a record is absurdly long
+    ├── InterruptedCaptureWarning reading a pipe was stopped by Ctrl-C: what arrived was analysed
     ├── UnknownLinkTypeWarning    packets of a link type pcapmtu cannot decode were skipped
     └── UndecodablePacketWarning  packets too short or malformed to decode were skipped
 """
@@ -74,6 +75,10 @@ class CaptureWarning(UserWarning):
 
 class TruncatedCaptureWarning(CaptureWarning):
     """The file ends in the middle of a record, or a record claims an absurd length."""
+
+
+class InterruptedCaptureWarning(CaptureWarning):
+    """Reading a capture from a pipe was stopped by Ctrl-C; what had arrived was analysed."""
 
 
 class UnknownLinkTypeWarning(CaptureWarning):

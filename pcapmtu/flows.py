@@ -21,13 +21,13 @@ that was sent had size L, so the largest delivered size is a lower bound that ca
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass, field
 
-from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Segment
+from pcapmtu import tcp
+from pcapmtu.model import TCP_ACK, TCP_SYN, DirectionFacts, FlowKey, Segment
 from pcapmtu.mtu import ETHERNET_MTU
 
-SEQ_MOD = 1 << 32
-SEQ_HALF = 1 << 31
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
 MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
 MAX_EVENTS_KEPT = 32
@@ -38,21 +38,20 @@ def _start_of(sent: Sent) -> int:
     return sent.start
 
 
-def signed_delta(raw: int, ref_raw: int) -> int:
-    """raw - ref_raw as a signed 32-bit sequence-space difference."""
-    delta = (raw - ref_raw) % SEQ_MOD
-    return delta - SEQ_MOD if delta >= SEQ_HALF else delta
-
-
-@dataclass
+@dataclass(slots=True)
 class Copy:
-    """One transmission of (some of) a segment's bytes."""
+    """One transmission of (some of) a segment's bytes: the one segment record of the exact
+    pass, kept as evidence (`Stall`) and, in a postmortem, for every segment (`Trace`)."""
 
     frame: int
     ts: float
     size: int  # wire IP size of the packet
-    start: int
+    start: int  # unwrapped sequence numbers, relative to the direction's first segment
     end: int
+    flow: FlowKey
+    payload_len: int
+    ip_len: int  # as the IP header says (`size` is the wire size of a super-packet's pieces)
+    resends: int = 0  # copies of (some of) these bytes sent before this one
 
 
 @dataclass
@@ -135,33 +134,48 @@ class PathSummary:
             self.add(size, t, frame, name)
 
 
-FlowKey = tuple[bytes, int, bytes, int]
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An ACK as a postmortem draws it: in the acknowledged direction's sequence space."""
+
+    frame: int
+    ts: float
+    flow: FlowKey  # the direction whose data it acknowledges
+    ack: int
+    sack_blocks: tuple[tuple[int, int], ...]
 
 
 @dataclass
 class Trace:
     """Every data segment and every ACK of the flows, with what became of each segment: for
-    postmortem plots (`analysis.trace`). It grows with the capture; the analysis never keeps
-    one. Sequence numbers are relative to the first one seen in the direction."""
+    postmortem plots (`frames.segments`, `frames.acks`). It grows with what it traces; the
+    analysis keeps one only when asked."""
 
-    # data segments: (frame, ts, direction, start, end, wire size, payload, IP length, resend no.)
-    segments: list[tuple[int, float, FlowKey, int, int, int, int, int, int]] = field(
-        default_factory=list
-    )
+    segments: list[Copy] = field(default_factory=list)  # data segments, in frame order
     # frame of a data segment -> what became of it: "ack" or "sack" (this copy got through),
     # RESENT (a later copy carried its bytes again before they were acknowledged); absent:
     # never delivered (not acknowledged, or only after being re-sent in smaller packets)
     delivered: dict[int, str] = field(default_factory=dict)
     duplicates: set[int] = field(default_factory=set)  # frames re-sending acknowledged bytes
-    # ACKs: (frame, ts, the direction acknowledged, ack, SACK blocks)
-    acks: list[tuple[int, float, FlowKey, int, tuple[tuple[int, int], ...]]] = field(
-        default_factory=list
-    )
+    acks: list[Ack] = field(default_factory=list)
     # the connections to trace, by either direction's key; None: all of them
     only: frozenset[FlowKey] | None = None
 
     def wants(self, forward: FlowKey, backward: FlowKey) -> bool:
         return self.only is None or forward in self.only or backward in self.only
+
+    def only_flows(self, keys: frozenset[FlowKey]) -> Trace:
+        """This trace, of the connections named in `keys` (by either direction) only."""
+        wanted = keys | {k.reverse() for k in keys}
+        segments = [c for c in self.segments if c.flow in wanted]
+        frames = {c.frame for c in segments}
+        return Trace(
+            segments=segments,
+            delivered={f: how for f, how in self.delivered.items() if f in frames},
+            duplicates=self.duplicates & frames,
+            acks=[a for a in self.acks if a.flow in wanted],
+            only=keys,
+        )
 
 
 class Direction:
@@ -169,11 +183,16 @@ class Direction:
 
     trace: Trace | None = None  # set by the flow table when a trace is kept
 
-    def __init__(self, seg: Segment) -> None:
+    def __init__(self, seg: Segment, flow_first_frame: int) -> None:
+        self.key = FlowKey(seg.src, seg.sport, seg.dst, seg.dport)
         self.src, self.dst, self.sport, self.dport = seg.src, seg.dst, seg.sport, seg.dport
         self.ip_version = seg.ip_version
-        self.ref_raw: int | None = None  # a raw sequence number and its unwrapped value
-        self.ref_abs = 0
+        self.facts = DirectionFacts(
+            self.key, seg.frame, flow_first_frame, first_ts=seg.ts, last_ts=seg.ts
+        )
+        self._new_data: deque[tuple[int, int]] = deque()  # (end, IP size) not yet acknowledged
+        self.last_raw: int | None = None  # the raw and unwrapped sequence of its last segment
+        self.last_abs = 0
         self.snd_max: int | None = None  # unwrapped end of the highest byte sent
         self.syn_mss: int | None = None
         self.wscale: int | None = None
@@ -198,21 +217,17 @@ class Direction:
         self.last_ts = seg.ts
         self.finished = False  # FIN or RST seen
 
-    # -- sequence numbers ------------------------------------------------------------------
-
-    def unwrap(self, raw: int) -> int:
-        if self.ref_raw is None:
-            self.ref_raw, self.ref_abs = raw, 0
-            return 0
-        value = self.ref_abs + signed_delta(raw, self.ref_raw)
-        if value > self.ref_abs:
-            self.ref_raw, self.ref_abs = raw, value
-        return value
+    def seq(self, raw: int) -> int:
+        """A raw sequence number of this direction's space, unwrapped."""
+        return tcp.unwrap(raw, self.last_raw, self.last_abs)
 
     # -- this side sends -------------------------------------------------------------------
 
     def on_send(self, seg: Segment, peer_mss: int | None) -> None:
         self.last_ts = seg.ts
+        start = self.seq(seg.seq)
+        self.last_raw, self.last_abs = seg.seq, start
+        self._count_sent(seg, start)
         if seg.flags & TCP_SYN:
             self.syn_seen = True
             self.syn_frame = seg.frame
@@ -220,15 +235,15 @@ class Direction:
             self.wscale = seg.wscale
             self.sack_permitted = seg.sack_permitted
             self.timestamps = seg.timestamps
-        if seg.flags & (TCP_FIN | TCP_RST):
+        if tcp.ends_connection(seg.flags):
             self.finished = True
-        length = seg.payload_len + (seg.flags & TCP_SYN != 0) + (seg.flags & TCP_FIN != 0)
-        start = self.unwrap(seg.seq)
+        length = tcp.seq_length(seg.flags, seg.payload_len)
         end = start + length
         if length == 0:
             return
+        snd_max = self.snd_max
+        self.snd_max = end if snd_max is None else max(snd_max, end)
         if seg.payload_len == 0:  # SYN or FIN alone: sequence space, but no data to size
-            self.snd_max = max(self.snd_max or end, end)
             return
         self.largest_payload = max(self.largest_payload, seg.payload_len)
         self.tcp_options_len = seg.tcp_header_len - 20
@@ -237,67 +252,89 @@ class Direction:
         self.header_len = seg.ip_header_len + seg.tcp_header_len
         size = wire_size(seg, peer_mss)
         self.largest_sent = max(self.largest_sent, size)
-        copy = Copy(seg.frame, seg.ts, size, start, end)
+        copy = Copy(seg.frame, seg.ts, size, start, end, self.key, seg.payload_len, seg.ip_len)
         self._fill_hole(copy)
-        resends = 0  # copies of these bytes sent before this one
         if self.cum_ack is not None and end <= self.cum_ack:
             if self.trace is not None:
-                self._trace_send(seg, copy, 1)
+                copy.resends = 1
+                self.trace.segments.append(copy)
                 self.trace.duplicates.add(seg.frame)
             return  # bytes already acknowledged: a spurious retransmission
-        if self.snd_max is not None and start < self.snd_max:  # re-sent bytes: find their owners
+        if snd_max is not None and start < snd_max:  # re-sent bytes: find their owners
             for sent in self.outstanding:
                 if sent.start >= end:
                     break  # `outstanding` is sorted by start: nothing further can overlap
                 if start < sent.end:
                     sent.copies.append(copy)
-                    resends = max(resends, len(sent.copies) - 1)
+                    copy.resends = max(copy.resends, len(sent.copies) - 1)
         if self.trace is not None:
-            self._trace_send(seg, copy, resends)
-        new_from = max(start, self.snd_max if self.snd_max is not None else start)
+            self.trace.segments.append(copy)
+        new_from = max(start, snd_max if snd_max is not None else start)
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))
             self._note_beyond_hole(new_from, copy)
-        self.snd_max = max(self.snd_max if self.snd_max is not None else end, end)
 
-    def _trace_send(self, seg: Segment, copy: Copy, resends: int) -> None:
-        assert self.trace is not None
-        key = (self.src, self.sport, self.dst, self.dport)
-        self.trace.segments.append(
-            (
-                seg.frame,
-                seg.ts,
-                key,
-                copy.start,
-                copy.end,
-                copy.size,
-                seg.payload_len,
-                seg.ip_len,
-                resends,
-            )
-        )
+    def _count_sent(self, seg: Segment, start: int) -> None:
+        """The facts of a segment this direction sent (the rules of `tcp.py`)."""
+        facts = self.facts
+        facts.packets += 1
+        facts.last_ts, facts.last_frame = seg.ts, seg.frame
+        payload = seg.payload_len
+        if tcp.is_retransmission(start, self.snd_max, seg.flags, payload):
+            facts.retransmissions += 1
+            entry = facts.resent.setdefault(seg.ip_len, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += payload
+            entry[2] = max(entry[2], payload)
+        if seg.flags & TCP_SYN:
+            facts.syn_mss = seg.mss
+        if payload <= 0:
+            return
+        facts.data_packets += 1
+        facts.data_bytes += payload
+        facts.largest_ip_len = max(facts.largest_ip_len, seg.ip_len)
+        facts.max_header_len = max(facts.max_header_len, seg.ip_header_len + seg.tcp_header_len)
+        facts.max_payload = max(facts.max_payload, payload)
+        new = self.snd_max is None or start >= self.snd_max
+        if new and seg.ip_len <= ETHERNET_MTU:
+            entry = facts.new_data.setdefault(seg.ip_len, [0, payload, payload])
+            entry[1], entry[2] = min(entry[1], payload), max(entry[2], payload)
+            end = start + tcp.seq_length(seg.flags, payload)
+            if self.cum_ack is not None and end <= self.cum_ack:
+                entry[0] += 1
+            else:
+                self._new_data.append((end, seg.ip_len))
+
+    def _count_acked(self, seg: Segment, ack: int, snd_max: int | None) -> None:
+        """The facts of an ACK of this direction's data (the rules of `tcp.py`)."""
+        facts = self.facts
+        if tcp.is_dup_ack(seg.flags, seg.payload_len, ack, seg.window, self._last_ack, snd_max):
+            facts.dup_acks += 1
+            if len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at:
+                self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
+        pure = tcp.is_pure_ack(seg.flags, seg.payload_len)
+        self._last_ack = (ack, seg.window) if pure else None
+        for left, right in seg.sack_blocks:
+            if tcp.is_valid_sack(left, right):
+                facts.sack_blocks += 1
+                facts.dsacks += tcp.is_dsack(left, right, seg.ack)
+        cum = ack if self.cum_ack is None else max(self.cum_ack, ack)
+        if snd_max is None or cum > snd_max:
+            facts.acked_unseen = True
+        pending = self._new_data
+        while pending and pending[0][0] <= cum:
+            facts.new_data[pending.popleft()[1]][0] += 1
 
     # -- the peer acknowledges this side's bytes -------------------------------------------
 
     def on_peer_ack(self, seg: Segment, path: PathSummary) -> None:
-        if not seg.flags & TCP_ACK or self.ref_raw is None:
+        if not seg.flags & TCP_ACK or self.last_raw is None:
             return
-        ack = self.ref_abs + signed_delta(seg.ack, self.ref_raw)
-        is_pure = seg.payload_len == 0 and not seg.flags & (TCP_SYN | TCP_FIN | TCP_RST)
-        repeated = is_pure and self._last_ack == (ack, seg.window) and self.outstanding
-        if repeated and (len(self.dup_acks_at) < MAX_EVENTS_KEPT or ack in self.dup_acks_at):
-            self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
-        self._last_ack = (ack, seg.window) if is_pure else None
+        ack = self.seq(seg.ack)
+        self._count_acked(seg, ack, self.snd_max)
         if self.trace is not None:
-            edges = tuple(
-                (
-                    self.ref_abs + signed_delta(left, self.ref_raw),
-                    self.ref_abs + signed_delta(right, self.ref_raw),
-                )
-                for left, right in seg.sack_blocks
-            )
-            key = (self.src, self.sport, self.dst, self.dport)
-            self.trace.acks.append((seg.frame, seg.ts, key, ack, edges))
+            edges = tuple((self.seq(left), self.seq(right)) for left, right in seg.sack_blocks)
+            self.trace.acks.append(Ack(seg.frame, seg.ts, self.key, ack, edges))
         sacked: list[Sent] = []
         for left_raw, right_raw in seg.sack_blocks:
             sacked += self._on_sack_block(left_raw, right_raw, ack, seg, path)
@@ -313,9 +350,7 @@ class Direction:
         self, left_raw: int, right_raw: int, ack: int, seg: Segment, path: PathSummary
     ) -> list[Sent]:
         """Deliver what a SACK block covers; return the segments it delivered."""
-        assert self.ref_raw is not None
-        left = self.ref_abs + signed_delta(left_raw, self.ref_raw)
-        right = self.ref_abs + signed_delta(right_raw, self.ref_raw)
+        left, right = self.seq(left_raw), self.seq(right_raw)
         if right <= left:
             return []
         if right <= ack:
@@ -478,7 +513,7 @@ class Flow:
         if (seg.src, seg.sport) == (self.a.src, self.a.sport):
             return self.a, self.b
         if self.b is None:
-            self.b = Direction(seg)
+            self.b = Direction(seg, self.a.facts.first_frame)
         return self.b, self.a
 
     def directions(self) -> list[Direction]:
@@ -497,12 +532,17 @@ class FlowTable:
         self.trace = trace  # every segment's fate, when asked (postmortems)
         self.flows: dict[FlowKey, Flow] = {}
         self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
-        # The MSS each host advertised in any SYN: for flows whose own SYN was not captured.
-        self.mss_by_host: dict[bytes, int] = {}
+        # The smallest and largest MSS each host announced in a SYN: for flows whose own SYN
+        # was not captured.
+        self.host_mss: dict[bytes, tuple[int, int]] = {}
         self.paths: dict[tuple[bytes, bytes], PathSummary] = {}
 
     def all_flows(self) -> list[Flow]:
         return [*self.closed, *self.flows.values()]
+
+    def host_max_mss(self, host: bytes) -> int | None:
+        known = self.host_mss.get(host)
+        return known[1] if known is not None else None
 
     def path(self, src: bytes, dst: bytes, ip_version: int) -> PathSummary:
         summary = self.paths.get((src, dst))
@@ -511,22 +551,19 @@ class FlowTable:
         return summary
 
     def add(self, seg: Segment) -> None:
-        forward = (seg.src, seg.sport, seg.dst, seg.dport)
-        backward = (seg.dst, seg.dport, seg.src, seg.sport)
+        forward = FlowKey(seg.src, seg.sport, seg.dst, seg.dport)
+        backward = FlowKey(seg.dst, seg.dport, seg.src, seg.sport)
         flow = self.flows.get(forward) or self.flows.get(backward)
-        if (
-            flow is not None
-            and seg.flags & TCP_SYN
-            and not seg.flags & TCP_ACK
-            and any(d.finished for d in flow.directions())
+        if flow is not None and tcp.opens_new_connection(
+            seg.flags, any(d.finished for d in flow.directions())
         ):
-            # A SYN on a finished 4-tuple starts a new connection (port reuse).
-            self.closed.append(self.flows.pop(flow.key))
+            self.closed.append(self.flows.pop(flow.key))  # port reuse
             flow = None
         if flow is None:
-            flow = self.flows[forward] = Flow(forward, Direction(seg))
+            flow = self.flows[forward] = Flow(forward, Direction(seg, seg.frame))
         if seg.flags & TCP_SYN and seg.mss:
-            self.mss_by_host[seg.src] = max(self.mss_by_host.get(seg.src, 0), seg.mss)
+            low, high = self.host_mss.get(seg.src, (seg.mss, seg.mss))
+            self.host_mss[seg.src] = (min(low, seg.mss), max(high, seg.mss))
         sender, receiver = flow.sender(seg)
         if self.trace is not None and self.trace.wants(forward, backward):
             sender.trace = self.trace
@@ -534,7 +571,7 @@ class FlowTable:
                 receiver.trace = self.trace
         peer_mss = receiver.syn_mss if receiver is not None else None
         if peer_mss is None:
-            peer_mss = self.mss_by_host.get(seg.dst)
+            peer_mss = self.host_max_mss(seg.dst)
         self.path(seg.src, seg.dst, seg.ip_version)  # every path that carried a packet is listed
         sender.on_send(seg, peer_mss)
         if receiver is not None:
@@ -544,3 +581,13 @@ class FlowTable:
         for flow in self.all_flows():
             for direction in flow.directions():
                 direction.finish()
+
+    def facts(self) -> list[DirectionFacts]:
+        """Every direction's facts, in the order of their flows' first segments."""
+        found = []
+        for flow in self.all_flows():
+            for direction in flow.directions():
+                peer = flow.peer_of(direction)
+                direction.facts.peer_syn_mss = peer.facts.syn_mss if peer is not None else None
+                found.append(direction.facts)
+        return sorted(found, key=lambda f: (f.flow_first_frame, f.first_frame))

@@ -15,7 +15,8 @@ import pandas as pd
 
 from pcapmtu.analysis import CaptureTrace
 from pcapmtu.detect import Finding
-from pcapmtu.report import FlowReport, Report, flow_text
+from pcapmtu.model import flow_text
+from pcapmtu.report import FlowReport, Report
 
 SEGMENT_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
@@ -112,11 +113,10 @@ def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
     for t in _each(traced):
         start = t.first_ts or 0.0
         fate = t.trace.delivered
-        for frame, ts, key, first, end, wire, payload, ip_len, resends in t.trace.segments:
-            how = "duplicate" if frame in t.trace.duplicates else fate.get(frame, "never")
-            label = flow_label(*key)
-            row = (ts, ts - start, t.name, label, frame, first, end, payload, ip_len, wire)
-            rows.append((*row, resends, how))
+        for c in t.trace.segments:
+            how = "duplicate" if c.frame in t.trace.duplicates else fate.get(c.frame, "never")
+            row = (c.ts, c.ts - start, t.name, c.flow.text(), c.frame, c.start, c.end)
+            rows.append((*row, c.payload_len, c.ip_len, c.size, c.resends, how))
     return _frame(rows, SEGMENT_COLUMNS, time_from="ts")
 
 
@@ -125,8 +125,8 @@ def acks(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
     rows = []
     for t in _each(traced):
         start = t.first_ts or 0.0
-        for frame, ts, key, ack, blocks in t.trace.acks:
-            rows.append((ts, ts - start, t.name, flow_label(*key), frame, ack, blocks))
+        for a in t.trace.acks:
+            rows.append((a.ts, a.ts - start, t.name, a.flow.text(), a.frame, a.ack, a.sack_blocks))
     return _frame(rows, ACK_COLUMNS, time_from="ts")
 
 
@@ -143,7 +143,7 @@ def findings(report: Report) -> pd.DataFrame:
 def evidence(report: Report) -> pd.DataFrame:
     """One row per piece of evidence of each finding, in the findings' order."""
     rows = [
-        (e.ts, f.kind, flow_label(f.src, f.sport, f.dst, f.dport), e.capture, e.frame, e.what)
+        (e.ts, f.kind, f.flow.text(), e.capture, e.frame, e.what)
         for f in report.findings
         for e in f.evidence
     ]
@@ -156,7 +156,7 @@ def too_big(report: Report) -> pd.DataFrame:
         (
             f.first_ts,
             f.capture,
-            flow_label(f.src, f.sport, f.dst, f.dport),
+            f.flow.text(),
             f.dropped_ip_len,
             f.icmp_mtu,
         )
@@ -170,11 +170,12 @@ def _each(traced: CaptureTrace | Sequence[CaptureTrace]) -> Iterable[CaptureTrac
     return [traced] if isinstance(traced, CaptureTrace) else traced
 
 
-def _flow_row(f: FlowReport) -> tuple[Any, ...]:
+def _flow_row(report: FlowReport) -> tuple[Any, ...]:
+    f = report.facts
     return (
-        f.capture,
-        flow_label(f.src, f.sport, f.dst, f.dport),
-        f.ip_version,
+        report.capture,
+        f.flow.text(),
+        f.flow.ip_version,
         f.packets,
         f.data_packets,
         f.data_bytes,
@@ -182,7 +183,7 @@ def _flow_row(f: FlowReport) -> tuple[Any, ...]:
         f.dup_acks,
         f.sack_blocks,
         f.dsacks,
-        f.mss,
+        f.peer_syn_mss,
         f.largest_ip_len,
         _utc(f.first_ts),
         _utc(f.last_ts),
@@ -194,7 +195,7 @@ def _finding_row(f: Finding) -> tuple[Any, ...]:
         f.kind,
         f.side,
         f.capture,
-        flow_label(f.src, f.sport, f.dst, f.dport),
+        f.flow.text(),
         f.ip_version,
         f.dropped_ip_len,
         f.largest_delivered_ip_len,

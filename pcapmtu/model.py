@@ -8,11 +8,44 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 def format_address(packed: bytes) -> str:
     """'198.19.0.1' or 'fd19::1' from 4 or 16 packed bytes."""
     return str(ipaddress.ip_address(packed))
+
+
+def _endpoint(address: bytes, port: int) -> str:
+    text = format_address(address)
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+
+
+class FlowKey(NamedTuple):
+    """Who sends to whom: one direction of a TCP flow, the identity every layer uses (a tuple,
+    so it hashes as fast as one in the per-segment path)."""
+
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+
+    @property
+    def ip_version(self) -> int:
+        return 4 if len(self.src) == 4 else 6
+
+    def reverse(self) -> FlowKey:
+        """The other direction of the same flow."""
+        return FlowKey(self.dst, self.dport, self.src, self.sport)
+
+    def text(self) -> str:
+        """ "src:sport -> dst:dport", IPv6 addresses in brackets: how every rendering names it."""
+        return f"{_endpoint(self.src, self.sport)} -> {_endpoint(self.dst, self.dport)}"
+
+
+def flow_text(src: bytes, sport: int, dst: bytes, dport: int) -> str:
+    """`FlowKey.text` of these four."""
+    return FlowKey(src, sport, dst, dport).text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +133,42 @@ class CaptureInfo:
     last_ts: float | None = None
     truncated_by_snaplen: int = 0  # packets whose captured length < their length
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DirectionFacts:
+    """What one direction of one flow did, in policy-neutral terms: counts, sizes, times.
+
+    Both passes compute it by the same rules (`tcp.py`): the fast pass for every direction, the
+    exact pass (`flows.Direction.facts`) for the directions it follows; tests check that the two
+    are equal on every capture. The report's per-flow numbers are these; every judgement made
+    of them (what was surely delivered, whether a flow is worth the exact pass) is in `detect`.
+    """
+
+    flow: FlowKey
+    first_frame: int  # of its first segment; directions are listed by their flow's first frame
+    flow_first_frame: int
+    packets: int = 0
+    data_packets: int = 0
+    data_bytes: int = 0
+    retransmissions: int = 0  # `tcp.is_retransmission`
+    dup_acks: int = 0  # received: `tcp.is_dup_ack`
+    sack_blocks: int = 0  # received
+    dsacks: int = 0  # received: blocks at or below the cumulative ACK (RFC 2883)
+    largest_ip_len: int = 0  # of a segment with data, as its IP header says
+    max_header_len: int = 0  # IP + TCP headers of a segment with data
+    max_payload: int = 0
+    syn_mss: int | None = None  # announced by its latest SYN
+    peer_syn_mss: int | None = None  # announced by its peer's latest SYN
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    last_frame: int = 0
+    # new data of each IP size (at most an Ethernet frame): [cumulatively acknowledged,
+    # smallest payload, largest payload]
+    new_data: dict[int, list[int]] = field(default_factory=dict)
+    # retransmissions of each IP size: [how many, their payload bytes, largest payload]
+    resent: dict[int, list[int]] = field(default_factory=dict)
+    acked_unseen: bool = False  # its peer acknowledged bytes beyond any it was seen to send
+    # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
+    # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
+    longest_gap_s: float | None = field(default=None, compare=False)

@@ -28,6 +28,7 @@ PING_OVERHEAD = {4: IPV4_HEADER + ICMP_ECHO_HEADER, 6: IPV6_HEADER + ICMP_ECHO_H
 IPV6_MIN_MTU = 1280  # RFC 8200: IPv6 inside the tunnel needs at least this
 EXACT_WIDTH = WG_PADDING  # a bracket narrower than the padding step cannot be narrowed further
 ETHERNET_MTU = 1500  # RFC 894: the link MTU almost every path starts from
+WIREGUARD_PORT = 51820  # WireGuard's customary UDP port
 # wg-quick without an MTU line: the MTU of the route to the endpoint (or the default route,
 # else 1500) minus 80, room for an IPv6 underlay whichever is used (wg-quick's set_mtu_up)
 WG_QUICK_MARGIN = WG_OVERHEAD_IPV6

@@ -6,7 +6,6 @@ self-contained HTML page telling the story (what `pcapmtu report` writes). The n
 from __future__ import annotations
 
 import base64
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.axes import Axes
 
-from pcapmtu import __version__, frames, plot
-from pcapmtu.analysis import analyze, trace
+from pcapmtu import frames, plot
+from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
-from pcapmtu.errors import CaptureWarning
 from pcapmtu.report import Report
 from pcapmtu.report_html import report_html, verdict_html
+from pcapmtu.version import __version__
 
 # Past this many directions with data, segments are kept only for the flows with findings:
 # a gigabyte capture's every segment would not fit in memory, nor in a picture.
@@ -133,19 +132,16 @@ def postmortem(
     names: Sequence[str] | None = None,
     config: DetectConfig | None = None,
 ) -> Postmortem:
-    """Analyse the captures (as `analyze` does), then read them again for the segments and
-    ACKs the pictures need. The sources must be paths or bytes: each is read twice."""
-    items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
-    report = analyze(items, names=names, config=config or DetectConfig())
-    sending = sum(1 for f in report.flows if f.data_packets)
-    traced_all = sending <= MAX_TRACED_DIRECTIONS
-    keys = None if traced_all else [(f.src, f.sport, f.dst, f.dport) for f in report.findings]
-    labels = [c.name for c in report.captures]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CaptureWarning)  # the report told them already
-        traces = [
-            trace(item, name=name, flows=keys) for item, name in zip(items, labels, strict=True)
-        ]
+    """Analyse the captures (as `analyze` does), keeping the segments and ACKs the pictures
+    need as the exact pass reads them: of every flow when no more than MAX_TRACED_DIRECTIONS
+    directions sent data, else of the flows with findings."""
+    report, traces = analyze_and_trace(
+        sources,
+        names=names,
+        config=config or DetectConfig(),
+        traced=TraceRequest(MAX_TRACED_DIRECTIONS),
+    )
+    traced_all = sum(1 for f in report.flows if f.facts.data_packets) <= MAX_TRACED_DIRECTIONS
     return Postmortem(
         report=report,
         segments=frames.segments(traces),

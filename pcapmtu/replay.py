@@ -1,4 +1,4 @@
-"""The second pass: the segments of the shortlisted host pairs, again, for the exact analysis.
+"""The second pass: the segments of the host pairs worth it, again, for the exact analysis.
 
 While the first pass reads a capture, a `Keeper` notes where each host pair's segments are
 (and each host's SYNs), as long as a pair has few of them: a black-holed connection is a
@@ -14,12 +14,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from pcapmtu import headers
 from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
+from pcapmtu.fast import columns
 from pcapmtu.flows import FlowTable
-from pcapmtu.model import TCP_SYN, Record, Segment
-from pcapmtu.screen import DirectionInfo
+from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment
 
 KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at most
 KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
@@ -39,9 +38,7 @@ class Keeper:
         self.directions: dict[Pair, set[int]] = {}  # the screen's directions of each pair
         self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
 
-    def add(
-        self, batch: Batch, c: headers.Columns, dirs: np.ndarray, who: list[DirectionInfo]
-    ) -> None:
+    def add(self, batch: Batch, c: columns.Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
         """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
         if not len(dirs):
             return
@@ -115,7 +112,7 @@ class Keeper:
         return RecordIndex.join(parts) if parts else None
 
 
-def _pair(direction: DirectionInfo) -> Pair:
+def _pair(direction: FlowKey) -> Pair:
     return frozenset((direction.src, direction.dst))
 
 
@@ -142,7 +139,7 @@ def replay(
                 continue
             if batch.first_frame > last:
                 break
-            c = headers.decode(batch, decoder).segments
+            c = columns.decode(batch, decoder).segments
             wanted = np.zeros(len(c["frame"]), dtype=bool)
             for pair in pairs:
                 a, b = (*pair, *pair)[:2]  # a pair of one host: its loopback traffic
@@ -165,7 +162,7 @@ def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> None:
             table.add(item)
 
 
-def _is_host(c: headers.Columns, side: str, host: bytes) -> np.ndarray:
+def _is_host(c: columns.Columns, side: str, host: bytes) -> np.ndarray:
     """Rows whose `side` ("src" or "dst") address is `host`."""
     version = 4 if len(host) == 4 else 6
     if version == 4:

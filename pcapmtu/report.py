@@ -19,17 +19,29 @@ from pcapmtu.detect import (
     KIND_MSS_CLAMPED,
     KIND_SUSPECTED,
     KIND_TOO_BIG,
+    VERDICT_BLACK_HOLE,
+    VERDICT_CLEAN,
+    VERDICT_INCONCLUSIVE,
     Finding,
 )
-from pcapmtu.model import format_address
-from pcapmtu.mtu import Recommendation
+from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address
+from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
+from pcapmtu.report_html import report_html
 
 SCHEMA_VERSION = 1
-VERDICT_BLACK_HOLE = "black_hole"
-VERDICT_CLEAN = "clean"
-VERDICT_INCONCLUSIVE = "inconclusive"
 MAX_EVIDENCE_SHOWN = 12
-WIREGUARD_PORT = 51820  # WireGuard's customary port
+__all__ = [  # the names other modules take from here
+    "SCHEMA_VERSION",
+    "VERDICT_BLACK_HOLE",
+    "VERDICT_CLEAN",
+    "VERDICT_INCONCLUSIVE",
+    "CaptureReport",
+    "FlowReport",
+    "PathReport",
+    "Report",
+    "flow_text",
+    "iso_time",
+]
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -71,42 +83,32 @@ class PathReport:
 
 @dataclass(frozen=True)
 class FlowReport:
-    """One direction of one TCP flow, with the counts the report uses."""
+    """One direction of one TCP flow in one capture, and its facts (the counts shown)."""
 
     capture: str
-    src: bytes
-    sport: int
-    dst: bytes
-    dport: int
-    ip_version: int
-    packets: int
-    data_packets: int
-    data_bytes: int
-    retransmissions: int
-    dup_acks: int
-    sack_blocks: int
-    dsacks: int
-    mss: int | None
-    largest_ip_len: int
-    first_ts: float
-    last_ts: float
+    facts: DirectionFacts
+
+    @property
+    def flow(self) -> FlowKey:
+        return self.facts.flow
 
     def to_dict(self) -> dict[str, Any]:
+        f = self.facts
         return {
             "capture": self.capture,
-            "flow": _flow(self.src, self.sport, self.dst, self.dport),
-            "ip_version": self.ip_version,
-            "packets": self.packets,
-            "data_packets": self.data_packets,
-            "data_bytes": self.data_bytes,
-            "retransmissions": self.retransmissions,
-            "dup_acks_received": self.dup_acks,
-            "sack_blocks_received": self.sack_blocks,
-            "dsacks_received": self.dsacks,
-            "mss": self.mss,
-            "largest_ip_len": self.largest_ip_len,
-            "first_time": iso_time(self.first_ts),
-            "last_time": iso_time(self.last_ts),
+            "flow": _flow(*f.flow),
+            "ip_version": f.flow.ip_version,
+            "packets": f.packets,
+            "data_packets": f.data_packets,
+            "data_bytes": f.data_bytes,
+            "retransmissions": f.retransmissions,
+            "dup_acks_received": f.dup_acks,
+            "sack_blocks_received": f.sack_blocks,
+            "dsacks_received": f.dsacks,
+            "mss": f.peer_syn_mss,
+            "largest_ip_len": f.largest_ip_len,
+            "first_time": iso_time(f.first_ts),
+            "last_time": iso_time(f.last_ts),
         }
 
 
@@ -151,16 +153,6 @@ class CaptureReport:
 
 def _flow(src: bytes, sport: int, dst: bytes, dport: int) -> dict[str, Any]:
     return {"src": format_address(src), "sport": sport, "dst": format_address(dst), "dport": dport}
-
-
-def flow_text(src: bytes, sport: int, dst: bytes, dport: int) -> str:
-    """ "src:sport -> dst:dport", IPv6 addresses in brackets: how every rendering names a flow."""
-    return f"{_endpoint(src, sport)} -> {_endpoint(dst, dport)}"
-
-
-def _endpoint(address: bytes, port: int) -> str:
-    text = format_address(address)
-    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -320,8 +312,6 @@ class Report:
 
     def _repr_html_(self) -> str:
         """How Jupyter shows a report: headings and tables (`report_html`)."""
-        from pcapmtu.report_html import report_html  # it builds on this module
-
         return report_html(self)
 
 

@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from pcapmtu import linktypes
-from pcapmtu.detect import KIND_BLACK_HOLE, KIND_MSS_CLAMPED, KIND_SUSPECTED, KIND_TOO_BIG, Finding
-from pcapmtu.model import format_address
-from pcapmtu.report import VERDICT_BLACK_HOLE, Report, flow_text
+from pcapmtu.detect import (
+    KIND_BLACK_HOLE,
+    KIND_MSS_CLAMPED,
+    KIND_SUSPECTED,
+    KIND_TOO_BIG,
+    VERDICT_BLACK_HOLE,
+    Finding,
+)
+from pcapmtu.model import flow_text, format_address
+
+if TYPE_CHECKING:  # the report is drawn here and shows itself with this module (`_repr_html_`)
+    from pcapmtu.report import Report
 
 VERDICT_COLOURS = {"black_hole": "#b00020", "inconclusive": "#8a6d00", "clean": "#1b5e20"}
 _TITLES = {

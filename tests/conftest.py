@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pcapmtu import fast
 from pcapmtu.errors import LabUnavailableError
 from pcapmtu.lab.system import check_requirements
 
@@ -45,3 +46,27 @@ def lab_ready() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the lab tests, but: {reason}")
     pytest.skip(reason)
+
+
+ENGINES = ["fast", "exact"]
+
+
+def require_fast_pass() -> None:
+    """Skip where the compiled fast pass was not built, except in CI, where that is a failure."""
+    if fast.AVAILABLE:
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI must build the compiled fast pass: is a C compiler installed?")
+    pytest.skip("the compiled fast pass was not built (no C compiler at install time)")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the fast pass and then as an install without it (the exact pass on
+    everything): every report must be the same (as CPython's json tests run with and without
+    their C accelerator)."""
+    if request.param == "fast":
+        require_fast_pass()
+    else:
+        monkeypatch.setattr(fast, "AVAILABLE", False)
+    return str(request.param)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pcapmtu.capture import Capture
 from pcapmtu.decode import Decoder
-from pcapmtu.flows import Direction, FlowTable, signed_delta
+from pcapmtu.flows import Direction, FlowTable
 from pcapmtu.model import Segment
+from pcapmtu.tcp import signed_delta
 from tests import synthetic as syn
 
 HEADERS = 20 + 32  # IPv4 + TCP with timestamps

@@ -96,12 +96,13 @@ def test_flows_and_findings_rows_match_the_report() -> None:
     flows = frames.flows(report)
     assert len(flows) == len(report.flows)
     for row, flow in zip(flows.itertuples(), report.flows, strict=True):
+        facts = flow.facts
         assert (row.packets, row.data_bytes, row.retrans_count) == (
-            flow.packets,
-            flow.data_bytes,
-            flow.retransmissions,
+            facts.packets,
+            facts.data_bytes,
+            facts.retransmissions,
         )
-        assert row.largest_ip_len_bytes == flow.largest_ip_len
+        assert row.largest_ip_len_bytes == facts.largest_ip_len
     found = frames.findings(report)
     assert list(found["kind"]) == [f.kind for f in report.findings]
     assert list(found["dropped_ip_len_bytes"]) == [f.dropped_ip_len for f in report.findings]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapmtu import walk
+from pcapmtu.capture import walk
 from tests.conftest import REPO, SAMPLES
 
 CORPUS = REPO.parent / "shared" / "corpus" / "public"
@@ -25,10 +25,10 @@ def test_the_walker_is_compiled_under_ci() -> None:
     import os
 
     if os.environ.get("CI") == "true":
-        assert walk.COMPILED, "pcapmtu._native was not built: is a C compiler installed?"
+        assert walk.COMPILED, "pcapmtu.capture._walk was not built: is a C compiler installed?"
 
 
-@pytest.mark.skipif(not walk.COMPILED, reason="pcapmtu._native was not built")
+@pytest.mark.skipif(not walk.COMPILED, reason="pcapmtu.capture._walk was not built")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_compiled_and_python_walks_agree(path: Path) -> None:
     data = _body(path)

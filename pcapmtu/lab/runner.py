@@ -25,13 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pcapmtu import __version__
 from pcapmtu.errors import LabSetupError, UsageError
 from pcapmtu.lab import firewall, system, topology, wireguard
 from pcapmtu.lab.pcapng import Interface, write_pcapng
 from pcapmtu.lab.recorder import Recorder, Recording, read_pcap_header
 from pcapmtu.lab.scenario import Scenario
 from pcapmtu.lab.topology import HTTP_PORT, WORKDIR_PREFIX, Namespaces
+from pcapmtu.version import __version__
 
 SIDECAR_SCHEMA_VERSION = 1
 SERVER_READY_WAIT_S = 5.0

@@ -1,7 +1,7 @@
 """Where each record of a buffer starts: the one sequential loop of reading a capture.
 
 A record's length says where the next one begins, so this walk cannot be vectorised; it is
-compiled (`pcapmtu/_native.c`) when a C compiler was at hand at install time, and runs in Python
+compiled (`_walk.c`) when a C compiler was at hand at install time, and runs in Python
 otherwise (the same answers, about ten times slower; `COMPILED` says which). Everything after
 the walk (timestamps, lengths, headers) is gathered for all records of a buffer at once.
 """
@@ -13,7 +13,7 @@ import struct
 import numpy as np
 
 try:
-    from pcapmtu import _native  # type: ignore[attr-defined]
+    from pcapmtu.capture import _walk as _native  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: the Python walk below
     _native = None
 

@@ -1,0 +1,241 @@
+"""Records in batches: their bytes in one buffer, their header fields in arrays, and the reading
+thread that fills the next buffer while the current one is analysed.
+
+A batch is what both passes take from a capture: the fast pass decodes a batch's records at
+once (`fast.columns`), the exact pass one by one (`Batch.records`). Where each record lies in the
+file is kept (`Batch.positions`, `RecordIndex`), so the second pass can read again just the
+records it needs (`source.reread`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import fields as fields_of
+from typing import IO
+
+import numpy as np
+
+from pcapmtu.model import Record
+
+Bytes = bytes | bytearray | memoryview
+
+BATCH_BYTES = 16 << 20  # of file per batch: the per-call cost of arrays vanishes, memory stays flat
+# No link carries a frame this large (BIG TCP super-packets reach 512 KiB); a record that
+# claims more is damage, and nothing after it can be trusted.
+MAX_RECORD_BYTES = 1 << 20
+MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a pcapng block: the record and its fields
+
+
+class Batch:
+    """Consecutive records of one capture: their bytes stay in `data`, their header fields are
+    arrays (one element per record). `records()` turns them into `Record`s one by one."""
+
+    def __init__(
+        self,
+        *,
+        data: Bytes,
+        first_frame: int,
+        offsets: np.ndarray,
+        caplens: np.ndarray,
+        orig_lens: np.ndarray,
+        ts: np.ndarray,
+        link_types: np.ndarray,
+        interfaces: np.ndarray,
+        start: int | None = None,
+    ) -> None:
+        self.data = data
+        # where data[0] is in the capture file (after any gzip), when known: see `positions`
+        self.start = start
+        self.first_frame = first_frame  # the frame number of the first record
+        self.offsets = offsets  # int64: where each record's captured bytes start in `data`
+        self.caplens = caplens  # int64: captured length
+        self.orig_lens = orig_lens  # int64: length on the wire (never less than captured)
+        self.ts = ts  # float64: seconds since the epoch
+        self.link_types = link_types  # int64
+        self.interfaces = interfaces  # int64: interface number across the file
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def positions(self) -> np.ndarray | None:
+        """Where each record's captured bytes start in the file (None when not known)."""
+        return None if self.start is None else self.offsets + self.start
+
+    @property
+    def frames(self) -> np.ndarray:
+        return np.arange(self.first_frame, self.first_frame + len(self), dtype=np.int64)
+
+    def record(self, i: int) -> Record:
+        at = int(self.offsets[i])
+        return Record(
+            self.first_frame + i,
+            float(self.ts[i]),
+            int(self.link_types[i]),
+            bytes(memoryview(self.data)[at : at + int(self.caplens[i])]),
+            int(self.orig_lens[i]),
+            int(self.interfaces[i]),
+        )
+
+    def records(self) -> Iterator[Record]:
+        data = memoryview(self.data)
+        columns = (
+            self.offsets.tolist(),
+            self.caplens.tolist(),
+            self.ts.tolist(),
+            self.link_types.tolist(),
+            self.orig_lens.tolist(),
+            self.interfaces.tolist(),
+        )
+        for frame, (at, caplen, ts, link, orig, iface) in enumerate(
+            zip(*columns, strict=True), self.first_frame
+        ):
+            yield Record(frame, ts, link, bytes(data[at : at + caplen]), orig, iface)
+
+    @classmethod
+    def single(
+        cls,
+        frame: int,
+        ts: float,
+        link_type: int,
+        data: Bytes,
+        orig_len: int,
+        iface: int,
+    ) -> Batch:
+        one = np.ones(1, dtype=np.int64)
+        return cls(
+            data=data,
+            first_frame=frame,
+            offsets=np.zeros(1, dtype=np.int64),
+            caplens=one * len(data),
+            orig_lens=one * orig_len,
+            ts=np.array([ts], dtype=np.float64),
+            link_types=one * link_type,
+            interfaces=one * iface,
+        )
+
+    @classmethod
+    def join(cls, parts: list[Batch], first_frame: int) -> Batch:
+        """One batch of `parts` (whose `data` may differ), numbered from `first_frame`."""
+        if len(parts) == 1:
+            parts[0].first_frame = first_frame
+            return parts[0]  # (a batch of several parts has no `start`: their bytes were copied)
+        datas = [p.data for p in parts]
+        starts = np.cumsum([0, *(len(d) for d in datas[:-1])], dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+
+        def cat(name: str, dtype: type = np.int64) -> np.ndarray:
+            arrays = [getattr(p, name) for p in parts]
+            return np.concatenate(arrays).astype(dtype) if arrays else empty.astype(dtype)
+
+        return cls(
+            data=b"".join(datas),
+            first_frame=first_frame,
+            offsets=np.concatenate([p.offsets + s for p, s in zip(parts, starts, strict=True)])
+            if parts
+            else empty,
+            caplens=cat("caplens"),
+            orig_lens=cat("orig_lens"),
+            ts=cat("ts", np.float64),
+            link_types=cat("link_types"),
+            interfaces=cat("interfaces"),
+        )
+
+
+@dataclass
+class RecordIndex:
+    """Where some records of a capture are, and their header fields: to read them again."""
+
+    frames: np.ndarray
+    positions: np.ndarray  # of each record's captured bytes in the file
+    caplens: np.ndarray
+    orig_lens: np.ndarray
+    ts: np.ndarray
+    link_types: np.ndarray
+    interfaces: np.ndarray
+
+    @classmethod
+    def of(cls, batch: Batch, rows: np.ndarray) -> RecordIndex:
+        """Records `rows` (numbers within the batch) of a batch whose `positions` are known."""
+        positions = batch.positions
+        assert positions is not None
+        return cls(
+            batch.first_frame + rows,
+            positions[rows],
+            batch.caplens[rows],
+            batch.orig_lens[rows],
+            batch.ts[rows],
+            batch.link_types[rows],
+            batch.interfaces[rows],
+        )
+
+    @classmethod
+    def join(cls, parts: list[RecordIndex]) -> RecordIndex:
+        """All of `parts`, in frame order, each record once."""
+        fields = [np.concatenate([getattr(p, f.name) for p in parts]) for f in fields_of(cls)]
+        frames = fields[0]
+        _, first = np.unique(frames, return_index=True)
+        return cls(*(values[first] for values in fields))
+
+
+class Buffers:
+    """Two read buffers used in turn, allocated once: no fresh 16 MB (and its page faults) per
+    batch. So a batch's bytes stay valid until the batch after the next one is read."""
+
+    def __init__(self) -> None:
+        self._arrays: list[np.ndarray] = []
+        self._turn = 0
+
+    def fill(self, stream: IO[bytes], rest: Bytes) -> tuple[memoryview, int]:
+        """`rest` and then up to BATCH_BYTES more of `stream`: (the bytes, how many came from
+        the stream)."""
+        if len(self._arrays) < 2:
+            self._arrays.append(np.zeros(BATCH_BYTES + MAX_BLOCK_BYTES, dtype=np.uint8))
+        array = self._arrays[self._turn % len(self._arrays)]
+        self._turn += 1
+        kept = len(rest)
+        array[:kept] = np.frombuffer(rest, dtype=np.uint8)
+        view = memoryview(array.data)
+        got, limit = kept, kept + BATCH_BYTES
+        while got < limit:
+            count = stream.readinto(view[got:limit])  # type: ignore[attr-defined]
+            if not count:
+                break
+            got += count
+        return view[:got], got - kept
+
+
+class Reader:
+    """Reads the next chunk in a thread while the current one is analysed (file reads and
+    gzip release the GIL): the batches of a capture from the page cache cost no read time."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._buffers = Buffers()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._next: concurrent.futures.Future[tuple[memoryview, int]] | None = None
+
+    def start(self, rest: Bytes) -> None:
+        """Begin reading: `rest` (left over from the last chunk), then more of the stream."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-read")
+        self._next = self._pool.submit(self._buffers.fill, self.stream, rest)
+
+    def wait(self) -> tuple[memoryview, int]:
+        """The chunk `start` began: (its bytes, how many came from the stream)."""
+        assert self._next is not None
+        future, self._next = self._next, None
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

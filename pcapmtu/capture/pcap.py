@@ -1,0 +1,133 @@
+"""The pcap file format (tcpdump.org "pcap" file format, both byte orders, micro- and
+nanosecond magic): its header, then its records in batches (`batch.Batch`).
+
+A record is found by the walk (`walk.pcap`); damage found while reading (a file cut mid-record,
+a record claiming an absurd length) ends the reading with one precise warning, and what was
+read before it is still analysed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import numpy as np
+
+from pcapmtu.capture import walk
+from pcapmtu.capture.batch import MAX_RECORD_BYTES, Batch, Bytes, Reader
+from pcapmtu.capture.source import read_exact
+from pcapmtu.errors import CorruptCaptureError
+from pcapmtu.linktypes import LINKTYPE_MASK
+from pcapmtu.model import CaptureInfo
+
+Warn = Callable[[str], None]
+PCAP_MAGICS: dict[bytes, tuple[str, int]] = {  # first 4 bytes -> (byte order, ticks per second)
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
+    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
+    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
+}
+PCAP_MODIFIED_MAGICS = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")  # Kuznetzov's patched pcap
+PCAP_HEADER_LEN = 24
+PCAP_RECORD_HEADER_LEN = 16
+PCAP_MAJOR_VERSION = 2
+
+
+class PcapFormat:
+    """The records of a pcap file whose magic (`order`, `ticks`) has been read."""
+
+    def __init__(self, stream: IO[bytes], info: CaptureInfo, warn: Warn, magic: bytes) -> None:
+        self._stream = stream
+        self.info = info
+        self._warn = warn
+        order, ticks = PCAP_MAGICS[magic]
+        self._batches = self._pcap(order, ticks)
+
+    def batches(self) -> Iterator[Batch]:
+        return self._batches
+
+    def _pcap(self, order: str, ticks: int) -> Iterator[Batch]:
+        header = read_exact(self._stream, PCAP_HEADER_LEN - 4)
+        if len(header) < PCAP_HEADER_LEN - 4:
+            raise CorruptCaptureError(
+                f"{self.info.name}: cut within its {PCAP_HEADER_LEN}-byte pcap header"
+            )
+        major, minor, _zone, _sigfigs, _snaplen, link_field = struct.unpack(
+            order + "HHiIII", header
+        )
+        if major != PCAP_MAJOR_VERSION:
+            raise CorruptCaptureError(
+                f"{self.info.name}: pcap version {major}.{minor} is not supported (only 2.x)"
+            )
+        link_type = link_field & LINKTYPE_MASK
+        self.info.timestamp_precision = "nano" if ticks == 1_000_000_000 else "micro"
+        return self._pcap_batches(order, ticks, link_type)
+
+    def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
+        """Batches cut from 32 MB reads; a record split by a read waits for the next one."""
+        with Reader(self._stream) as reader:
+            yield from self._pcap_chunks(reader, order, ticks, link_type)
+
+    def _pcap_chunks(
+        self, reader: Reader, order: str, ticks: int, link_type: int
+    ) -> Iterator[Batch]:
+        big_endian = order == ">"
+        header = np.dtype(order + "u4")
+        reader.start(b"")
+        base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file
+        while True:
+            buf, more = reader.wait()
+            offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+            if more and status == walk.RAN_OUT:
+                reader.start(buf[stop:])  # read on while this batch is analysed
+            if len(offsets):
+                fields = np.frombuffer(heads, dtype=header).reshape(-1, 4)
+                caplens = fields[:, 2].astype(np.int64)
+                n = len(offsets)
+                yield Batch(
+                    data=buf,
+                    first_frame=self.info.packets + 1,
+                    offsets=offsets + PCAP_RECORD_HEADER_LEN,
+                    caplens=caplens,
+                    orig_lens=np.maximum(fields[:, 3].astype(np.int64), caplens),
+                    ts=fields[:, 0].astype(np.float64) + fields[:, 1].astype(np.float64) / ticks,
+                    link_types=np.full(n, link_type, dtype=np.int64),
+                    interfaces=np.zeros(n, dtype=np.int64),
+                    start=base,
+                )
+            buf = buf[stop:]
+            base += stop
+            if status == walk.BAD_LENGTH:
+                number = self.info.packets + 1
+                caplen = struct.unpack_from(order + "I", buf, 8)[0]
+                self._warn(
+                    f"record {number} claims {caplen} bytes, more than any packet: the file is "
+                    f"damaged from there; analysed the {number - 1} records before it"
+                )
+                return
+            if not more:
+                if buf:
+                    yield from self._pcap_cut_record(buf, order, ticks, link_type)
+                return
+
+    def _pcap_cut_record(
+        self, rest: Bytes, order: str, ticks: int, link_type: int
+    ) -> Iterator[Batch]:
+        """The file ends inside a record: warn, and analyse what there is of it."""
+        number = self.info.packets + 1
+        if len(rest) < PCAP_RECORD_HEADER_LEN:
+            self._warn(
+                f"the file ends {len(rest)} bytes into the header of record {number}; "
+                f"analysed the {number - 1} records before it"
+            )
+            return
+        sec, frac, caplen, orig_len = struct.unpack_from(order + "IIII", rest)
+        data = rest[PCAP_RECORD_HEADER_LEN:]
+        self._warn(
+            f"the file ends inside record {number} ({len(data)} of "
+            f"its {caplen} bytes); analysed what is there"
+        )
+        if data:
+            yield Batch.single(number, sec + frac / ticks, link_type, data, orig_len, 0)
+            # (its place in the file is not kept: a cut record is not read twice)

@@ -1,0 +1,209 @@
+"""A batch of records in, the header fields of its TCP segments out, as columns of arrays.
+
+The fast lane of decoding: the common shapes (raw IP, Ethernet with at most one VLAN tag,
+Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 without extension headers; TCP with
+any options) are read for all records of a batch at once, compiled (`src/decode.c`). Every other
+record (ICMP, tunnels, fragments, extension headers, damage, other link types) goes through the
+exact decoder (`decode.Decoder`, dpkt), one by one, and its segment joins the same columns. So
+each record is decoded by exactly one of the two; a test checks that the fast lane gives what
+the exact decoder gives, field by field, on every capture (`tests/test_columns.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapmtu.capture import Batch
+from pcapmtu.decode import Decoder
+from pcapmtu.fast import _native  # type: ignore[attr-defined]
+from pcapmtu.model import Segment, TooBig
+
+MAX_SACK_BLOCKS = 4  # 40 option bytes hold at most four blocks (RFC 2018)
+
+# name -> dtype of every column; one element per TCP segment, in frame order.
+COLUMNS: dict[str, type] = {
+    "frame": np.int64,
+    "ts": np.float64,
+    "ip_version": np.int64,
+    "src_hi": np.uint64,  # IPv6: the first 8 bytes of the address; IPv4: 0
+    "src_lo": np.uint64,  # IPv6: the last 8 bytes; IPv4: the address
+    "dst_hi": np.uint64,
+    "dst_lo": np.uint64,
+    "sport": np.int64,
+    "dport": np.int64,
+    "seq": np.int64,
+    "ack": np.int64,
+    "flags": np.int64,
+    "window": np.int64,
+    "ip_len": np.int64,
+    "header_len": np.int64,  # IP + TCP headers
+    "payload_len": np.int64,
+    "mss": np.int64,  # 0: no MSS option
+    "sack_count": np.int64,
+    "sack_left": np.int64,  # shape (n, MAX_SACK_BLOCKS), like sack_right
+    "sack_right": np.int64,
+}
+
+Columns = dict[str, np.ndarray]
+
+# The compiled lane's fields per TCP record (src/decode.c, tcp_headers): the record's index,
+# these columns, then the SACK blocks' edges.
+COMPILED_ORDER = (
+    "ip_version",
+    "src_hi",
+    "src_lo",
+    "dst_hi",
+    "dst_lo",
+    "sport",
+    "dport",
+    "seq",
+    "ack",
+    "flags",
+    "window",
+    "ip_len",
+    "header_len",
+    "payload_len",
+    "sack_count",
+)
+COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 1  # then the MSS
+KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
+
+
+@dataclass
+class Decoded:
+    """What a batch held: its TCP segments as columns, and any ICMP too-big messages."""
+
+    segments: Columns
+    too_big: list[TooBig]
+    fast: int = 0  # how many of the segments the fast lane decoded
+
+
+def empty(n: int = 0) -> Columns:
+    columns: Columns = {name: np.zeros(n, dtype=dtype) for name, dtype in COLUMNS.items()}
+    for name in ("sack_left", "sack_right"):
+        columns[name] = np.zeros((n, MAX_SACK_BLOCKS), dtype=np.int64)
+    return columns
+
+
+def take(columns: Columns, index: np.ndarray) -> Columns:
+    return {name: values[index] for name, values in columns.items()}
+
+
+def concat(parts: list[Columns]) -> Columns:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+
+
+def from_segments(segments: list[Segment]) -> Columns:
+    """The columns of segments decoded one by one."""
+    columns = empty(len(segments))
+    for i, seg in enumerate(segments):
+        src_hi, src_lo = _address_halves(seg.src)
+        dst_hi, dst_lo = _address_halves(seg.dst)
+        row = {
+            "frame": seg.frame,
+            "ts": seg.ts,
+            "ip_version": seg.ip_version,
+            "src_hi": src_hi,
+            "src_lo": src_lo,
+            "dst_hi": dst_hi,
+            "dst_lo": dst_lo,
+            "sport": seg.sport,
+            "dport": seg.dport,
+            "seq": seg.seq,
+            "ack": seg.ack,
+            "flags": seg.flags,
+            "window": seg.window,
+            "ip_len": seg.ip_len,
+            "header_len": seg.ip_header_len + seg.tcp_header_len,
+            "payload_len": seg.payload_len,
+            "mss": seg.mss or 0,
+            "sack_count": min(len(seg.sack_blocks), MAX_SACK_BLOCKS),
+        }
+        for name, value in row.items():
+            columns[name][i] = value
+        for k, (left, right) in enumerate(seg.sack_blocks[:MAX_SACK_BLOCKS]):
+            columns["sack_left"][i, k] = left
+            columns["sack_right"][i, k] = right
+    return columns
+
+
+def _address_halves(packed: bytes) -> tuple[int, int]:
+    if len(packed) == 4:
+        return 0, int.from_bytes(packed, "big")
+    return int.from_bytes(packed[:8], "big"), int.from_bytes(packed[8:], "big")
+
+
+def address(hi: int, lo: int, ip_version: int) -> bytes:
+    """The packed address back from its two halves."""
+    if ip_version == 4:
+        return int(lo).to_bytes(4, "big")
+    return int(hi).to_bytes(8, "big") + int(lo).to_bytes(8, "big")
+
+
+def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
+    """Decode every record of `batch`: the common shapes at once (compiled), the rest by the
+    exact `decoder` (whose `skipped` counts grow as if it had seen them all).
+
+    `lane`: "fast", or "exact" (every record by `decoder`: the reference the fast lane is
+    tested against)."""
+    n = len(batch)
+    if lane == "exact" or n == 0:
+        return _one_by_one(batch, np.arange(n), decoder, [])
+    columns, slow, udp = _compiled_lane(batch)
+    if udp:
+        decoder.skipped["UDP"] += udp
+    decoded = _one_by_one(batch, slow, decoder, [columns])
+    decoded.fast = len(columns["frame"])
+    return decoded
+
+
+def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
+    """The common shapes, decoded compiled: (their columns, the records left for the exact
+    decoder, how many were UDP)."""
+    kinds_raw, fields_raw = _native.tcp_headers(
+        batch.data,
+        *(
+            np.ascontiguousarray(a, dtype=np.int64)
+            for a in (batch.offsets, batch.caplens, batch.orig_lens, batch.link_types)
+        ),
+    )
+    kinds = np.frombuffer(kinds_raw, dtype=np.uint8)
+    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(-1, COMPILED_FIELDS)
+    rows = fields[:, 0]
+    columns: Columns = {
+        "frame": batch.first_frame + rows,
+        "ts": batch.ts[rows],
+    }
+    for k, name in enumerate(COMPILED_ORDER, 1):
+        column = fields[:, k]
+        columns[name] = (
+            column.copy().view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
+        )
+    sacks = fields[:, len(COMPILED_ORDER) + 1 : -1]
+    columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
+    columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
+    columns["mss"] = fields[:, -1].copy()
+    slow = np.flatnonzero(kinds == KIND_SLOW)
+    return columns, slow, int(np.count_nonzero(kinds == KIND_UDP))
+
+
+def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:
+    """Decode `rows` of the batch with `decoder`, and merge them with `parts` in frame order."""
+    segments: list[Segment] = []
+    too_big: list[TooBig] = []
+    for i in rows.tolist():
+        item = decoder.decode(batch.record(i))
+        if isinstance(item, Segment):
+            segments.append(item)
+        elif isinstance(item, TooBig):
+            too_big.append(item)
+    if segments or not parts:
+        parts = [*parts, from_segments(segments)]
+    columns = concat(parts)
+    if len(parts) > 1:
+        columns = take(columns, np.argsort(columns["frame"], kind="stable"))
+    return Decoded(columns, too_big)

@@ -1,0 +1,551 @@
+"""TCP segments as columns in, the facts of every flow direction out (`model.DirectionFacts`).
+
+The fast pass computes, for every direction of every flow, what the exact pass (`flows.py`)
+would compute for it, by the same rules (`tcp.py`), a batch of segments at a time: counts,
+sizes, times; what was new data of each size and whether the cumulative ACK passed it; what was
+re-sent, at which size; and, for the receiver side, the longest time the cumulative ACK stayed
+below data that had been sent. It decides nothing: which directions are worth the exact pass
+is `detect.worth_exact_pass`.
+
+The rules that follow a direction's segments one after another run compiled
+(`fast/src/screen.c`); this module finds each segment's direction, carries state between
+batches and gathers the facts. Memory stays flat: per direction a fixed set of numbers and a few
+sizes, plus the segments in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pcapmtu.fast import _native as native  # type: ignore[attr-defined]
+from pcapmtu.fast.columns import Columns, address
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, DirectionFacts, FlowKey
+
+NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
+LIMIT = 1 << 42
+SPAN = 1 << 44  # per-group offset that keeps sorted keys from crossing groups
+GROW = 1024
+SIZE_KEY = 1 << 17  # direction * SIZE_KEY + IP size: one integer key
+SETTLE_AT = 1 << 16  # new segments waiting for their ACK before they are counted
+KEY_COLUMNS = ("ip_version", "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
+NATIVE_COLUMNS = (
+    "seq",
+    "ack",
+    "flags",
+    "window",
+    "payload_len",
+    "ip_len",
+    "header_len",
+    "mss",
+    "ts",
+    "frame",
+    "sack_count",
+    "sack_left",
+    "sack_right",
+)
+RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
+
+# Per-direction state kept between batches, in arrays indexed by direction id (the compiled
+# core reads and writes them by these names).
+_INT_FIELDS = (
+    "packets",
+    "data_packets",
+    "data_bytes",
+    "retransmissions",
+    "dup_acks",
+    "sack_blocks",
+    "dsacks",
+    "largest_ip_len",
+    "max_header_len",
+    "max_payload",
+    "syn_mss",  # of its latest SYN; 0: none or no SYN
+    "syn_seen",
+    "has_sent",
+    "last_raw",
+    "last_abs",
+    "snd_max",  # NONE until it sent sequence space
+    "cum_ack",  # of its data, from the peer's ACKs; NONE until one
+    "last_pure_ack",  # the previous ACK of its data, when pure; NONE otherwise
+    "last_pure_window",
+    "acked_unseen",  # its peer acknowledged bytes beyond the highest it was seen to send
+    "first_frame",  # 0 until its first segment
+    "last_frame",
+)
+_FLOAT_FIELDS = ("first_ts", "last_ts", "longest_gap")
+_STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack")
+
+
+@dataclass
+class _Direction:
+    """Who a direction is, and its place among the flows."""
+
+    key: FlowKey
+    flow: int
+    peer: int = -1
+
+
+@dataclass
+class FastFacts:
+    """The fast pass over one capture: every direction's facts, and each host's SYNs."""
+
+    capture: str
+    directions: list[DirectionFacts]  # in the order of their flows' first segments
+    host_mss: dict[bytes, tuple[int, int]]  # host -> smallest and largest MSS of its SYNs
+    host_syn_frames: dict[bytes, tuple[int, int]]  # host -> first and last frame of those SYNs
+
+
+@dataclass
+class _Pending:
+    """Rows carried to the next batch: new data not yet acknowledged, ACK points not yet
+    passed (a possible gap), per direction."""
+
+    data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    data_rows: int = 0  # (direction, end, IP size) of new data, in chunks; how many in all
+    gap_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gap_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    gap_top: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class Screen:
+    """Feed it each batch's segments (`add`), in frame order; then `finish`."""
+
+    def __init__(self, capture: str) -> None:
+        self.capture = capture
+        self.ids: dict[tuple[int, ...], int] = {}  # (version, src, sport, dst, dport) -> id
+        self.mixes: dict[int, int] = {}  # mix of a live direction's key -> its id
+        self._table: tuple[np.ndarray, np.ndarray] | None = None  # `mixes`, sorted
+        self.key_columns = np.zeros((0, len(KEY_COLUMNS)), dtype=np.uint64)
+        self.info: list[_Direction] = []
+        self.keys: list[FlowKey] = []  # per direction: who it is
+        self.flow_first: list[int] = []  # per flow: its first direction
+        self.finished = np.zeros(GROW, dtype=np.int64)  # per flow: FIN or RST seen
+        self.size = 0
+        self.capacity = 0
+        self.ints = {name: np.zeros(0, dtype=np.int64) for name in _INT_FIELDS}
+        self.floats = {name: np.zeros(0, dtype=np.float64) for name in _FLOAT_FIELDS}
+        self.flow_of = np.zeros(0, dtype=np.int64)  # per direction: its flow
+        self.peer_of = np.zeros(0, dtype=np.int64)  # per direction: its peer (-1: none yet)
+        self.pending = _Pending()
+        # per (direction, IP size) of new data: [acknowledged, smallest and largest payload]
+        self.sizes: dict[tuple[int, int], list[int]] = {}
+        # per (direction, IP size): [retransmissions, their payload bytes, largest payload]
+        self.resent: dict[tuple[int, int], list[int]] = {}
+        self.host_mss: dict[bytes, tuple[int, int]] = {}
+        self.host_syn_frames: dict[bytes, tuple[int, int]] = {}
+        self.last_ts: float | None = None
+
+    # -- directions -------------------------------------------------------------------------
+
+    def _new_direction(self, key: tuple[int, ...]) -> int:
+        version, src_hi, src_lo, sport, dst_hi, dst_lo, dport = key
+        peer = self.ids.get(_reverse(key), -1)
+        if peer >= 0 and self.info[peer].peer < 0:
+            flow = self.info[peer].flow
+        else:
+            flow, peer = len(self.flow_first), -1
+            self.flow_first.append(self.size)
+            if flow >= len(self.finished):
+                self.finished = np.concatenate([self.finished, np.zeros_like(self.finished)])
+        who = FlowKey(
+            address(src_hi, src_lo, version), sport, address(dst_hi, dst_lo, version), dport
+        )
+        d = self.size
+        self.info.append(_Direction(who, flow, peer))
+        self.keys.append(who)
+        self.ids[key] = d
+        self._table = None
+        self._grow(d + 1)
+        self.flow_of[d], self.peer_of[d] = flow, peer
+        if peer >= 0:
+            self.info[peer].peer = d
+            self.peer_of[peer] = d
+        return d
+
+    def _grow(self, size: int) -> None:
+        if size > self.capacity:
+            capacity = max(size, 2 * self.capacity, GROW)
+            for table in (self.ints, self.floats):
+                for name, values in table.items():
+                    table[name] = _grown(values, capacity)
+            key_columns = np.zeros((capacity, len(KEY_COLUMNS)), dtype=np.uint64)
+            key_columns[: len(self.key_columns)] = self.key_columns
+            self.key_columns = key_columns
+            for name in ("flow_of", "peer_of"):
+                old = getattr(self, name)
+                grown = np.full(capacity, -1, dtype=np.int64)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+            self.capacity = capacity
+        for d in range(self.size, size):
+            for name in _STARTS_UNSET:
+                self.ints[name][d] = NONE
+            self.floats["first_ts"][d] = np.nan
+        self.size = max(self.size, size)
+
+    def _direction_ids(self, c: Columns) -> np.ndarray:
+        """Each row's direction id; directions first seen here are created in frame order.
+
+        Rows of known directions are found (compiled) by a 64-bit mix of their key in a sorted
+        table, their keys then compared with the direction's; the other rows (new keys, or a
+        mix that collides) by their exact key."""
+        table_keys, table_dirs = self._mix_table()
+        if len(table_keys):
+            keys = tuple(c[name] for name in KEY_COLUMNS)
+            raw = native.known_directions(keys, table_keys, table_dirs, self.key_columns)
+            dirs = np.frombuffer(raw, dtype=np.int64).copy()
+        else:
+            dirs = np.full(len(c["frame"]), -1, dtype=np.int64)
+        rest = np.flatnonzero(dirs < 0)
+        if len(rest):
+            columns = [c[name][rest].astype(np.uint64) for name in KEY_COLUMNS]
+            mixed = mix(columns)
+            unique_rows, inverse = distinct(columns)
+            ids = np.empty(len(unique_rows), dtype=np.int64)
+            for u, (row, key_mix) in enumerate(
+                zip(rest[unique_rows].tolist(), mixed[unique_rows].tolist(), strict=True)
+            ):
+                key = _key_of(c, row)
+                d = self.ids.get(key)
+                if d is None:
+                    d = self._new_direction(key)
+                    self.mixes.setdefault(key_mix, d)
+                    self.key_columns[d] = key
+                ids[u] = d
+            dirs[rest] = ids[inverse]
+        return dirs
+
+    def _mix_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mixes of the live directions' keys, sorted, and their directions."""
+        if self._table is None:
+            keys = np.fromiter(self.mixes.keys(), dtype=np.uint64, count=len(self.mixes))
+            dirs = np.fromiter(self.mixes.values(), dtype=np.int64, count=len(self.mixes))
+            order = np.argsort(keys)
+            self._table = (keys[order], dirs[order])
+        return self._table
+
+    def _reused_at(self, c: Columns, after: int = 0) -> int | None:
+        """The first row from `after` on that opens a new connection on the ports of a finished
+        flow (`tcp.opens_new_connection`: a SYN without ACK after a FIN or RST of the same
+        pair of ends)."""
+        flags = c["flags"]
+        opening = np.flatnonzero((flags & TCP_SYN != 0) & (flags & TCP_ACK == 0))
+        opening = opening[opening >= after]
+        if not len(opening):
+            return None
+        closing = (flags & (TCP_FIN | TCP_RST)) != 0
+        pair = _pair_ids(c) if closing[: opening[-1]].any() else None
+        for row in opening.tolist():
+            if pair is not None and np.any(closing[:row] & (pair[:row] == pair[row])):
+                return int(row)
+            key = _key_of(c, row)
+            known = self.ids.get(key, self.ids.get(_reverse(key)))
+            if known is not None and self.finished[self.info[known].flow]:
+                return int(row)
+        return None
+
+    def _forget_ports(self, key: tuple[int, ...]) -> None:
+        """A new connection on these ports: the next segments start new directions."""
+        for k in (key, _reverse(key)):
+            d = self.ids.pop(k, None)
+            if d is not None:
+                self.mixes = {m: x for m, x in self.mixes.items() if x != d}
+                self._table = None
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def add(self, c: Columns, batch_last_ts: float) -> np.ndarray:
+        """The segments of one batch (in frame order), and the time of its last record.
+        Returns each segment's direction (an index into `info`)."""
+        self.last_ts = batch_last_ts
+        n = len(c["frame"])
+        dirs = np.zeros(n, dtype=np.int64)
+        start = 0
+        while start < n:
+            rest = {name: values[start:] for name, values in c.items()}
+            cut = self._reused_at(rest)
+            if cut == 0:
+                self._forget_ports(_key_of(rest, 0))
+                cut = self._reused_at(rest, after=1)
+            stop = n if cut is None else start + cut
+            part = {name: values[start:stop] for name, values in c.items()}
+            dirs[start:stop] = self._direction_ids(part)
+            self._rows(part, dirs[start:stop])
+            start = stop
+        if self.pending.data_rows > SETTLE_AT:
+            self._settle()
+        return dirs
+
+    def _rows(self, c: Columns, dirs: np.ndarray) -> None:
+        """One run of segments whose directions are all known, in frame order, through the
+        compiled per-row core (the rules of `tcp.py`, one row after another)."""
+        if not len(dirs):
+            return
+        self._note_syn_mss(c, (c["flags"] & TCP_SYN) != 0, dirs)
+        peers = self.peer_of[dirs]
+        columns = {name: c[name] for name in NATIVE_COLUMNS}
+        columns.update(dirs=dirs, peers=peers, flows=self.flow_of[dirs])
+        state = {**self.ints, **self.floats, "finished": self.finished}
+        raw = native.screen_rows(columns, state)
+        end, cum, top = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 2, 3))
+        code = np.frombuffer(raw[1], dtype=np.uint8)
+        payload, ip_len = c["payload_len"], c["ip_len"]
+        new = (code & NEW_DATA) != 0
+        self._remember_new_data(dirs[new], end[new], ip_len[new], payload[new])
+        resent = (code & RESENT) != 0
+        self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
+        acking = np.flatnonzero(code & ACKING)
+        order = acking[_stable_order(peers[acking])]
+        acked, cum_a, ts_a, top_a = peers[order], cum[order], c["ts"][order], top[order]
+        gap = (code[order] & GAP) != 0
+        self._measure_gaps(acked, cum_a, ts_a, acked[gap], ts_a[gap], top_a[gap])
+
+    def _note_syn_mss(self, c: Columns, syn: np.ndarray, dirs: np.ndarray) -> None:
+        """The smallest and largest MSS each host announced in a SYN, and the frames of the
+        first and last SYN with an MSS it sent."""
+        for row in np.flatnonzero(syn & (c["mss"] > 0)).tolist():
+            src = self.info[int(dirs[row])].key.src
+            mss, frame = int(c["mss"][row]), int(c["frame"][row])
+            low, high = self.host_mss.get(src, (mss, mss))
+            self.host_mss[src] = (min(low, mss), max(high, mss))
+            first, _ = self.host_syn_frames.get(src, (frame, frame))
+            self.host_syn_frames[src] = (first, frame)
+
+    def _remember_new_data(
+        self, dirs: np.ndarray, end: np.ndarray, size: np.ndarray, payload: np.ndarray
+    ) -> None:
+        """New data of a size: its smallest and largest payload now, counted once the
+        cumulative ACK passes its end (`_settle`)."""
+        p = self.pending
+        p.data.append((dirs, end, size))
+        p.data_rows += len(dirs)
+        for (d, s), (low, high) in _extremes(dirs, size, payload).items():
+            entry = self.sizes.setdefault((d, s), [0, low, high])
+            entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
+
+    def _remember_resent(self, dirs: np.ndarray, size: np.ndarray, payload: np.ndarray) -> None:
+        if not len(dirs):
+            return
+        key = dirs * SIZE_KEY + np.minimum(size, SIZE_KEY - 1)
+        keys, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse)
+        sums = np.bincount(inverse, weights=payload).astype(np.int64)
+        highs = np.zeros(len(keys), dtype=np.int64)
+        np.maximum.at(highs, inverse, payload)
+        for k, count, total, high in zip(
+            keys.tolist(), counts.tolist(), sums.tolist(), highs.tolist(), strict=True
+        ):
+            entry = self.resent.setdefault(divmod(k, SIZE_KEY), [0, 0, 0])
+            entry[0] += count
+            entry[1] += total
+            entry[2] = max(entry[2], high)
+
+    def _measure_gaps(
+        self,
+        row_dirs: np.ndarray,
+        cum: np.ndarray,
+        ts: np.ndarray,
+        gap_dirs: np.ndarray,
+        gap_ts: np.ndarray,
+        gap_top: np.ndarray,
+    ) -> None:
+        """A gap opens at an ACK below the data sent (`gap_top`) and lasts until a cumulative
+        ACK reaches that data; each direction's longest is kept. Measured with this batch's ACKs
+        (`row_dirs`: the direction each acknowledges, sorted; `cum`, `ts`: theirs) where they
+        reach it; carried over while they do not."""
+        p = self.pending
+        dirs = np.concatenate([p.gap_dir, gap_dirs])
+        since = np.concatenate([p.gap_ts, gap_ts])
+        top = np.concatenate([p.gap_top, gap_top])
+        if not len(dirs):
+            return
+        # the first ACK row of the same acknowledged direction whose cumulative ACK >= top
+        rows = np.arange(len(row_dirs))
+        # number the acknowledged directions 0, 1, ... in their (sorted) order among the rows
+        new_group = np.ones(len(rows), dtype=bool)
+        new_group[1:] = row_dirs[1:] != row_dirs[:-1]
+        group_dirs = row_dirs[new_group]
+        row_group = np.cumsum(new_group) - 1
+        slot = np.searchsorted(group_dirs, dirs)
+        slot_ok = slot < len(group_dirs)
+        slot_ok[slot_ok] &= group_dirs[slot[slot_ok]] == dirs[slot_ok]
+        group = np.where(slot_ok, slot, -1)
+        row_key = row_group * SPAN + np.clip(cum[rows], NONE, LIMIT)
+        query = group * SPAN + np.clip(top, NONE, LIMIT)
+        found = np.searchsorted(row_key, query, side="left")
+        inside = (group >= 0) & (found < len(rows))
+        inside[inside] &= row_group[found[inside]] == group[inside]
+        np.maximum.at(self.floats["longest_gap"], dirs[inside], ts[found[inside]] - since[inside])
+        keep = ~inside
+        dirs, since, top = dirs[keep], since[keep], top[keep]
+        # carried over: one per (direction, top), the earliest (it is open the longest)
+        order = np.lexsort((since, top, dirs))
+        dirs, since, top = dirs[order], since[order], top[order]
+        first = np.ones(len(dirs), dtype=bool)
+        first[1:] = (dirs[1:] != dirs[:-1]) | (top[1:] != top[:-1])
+        p.gap_dir, p.gap_ts, p.gap_top = dirs[first], since[first], top[first]
+
+    def _settle(self) -> None:
+        """New data the cumulative ACK has passed counts as delivered at its size."""
+        p = self.pending
+        if not p.data_rows:
+            return
+        dirs, end, size = (np.concatenate(column) for column in zip(*p.data, strict=True))
+        done = end <= self.ints["cum_ack"][dirs]
+        key = dirs[done] * SIZE_KEY + size[done]
+        keys, counts = np.unique(key, return_counts=True)
+        for k, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            self.sizes[divmod(k, SIZE_KEY)][0] += count
+        keep = ~done
+        p.data = [(dirs[keep], end[keep], size[keep])]
+        p.data_rows = int(keep.sum())
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self, capture_last_ts: float | None) -> FastFacts:
+        self._settle()
+        if capture_last_ts is not None:
+            self.last_ts = capture_last_ts
+        p = self.pending
+        if len(p.gap_dir):  # gaps still open at the end of the capture
+            open_for = (self.last_ts or 0.0) - p.gap_ts
+            np.maximum.at(self.floats["longest_gap"], p.gap_dir, open_for)
+        new_data: dict[int, dict[int, list[int]]] = {}
+        for (d, size), entry in self.sizes.items():
+            new_data.setdefault(d, {})[size] = entry
+        resent: dict[int, dict[int, list[int]]] = {}
+        for (d, size), entry in self.resent.items():
+            resent.setdefault(d, {})[size] = entry
+        directions = [
+            self._facts(d, new_data.get(d, {}), resent.get(d, {}))
+            for a in self.flow_first
+            for d in (a, self.info[a].peer)
+            if d >= 0
+        ]
+        return FastFacts(self.capture, directions, self.host_mss, self.host_syn_frames)
+
+    def _facts(
+        self, d: int, new_data: dict[int, list[int]], resent: dict[int, list[int]]
+    ) -> DirectionFacts:
+        st, fl = self.ints, self.floats
+        info = self.info[d]
+        peer = info.peer
+        return DirectionFacts(
+            flow=info.key,
+            first_frame=int(st["first_frame"][d]),
+            flow_first_frame=int(st["first_frame"][self.flow_first[info.flow]]),
+            packets=int(st["packets"][d]),
+            data_packets=int(st["data_packets"][d]),
+            data_bytes=int(st["data_bytes"][d]),
+            retransmissions=int(st["retransmissions"][d]),
+            dup_acks=int(st["dup_acks"][d]),
+            sack_blocks=int(st["sack_blocks"][d]),
+            dsacks=int(st["dsacks"][d]),
+            largest_ip_len=int(st["largest_ip_len"][d]),
+            max_header_len=int(st["max_header_len"][d]),
+            max_payload=int(st["max_payload"][d]),
+            syn_mss=int(st["syn_mss"][d]) or None,
+            peer_syn_mss=(int(st["syn_mss"][peer]) or None) if peer >= 0 else None,
+            first_ts=float(fl["first_ts"][d]),
+            last_ts=float(fl["last_ts"][d]),
+            last_frame=int(st["last_frame"][d]),
+            new_data=dict(sorted(new_data.items())),
+            resent=dict(sorted(resent.items())),
+            acked_unseen=bool(st["acked_unseen"][d]),
+            longest_gap_s=float(fl["longest_gap"][d]),
+        )
+
+
+def _grown(values: np.ndarray, capacity: int) -> np.ndarray:
+    """`values` in a zero-filled array of `capacity` elements of the same type."""
+    fresh = np.zeros(capacity, dtype=values.dtype)
+    fresh[: len(values)] = values
+    return fresh
+
+
+def _key_of(c: Columns, row: int) -> tuple[int, ...]:
+    return tuple(int(c[name][row]) for name in KEY_COLUMNS)
+
+
+def _reverse(key: tuple[int, ...]) -> tuple[int, ...]:
+    version, src_hi, src_lo, sport, dst_hi, dst_lo, dport = key
+    return (version, dst_hi, dst_lo, dport, src_hi, src_lo, sport)
+
+
+def _pair_ids(c: Columns) -> np.ndarray:
+    """One number per pair of ends (address and port), the same in both directions."""
+    a = [c["src_hi"], c["src_lo"], c["sport"].astype(np.uint64)]
+    b = [c["dst_hi"], c["dst_lo"], c["dport"].astype(np.uint64)]
+    swap = (a[0] > b[0]) | ((a[0] == b[0]) & ((a[1] > b[1]) | ((a[1] == b[1]) & (a[2] > b[2]))))
+    low = [np.where(swap, y, x) for x, y in zip(a, b, strict=True)]
+    high = [np.where(swap, x, y) for x, y in zip(a, b, strict=True)]
+    _, inverse = distinct([c["ip_version"].astype(np.uint64), *low, *high])
+    return inverse
+
+
+HASH_MULTIPLIERS = [  # odd 64-bit constants (from splitmix64) to mix key columns
+    0x9E3779B97F4A7C15,
+    0xBF58476D1CE4E5B9,
+    0x94D049BB133111EB,
+    0xD6E8FEB86659FD93,
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+]
+
+
+def mix(columns: list[np.ndarray]) -> np.ndarray:
+    """One 64-bit number per row from the columns' values (equal rows, equal numbers); the
+    compiled `known_directions` mixes keys the same way."""
+    mixed = np.zeros(len(columns[0]), dtype=np.uint64)
+    for column, multiplier in zip(columns, HASH_MULTIPLIERS, strict=False):
+        mixed = (mixed ^ column) * np.uint64(multiplier)
+        mixed ^= mixed >> np.uint64(29)
+    return mixed
+
+
+def distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with equal values in every column: (the first row of each distinct value, in row
+    order; each row's index into those). Sorting one 64-bit mix of the columns is fast; a
+    collision is detected and then the columns themselves are compared."""
+    mixed = mix(columns)
+    _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not all(np.array_equal(column, column[first][inverse]) for column in columns):
+        rows = np.stack(columns, axis=1)
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    # number the distinct values in order of their first row
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first))
+    return np.asarray(first[order]), np.asarray(rank[inverse])
+
+
+def _extremes(
+    dirs: np.ndarray, size: np.ndarray, payload: np.ndarray
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Per (direction, size): the smallest and largest payload."""
+    if not len(dirs):
+        return {}
+    key = dirs * SIZE_KEY + size
+    order = np.argsort(key, kind="stable")
+    key, payload = key[order], payload[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    lows = np.minimum.reduceat(payload, starts)
+    highs = np.maximum.reduceat(payload, starts)
+    return {
+        divmod(k, SIZE_KEY): (low, high)
+        for k, low, high in zip(key[starts].tolist(), lows.tolist(), highs.tolist(), strict=True)
+    }
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """A stable sort's order; few distinct small keys (the usual case) sort as 16-bit numbers,
+    which numpy sorts by radix, several times faster."""
+    if len(keys):
+        low, high = int(keys.min()), int(keys.max())
+        if high - low < 1 << 16:
+            return np.argsort((keys - low).astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")

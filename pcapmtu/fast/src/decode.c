@@ -1,0 +1,191 @@
+/* tcp_headers: the fast lane of decoding (pcapmtu/fast/columns.py explains). The common shapes
+ * only: raw IP, Ethernet with at most one VLAN tag, Linux cooked v1/v2, NULL/LOOP; IPv4
+ * unfragmented or IPv6 without extension headers; TCP with its header captured. Every other
+ * record is left to the exact decoder (pcapmtu/decode.py), which these answers are tested equal
+ * to, field by field. */
+#include "native.h"
+
+#define LINK_NULL 0
+#define LINK_ETHERNET 1
+#define LINK_RAW_BSD 12
+#define LINK_RAW_OPENBSD 14
+#define LINK_RAW 101
+#define LINK_LOOP 108
+#define LINK_SLL 113
+#define LINK_IPV4 228
+#define LINK_IPV6 229
+#define LINK_SLL2 276
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86DD
+#define ETHERTYPE_VLAN 0x8100
+#define SACK_KEPT 4 /* SACK blocks kept per segment: 40 option bytes hold no more */
+#define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
+
+enum { SLOW = 0, TCP = 1, UDP = 2 };
+
+static unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+static uint64_t be32(const unsigned char *p) {
+    return ((uint64_t)p[0] << 24) | ((uint64_t)p[1] << 16) | ((uint64_t)p[2] << 8) | p[3];
+}
+static uint64_t be64(const unsigned char *p) { return (be32(p) << 32) | be32(p + 4); }
+static int is_ip(unsigned ethertype) {
+    return ethertype == ETHERTYPE_IPV4 || ethertype == ETHERTYPE_IPV6;
+}
+
+/* Where the IP header starts in a record, or -1 when its link layer is not a common one. */
+static long ip_offset(const unsigned char *r, int64_t caplen, int64_t link) {
+    switch (link) {
+    case LINK_RAW: case LINK_RAW_BSD: case LINK_RAW_OPENBSD: case LINK_IPV4: case LINK_IPV6:
+        return 0;
+    case LINK_NULL: case LINK_LOOP:
+        return caplen > 4 ? 4 : -1;
+    case LINK_ETHERNET:
+        if (caplen < 14) return -1;
+        if (is_ip(be16(r + 12))) return 14;
+        if (be16(r + 12) == ETHERTYPE_VLAN && caplen >= 18 && is_ip(be16(r + 16))) return 18;
+        return -1;
+    case LINK_SLL:
+        return caplen >= 16 && is_ip(be16(r + 14)) ? 16 : -1;
+    case LINK_SLL2:
+        return caplen >= 20 && is_ip(be16(r)) ? 20 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* TCP options read as pcapmtu/decode.py reads them with dpkt (stopped at End-of-Options or at
+ * an option cut short): the MSS (the last one; 0 if none) and the SACK
+ * blocks (their number, and the edges of the first SACK_KEPT). */
+static void tcp_options(const unsigned char *x, int64_t len, int64_t *out) {
+    int64_t i = 0, mss = 0, count = 0;
+    while (i < len) {
+        int kind = x[i];
+        if (kind == 0) break;
+        if (kind == 1) {
+            i += 1;
+            continue;
+        }
+        if (i + 1 >= len) break; /* no length byte */
+        int64_t size = x[i + 1] < 2 ? 2 : x[i + 1];
+        int64_t value_len = (i + size <= len ? size : len - i) - 2;
+        const unsigned char *value = x + i + 2;
+        if (kind == 2 && value_len == 2) {
+            mss = be16(value);
+        } else if (kind == 5 && value_len % 8 == 0) {
+            for (int64_t k = 0; k < value_len / 8; k++, count++) {
+                if (count < SACK_KEPT) {
+                    out[16 + 2 * count] = (int64_t)be32(value + 8 * k);
+                    out[17 + 2 * count] = (int64_t)be32(value + 8 * k + 4);
+                }
+            }
+        }
+        i += size;
+    }
+    out[15] = count < SACK_KEPT ? count : SACK_KEPT;
+    out[16 + 2 * SACK_KEPT] = mss;
+}
+
+/* One record: SLOW, UDP, or TCP with its fields written to `out`. */
+static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int64_t link,
+                   int64_t *out) {
+    long ip = ip_offset(r, caplen, link);
+    if (ip < 0 || ip >= caplen) return SLOW;
+    const unsigned char *o = r + ip;
+    int64_t room = caplen - ip, wire = orig_len - ip, total, ip_header;
+    int version = o[0] >> 4, proto;
+    uint64_t src_hi = 0, src_lo, dst_hi = 0, dst_lo;
+    if (version == 4) {
+        ip_header = (o[0] & 0x0F) * 4;
+        if (ip_header < 20 || ip_header > room) return SLOW;
+        total = be16(o + 2);
+        if (total == 0) total = wire;
+        if (total < ip_header || (be16(o + 6) & 0x3FFF)) return SLOW;
+        proto = o[9];
+        src_lo = be32(o + 12);
+        dst_lo = be32(o + 16);
+    } else if (version == 6) {
+        if (room < 40) return SLOW;
+        unsigned payload = be16(o + 4);
+        total = payload ? 40 + (int64_t)payload : wire;
+        ip_header = 40;
+        proto = o[6];
+        src_hi = be64(o + 8);
+        src_lo = be64(o + 16);
+        dst_hi = be64(o + 24);
+        dst_lo = be64(o + 32);
+    } else {
+        return SLOW;
+    }
+    if (proto == 17) return UDP;
+    if (proto != 6 || ip_header + 20 > room) return SLOW;
+    const unsigned char *t = o + ip_header;
+    unsigned off_flags = be16(t + 12);
+    int64_t tcp_header = (off_flags >> 12) * 4, payload = total - ip_header - tcp_header;
+    int flags = off_flags & 0xFF;
+    if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room) return SLOW;
+    for (int k = 15; k < FIELDS + 1; k++) out[k] = 0;
+    tcp_options(t + 20, tcp_header - 20, out);
+    out[1] = version;
+    out[2] = (int64_t)src_hi;
+    out[3] = (int64_t)src_lo;
+    out[4] = (int64_t)dst_hi;
+    out[5] = (int64_t)dst_lo;
+    out[6] = be16(t);
+    out[7] = be16(t + 2);
+    out[8] = (int64_t)be32(t + 4);
+    out[9] = (int64_t)be32(t + 8);
+    out[10] = flags;
+    out[11] = be16(t + 14);
+    out[12] = total;
+    out[13] = ip_header + tcp_header;
+    out[14] = payload;
+    return TCP;
+}
+
+/* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
+ *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
+ *   one-by-one decoder, 1: TCP, 2: UDP); fields: FIELDS + 1 int64 per TCP record, in order:
+ *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
+ *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
+ *   MSS (0: none). */
+PyObject *tcp_headers(PyObject *self, PyObject *args) {
+    Py_buffer data, off, cap, orig, link;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
+        return NULL;
+    }
+    Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *offsets = off.buf, *caplens = cap.buf, *origs = orig.buf, *links = link.buf;
+    unsigned char *kinds = PyMem_Malloc(n > 0 ? n : 1);
+    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * (FIELDS + 1) * (n > 0 ? n : 1));
+    PyObject *result = NULL;
+    if (kinds == NULL || fields == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t rows = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *out = fields + rows * (FIELDS + 1);
+        const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
+        int kind = offsets[i] + caplens[i] <= data.len ? tcp_row(r, caplens[i], origs[i], links[i], out)
+                                                       : SLOW;
+        kinds[i] = (unsigned char)kind;
+        if (kind == TCP) {
+            out[0] = i;
+            rows++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(y#y#)", (const char *)kinds, n, (const char *)fields,
+                           (Py_ssize_t)(rows * (FIELDS + 1) * sizeof(int64_t)));
+done:
+    PyMem_Free(kinds);
+    PyMem_Free(fields);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&cap);
+    PyBuffer_Release(&orig);
+    PyBuffer_Release(&link);
+    return result;
+}
+

@@ -1,0 +1,15 @@
+/* The method table of pcapmtu.fast._native (native.h lists what each source file does). */
+#include "native.h"
+
+static PyMethodDef methods[] = {
+    {"tcp_headers", tcp_headers, METH_VARARGS, "The common TCP/IP headers: (kinds, fields)."},
+    {"known_directions", known_directions, METH_VARARGS, "Directions of known keys."},
+    {"screen_rows", screen_rows, METH_VARARGS, "The TCP rules, row after row."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native", "The compiled fast pass (pcapmtu/fast/).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

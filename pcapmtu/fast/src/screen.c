@@ -1,0 +1,184 @@
+/* screen_rows: the fast pass's per-row core (pcapmtu/fast/screen.py explains). Each rule here is
+ * one of pcapmtu/tcp.py, applied row after row to a direction's segments and to the ACKs its peer
+ * sends: sequence unwrapping, retransmission, keep-alive, duplicate ACK, SACK and D-SACK. Tests
+ * check that the facts it yields equal the exact pass's (pcapmtu/flows.py) on every capture. */
+#include "native.h"
+
+#define NONE_SEQ (-(((int64_t)1) << 42))
+#define SEQ_HALF (((int64_t)1) << 31)
+#define SEQ_MASK ((((int64_t)1) << 32) - 1)
+#define TCP_FIN 0x01
+#define TCP_SYN_FLAG 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+#define ETHERNET_MTU 1500
+enum { RESENT = 1, NEW_DATA = 2, ACKING = 4, GAP = 8 };
+
+static int64_t sd(int64_t delta) { return ((delta + SEQ_HALF) & SEQ_MASK) - SEQ_HALF; }
+
+/* An int64 (or float64) array from a dict, `n` items at least (times `width`). */
+static void *array_of(PyObject *dict, const char *name, Py_buffer *view, Py_ssize_t n,
+                      Py_ssize_t width, int writable) {
+    PyObject *value = PyDict_GetItemString(dict, name);
+    if (value == NULL) {
+        PyErr_Format(PyExc_KeyError, "%s", name);
+        return NULL;
+    }
+    int how = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(value, view, how) < 0) return NULL;
+    if (view->itemsize != 8 || view->len < n * width * 8) {
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        PyErr_Format(PyExc_ValueError, "%s: not 8-byte items, or too few", name);
+        return NULL;
+    }
+    return view->buf;
+}
+
+enum {
+    C_SEQ, C_ACK, C_FLAGS, C_WINDOW, C_PAYLOAD, C_IP_LEN, C_HEADER_LEN, C_MSS, C_TS, C_FRAME,
+    C_SACK_COUNT, C_SACK_LEFT, C_SACK_RIGHT, C_DIRS, C_PEERS, C_FLOWS, N_COLUMNS
+};
+static const char *column_names[N_COLUMNS] = {
+    "seq", "ack", "flags", "window", "payload_len", "ip_len", "header_len", "mss", "ts",
+    "frame", "sack_count", "sack_left", "sack_right", "dirs", "peers", "flows"};
+enum {
+    S_PACKETS, S_DATA_PACKETS, S_DATA_BYTES, S_RETRANSMISSIONS, S_DUP_ACKS, S_SACK_BLOCKS,
+    S_DSACKS, S_LARGEST_IP_LEN, S_MAX_HEADER_LEN, S_MAX_PAYLOAD, S_SYN_MSS, S_SYN_SEEN,
+    S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
+    S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_FIRST_FRAME, S_LAST_FRAME, S_FIRST_TS, S_LAST_TS,
+    S_FINISHED, N_STATE
+};
+static const char *state_names[N_STATE] = {
+    "packets", "data_packets", "data_bytes", "retransmissions", "dup_acks", "sack_blocks",
+    "dsacks", "largest_ip_len", "max_header_len", "max_payload", "syn_mss", "syn_seen",
+    "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
+    "last_pure_window", "acked_unseen", "first_frame", "last_frame", "first_ts", "last_ts",
+    "finished"};
+
+/* screen_rows(columns, state) -> (end, code, cum, top)
+ *   columns: the batch's segment columns, in frame order, plus "dirs", "peers" (-1: none)
+ *   and "flows" per row; state: the screen's per-direction arrays (per flow: "finished"),
+ *   updated in place. Returns, per row, bytes of int64 (end: its sequence end; cum: the
+ *   cumulative ACK after it; top: the highest sequence its peer had sent) and of uint8
+ *   (code: RESENT, NEW_DATA, ACKING, GAP bits). */
+PyObject *screen_rows(PyObject *self, PyObject *args) {
+    PyObject *columns, *state;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &columns, &PyDict_Type, &state)) {
+        return NULL;
+    }
+    Py_buffer cv[N_COLUMNS], sv[N_STATE];
+    int64_t *c[N_COLUMNS], *st[N_STATE];
+    for (int k = 0; k < N_COLUMNS; k++) cv[k].obj = NULL;
+    for (int k = 0; k < N_STATE; k++) sv[k].obj = NULL;
+    PyObject *result = NULL;
+    int64_t *out_end = NULL, *out_cum = NULL, *out_top = NULL;
+    unsigned char *out_code = NULL;
+    PyObject *dirs_obj = PyDict_GetItemString(columns, "dirs");
+    Py_ssize_t n = dirs_obj ? PyObject_Length(dirs_obj) : -1;
+    if (n < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "dirs");
+        return NULL;
+    }
+    for (int k = 0; k < N_COLUMNS; k++) {
+        Py_ssize_t width = (k == C_SACK_LEFT || k == C_SACK_RIGHT) ? 4 : 1;
+        c[k] = array_of(columns, column_names[k], &cv[k], n, width, 0);
+        if (c[k] == NULL) goto done;
+    }
+    for (int k = 0; k < N_STATE; k++) {
+        st[k] = array_of(state, state_names[k], &sv[k], 0, 1, 1);
+        if (st[k] == NULL) goto done;
+    }
+    double *ts = (double *)c[C_TS], *first_ts = (double *)st[S_FIRST_TS];
+    double *last_ts = (double *)st[S_LAST_TS];
+    out_end = PyMem_Malloc(sizeof(int64_t) * (n + 1));
+    out_cum = PyMem_Malloc(sizeof(int64_t) * (n + 1));
+    out_top = PyMem_Malloc(sizeof(int64_t) * (n + 1));
+    out_code = PyMem_Malloc(n + 1);
+    if (!out_end || !out_cum || !out_top || !out_code) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int64_t d = c[C_DIRS][r], p = c[C_PEERS][r], flags = c[C_FLAGS][r];
+        int64_t payload = c[C_PAYLOAD][r], ip_len = c[C_IP_LEN][r], raw = c[C_SEQ][r];
+        unsigned char code = 0;
+        /* the segment as its sender's */
+        int64_t seq = st[S_HAS_SENT][d] ? st[S_LAST_ABS][d] + sd(raw - st[S_LAST_RAW][d]) : 0;
+        st[S_LAST_RAW][d] = raw;
+        st[S_LAST_ABS][d] = seq;
+        st[S_HAS_SENT][d] = 1;
+        int64_t length = payload + ((flags & TCP_SYN_FLAG) != 0) + ((flags & TCP_FIN) != 0);
+        int64_t end = seq + length, before = st[S_SND_MAX][d];
+        int keepalive = payload <= 1 && seq == before - 1 && !(flags & (TCP_SYN_FLAG | TCP_FIN));
+        int resent = length > 0 && before != NONE_SEQ && seq < before && !keepalive;
+        if (length > 0 && end > before) st[S_SND_MAX][d] = end;
+        st[S_PACKETS][d] += 1;
+        st[S_RETRANSMISSIONS][d] += resent;
+        if (resent) code |= RESENT;
+        if (payload > 0) {
+            st[S_DATA_PACKETS][d] += 1;
+            st[S_DATA_BYTES][d] += payload;
+            if (ip_len > st[S_LARGEST_IP_LEN][d]) st[S_LARGEST_IP_LEN][d] = ip_len;
+            if (c[C_HEADER_LEN][r] > st[S_MAX_HEADER_LEN][d]) {
+                st[S_MAX_HEADER_LEN][d] = c[C_HEADER_LEN][r];
+            }
+            if (payload > st[S_MAX_PAYLOAD][d]) st[S_MAX_PAYLOAD][d] = payload;
+            if ((before == NONE_SEQ || seq >= before) && ip_len <= ETHERNET_MTU) code |= NEW_DATA;
+        }
+        if (flags & TCP_SYN_FLAG) {
+            st[S_SYN_MSS][d] = c[C_MSS][r];
+            st[S_SYN_SEEN][d] = 1;
+        }
+        if (first_ts[d] != first_ts[d]) { /* NaN: its first segment */
+            first_ts[d] = ts[r];
+            st[S_FIRST_FRAME][d] = c[C_FRAME][r];
+        }
+        last_ts[d] = ts[r];
+        st[S_LAST_FRAME][d] = c[C_FRAME][r];
+        if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1;
+        out_end[r] = end;
+        out_cum[r] = NONE_SEQ;
+        out_top[r] = NONE_SEQ;
+        /* the segment as an acknowledgement of its peer's data */
+        if (p >= 0 && st[S_HAS_SENT][p] && (flags & TCP_ACK)) {
+            int64_t ack = st[S_LAST_ABS][p] + sd(c[C_ACK][r] - st[S_LAST_RAW][p]);
+            int64_t cum = st[S_CUM_ACK][p] > ack ? st[S_CUM_ACK][p] : ack;
+            int64_t top = st[S_SND_MAX][p], window = c[C_WINDOW][r];
+            st[S_CUM_ACK][p] = cum;
+            int pure = payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_FIN | TCP_RST));
+            int64_t pure_ack = pure ? ack : NONE_SEQ, prev = st[S_LAST_PURE_ACK][p];
+            if (pure && prev != NONE_SEQ && pure_ack == prev &&
+                window == st[S_LAST_PURE_WINDOW][p] && ack < top) {
+                st[S_DUP_ACKS][p] += 1;
+            }
+            st[S_LAST_PURE_ACK][p] = pure_ack;
+            st[S_LAST_PURE_WINDOW][p] = window;
+            int64_t blocks = c[C_SACK_COUNT][r];
+            for (int64_t k = 0; k < blocks && k < 4; k++) {
+                int64_t left = c[C_SACK_LEFT][4 * r + k], right = c[C_SACK_RIGHT][4 * r + k];
+                if (sd(right - left) > 0) {
+                    st[S_SACK_BLOCKS][p] += 1;
+                    if (sd(right - c[C_ACK][r]) <= 0) st[S_DSACKS][p] += 1;
+                }
+            }
+            if (cum != NONE_SEQ && cum > top) st[S_ACKED_UNSEEN][p] = 1;
+            code |= ACKING;
+            if (cum != NONE_SEQ && top != NONE_SEQ && cum < top) code |= GAP;
+            out_cum[r] = cum;
+            out_top[r] = top;
+        }
+        out_code[r] = code;
+    }
+    result = Py_BuildValue("(y#y#y#y#)", (const char *)out_end, n * 8, (const char *)out_code, n,
+                           (const char *)out_cum, n * 8, (const char *)out_top, n * 8);
+done:
+    for (int k = 0; k < N_COLUMNS; k++) if (cv[k].obj) PyBuffer_Release(&cv[k]);
+    for (int k = 0; k < N_STATE; k++) if (sv[k].obj) PyBuffer_Release(&sv[k]);
+    PyMem_Free(out_end);
+    PyMem_Free(out_cum);
+    PyMem_Free(out_top);
+    PyMem_Free(out_code);
+    return result;
+}
+

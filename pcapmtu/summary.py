@@ -1,0 +1,91 @@
+"""From findings and facts to what the report states about each path and what to set: the
+bracket for the largest packet that crosses a path, and the recommendation (`mtu.recommend`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pcapmtu.detect import KIND_TOO_BIG, Finding, Path
+from pcapmtu.flows import PathSummary
+from pcapmtu.model import DirectionFacts, format_address
+from pcapmtu.mtu import WIREGUARD_PORT, Bracket, Recommendation, mtu_from_mss, recommend
+from pcapmtu.report import PathReport
+
+
+def tunnel_mtus(facts: Iterable[DirectionFacts]) -> dict[Path, int]:
+    """Per path (src, dst): the MTU of the receiver's interface, from the largest MSS the
+    receiver announced in a SYN to the sender."""
+    found: dict[Path, int] = {}
+    for f in facts:
+        if f.syn_mss:
+            key = (f.flow.dst, f.flow.src)  # it announced its MSS to the path towards it
+            mtu = mtu_from_mss(f.syn_mss, f.flow.ip_version)
+            found[key] = max(found.get(key, 0), mtu)
+    return found
+
+
+def path_reports(
+    facts: list[DirectionFacts],
+    paths: dict[Path, PathSummary],
+    dropped: dict[Path, int],
+    delivered: dict[Path, int],
+) -> list[PathReport]:
+    """Paths with a black hole, plus every path that carried segments, black holes first.
+
+    The largest size delivered: on a path with a black hole, the largest below the lost size
+    (the exact pass saw every packet of it); elsewhere the largest surely delivered
+    (`detect.surely_delivered`).
+    """
+    mtus = tunnel_mtus(facts)
+    versions: dict[Path, int] = {}
+    for f in facts:
+        versions.setdefault((f.flow.src, f.flow.dst), f.flow.ip_version)
+    reports = []
+    for key in sorted(set(versions) | set(dropped), key=lambda k: (k not in dropped, k)):
+        smallest = dropped.get(key)
+        if smallest is not None:
+            summary = paths.get(key)
+            sizes = summary.delivered if summary is not None else {}
+            largest = max((size for size in sizes if size < smallest), default=None)
+        else:
+            largest = delivered.get(key)
+        reports.append(
+            PathReport(
+                src=key[0],
+                dst=key[1],
+                ip_version=versions.get(key, 4),
+                largest_delivered=largest,
+                smallest_dropped=smallest,
+                tunnel_mtu=mtus.get(key),
+            )
+        )
+    return reports
+
+
+def underlay_mtu(findings: list[Finding]) -> int | None:
+    """The smallest next-hop MTU from an ICMP too-big quoting WireGuard's UDP (the underlay)."""
+    mtus = [
+        f.icmp_mtu
+        for f in findings
+        if f.kind == KIND_TOO_BIG and f.icmp_mtu and WIREGUARD_PORT in (f.sport, f.dport)
+    ]
+    return min(mtus, default=None)
+
+
+def recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommendation | None:
+    """What to set, from the worst black-holed path (and any ICMP from the underlay)."""
+    underlay = underlay_mtu(findings)
+    holed = [p for p in paths if p.smallest_dropped is not None]
+    if holed:
+        worst = min(holed, key=lambda p: p.smallest_dropped or 0)
+        return recommend(
+            Bracket(worst.largest_delivered, worst.fits_max),
+            tunnel_mtu=worst.tunnel_mtu,
+            icmp_underlay_mtu=underlay,
+            inner_version=worst.ip_version,
+            peer=format_address(worst.dst),
+        )
+    if underlay is not None:
+        return recommend(Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=underlay)
+    return None

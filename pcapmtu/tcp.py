@@ -1,0 +1,97 @@
+"""The TCP rules both passes apply, each defined once: sequence unwrapping, what counts as a
+retransmission and as a duplicate ACK, when a 4-tuple starts a new connection, which MSS sizes a
+direction's segments.
+
+The exact pass (`flows.py`) calls these functions segment by segment. The fast pass applies the
+same rules in compiled code (`fast/src/screen.c`), row by row; tests check that both give the
+same facts for every direction of every capture (`tests/test_facts.py`).
+"""
+
+from __future__ import annotations
+
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+
+SEQ_MOD = 1 << 32
+SEQ_HALF = 1 << 31
+
+
+def signed_delta(raw: int, ref_raw: int) -> int:
+    """raw - ref_raw as a signed 32-bit sequence-space difference (RFC 9293 section 3.4)."""
+    delta = (raw - ref_raw) % SEQ_MOD
+    return delta - SEQ_MOD if delta >= SEQ_HALF else delta
+
+
+def unwrap(raw: int, last_raw: int | None, last_abs: int) -> int:
+    """A raw 32-bit sequence number as a 64-bit one, relative to the direction's previous segment
+    (`last_raw`, unwrapped to `last_abs`); the first segment of a direction is 0."""
+    return 0 if last_raw is None else last_abs + signed_delta(raw, last_raw)
+
+
+def seq_length(flags: int, payload_len: int) -> int:
+    """The sequence space a segment takes: its payload, plus one each for SYN and FIN."""
+    return payload_len + (flags & TCP_SYN != 0) + (flags & TCP_FIN != 0)
+
+
+def is_keepalive(seq: int, snd_max: int | None, flags: int, payload_len: int) -> bool:
+    """A keep-alive probe: no more than one byte, just below the highest sequence sent, no SYN
+    or FIN (RFC 9293 section 3.8.4)."""
+    return (
+        snd_max is not None
+        and payload_len <= 1
+        and seq == snd_max - 1
+        and not flags & (TCP_SYN | TCP_FIN)
+    )
+
+
+def is_retransmission(seq: int, snd_max: int | None, flags: int, payload_len: int) -> bool:
+    """A segment taking sequence space that starts below the highest sequence its direction had
+    sent before it (`snd_max`, unwrapped), keep-alives excepted."""
+    return (
+        seq_length(flags, payload_len) > 0
+        and snd_max is not None
+        and seq < snd_max
+        and not is_keepalive(seq, snd_max, flags, payload_len)
+    )
+
+
+def is_pure_ack(flags: int, payload_len: int) -> bool:
+    """An ACK that carries nothing else: no data, no SYN, FIN or RST."""
+    return payload_len == 0 and not flags & (TCP_SYN | TCP_FIN | TCP_RST)
+
+
+def is_dup_ack(
+    flags: int,
+    payload_len: int,
+    ack: int,
+    window: int,
+    previous: tuple[int, int] | None,
+    snd_max: int | None,
+) -> bool:
+    """A pure ACK repeating the previous ACK's number and window (`previous`: both, when that ACK
+    was pure) while data beyond that number had been sent (`snd_max` of the acknowledged
+    direction): RFC 5681 section 2's definition, as Wireshark applies it."""
+    return (
+        is_pure_ack(flags, payload_len)
+        and previous == (ack, window)
+        and snd_max is not None
+        and ack < snd_max
+    )
+
+
+def opens_new_connection(flags: int, finished: bool) -> bool:
+    """A SYN without ACK on a 4-tuple whose connection had ended (FIN or RST seen in either
+    direction): port reuse, so a new flow begins."""
+    return bool(flags & TCP_SYN) and not flags & TCP_ACK and finished
+
+
+def ends_connection(flags: int) -> bool:
+    return bool(flags & (TCP_FIN | TCP_RST))
+
+
+def is_dsack(left: int, right: int, ack: int) -> bool:
+    """A SACK block at or below the cumulative ACK reports a duplicate (RFC 2883)."""
+    return signed_delta(right, ack) <= 0
+
+
+def is_valid_sack(left: int, right: int) -> bool:
+    return signed_delta(right, left) > 0

@@ -1,0 +1,74 @@
+"""The fast lane of decoding gives, field by field, what the exact decoder (dpkt) gives."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pcapmtu import fast
+from pcapmtu.capture import Capture
+from pcapmtu.decode import Decoder
+from pcapmtu.errors import CaptureError
+from pcapmtu.model import TooBig
+from tests.conftest import REPO, SAMPLES, require_fast_pass
+
+CORPUS = REPO.parent / "shared" / "corpus" / "public"
+FILES = sorted(SAMPLES.glob("*.pcap*")) + sorted(
+    p for p in CORPUS.glob("*") if p.name != "MANIFEST.tsv"
+)
+
+
+def _decode_all(
+    source: Path | bytes, lane: str
+) -> tuple[dict[str, np.ndarray], Decoder, list[TooBig]]:
+    from pcapmtu.fast import columns
+
+    decoder = Decoder()
+    parts: list[columns.Columns] = []
+    too_big: list[TooBig] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            capture = Capture(source)
+        except CaptureError:
+            return columns.empty(), decoder, []
+        for batch in capture.batches():
+            decoded = columns.decode(batch, decoder, lane=lane)
+            parts.append(decoded.segments)
+            too_big += decoded.too_big
+    return columns.concat(parts or [columns.empty()]), decoder, too_big
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_fast_lane_equals_the_exact_decoder(path: Path) -> None:
+    require_fast_pass()
+    from pcapmtu.fast import columns
+
+    lane, lane_decoder, lane_too_big = _decode_all(path, "fast")
+    exact, exact_decoder, exact_too_big = _decode_all(path, "exact")
+    for name in columns.COLUMNS:
+        assert np.array_equal(lane[name], exact[name]), name
+    assert lane_decoder.skipped == exact_decoder.skipped
+    assert lane_decoder.unknown_link_types == exact_decoder.unknown_link_types
+    assert lane_too_big == exact_too_big
+
+
+def test_the_fast_lane_takes_the_segments_of_a_real_capture() -> None:
+    require_fast_pass()
+    from pcapmtu.fast import columns
+
+    decoder = Decoder()
+    with Capture(SAMPLES / "healthy-random-loss.pcap") as capture:
+        decoded = [columns.decode(batch, decoder) for batch in capture.batches()]
+    segments = sum(len(d.segments["frame"]) for d in decoded)
+    assert sum(d.fast for d in decoded) == segments > 1000
+
+
+def test_the_fast_pass_is_compiled_under_ci() -> None:
+    import os
+
+    if os.environ.get("CI") == "true":
+        assert fast.AVAILABLE, "pcapmtu.fast._native was not built: is a C compiler installed?"

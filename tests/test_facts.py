@@ -1,0 +1,203 @@
+"""The two passes: the fast pass computes the same facts as the exact pass, and its shortlist
+never hides a finding.
+
+For every sample capture, every golden case (several captures analysed together) and every
+public corpus capture: the facts of every flow direction are equal, field by field, and the
+report is the same whether the exact pass runs on everything (as an install without the
+compiled fast pass does) or only on the host pairs `detect.worth_exact_pass` picks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pcapmtu import analyze, detect
+from pcapmtu.analysis import DEFAULT_CONFIG, _first_pass, _Input
+from pcapmtu.detect import DetectConfig
+from pcapmtu.errors import CaptureError
+from pcapmtu.model import DirectionFacts
+from tests import synthetic as syn
+from tests.conftest import REPO, SAMPLES, require_fast_pass
+from tests.test_golden import CASES
+
+CORPUS = REPO.parent / "shared" / "corpus" / "public"
+CORPUS_FILES = sorted(p for p in CORPUS.glob("*") if p.name != "MANIFEST.tsv")
+SAMPLE_FILES = sorted(SAMPLES.glob("*.pcap*"))
+
+
+def _both(captures: list[Path], config: DetectConfig = DEFAULT_CONFIG) -> None:
+    require_fast_pass()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exact = analyze(captures, config=config, shortlist=False)
+        except CaptureError:
+            return
+        screened = analyze(captures, config=config)
+    assert screened.to_dict() == exact.to_dict()
+    assert screened.flows == exact.flows  # every fact, not only those the JSON shows
+
+
+def _facts(source: Path | bytes, exact: bool) -> list[DirectionFacts] | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _first_pass(_Input(source, None), None, exact, None).facts
+        except CaptureError:
+            return None
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES + CORPUS_FILES, ids=lambda p: p.name)
+def test_both_passes_give_the_same_facts(path: Path) -> None:
+    require_fast_pass()
+    assert _facts(path, exact=False) == _facts(path, exact=True)
+
+
+@pytest.mark.parametrize(
+    ("case", "captures"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_shortlist_and_full_analysis_agree_on_the_golden_cases(
+    case: str, captures: list[str]
+) -> None:
+    _both([REPO / c for c in captures])
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+def test_shortlist_and_full_analysis_agree_on_the_corpus(path: Path) -> None:
+    _both([path])
+
+
+@pytest.mark.parametrize(
+    ("case", "captures"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_a_gzipped_capture_gets_the_same_report(
+    case: str, captures: list[str], tmp_path: Path
+) -> None:
+    """The second pass re-reads records by their place in the decompressed capture."""
+    zipped = []
+    for name in captures:
+        target = tmp_path / (Path(name).name + ".gz")
+        target.write_bytes(gzip.compress((REPO / name).read_bytes()))
+        zipped.append(target)
+    plain = analyze([REPO / c for c in captures], names=[Path(c).name for c in captures])
+    packed = analyze(zipped, names=[Path(c).name for c in captures])
+    assert packed.verdict == plain.verdict
+    assert packed.findings == plain.findings and packed.paths == plain.paths
+    assert packed.flows == plain.flows and packed.recommendation == plain.recommendation
+    assert all(c.compression == "gzip" for c in packed.captures)
+    _both(zipped)
+
+
+@pytest.mark.parametrize("copies", [1, 2, 5])
+def test_shortlist_agrees_whatever_the_thresholds(copies: int) -> None:
+    config = DetectConfig(min_full_size_copies=copies, min_hole_s=0.2)
+    for path in SAMPLE_FILES:
+        _both([path], config)
+
+
+def _worth(path: Path) -> list[DirectionFacts]:
+    require_fast_pass()
+    one = _first_pass(_Input(path, None), None, False, None)
+    delivered = detect.surely_delivered_by_path(one.facts, one.host_mss)
+    return [
+        f for f in one.facts if detect.worth_exact_pass(f, delivered, one.host_mss, DEFAULT_CONFIG)
+    ]
+
+
+def test_the_incident_is_shortlisted_and_a_healthy_transfer_is_not() -> None:
+    assert [f.flow.sport for f in _worth(SAMPLES / "incident.home-wg0.pcap")] == [8080]
+    assert _worth(SAMPLES / "healthy-random-loss.pcap") == []
+    healthy = _first_pass(_Input(SAMPLES / "healthy-random-loss.pcap", None), None, False, None)
+    # that transfer lost packets, and full-size segments were surely delivered
+    assert sum(f.retransmissions for f in healthy.facts) > 0
+    delivered = detect.surely_delivered_by_path(healthy.facts, healthy.host_mss)
+    assert max(delivered.values()) == 1420
+
+
+def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing kept, the second pass reads the capture again from the first frame that
+    matters to the last; the report must not change."""
+    from pcapmtu import replay
+
+    require_fast_pass()
+    captures = [REPO / c for c in CASES[2][2]]  # both ends of the incident, together
+    expected = analyze(captures).to_dict()
+    monkeypatch.setattr(replay, "KEEP_PER_PAIR", 0)
+    assert analyze(captures).to_dict() == expected
+    for path in SAMPLE_FILES:
+        _both([path])
+
+
+# -- the counts, on synthetic conversations, with each pass (`engine`) --------------------------
+
+
+def _server(c: syn.Conversation, port: int = 80) -> DirectionFacts:
+    report = analyze(c.pcap())
+    return next(f.facts for f in report.flows if f.flow.sport == port)
+
+
+def test_counts_of_a_synthetic_conversation(engine: str) -> None:
+    """SYNTHETIC: handshake, three segments, the second lost and resent, SACK, D-SACK."""
+    c = syn.Conversation().handshake()
+    c.data(1, 1000).data(1001, 1000).data(2001, 1000)
+    c.ack(1001).ack(1001, sack=[(2001, 3001)]).ack(1001, sack=[(2001, 3001)])
+    c.data(1001, 1000).ack(3001).ack(3001, sack=[(1001, 2001)])
+    server, client = _server(c), _server(c, 5000)
+    assert (server.packets, server.data_packets, server.data_bytes) == (5, 4, 4000)
+    assert (client.packets, client.data_packets) == (7, 0)
+    assert server.retransmissions == 1 and client.retransmissions == 0
+    assert (server.sack_blocks, server.dsacks) == (3, 1)
+    # the same ACK (and window) twice more while data was outstanding; not once all was
+    assert server.dup_acks == 2
+    assert server.peer_syn_mss == client.syn_mss == 1380
+    assert server.largest_ip_len == 20 + 32 + 1000
+    assert server.new_data == {1052: [3, 1000, 1000]}  # all three acknowledged at last
+    assert server.resent == {1052: [1, 1000, 1000]}
+
+
+def test_retransmissions_across_a_sequence_wrap(engine: str) -> None:
+    """SYNTHETIC: four segments across 2^32, then a resend of the first."""
+    c = syn.Conversation(isn=2**32 - 2000).handshake()
+    for i in range(4):
+        c.data(1 + 1368 * i, 1368)
+    c.ack(1 + 1368 * 4)
+    assert _server(c).retransmissions == 0
+    c.data(1, 1368)
+    assert _server(c).retransmissions == 1
+
+
+def test_full_and_partial_retransmissions_are_counted(engine: str) -> None:
+    """SYNTHETIC: a full and a partial overlap; a keep-alive is not a retransmission."""
+    c = syn.Conversation().handshake().data(1, 1000).data(1001, 1000)
+    c.data(1, 1000)  # full overlap
+    c.data(501, 1000)  # partial overlap
+    c.ack(2001)
+    c.data(2000, 1)  # keep-alive: the last byte again
+    d = _server(c)
+    assert (d.retransmissions, d.data_packets) == (2, 5)
+
+
+def test_a_dsack_is_counted_as_a_sack_block_too(engine: str) -> None:
+    """SYNTHETIC: a resent segment that had arrived is reported by a D-SACK."""
+    c = syn.Conversation().handshake().data(1, 100).ack(101).data(1, 100).ack(101, sack=[(1, 101)])
+    d = _server(c)
+    assert (d.sack_blocks, d.dsacks, d.retransmissions) == (1, 1, 1)
+
+
+def test_duplicate_acks_without_sack(engine: str) -> None:
+    """SYNTHETIC: three pure ACKs repeating the handshake's, with data outstanding."""
+    c = syn.Conversation(sack=False).handshake().data(1, 1368).data(1369, 392)
+    c.ack(1).ack(1).ack(1)
+    assert _server(c).dup_acks == 3
+
+
+def test_a_port_reused_after_fin_is_a_new_flow(engine: str) -> None:
+    """SYNTHETIC: a connection ends (FIN), a new one opens on the same ports."""
+    c = syn.Conversation().handshake().data(1, 10, flags=syn.ACK | syn.FIN).ack(12)
+    c.handshake()
+    flows = [f for f in analyze(c.pcap()).flows if f.flow.sport == 80]
+    assert len(flows) == 2 and flows[0].facts.first_frame < flows[1].facts.first_frame
