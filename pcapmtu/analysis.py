@@ -1,7 +1,8 @@
 """The pipeline in one place: captures -> two passes -> findings -> `Report`.
 
-One route for every input: a capture that cannot be read twice (stdin, a file object) is first
-copied to a temporary file (`capture.spool`), then every capture takes the same two passes.
+One route for every input: a capture that cannot be read twice (stdin, a file object) is copied
+to a temporary file as the first pass reads it (`capture.Tee`), and the second pass reads the
+copy: every capture takes the same two passes.
 
 1. The fast pass (`fast`) reads each capture in batches, decodes their headers, computes the
    facts of every flow direction and notes where each host pair's segments are (`replay`).
@@ -21,14 +22,18 @@ across all of them, so a path's evidence adds up.
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import IO, cast
 
 from pcapmtu import detect, fast
-from pcapmtu.capture import Capture, Source, replayable, size_of, spool
+from pcapmtu.capture import Capture, Source, Tee, replayable, size_of
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import DetectConfig, Finding, HostMss
 from pcapmtu.errors import (
@@ -156,39 +161,56 @@ def analyze_and_trace(
 
 @dataclass(frozen=True)
 class _Input:
-    """A capture as it is read: something that can be read twice, its name, and what its
-    report must say about how it arrived (an interrupted pipe)."""
+    """A capture as the passes read it: the first pass from `source`, the second from `again`
+    (a temporary copy where the source could be read only once)."""
 
     source: Source
     name: str | None
-    note: str | None = None
+    again: Source
+    tee: Tee | None = None
 
 
 @contextmanager
 def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[_Input]]:
-    """Every capture as something that can be read twice: stdin and file objects spooled to
-    temporary files, removed afterwards."""
-    spooled = []
+    """Every capture as something the second pass can read again: stdin and file objects are
+    copied to temporary files as the first pass reads them, removed afterwards. Meanwhile the
+    first Ctrl-C stops reading them, and the captures are analysed as far as they arrived."""
+    tees: list[Tee] = []
     inputs = []
     try:
         for item, label in zip(items, labels, strict=True):
             if replayable(item):
-                inputs.append(_Input(item, label))
-                continue
-            copy = spool(item, label)
-            spooled.append(copy)
-            note = None
-            if copy.interrupted:
-                note = (
-                    f"{copy.name}: reading was interrupted (Ctrl-C); analysed the "
-                    f"{copy.bytes} bytes that had arrived"
-                )
-                warnings.warn(note, InterruptedCaptureWarning, stacklevel=4)
-            inputs.append(_Input(str(copy.path), copy.name, note))
-        yield inputs
+                inputs.append(_Input(item, label, item))
+            else:
+                tee = Tee(item, label)
+                tees.append(tee)
+                inputs.append(_Input(cast(IO[bytes], tee), tee.name, str(tee.path), tee))
+        with _first_ctrl_c_stops(tees):
+            yield inputs
     finally:
-        for copy in spooled:
-            copy.close()
+        for tee in tees:
+            tee.close()
+
+
+@contextmanager
+def _first_ctrl_c_stops(tees: list[Tee]) -> Iterator[None]:
+    """While streams are read, the first Ctrl-C (SIGINT) stops reading them, as tcpdump stops
+    and prints its summary; the next one interrupts (KeyboardInterrupt: exit 130)."""
+    if not tees or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if all(tee.stopped for tee in tees):
+            raise KeyboardInterrupt
+        for tee in tees:
+            tee.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- the first pass -------------------------------------------------------------------------------
@@ -202,7 +224,7 @@ def _first_pass_all(
     traced: TraceRequest | None,
 ) -> list[_Analysed]:
     """The first pass over every capture, in worker processes when asked and possible."""
-    by_path = all(not isinstance(i.source, bytes | bytearray | memoryview) for i in inputs)
+    by_path = all(isinstance(i.source, str | os.PathLike) for i in inputs)
     if jobs <= 1 or len(inputs) < 2 or not by_path or traced is not None:
         return [_first_pass(i, progress, exact, traced) for i in inputs]
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -229,8 +251,6 @@ def _first_pass(
     source = given.source
     capture = Capture(source, name=given.name)
     info = capture.info
-    if given.note is not None:
-        info.warnings.append(given.note)
     decoder = Decoder()
     too_big: list[TooBig] = []
     segments = 0
@@ -277,27 +297,39 @@ def _first_pass(
             result.host_syn_frames,
             None,
         )
+    if given.tee is not None:
+        given.tee.finish()
+        if given.tee.stopped:
+            _warn(
+                info,
+                f"reading was interrupted (Ctrl-C); analysed the {info.packets} packets "
+                "that had arrived",
+                InterruptedCaptureWarning,
+            )
     _warn_skipped(info, decoder)
     report = _capture_report(info, decoder, segments, len(too_big))
     return _Analysed(
-        info.name, source, report, too_big, facts, host_mss, syn_frames, table, keeper, exact
+        info.name, given.again, report, too_big, facts, host_mss, syn_frames, table, keeper, exact
     )
+
+
+def _warn(info: CaptureInfo, what: str, kind: type[CaptureWarning]) -> None:
+    message = f"{info.name}: {what}"
+    info.warnings.append(message)
+    warnings.warn(message, kind, stacklevel=4)
 
 
 def _warn_skipped(info: CaptureInfo, decoder: Decoder) -> None:
     for link_type, count in sorted(decoder.unknown_link_types.items()):
-        message = (
-            f"{info.name}: skipped {count} packets of link type {link_type}, which "
-            "pcapmtu cannot decode (it reads raw IP, Ethernet, Linux cooked, NULL/LOOP, "
-            "PPP and Cisco HDLC)"
+        what = (
+            f"skipped {count} packets of link type {link_type}, which pcapmtu cannot decode "
+            "(it reads raw IP, Ethernet, Linux cooked, NULL/LOOP, PPP and Cisco HDLC)"
         )
-        info.warnings.append(message)
-        warnings.warn(message, UnknownLinkTypeWarning, stacklevel=4)
+        _warn(info, what, UnknownLinkTypeWarning)
     undecodable = decoder.skipped.get("malformed", 0) + decoder.skipped.get("truncated", 0)
     if undecodable:
-        message = f"{info.name}: skipped {undecodable} packets too short or malformed to decode"
-        info.warnings.append(message)
-        warnings.warn(message, UndecodablePacketWarning, stacklevel=4)
+        what = f"skipped {undecodable} packets too short or malformed to decode"
+        _warn(info, what, UndecodablePacketWarning)
 
 
 def _capture_report(

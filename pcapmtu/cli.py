@@ -155,6 +155,10 @@ def analyze(
     and their evidence adds up. Prints the verdict first, then the evidence, the
     bracket for the largest packet that gets through, and the MTU to set.
 
+    Reading from stdin (-), the first Ctrl-C stops reading and analyses what
+    arrived (as tcpdump stops and prints its summary); a second one gives up
+    (exit 130). The capture is kept in a temporary file meanwhile, then removed.
+
     \b
     Example:
       pcapmtu analyze sample_captures/incident.home-wg0.pcap
@@ -202,8 +206,7 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
     thresholds, sizes delivered and lost, a time-sequence graph of each stalled
     flow, all flows), the evidence, the fix and what to check next; the
     pictures are embedded, so the file can be mailed or attached to a ticket.
-    Each capture is read twice, so stdin cannot be one. The exit code is the
-    verdict's, as for analyze.
+    The exit code is the verdict's, as for analyze.
 
     \b
     Example:
@@ -214,8 +217,6 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
     from pcapmtu.errors import CaptureWarning
     from pcapmtu.postmortem import postmortem
 
-    if "-" in captures:
-        raise click.UsageError("report reads each capture twice: save it to a file first")
     if not output.parent.is_dir():
         raise UsageError(f"cannot write {output}: no such folder {output.parent}")
     with warnings.catch_warnings():

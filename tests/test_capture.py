@@ -146,3 +146,41 @@ def test_snaplen_cut_packets_are_counted() -> None:
     capture, records = _read(syn.pcap(PACKETS, snaplen=40))
     assert capture.info.truncated_by_snaplen == 3
     assert all(len(r.data) == 40 and r.orig_len > 40 for r in records)
+
+
+def test_a_truncated_gzip_is_read_as_far_as_it_goes() -> None:
+    """The same warning as a plain capture cut there; no reading error."""
+    data = syn.pcap(PACKETS)
+    packed = gzip.compress(data)
+    plain_capture, plain = _read_quietly(data[:-5])
+    with pytest.warns(TruncatedCaptureWarning, match="ends inside record 3"):
+        capture, records = _read(gzip.compress(data[:-5])[:-8])  # no end-of-stream marker
+    assert [r.data for r in records] == [r.data for r in plain]
+    assert capture.info.warnings[0].endswith(plain_capture.info.warnings[0].split(": ", 1)[1])
+    cut_at_a_record = packed[: len(packed) - 8]  # every record there, the trailer gone
+    with pytest.warns(TruncatedCaptureWarning, match="gzip data ends early"):
+        _capture, records = _read(cut_at_a_record)
+    assert len(records) == 3
+
+
+def _read_quietly(source: object) -> tuple[Capture, list]:  # type: ignore[type-arg]
+    with pytest.warns(TruncatedCaptureWarning):
+        return _read(source)
+
+
+def test_a_stream_read_once_is_copied_for_the_second_pass_and_the_copy_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from pcapmtu import analyze
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = (
+        Path(__file__).parent.parent / "sample_captures" / "incident.home-wg0.pcap"
+    ).read_bytes()
+    from_stream = analyze(io.BytesIO(data), names=["incident"])
+    from_bytes = analyze(data, names=["incident"])
+    assert from_stream.to_dict() == from_bytes.to_dict()
+    assert from_stream.verdict == "black_hole"
+    assert list(tmp_path.iterdir()) == []  # the temporary copy is gone

@@ -46,7 +46,7 @@ def _facts(source: Path | bytes, exact: bool) -> list[DirectionFacts] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _first_pass(_Input(source, None), None, exact, None).facts
+            return _first_pass(_Input(source, None, source), None, exact, None).facts
         except CaptureError:
             return None
 
@@ -101,7 +101,7 @@ def test_shortlist_agrees_whatever_the_thresholds(copies: int) -> None:
 
 def _worth(path: Path) -> list[DirectionFacts]:
     require_fast_pass()
-    one = _first_pass(_Input(path, None), None, False, None)
+    one = _first_pass(_Input(path, None, path), None, False, None)
     delivered = detect.surely_delivered_by_path(one.facts, one.host_mss)
     return [
         f for f in one.facts if detect.worth_exact_pass(f, delivered, one.host_mss, DEFAULT_CONFIG)
@@ -111,7 +111,12 @@ def _worth(path: Path) -> list[DirectionFacts]:
 def test_the_incident_is_shortlisted_and_a_healthy_transfer_is_not() -> None:
     assert [f.flow.sport for f in _worth(SAMPLES / "incident.home-wg0.pcap")] == [8080]
     assert _worth(SAMPLES / "healthy-random-loss.pcap") == []
-    healthy = _first_pass(_Input(SAMPLES / "healthy-random-loss.pcap", None), None, False, None)
+    healthy = _first_pass(
+        _Input(SAMPLES / "healthy-random-loss.pcap", None, SAMPLES / "healthy-random-loss.pcap"),
+        None,
+        False,
+        None,
+    )
     # that transfer lost packets, and full-size segments were surely delivered
     assert sum(f.retransmissions for f in healthy.facts) > 0
     delivered = detect.surely_delivered_by_path(healthy.facts, healthy.host_mss)

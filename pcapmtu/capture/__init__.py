@@ -1,7 +1,7 @@
 """Capture files in, records out: pcap and pcapng, plain or gzip, from a path, bytes, stdin or
 a file object.
 
-    source.py   where the bytes come from (paths, stdin, gzip), spooling, reading again
+    source.py   where the bytes come from (paths, stdin, gzip), a copy of stdin, reading again
     pcap.py     the pcap format           pcapng.py   the pcapng format
     walk.py     where each record starts (compiled `_walk.c`, or Python)
     batch.py    records in batches: bytes in one buffer, header fields in arrays
@@ -18,11 +18,10 @@ from pcapmtu.capture.reader import Capture
 from pcapmtu.capture.source import (
     STDIN_NAME,
     Source,
-    Spooled,
+    Tee,
     replayable,
     reread,
     size_of,
-    spool,
 )
 
 __all__ = [
@@ -32,9 +31,8 @@ __all__ = [
     "Capture",
     "RecordIndex",
     "Source",
-    "Spooled",
+    "Tee",
     "replayable",
     "reread",
     "size_of",
-    "spool",
 ]

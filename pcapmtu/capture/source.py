@@ -1,9 +1,10 @@
 """Where a capture's bytes come from: a path, bytes, stdin or a file object; gzip or not.
 
 Opening decides once whether a file can be read at all (missing, a folder, empty, text: each its
-own `CaptureError`). A capture that cannot be read twice (stdin, a file object) is first copied
-to a temporary file (`spool`), so it takes the same two passes as a file; a pipe interrupted by
-Ctrl-C keeps what arrived. `reread` reads chosen records again, by their place in the capture.
+own `CaptureError`). A capture that cannot be read twice (stdin, a file object) is copied to a
+temporary file as it is read (`Tee`), so it takes the same two passes as a file; a pipe
+interrupted by Ctrl-C keeps what arrived. `reread` reads chosen records again, by their place
+in the capture.
 """
 
 from __future__ import annotations
@@ -97,10 +98,14 @@ class GzipStream(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
-            return self._gzip.readinto(buffer)
+            # one decompression step at a time: a longer read that meets the cut would lose
+            # what it had decompressed before it
+            data = self._gzip.read1(len(buffer))
         except EOFError:
             self.cut = True
             return 0
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
 
 
 def read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -218,67 +223,95 @@ def _reread(stream: IO[bytes], index: RecordIndex) -> Iterator[Record]:
         yield Record(frame, ts, link, read_exact(stream, caplen), orig, iface)
 
 
-# -- spooling ---------------------------------------------------------------------------------
+# -- reading once, keeping a copy --------------------------------------------------------------
 
 
-@dataclass
-class Spooled:
-    """A capture that could be read only once, copied to a temporary file (removed by `close`)."""
+class Tee(io.RawIOBase):
+    """A capture that can be read only once (stdin, a file object), copied to a temporary file
+    (in the system's temporary folder) as the first pass reads it, so that the second pass can
+    read it again; `close` removes the copy.
 
-    path: Path
-    name: str  # the name of what was copied ("<stdin>")
-    bytes: int
-    interrupted: bool  # Ctrl-C stopped the copy: what had arrived is there
+    `stop` (the first Ctrl-C) ends the reading where it is: what the writer still sends as it
+    stops (`tcpdump -w - | ...`, which the terminal interrupts too, flushes its buffer) is taken
+    for a moment, then the stream reads as ended."""
+
+    def __init__(self, source: Source, name: str | None = None) -> None:
+        stream, display, owned = open_source(source, name)
+        self.name = display
+        self._stream = stream
+        self._owned = owned
+        try:
+            self._fd: int | None = stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            self._fd = None
+        self._copy = tempfile.NamedTemporaryFile(prefix="pcapmtu-", suffix=".capture", delete=False)  # noqa: SIM115
+        self.path = Path(self._copy.name)
+        self.bytes = 0
+        self.stopped = False
+        self._deadline = 0.0
+        _widen_pipe(self._fd)
+
+    def readable(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._deadline = time.monotonic() + DRAIN_MAX_S
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._wait():
+            return 0
+        read = getattr(self._stream, "readinto1", None) or getattr(self._stream, "readinto", None)
+        if read is not None:
+            count = int(read(buffer) or 0)
+            data = memoryview(buffer)[:count]
+        else:
+            chunk = self._stream.read(len(buffer))
+            count = len(chunk)
+            memoryview(buffer)[:count] = chunk
+            data = memoryview(buffer)[:count]
+        self._copy.write(data)
+        self.bytes += count
+        return count
+
+    def _wait(self) -> bool:
+        """Whether to read on: wait until the stream has something (or ends), looking out for
+        `stop`; after it, read only what arrives within the drain's time."""
+        if self._fd is None:
+            return not self.stopped
+        while True:
+            if self.stopped:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ready, _, _ = select.select([self._fd], [], [], min(DRAIN_QUIET_S, left))
+                return bool(ready)
+            ready, _, _ = select.select([self._fd], [], [], DRAIN_QUIET_S)
+            if ready:
+                return True
 
     def close(self) -> None:
+        """Stop reading and remove the copy."""
+        if not self._copy.closed:
+            self._copy.close()
         self.path.unlink(missing_ok=True)
+        if self._owned:
+            self._stream.close()
+        super().close()
+
+    def finish(self) -> None:
+        """The first pass is over: make the copy complete on disk for the second."""
+        self._copy.flush()
 
 
-def spool(source: Source, name: str | None = None) -> Spooled:
-    """Copy stdin ("-") or a file object to a temporary file (in the system's temporary folder),
-    so that it can be read twice. Ctrl-C during the copy stops it: what the writer had sent, and
-    what it flushes as it stops (for `tcpdump -w - | ...`, which the terminal interrupts too), is
-    kept. A second Ctrl-C is not caught."""
-    stream, display, owned = open_source(source, name)
-    handle = tempfile.NamedTemporaryFile(prefix="pcapmtu-", suffix=".spool", delete=False)  # noqa: SIM115
-    path = Path(handle.name)
-    interrupted = False
-    try:
-        with handle:
-            try:
-                _copy(stream, handle)
-            except KeyboardInterrupt:
-                interrupted = True
-                _drain(stream, handle)
-            written = handle.tell()
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    finally:
-        if owned:
-            stream.close()
-    return Spooled(path, display, written, interrupted)
-
-
-def _copy(stream: IO[bytes], out: IO[bytes]) -> None:
-    """Copy one read at a time (`read1`), so Ctrl-C never loses bytes already read."""
-    read = getattr(stream, "read1", stream.read)
-    while chunk := read(READ_CHUNK):
-        out.write(chunk)
-
-
-def _drain(stream: IO[bytes], out: IO[bytes]) -> None:
-    """What a pipe still holds after Ctrl-C, until its writer closes it or falls quiet."""
-    try:
-        fd = stream.fileno()
-    except (OSError, ValueError, AttributeError):
+def _widen_pipe(fd: int | None) -> None:
+    """Ask for a larger pipe buffer (Linux): fewer, larger reads."""
+    if fd is None:
         return
-    deadline = time.monotonic() + DRAIN_MAX_S
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], min(DRAIN_QUIET_S, left))
-        if not ready:
-            return
-        chunk = os.read(fd, READ_CHUNK)
-        if not chunk:
-            return
-        out.write(chunk)
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, READ_CHUNK)
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass  # not a pipe, not Linux, or not allowed: the default size works too
