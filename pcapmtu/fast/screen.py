@@ -15,7 +15,7 @@ sizes, plus the segments in flight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -47,33 +47,12 @@ NATIVE_COLUMNS = (
 )
 RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
 
-# Per-direction state kept between batches, in arrays indexed by direction id (the compiled
-# core reads and writes them by these names).
-_INT_FIELDS = (
-    "packets",
-    "data_packets",
-    "data_bytes",
-    "retransmissions",
-    "dup_acks",
-    "sack_blocks",
-    "dsacks",
-    "largest_ip_len",
-    "max_header_len",
-    "max_payload",
-    "syn_mss",  # of its latest SYN; 0: none or no SYN
-    "syn_seen",
-    "has_sent",
-    "last_raw",
-    "last_abs",
-    "snd_max",  # NONE until it sent sequence space
-    "cum_ack",  # of its data, from the peer's ACKs; NONE until one
-    "last_pure_ack",  # the previous ACK of its data, when pure; NONE otherwise
-    "last_pure_window",
-    "acked_unseen",  # its peer acknowledged bytes beyond the highest it was seen to send
-    "first_frame",  # 0 until its first segment
-    "last_frame",
-)
-_FLOAT_FIELDS = ("first_ts", "last_ts", "longest_gap")
+# Per-direction state kept between batches, in arrays indexed by direction id, by the names the
+# compiled core reads and writes; those that are fields of `DirectionFacts` become its facts.
+_INT_FIELDS, _CORE_FLOATS = native.state_fields()
+_FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
+_CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
+_FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED
 _STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack")
 
 
@@ -430,26 +409,15 @@ class Screen:
     ) -> DirectionFacts:
         st, fl = self.ints, self.floats
         info = self.info[d]
+        state = {name: int(st[name][d]) for name in _INT_FIELDS if name in _FACTS}
+        state.update({name: float(fl[name][d]) for name in _CORE_FLOATS if name in _FACTS})
         peer = info.peer
         return DirectionFacts(
+            **state,
             flow=info.key,
-            first_frame=int(st["first_frame"][d]),
             flow_first_frame=int(st["first_frame"][self.flow_first[info.flow]]),
-            packets=int(st["packets"][d]),
-            data_packets=int(st["data_packets"][d]),
-            data_bytes=int(st["data_bytes"][d]),
-            retransmissions=int(st["retransmissions"][d]),
-            dup_acks=int(st["dup_acks"][d]),
-            sack_blocks=int(st["sack_blocks"][d]),
-            dsacks=int(st["dsacks"][d]),
-            largest_ip_len=int(st["largest_ip_len"][d]),
-            max_header_len=int(st["max_header_len"][d]),
-            max_payload=int(st["max_payload"][d]),
             syn_mss=int(st["syn_mss"][d]) or None,
             peer_syn_mss=(int(st["syn_mss"][peer]) or None) if peer >= 0 else None,
-            first_ts=float(fl["first_ts"][d]),
-            last_ts=float(fl["last_ts"][d]),
-            last_frame=int(st["last_frame"][d]),
             new_data=dict(sorted(new_data.items())),
             resent=dict(sorted(resent.items())),
             acked_unseen=bool(st["acked_unseen"][d]),

@@ -5,6 +5,7 @@ static PyMethodDef methods[] = {
     {"tcp_headers", tcp_headers, METH_VARARGS, "The common TCP/IP headers: (kinds, fields)."},
     {"known_directions", known_directions, METH_VARARGS, "Directions of known keys."},
     {"screen_rows", screen_rows, METH_VARARGS, "The TCP rules, row after row."},
+    {"state_fields", state_fields, METH_NOARGS, "The per-direction state, by name."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,5 +18,6 @@
 PyObject *tcp_headers(PyObject *self, PyObject *args);
 PyObject *known_directions(PyObject *self, PyObject *args);
 PyObject *screen_rows(PyObject *self, PyObject *args);
+PyObject *state_fields(PyObject *self, PyObject *unused);
 
 #endif

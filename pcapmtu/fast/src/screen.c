@@ -182,3 +182,30 @@ done:
     return result;
 }
 
+
+/* state_fields() -> (int names, float names): the per-direction state screen_rows keeps, by
+ * name. The fast pass (pcapmtu/fast/screen.py) allocates these arrays, and a name that is also
+ * a field of pcapmtu.model.DirectionFacts becomes that fact: a new fact is a field there, a
+ * state here, and its rule in pcapmtu/flows.py. */
+PyObject *state_fields(PyObject *self, PyObject *unused) {
+    PyObject *ints = PyTuple_New(S_FIRST_TS), *floats = PyTuple_New(S_FINISHED - S_FIRST_TS);
+    if (ints == NULL || floats == NULL) {
+        Py_XDECREF(ints);
+        Py_XDECREF(floats);
+        return NULL;
+    }
+    for (int k = 0; k < S_FINISHED; k++) {
+        PyObject *name = PyUnicode_FromString(state_names[k]);
+        if (name == NULL) {
+            Py_DECREF(ints);
+            Py_DECREF(floats);
+            return NULL;
+        }
+        if (k < S_FIRST_TS) {
+            PyTuple_SET_ITEM(ints, k, name);
+        } else {
+            PyTuple_SET_ITEM(floats, k - S_FIRST_TS, name);
+        }
+    }
+    return Py_BuildValue("(NN)", ints, floats);
+}
