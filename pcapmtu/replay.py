@@ -35,7 +35,7 @@ class Keeper:
         self.counts: dict[Pair | bytes, int] = {}
         self.total = 0
         self.placeless = False  # segments were met whose place in the file is unknown
-        self.directions: dict[Pair, set[int]] = {}  # the screen's directions of each pair
+        self.directions: dict[Pair, set[int]] = {}  # the fast pass's directions of each pair
         self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
 
     def add(self, batch: Batch, c: columns.Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:

@@ -1,6 +1,6 @@
 """Per-flow TCP state for detection: sequence wrap, ACK, SACK, duplicate ACKs, GSO (synthetic).
 
-The counts the report shows are the screen's: tests/test_screen.py."""
+The counts (facts) both passes compute are compared in tests/test_facts.py."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ import struct
 import numpy as np
 
 try:
-    from pcapmtu.capture import _walk as _native  # type: ignore[attr-defined]
+    from pcapmtu.capture import _walk  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: the Python walk below
-    _native = None
+    _walk = None
 
-COMPILED = _native is not None
+COMPILED = _walk is not None
 
 PCAP_RECORD_HEADER_LEN = 16
 PCAPNG_BLOCK_HEADER_LEN = 8
@@ -41,8 +41,8 @@ def pcap(
 ) -> tuple[np.ndarray, bytes, int, int]:
     """(offsets of the complete records, their 16-byte headers one after another, where the
     walk stopped, why)."""
-    if compiled and _native is not None:
-        raw, heads, stop, status = _native.pcap(buf, pos, big_endian, max_caplen)
+    if compiled and _walk is not None:
+        raw, heads, stop, status = _walk.pcap(buf, pos, big_endian, max_caplen)
         return np.frombuffer(raw, dtype=np.int64), heads, stop, status
     caplen_of = struct.Struct(">I" if big_endian else "<I").unpack_from
     offsets = []
@@ -71,8 +71,8 @@ def pcapng(
 ) -> tuple[np.ndarray, np.ndarray, bytes, int, int]:
     """(offsets of the complete blocks, their types, their first 28 bytes one after another
     (zero-padded), where the walk stopped, why)."""
-    if compiled and _native is not None:
-        raw, raw_types, heads, stop, status = _native.pcapng(buf, pos, big_endian, max_len)
+    if compiled and _walk is not None:
+        raw, raw_types, heads, stop, status = _walk.pcapng(buf, pos, big_endian, max_len)
         return (
             np.frombuffer(raw, dtype=np.int64),
             np.frombuffer(raw_types, dtype=np.uint32),

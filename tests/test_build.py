@@ -1,0 +1,46 @@
+"""The compiled parts build, and a wheel built as the cibuildwheel settings build it carries
+them (so a normal install gets the fast pass)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_fast_pass
+
+
+def test_the_cibuildwheel_settings_require_the_compiled_parts() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    settings = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    assert settings["environment"] == {"PCAPMTU_REQUIRE_COMPILED": "1"}
+    command = settings["test-command"]
+    assert command.startswith("python -c ")
+    code = command[len("python -c ") :].strip('"').replace('\\"', '"')
+    subprocess.run([sys.executable, "-c", code], check=True)  # holds for this install
+
+
+def test_a_wheel_carries_both_compiled_parts(tmp_path: Path) -> None:
+    require_fast_pass()  # a C compiler is at hand
+    source = tmp_path / "source"  # setuptools builds in the source tree: a copy of it
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "pcapmtu", source / "pcapmtu", ignore=shutil.ignore_patterns("*.so"))
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*pip, "-w", str(tmp_path), str(source)],
+        check=True,
+        env={**os.environ, "PCAPMTU_REQUIRE_COMPILED": "1"},
+        capture_output=True,
+        timeout=600,
+    )
+    (wheel,) = tmp_path.glob("pcapmtu-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("pcapmtu/fast/_native.") and n.endswith(".so") for n in names)
+    assert any(n.startswith("pcapmtu/capture/_walk.") and n.endswith(".so") for n in names)
