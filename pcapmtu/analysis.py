@@ -200,7 +200,7 @@ def _first_ctrl_c_stops(tees: list[Tee]) -> Iterator[None]:
         yield
         return
 
-    def on_interrupt(signum: int, frame: object) -> None:
+    def on_interrupt(_signum: int, _frame: object) -> None:
         if all(tee.stopped for tee in tees):
             raise KeyboardInterrupt
         for tee in tees:
@@ -396,7 +396,7 @@ def _second_pass(one: _Analysed, pairs: set[Pair], traced: TraceRequest | None) 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
             replay(one.source, one.name, one.table, pairs, span, one.keeper)
-        one.replayed = {p for p in pairs if any(_pair(f.flow) == p for f in one.facts)}
+        one.replayed = pairs & {_pair(f.flow) for f in one.facts}
     one.table.finish()
 
 

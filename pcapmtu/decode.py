@@ -66,7 +66,6 @@ IPV6_EXTENSION_MIN = 8  # every extension header is a multiple of 8 bytes
 TCP_MIN_HEADER = 20
 TCP_FLAGS_MASK = 0xFF  # CWR .. FIN; dpkt's `flags` adds the experimental NS bit (RFC 3540)
 GRE_MIN_HEADER = 4
-GRE_VERSION_MASK = 0x0007  # version 0 is plain GRE (RFC 2784); 1 is PPTP's
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8

@@ -218,7 +218,7 @@ def clamped_flows(
                     dropped_ip_len=None,
                     largest_delivered_ip_len=sender.largest_sent,
                     transmissions=0,
-                    first_ts=sender.first_ts,
+                    first_ts=sender.facts.first_ts,
                     mss=receiver.syn_mss,
                     evidence=(
                         Evidence(

@@ -63,10 +63,6 @@ class Sent:
     size: int  # wire IP size of the first copy
     copies: list[Copy]
 
-    @property
-    def first_ts(self) -> float:
-        return self.copies[0].ts
-
     def full_size_copies(self) -> list[Copy]:
         return [c for c in self.copies if c.size >= self.size]
 
@@ -213,8 +209,6 @@ class Direction:
         self.stalls: list[Stall] = []
         self.holes: list[Hole] = []
         self.open_hole: Hole | None = None
-        self.first_ts = seg.ts
-        self.last_ts = seg.ts
         self.finished = False  # FIN or RST seen
 
     def seq(self, raw: int) -> int:
@@ -224,7 +218,6 @@ class Direction:
     # -- this side sends -------------------------------------------------------------------
 
     def on_send(self, seg: Segment, peer_mss: int | None) -> None:
-        self.last_ts = seg.ts
         start = self.seq(seg.seq)
         self.last_raw, self.last_abs = seg.seq, start
         self._count_sent(seg, start)

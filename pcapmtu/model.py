@@ -85,12 +85,6 @@ class Segment:
     timestamps: bool = False
     sack_blocks: tuple[tuple[int, int], ...] = ()
 
-    @property
-    def end_seq(self) -> int:
-        """Sequence number after this segment (SYN and FIN count one each), modulo 2^32."""
-        extra = (self.flags & TCP_SYN != 0) + (self.flags & TCP_FIN != 0)
-        return (self.seq + self.payload_len + extra) & 0xFFFFFFFF
-
 
 # TCP flag bits (RFC 9293 section 3.1)
 TCP_FIN = 0x01

@@ -66,10 +66,6 @@ def mtu_from_mss(mss: int, ip_version: int) -> int:
     return mss + MSS_OVERHEAD[ip_version]
 
 
-def mss_for_mtu(mtu: int, ip_version: int) -> int:
-    return mtu - MSS_OVERHEAD[ip_version]
-
-
 def floor16(n: int) -> int:
     return n // WG_PADDING * WG_PADDING
 

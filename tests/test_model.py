@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from pcapmtu.model import TCP_FIN, TCP_SYN, Segment, format_address
+from pcapmtu.model import FlowKey, flow_text, format_address
 
-
-def _segment(flags: int, payload: int, seq: int) -> Segment:
-    return Segment(
-        frame=1,
-        ts=0.0,
-        src=b"\x01" * 4,
-        dst=b"\x02" * 4,
-        sport=1,
-        dport=2,
-        seq=seq,
-        ack=0,
-        flags=flags,
-        window=0,
-        ip_version=4,
-        ip_len=40 + payload,
-        ip_header_len=20,
-        tcp_header_len=20,
-        payload_len=payload,
-    )
-
-
-def test_end_seq_counts_syn_and_fin_and_wraps() -> None:
-    assert _segment(TCP_SYN, 0, 10).end_seq == 11
-    assert _segment(TCP_FIN, 5, 10).end_seq == 16
-    assert _segment(0, 10, 2**32 - 4).end_seq == 6
+V4_A, V4_B = bytes([198, 19, 0, 1]), bytes([198, 19, 0, 2])
+V6_A = bytes.fromhex("fd190000000000000000000000000001")
 
 
 def test_format_address() -> None:
-    assert format_address(bytes([198, 19, 0, 1])) == "198.19.0.1"
-    assert format_address(bytes.fromhex("fd190000000000000000000000000001")) == "fd19::1"
+    assert format_address(V4_A) == "198.19.0.1"
+    assert format_address(V6_A) == "fd19::1"
+
+
+def test_a_flow_key_names_one_direction() -> None:
+    key = FlowKey(V4_A, 8080, V4_B, 60378)
+    assert key.ip_version == 4 and key.reverse() == FlowKey(V4_B, 60378, V4_A, 8080)
+    assert key.text() == flow_text(*key) == "198.19.0.1:8080 -> 198.19.0.2:60378"
+    assert FlowKey(V6_A, 1, V6_A, 2).text() == "[fd19::1]:1 -> [fd19::1]:2"
+    assert FlowKey(V6_A, 1, V6_A, 2).ip_version == 6

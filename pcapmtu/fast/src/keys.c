@@ -5,7 +5,7 @@
 /* known_directions(keys, table_mix, table_dir, key_columns) -> bytes of int64
  *   keys: the 7 key columns of the segments (version, src hi, src lo, sport, dst hi, dst lo,
  *   dport; 8-byte integers); table_mix: sorted uint64 mixes of the known directions' keys
- *   (screen.mix), table_dir: their directions, key_columns: each direction's 7 key values.
+ *   (fast/screen.py mix), table_dir: their directions, key_columns: each direction's 7 key values.
  *   Returns each row's direction, or -1 where its key is not known (or its mix collides). */
 static const uint64_t mix_multipliers[7] = {
     0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL, 0xD6E8FEB86659FD93ULL,

@@ -103,11 +103,12 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         int64_t d = c[C_DIRS][r], p = c[C_PEERS][r], flags = c[C_FLAGS][r];
         int64_t payload = c[C_PAYLOAD][r], ip_len = c[C_IP_LEN][r], raw = c[C_SEQ][r];
         unsigned char code = 0;
-        /* the segment as its sender's */
+        /* the segment as its sender's; tcp.unwrap */
         int64_t seq = st[S_HAS_SENT][d] ? st[S_LAST_ABS][d] + sd(raw - st[S_LAST_RAW][d]) : 0;
         st[S_LAST_RAW][d] = raw;
         st[S_LAST_ABS][d] = seq;
         st[S_HAS_SENT][d] = 1;
+        /* tcp.seq_length, tcp.is_keepalive, tcp.is_retransmission */
         int64_t length = payload + ((flags & TCP_SYN_FLAG) != 0) + ((flags & TCP_FIN) != 0);
         int64_t end = seq + length, before = st[S_SND_MAX][d];
         int keepalive = payload <= 1 && seq == before - 1 && !(flags & (TCP_SYN_FLAG | TCP_FIN));
@@ -136,7 +137,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         }
         last_ts[d] = ts[r];
         st[S_LAST_FRAME][d] = c[C_FRAME][r];
-        if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1;
+        if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1; /* tcp.ends_connection */
         out_end[r] = end;
         out_cum[r] = NONE_SEQ;
         out_top[r] = NONE_SEQ;
@@ -146,6 +147,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
             int64_t cum = st[S_CUM_ACK][p] > ack ? st[S_CUM_ACK][p] : ack;
             int64_t top = st[S_SND_MAX][p], window = c[C_WINDOW][r];
             st[S_CUM_ACK][p] = cum;
+            /* tcp.is_pure_ack, tcp.is_dup_ack */
             int pure = payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_FIN | TCP_RST));
             int64_t pure_ack = pure ? ack : NONE_SEQ, prev = st[S_LAST_PURE_ACK][p];
             if (pure && prev != NONE_SEQ && pure_ack == prev &&
@@ -157,7 +159,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
             int64_t blocks = c[C_SACK_COUNT][r];
             for (int64_t k = 0; k < blocks && k < 4; k++) {
                 int64_t left = c[C_SACK_LEFT][4 * r + k], right = c[C_SACK_RIGHT][4 * r + k];
-                if (sd(right - left) > 0) {
+                if (sd(right - left) > 0) { /* tcp.is_valid_sack, tcp.is_dsack */
                     st[S_SACK_BLOCKS][p] += 1;
                     if (sd(right - c[C_ACK][r]) <= 0) st[S_DSACKS][p] += 1;
                 }
