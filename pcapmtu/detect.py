@@ -23,6 +23,11 @@ connection dropped by a middlebox being taken for a black hole).
 
 A large segment that stalls with no smaller data after it to compare with is a
 `suspected_black_hole`: the size may be the cause, but the capture cannot prove it.
+
+Every decision of pcapmtu is here: besides the rules, which directions are worth the exact pass
+(`worth_exact_pass`, from the fast pass's facts: each of its predicates, `could_stall` and
+`could_hold_hole`, stands beside the rule it serves), what a path surely delivered
+(`surely_delivered`), and the verdict.
 """
 
 from __future__ import annotations
@@ -255,6 +260,13 @@ def _finding(sender: Direction, capture: str, **fields: Any) -> Finding:
     return Finding(capture=capture, flow=sender.key, **fields)
 
 
+def could_stall(facts: DirectionFacts, floor: int, config: DetectConfig) -> bool:
+    """`_from_stall` needs `min_full_size_copies` copies of one segment, all larger than what
+    the path delivered (`floor`): so at least that many less one retransmissions that large."""
+    need = max(1, config.min_full_size_copies - 1)
+    return sum(count for size, (count, _, _) in facts.resent.items() if size > floor) >= need
+
+
 def _from_stall(
     sender: Direction,
     stall: Stall,
@@ -347,6 +359,23 @@ def segment_payload(sender: Direction, peer_mss: int | None) -> int:
 def missing_packet_size(sender: Direction, hole: Hole, peer_mss: int | None) -> int:
     """The IP size of the first packet missing from a hole, from its length and the MSS."""
     return min(hole.end - hole.start, segment_payload(sender, peer_mss)) + sender.header_len
+
+
+def largest_missing(facts: DirectionFacts, host_mss: HostMss) -> int:
+    """The largest packet a receiver-side gap of this direction could miss: its largest headers
+    and a full segment (as `missing_packet_size` sizes it, with any MSS it might assume)."""
+    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
+    known = [m for m in (peer_mss, facts.syn_mss) if m]
+    return facts.max_header_len + (min(known) if known else facts.max_payload)
+
+
+def could_hold_hole(
+    facts: DirectionFacts, floor: int, host_mss: HostMss, config: DetectConfig
+) -> bool:
+    """`_from_hole` needs a gap open for `min_hole_s` and a missing packet larger than `floor`."""
+    gap = facts.longest_gap_s
+    long_enough = gap is None or gap >= config.min_hole_s
+    return long_enough and largest_missing(facts, host_mss) > floor
 
 
 def _from_hole(
@@ -520,30 +549,6 @@ def surely_delivered_by_path(facts: Iterable[DirectionFacts], host_mss: HostMss)
             key = (f.flow.src, f.flow.dst)
             found[key] = max(found.get(key, 0), size)
     return found
-
-
-def could_stall(facts: DirectionFacts, floor: int, config: DetectConfig) -> bool:
-    """`_from_stall` needs `min_full_size_copies` copies of one segment, all larger than what
-    the path delivered (`floor`): so at least that many less one retransmissions that large."""
-    need = max(1, config.min_full_size_copies - 1)
-    return sum(count for size, (count, _, _) in facts.resent.items() if size > floor) >= need
-
-
-def largest_missing(facts: DirectionFacts, host_mss: HostMss) -> int:
-    """The largest packet a receiver-side gap of this direction could miss: its largest headers
-    and a full segment (as `missing_packet_size` sizes it, with any MSS it might assume)."""
-    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
-    known = [m for m in (peer_mss, facts.syn_mss) if m]
-    return facts.max_header_len + (min(known) if known else facts.max_payload)
-
-
-def could_hold_hole(
-    facts: DirectionFacts, floor: int, host_mss: HostMss, config: DetectConfig
-) -> bool:
-    """`_from_hole` needs a gap open for `min_hole_s` and a missing packet larger than `floor`."""
-    gap = facts.longest_gap_s
-    long_enough = gap is None or gap >= config.min_hole_s
-    return long_enough and largest_missing(facts, host_mss) > floor
 
 
 def worth_exact_pass(
