@@ -146,7 +146,8 @@ def analyze_and_trace(
     labels: list[str | None] = list(names) if names is not None else [None] * len(items)
     exact = not shortlist or not fast.AVAILABLE
     with _replayable(items, labels) as readable:
-        analysed = _first_pass_all(readable, jobs, progress, exact, traced)
+        with _first_ctrl_c_stops([i.tee for i in readable if i.tee is not None]):
+            analysed = _first_pass_all(readable, jobs, progress, exact, traced)
         delivered: dict[detect.Path, int] = {}
         for one in analysed:
             for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
@@ -173,8 +174,7 @@ class _Input:
 @contextmanager
 def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[_Input]]:
     """Every capture as something the second pass can read again: stdin and file objects are
-    copied to temporary files as the first pass reads them, removed afterwards. Meanwhile the
-    first Ctrl-C stops reading them, and the captures are analysed as far as they arrived."""
+    copied to temporary files as the first pass reads them, removed afterwards."""
     tees: list[Tee] = []
     inputs = []
     try:
@@ -185,8 +185,7 @@ def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[
                 tee = Tee(item, label)
                 tees.append(tee)
                 inputs.append(_Input(cast(IO[bytes], tee), tee.name, str(tee.path), tee))
-        with _first_ctrl_c_stops(tees):
-            yield inputs
+        yield inputs
     finally:
         for tee in tees:
             tee.close()
@@ -194,14 +193,15 @@ def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[
 
 @contextmanager
 def _first_ctrl_c_stops(tees: list[Tee]) -> Iterator[None]:
-    """While streams are read, the first Ctrl-C (SIGINT) stops reading them, as tcpdump stops
-    and prints its summary; the next one interrupts (KeyboardInterrupt: exit 130)."""
+    """While streams are still being read, the first Ctrl-C (SIGINT) stops reading them, as
+    tcpdump stops and prints its summary, and what arrived is analysed; any other interrupts
+    (KeyboardInterrupt: exit 130)."""
     if not tees or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_interrupt(_signum: int, _frame: object) -> None:
-        if all(tee.stopped for tee in tees):
+        if all(tee.stopped or tee.ended for tee in tees):
             raise KeyboardInterrupt
         for tee in tees:
             tee.stop()

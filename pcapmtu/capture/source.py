@@ -247,7 +247,8 @@ class Tee(io.RawIOBase):
         self._copy = tempfile.NamedTemporaryFile(prefix="pcapmtu-", suffix=".capture", delete=False)  # noqa: SIM115
         self.path = Path(self._copy.name)
         self.bytes = 0
-        self.stopped = False
+        self.stopped = False  # by `stop`
+        self.ended = False  # the stream ended (or was stopped): nothing more is read
         self._deadline = 0.0
         _widen_pipe(self._fd)
 
@@ -260,7 +261,8 @@ class Tee(io.RawIOBase):
             self._deadline = time.monotonic() + DRAIN_MAX_S
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if not self._wait():
+        if self.ended or not self._wait():
+            self.ended = True
             return 0
         read = getattr(self._stream, "readinto1", None) or getattr(self._stream, "readinto", None)
         if read is not None:
@@ -273,6 +275,7 @@ class Tee(io.RawIOBase):
             data = memoryview(buffer)[:count]
         self._copy.write(data)
         self.bytes += count
+        self.ended = count == 0
         return count
 
     def _wait(self) -> bool:
