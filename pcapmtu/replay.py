@@ -16,7 +16,6 @@ import numpy as np
 
 from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
-from pcapmtu.fast import columns
 from pcapmtu.flows import FlowTable
 from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment
 
@@ -24,6 +23,7 @@ KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at 
 KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
 
 Pair = frozenset[bytes]
+Columns = dict[str, np.ndarray]  # a batch's segments as columns (`fast.columns`)
 
 
 class Keeper:
@@ -38,7 +38,7 @@ class Keeper:
         self.directions: dict[Pair, set[int]] = {}  # the fast pass's directions of each pair
         self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
 
-    def add(self, batch: Batch, c: columns.Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
+    def add(self, batch: Batch, c: Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
         """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
         if not len(dirs):
             return
@@ -131,6 +131,8 @@ def replay(
     if index is not None:
         feed(table, reread(source, index), decoder)
         return
+    from pcapmtu.fast import columns  # the second pass of the fast route only
+
     first, last = span
     members = {host for pair in pairs for host in pair}
     with Capture(source, name=name) as capture:
@@ -162,7 +164,7 @@ def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> None:
             table.add(item)
 
 
-def _is_host(c: columns.Columns, side: str, host: bytes) -> np.ndarray:
+def _is_host(c: Columns, side: str, host: bytes) -> np.ndarray:
     """Rows whose `side` ("src" or "dst") address is `host`."""
     version = 4 if len(host) == 4 else 6
     if version == 4:

@@ -44,3 +44,38 @@ def test_a_wheel_carries_both_compiled_parts(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("pcapmtu/fast/_native.") and n.endswith(".so") for n in names)
     assert any(n.startswith("pcapmtu/capture/_walk.") and n.endswith(".so") for n in names)
+
+
+WITHOUT_COMPILED_PARTS = """
+import sys
+
+class NoCompiledParts:  # as an install without a C compiler: neither module exists
+    def find_spec(self, name, path=None, target=None):
+        if name in ("pcapmtu.fast._native", "pcapmtu.capture._walk"):
+            raise ImportError(name)
+        return None
+
+sys.meta_path.insert(0, NoCompiledParts())
+import pcapmtu.capture.walk, pcapmtu.fast
+from pcapmtu.cli import main
+assert not pcapmtu.fast.AVAILABLE and not pcapmtu.capture.walk.COMPILED
+main()
+"""
+
+
+def test_without_the_compiled_parts_every_sample_gets_its_golden_report() -> None:
+    """The exact pass alone, the Python walk, the same reports: what an install without a C
+    compiler runs (the `engine` fixture only switches the fast pass off in this one)."""
+    from tests.test_golden import CASES, EXPECTED
+
+    for case, code, captures in CASES:
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_COMPILED_PARTS, "analyze", *captures],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        assert done.returncode == code, (case, done.stderr)
+        assert done.stdout == (EXPECTED / f"{case}.txt").read_text(), case
+        assert done.stderr == "", case
