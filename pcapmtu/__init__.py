@@ -25,6 +25,7 @@ from pcapmtu.errors import (
     UndecodablePacketWarning,
     UnknownLinkTypeWarning,
 )
+from pcapmtu.model import DirectionFacts, FlowKey
 from pcapmtu.mtu import Recommendation
 from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
 from pcapmtu.version import __version__
@@ -37,9 +38,11 @@ __all__ = [
     "CaptureWarning",
     "CorruptCaptureError",
     "DetectConfig",
+    "DirectionFacts",
     "EmptyCaptureError",
     "Evidence",
     "Finding",
+    "FlowKey",
     "FlowReport",
     "InterruptedCaptureWarning",
     "NotACaptureError",
