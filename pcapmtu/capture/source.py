@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import mmap
 import os
+import queue
 import select
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -42,6 +45,9 @@ TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(32, 127)))
 # exits: wait this long for that, and no longer than the whole drain allows.
 DRAIN_QUIET_S = 0.3
 DRAIN_MAX_S = 2.0
+COPY_STAGE = 4 << 20  # bytes staged before a write of the copy
+COPY_BUFFERS = 4  # staged buffers: one filling while the others are written
+COPY_BLOCK = 4096  # direct writes go out in whole blocks of this size
 
 
 def replayable(source: Source) -> bool:
@@ -80,6 +86,9 @@ class Prefixed(io.RawIOBase):
             view[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer: no copy, no allocation
+            return int(readinto(view) or 0)
         data = self._stream.read(len(view))
         view[: len(data)] = data
         return len(data)
@@ -244,8 +253,8 @@ class Tee(io.RawIOBase):
             self._fd: int | None = stream.fileno()
         except (OSError, ValueError, AttributeError):
             self._fd = None
-        self._copy = tempfile.NamedTemporaryFile(prefix="pcapmtu-", suffix=".capture", delete=False)  # noqa: SIM115
-        self.path = Path(self._copy.name)
+        self._copy = _Copy()
+        self.path = self._copy.path
         self.bytes = 0
         self.stopped = False  # by `stop`
         self.ended = False  # the stream ended (or was stopped): nothing more is read
@@ -296,8 +305,7 @@ class Tee(io.RawIOBase):
 
     def close(self) -> None:
         """Stop reading and remove the copy."""
-        if not self._copy.closed:
-            self._copy.close()
+        self._copy.close()
         self.path.unlink(missing_ok=True)
         if self._owned:
             self._stream.close()
@@ -305,7 +313,108 @@ class Tee(io.RawIOBase):
 
     def finish(self) -> None:
         """The first pass is over: make the copy complete on disk for the second."""
-        self._copy.flush()
+        self._copy.finish()
+
+
+class _Copy:
+    """A temporary file written past the page cache where the system allows (O_DIRECT, Linux),
+    by a thread of its own: through the page cache, writing a gigabyte here costs more than
+    analysing it, and in the reading thread it would hold up the reading. Writes are staged in
+    aligned buffers and go out in whole blocks; `finish` writes the rest and waits for it."""
+
+    def __init__(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="pcapmtu-", suffix=".capture")
+        self.path = Path(name)
+        self._fd: int | None = fd
+        self._direct = _set_direct(fd, True)
+        # page-aligned buffers, as O_DIRECT asks: one filling, the others written or free
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        for _ in range(COPY_BUFFERS):
+            self._free.put(mmap.mmap(-1, COPY_STAGE))
+        self._full: queue.Queue[tuple[mmap.mmap, int] | None] = queue.Queue()
+        self._stage = self._free.get()
+        self._staged = 0
+        self._size = 0
+        self._error: OSError | None = None
+        self._writer = threading.Thread(target=self._write_out, name="pcapmtu-copy", daemon=True)
+        self._writer.start()
+
+    def write(self, data: memoryview) -> None:
+        while len(data):
+            n = min(len(data), COPY_STAGE - self._staged)
+            self._stage[self._staged : self._staged + n] = data[:n]
+            self._staged += n
+            data = data[n:]
+            if self._staged == COPY_STAGE:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        self._full.put((self._stage, self._staged))
+        self._size += self._staged
+        self._stage, self._staged = self._free.get(), 0
+
+    def _write_out(self) -> None:
+        while (item := self._full.get()) is not None:
+            stage, length = item
+            try:
+                if self._error is None:
+                    self._write(memoryview(stage)[: _whole_blocks(length, self._direct)])
+            except OSError as exc:
+                self._error = exc
+            self._free.put(stage)
+
+    def _write(self, view: memoryview) -> None:
+        assert self._fd is not None
+        try:
+            written = os.write(self._fd, view)
+        except OSError:  # the file system refuses direct writes after all
+            if not self._direct:
+                raise
+            self._direct = _set_direct(self._fd, False)
+            written = os.write(self._fd, view)
+        while written < len(view):
+            written += os.write(self._fd, view[written:])
+
+    def finish(self) -> None:
+        """Write what is staged, wait for every write, and cut the file to its size (a direct
+        write goes out in whole blocks)."""
+        if self._fd is None:
+            return
+        if self._staged:
+            self._hand_over()
+        self._full.put(None)
+        self._writer.join()
+        if self._error is not None:
+            raise self._error
+        os.ftruncate(self._fd, self._size)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            if self._writer.is_alive():
+                self._full.put(None)
+                self._writer.join()
+            os.close(self._fd)
+            self._fd = None
+        self.path.unlink(missing_ok=True)
+
+
+def _whole_blocks(length: int, direct: bool) -> int:
+    return -(-length // COPY_BLOCK) * COPY_BLOCK if direct else length
+
+
+def _set_direct(fd: int, direct: bool) -> bool:
+    """Turn O_DIRECT on or off for `fd`; whether it is on."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return False
+    try:
+        import fcntl
+
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | flag) if direct else (flags & ~flag))
+    except OSError:
+        return False
+    return direct
 
 
 def _widen_pipe(fd: int | None) -> None:
