@@ -27,7 +27,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.lab import scenario as scenario_spec
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
-from pcapmtu.report import Report
+from pcapmtu.report import VERDICT_CLEAN, Report
 from pcapmtu.version import __version__
 
 EXIT_OK = 0
@@ -41,12 +41,14 @@ DEBUG_ENV = "PCAPMTU_DEBUG"
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_OK,
-        "no black hole found (check: every capture met its expectation; config-check: every "
+        "no black hole: the capture shows none (check: every capture met its expectation; "
+        "config-check: every "
         "MTU fits; lab run: the client got the whole response)",
     ),
     (
         EXIT_FOUND,
-        "black hole found, confirmed or suspected (check: a capture did not meet its "
+        "black hole found, confirmed or suspected, or the capture cannot decide "
+        "(inconclusive) (check: a capture did not meet its "
         "expectation; config-check: an MTU does not fit or cannot be known; lab run: the "
         "transfer did not complete)",
     ),
@@ -388,8 +390,9 @@ def _progress_line(progress: Progress) -> None:
 
 
 def exit_code(report: Report) -> int:
-    """1 when a black hole was found, confirmed or suspected; 0 otherwise."""
-    return EXIT_FOUND if report.black_holes or report.suspected else EXIT_OK
+    """0 only when the capture shows no black hole; 1 when it shows one, confirmed or
+    suspected, and when it cannot decide (inconclusive): never a wrong "clean" exit."""
+    return EXIT_OK if report.verdict == VERDICT_CLEAN else EXIT_FOUND
 
 
 @cli.group(epilog=EXIT_CODES_HELP)

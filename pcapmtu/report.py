@@ -245,6 +245,37 @@ class Report:
             )
         return "no MTU black hole: no packet was lost for its size"
 
+    def to_decide(self) -> str | None:
+        """For an inconclusive verdict: the capture that would decide it; None otherwise."""
+        if self.verdict != VERDICT_INCONCLUSIVE:
+            return None
+        if self.suspected:
+            return (
+                "capture the other end of the tunnel at the same time and analyse both files "
+                "together (pcapmtu analyze A B): the receiving side shows whether the large "
+                "packets arrived; or capture longer, until a smaller packet gets through"
+            )
+        udp = sum(c.skipped.get("UDP", 0) for c in self.captures)
+        tcp = sum(c.tcp_segments for c in self.captures)
+        unknown = sorted({lt for c in self.captures for lt in c.link_types} - linktypes.SUPPORTED)
+        if unknown and not tcp:
+            return (
+                f"pcapmtu cannot decode its link type ({', '.join(map(str, unknown))}): capture "
+                "on the tunnel interface (tcpdump -i wg0) or on an Ethernet interface"
+            )
+        if udp and not tcp:
+            return (
+                f"this capture holds {udp} UDP packets and no TCP: if it was taken on the "
+                "underlay (the tunnel's encrypted packets), capture on the tunnel interface "
+                "instead (tcpdump -i wg0), at both ends if you can"
+            )
+        if tcp:
+            return (
+                "its TCP segments carry no data: capture while data flows, on the tunnel "
+                "interface of the peer that sends it (the server, for a download)"
+            )
+        return "capture on the tunnel interface (tcpdump -i wg0) while the transfer hangs"
+
     def fix_text(self) -> str:
         """The fix (or, without a black hole, the advice) as the text report words it; ""
         when the capture gives nothing to base one on."""
@@ -272,6 +303,7 @@ class Report:
             return tuple(step for step in steps if step)
         if self.verdict == VERDICT_INCONCLUSIVE:
             return (
+                f"To decide it, {self.to_decide()}.",
                 "Capture longer, through the stall: the capture must show a smaller packet "
                 "getting through after the large one stopped.",
                 "Capture at both ends of the tunnel at once and analyse the two files "
@@ -295,6 +327,7 @@ class Report:
             "tool": {"name": "pcapmtu", "version": self.tool_version},
             "verdict": self.verdict,
             "summary": self.summary(),
+            "to_decide": self.to_decide(),
             "findings": [finding_to_dict(f) for f in self.findings],
             "paths": [p.to_dict() for p in self.paths],
             "recommendation": (
@@ -316,7 +349,11 @@ class Report:
 
 
 def _text_lines(report: Report) -> list[str]:
-    lines = [f"VERDICT: {report.summary()}", ""]
+    lines = [f"VERDICT: {report.summary()}"]
+    decide = report.to_decide()
+    if decide is not None:
+        lines.append(f"TO DECIDE: {decide}")
+    lines.append("")
     for f in report.findings:
         lines += _finding_lines(f)
     holed = [p for p in report.paths if p.smallest_dropped is not None]

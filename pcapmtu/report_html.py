@@ -76,9 +76,11 @@ def report_html(report: Report, *, heading_level: int = 3, verdict: bool = True)
 
 def verdict_html(report: Report) -> str:
     colour = VERDICT_COLOURS.get(report.verdict, "#000")
+    decide = report.to_decide()
     return (
         f'<p class="pcapmtu-verdict" style="font-weight:bold;font-size:1.1em;color:{colour}">'
         f"{escape(report.summary())}</p>"
+        + (f"<p><b>To decide it:</b> {escape(decide)}.</p>" if decide else "")
     )
 
 

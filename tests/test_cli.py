@@ -307,8 +307,9 @@ def test_analyze_unknown_link_type_warns(runner: CliRunner, tmp_path: Path) -> N
     data[20:24] = (182).to_bytes(4, "little")  # a link type pcapmtu does not decode
     path.write_bytes(bytes(data))
     result = runner.invoke(cli.cli, ["analyze", str(path)])
-    assert result.exit_code == cli.EXIT_OK
+    assert result.exit_code == cli.EXIT_FOUND  # nothing to judge by: inconclusive, never clean
     assert "skipped 12 packets of link type 182" in result.stderr
+    assert "TO DECIDE: pcapmtu cannot decode its link type (182)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_report_renders_in_jupyter_as_tables() -> None:
     ("capture", "verdict", "first_words"),
     [
         ("incident.home-wg0.pcap", "black_hole", "Confirm the limit"),
-        ("upload.home-wg0.pcap", "inconclusive", "Capture longer"),
+        ("upload.home-wg0.pcap", "inconclusive", "To decide it, its TCP segments carry no data"),
         ("fixed-mtu1340.pcap", "clean", "No packet was lost"),
     ],
 )
