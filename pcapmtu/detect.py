@@ -32,11 +32,12 @@ Every decision of pcapmtu is here: besides the rules, which directions are worth
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pcapmtu.flows import Direction, FlowTable, Hole, PathSummary, Stall
+from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig
 from pcapmtu.mtu import ETHERNET_MTU
 
@@ -47,6 +48,7 @@ KIND_MSS_CLAMPED = "mss_clamped"
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
+BACKOFF_TOLERANCE = 0.9  # a wait may be this much shorter than the one before (timer jitter)
 VERDICT_BLACK_HOLE = "black_hole"
 VERDICT_CLEAN = "clean"
 VERDICT_INCONCLUSIVE = "inconclusive"
@@ -298,6 +300,34 @@ def _from_stall(
                 later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
             )
         )
+    elif path is not None and (before := path.largest_below(stall.size)) is not None:
+        # Before the loss counts as much as after: the path never carried this size (above),
+        # so it did not change in between (a keep-alive connection, ssh, TLS, an upload).
+        delivered = before[0]
+        evidence.append(
+            Evidence(
+                before[1],
+                None,
+                f"a {before[0]}-byte packet sent before it was delivered (the path never "
+                f"carried one of {stall.size} bytes)",
+                before[2],
+            )
+        )
+    sacked = None
+    if delivered is None:
+        sacked = _sacked_beyond(sender, stall)
+        if sacked is not None:
+            length = sacked.end - sacked.start
+            evidence.append(
+                Evidence(
+                    sacked.frame,
+                    sacked.ts,
+                    f"the receiver SACKed {length} bytes beyond it that the capture does not "
+                    f"hold: they got through in packets of at most {length + sender.header_len} "
+                    "bytes",
+                    capture,
+                )
+            )
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if delivered is None and dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size  # no SACK: only smaller data followed, and got ACKed twice
@@ -320,10 +350,8 @@ def _from_stall(
             Evidence(c.frame, c.ts, f"resent as {c.size} bytes, delivered", capture)
             for c in stall.smaller[:8]
         ]
-    proven = delivered is not None and delivered < stall.size
-    if not proven and (
-        peer_mss is None or stall.end - stall.start < segment_payload(sender, peer_mss)
-    ):
+    proven = (delivered is not None and delivered < stall.size) or sacked is not None
+    if not proven and not _full_size(sender, stall, peer_mss, evidence, capture):
         return None  # not a full-size segment: a dead peer is likelier than a small path
     kind = KIND_BLACK_HOLE if proven else KIND_SUSPECTED
     return _finding(
@@ -339,6 +367,53 @@ def _from_stall(
         mss=peer_mss,
         evidence=_by_frame(evidence),
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
+    )
+
+
+def _sacked_beyond(sender: Direction, stall: Stall) -> SackedUnseen | None:
+    """A SACK block beyond the stalled bytes, for bytes the capture never saw sent (it started
+    after they were sent), shorter than the stalled segment: smaller packets got through."""
+    payload = stall.end - stall.start
+    for block in sender.sacked_unseen:
+        if block.start >= stall.end and block.end - block.start < payload:
+            return block
+    return None
+
+
+def _full_size(
+    sender: Direction,
+    stall: Stall,
+    peer_mss: int | None,
+    evidence: list[Evidence],
+    capture: str,
+) -> bool:
+    """Whether the stalled segment is a full-size one. With no SYN in the capture (it started
+    mid-transfer) the MSS is not known: the segment counts as full-size when it is the largest
+    the sender was seen to send and the retransmission timer was backing off (a stall, not a
+    replay); the evidence says so."""
+    payload = stall.end - stall.start
+    if peer_mss is not None:
+        return payload >= segment_payload(sender, peer_mss)
+    if payload < sender.largest_payload or not backing_off(stall.copies):
+        return False
+    evidence.append(
+        Evidence(
+            stall.copies[0].frame,
+            None,
+            f"no SYN in the capture: the MSS is not known; {payload} bytes, its largest "
+            "segment, taken as full-size",
+            capture,
+        )
+    )
+    return True
+
+
+def backing_off(copies: list[Copy]) -> bool:
+    """The retransmission timer backing off (RFC 6298 section 5.5): each wait between copies at
+    least about as long as the one before, over three copies or more."""
+    gaps = [b.ts - a.ts for a, b in itertools.pairwise(copies)]
+    return len(gaps) >= 2 and all(
+        later >= earlier * BACKOFF_TOLERANCE for earlier, later in itertools.pairwise(gaps)
     )
 
 

@@ -83,6 +83,17 @@ class Stall:
     beyond_size: int = 0  # largest packet still unacknowledged after it (no-SACK evidence)
 
 
+@dataclass(frozen=True)
+class SackedUnseen:
+    """A SACK block for bytes the capture never saw sent: they got through, in packets no
+    larger than the block (and its headers)."""
+
+    start: int
+    end: int
+    ts: float
+    frame: int  # of the ACK that carried the block
+
+
 @dataclass
 class Hole:
     """Bytes the receiver reported missing while it saw (or acknowledged) later data."""
@@ -124,6 +135,12 @@ class PathSummary:
         """(size, frame, capture) of the largest packet delivered that was sent after `ts`."""
         later = [(size, frame, name) for size, (t, frame, name) in self.delivered.items() if t > ts]
         return max(later, default=None)
+
+    def largest_below(self, limit: int) -> tuple[int, int, str] | None:
+        """(size, frame, capture) of the largest packet delivered that was smaller than
+        `limit`, sent at any time."""
+        below = [(size, frame, name) for size, (_t, frame, name) in self.delivered.items()]
+        return max((b for b in below if b[0] < limit), default=None)
 
     def merge(self, other: PathSummary) -> None:
         for size, (t, frame, name) in other.delivered.items():
@@ -207,6 +224,7 @@ class Direction:
         self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
+        self.sacked_unseen: list[SackedUnseen] = []
         self.holes: list[Hole] = []
         self.open_hole: Hole | None = None
         self.finished = False  # FIN or RST seen
@@ -348,6 +366,10 @@ class Direction:
             return []
         if right <= ack:
             return []  # D-SACK (RFC 2883): reports a duplicate, delivers nothing new
+        snd_max = self.snd_max if self.snd_max is not None else 0
+        if left >= snd_max and len(self.sacked_unseen) < MAX_EVENTS_KEPT:
+            # bytes the capture never saw sent (it started late, or missed them) arrived
+            self.sacked_unseen.append(SackedUnseen(left, right, seg.ts, seg.frame))
         # `outstanding` is sorted by start: the covered segments are one run found by bisection.
         first = bisect.bisect_left(self.outstanding, left, key=_start_of)
         last = first

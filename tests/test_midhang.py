@@ -1,0 +1,64 @@
+"""Captures started while the transfer already hangs (issue 11, point 1): the real sample
+captures, cut at the first retransmission of their stalled segment, as `editcap -r` would."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from pcapmtu import analyze
+from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED
+from tests.conftest import SAMPLES
+
+PCAP_HEADER_LEN = 24
+RECORD_HEADER_LEN = 16
+
+
+def cut_from(path: Path, frame: int) -> bytes:
+    """The pcap file `path` from record `frame` (1-based) on, its header kept."""
+    data = path.read_bytes()
+    kept, at, number = [data[:PCAP_HEADER_LEN]], PCAP_HEADER_LEN, 1
+    while at + RECORD_HEADER_LEN <= len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        end = at + RECORD_HEADER_LEN + caplen
+        if number >= frame:
+            kept.append(data[at:end])
+        at, number = end, number + 1
+    return b"".join(kept)
+
+
+# The black-hole samples whose loss the capture shows at the sender.
+SENDER_SIDE = [
+    "incident.home-wg0.pcap",
+    "still-broken-mtu1380.pcap",
+    "many-flows.pcap",
+    "no-sack.pcap",
+    "inner-ipv6.pcap",
+    "outer-ipv6.home-wg0.pcap",
+    "any-sll2.pcap",
+]
+
+
+@pytest.mark.parametrize("name", SENDER_SIDE)
+def test_a_capture_started_mid_hang_is_never_called_clean(name: str) -> None:
+    full = analyze(SAMPLES / name)
+    stalled = [f for f in full.findings if f.kind == KIND_BLACK_HOLE and f.side == "sender"]
+    assert stalled, "the sample shows a black hole at the sender"
+    second_copy = sorted(e.frame for e in stalled[0].evidence if "(copy 2)" in e.what)[0]
+    cut = analyze(cut_from(SAMPLES / name, second_copy), names=[f"{name} from {second_copy}"])
+    kinds = {f.kind for f in cut.findings}
+    assert cut.verdict != "clean", cut.render_text()
+    assert kinds & {KIND_BLACK_HOLE, KIND_SUSPECTED}
+
+
+def test_the_incident_from_its_first_retransmission_is_a_black_hole() -> None:
+    """`editcap -r incident.home-wg0.pcap cut.pcap 11-19`: six copies of the 1420-byte packet
+    and the receiver's SACK of the next, smaller segment, which the cut capture does not hold."""
+    cut = analyze(cut_from(SAMPLES / "incident.home-wg0.pcap", 11))
+    assert cut.verdict == "black_hole"
+    (finding,) = cut.black_holes
+    assert (finding.dropped_ip_len, finding.transmissions) == (1420, 6)
+    assert any("SACKed 393 bytes beyond it" in e.what for e in finding.evidence)
+    assert cut.paths[0].fits_max == 1419
