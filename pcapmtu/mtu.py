@@ -96,20 +96,63 @@ def bracket(largest_delivered: int | None, smallest_dropped: int | None) -> Brac
     return Bracket(low, high)
 
 
+CONSERVATIVE_MTU = 1280  # what Tailscale and NetBird ship; IPv6's minimum link MTU (RFC 8200)
+BASIS_ICMP = "icmp"  # a router on the path reported its MTU
+BASIS_PROVEN = "proven"  # a packet that large crossed the path in the capture
+BASIS_CONSERVATIVE = "conservative"  # CONSERVATIVE_MTU, which the capture does not rule out
+BASIS_UPPER_BOUND = "upper_bound"  # the largest not ruled out; not shown to work
+BASIS_WORDS = {  # each reads after "MTU N: "
+    BASIS_ICMP: "a router on the path reported its MTU",
+    BASIS_PROVEN: "a packet that large crossed this path",
+    BASIS_CONSERVATIVE: (
+        f"as Tailscale and NetBird ship it; it works on any path that carries "
+        f"{CONSERVATIVE_MTU + WG_OVERHEAD_IPV4} bytes ({CONSERVATIVE_MTU + WG_OVERHEAD_IPV6} over "
+        "IPv6), and the capture does not rule that out"
+    ),
+    BASIS_UPPER_BOUND: (
+        "the largest the capture does not rule out, not shown to work: the path does not carry "
+        f"the {CONSERVATIVE_MTU + WG_OVERHEAD_IPV4} bytes that {CONSERVATIVE_MTU} needs"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Recommendation:
-    """What to set, and how sure it is."""
+    """What to set, and why it works."""
 
-    wireguard_mtu: int
-    certainty: str  # "exact" (from an ICMP MTU or a tight bracket) or "at_most"
+    wireguard_mtu: int  # the value to set: it carries traffic on this path (see `basis`)
+    basis: str  # BASIS_ICMP, BASIS_PROVEN, BASIS_CONSERVATIVE or BASIS_UPPER_BOUND
+    max_mtu: int  # the largest the capture does not rule out (below the smallest lost size)
+    certainty: str  # "exact": the largest that works; "safe": it works, a larger one may too;
+    # "at_most": not shown to work (BASIS_UPPER_BOUND)
     mss_ipv4: int  # to clamp to: fits even where wg0 keeps its larger MTU (see clamp_mss)
     mss_ipv6: int
     underlay_path_mtu: tuple[int | None, int]  # (known to carry, largest it may carry)
     outer_version_assumed: int
+    other_underlay: tuple[int, str]  # (MTU, basis) over the other underlay IP version
     reasons: tuple[str, ...] = field(default_factory=tuple)
     confirm: str | None = None
     clamp_rules: tuple[str, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _choose(
+    path_low: int | None, path_high: int, overhead: int, inner_high: int | None, icmp: bool
+) -> tuple[int, str, int]:
+    """(MTU to set, its basis, the largest not ruled out) for one underlay overhead."""
+    max_mtu = path_high - overhead
+    if inner_high is not None:
+        max_mtu = min(max_mtu, inner_high)  # strictly below the smallest packet seen lost
+    if icmp:
+        return max_mtu, BASIS_ICMP, max_mtu
+    proven = min(path_low - overhead, max_mtu) if path_low is not None else None
+    if proven is not None and (proven >= CONSERVATIVE_MTU or max_mtu - proven < EXACT_WIDTH):
+        return proven, BASIS_PROVEN, max_mtu
+    if max_mtu >= CONSERVATIVE_MTU:
+        return CONSERVATIVE_MTU, BASIS_CONSERVATIVE, max_mtu
+    if proven is not None and proven > 0:
+        return proven, BASIS_PROVEN, max_mtu
+    return max_mtu, BASIS_UPPER_BOUND, max_mtu
 
 
 def recommend(
@@ -121,12 +164,12 @@ def recommend(
     inner_version: int = 4,
     peer: str | None = None,
 ) -> Recommendation | None:
-    """The WireGuard MTU to set on both peers, given what crossed the inner path.
-
-    With an ICMP next-hop MTU for the underlay, the answer is exact. Otherwise the smallest
-    black-holed inner packet bounds it from above: the recommended MTU is the largest that
-    stays strictly below it once WireGuard's padding is applied, and is stated as "at most".
-    """
+    """The WireGuard MTU to set on both peers, given what crossed the inner path: one that
+    carries traffic on this path. An ICMP next-hop MTU for the underlay makes it exact; a packet
+    seen delivered proves a size; otherwise the conservative 1280 when the capture does not rule
+    it out. The smallest packet seen lost bounds it from above (`max_mtu`), WireGuard's padding
+    applied. `peer` is unused: the confirmation probes the underlay, not the tunnel."""
+    del peer
     if inner.high is None and icmp_underlay_mtu is None:
         return None
     overhead = wg_overhead(outer_version)
@@ -149,38 +192,33 @@ def recommend(
             reasons.append(
                 f"an inner packet of {inner.low} bytes ({path_low} on the underlay) arrived"
             )
-    mtu = path_high - overhead
-    if inner.high is not None:
-        mtu = min(mtu, inner.high)  # strictly below the smallest packet seen black-holed
     if path_low is not None and path_low > path_high:
         path_low = path_high
-    exact = icmp_underlay_mtu is not None or (
-        path_low is not None and path_high - path_low < EXACT_WIDTH
-    )
+    icmp = icmp_underlay_mtu is not None
+    mtu, basis, max_mtu = _choose(path_low, path_high, overhead, inner.high, icmp)
+    other_version = 6 if outer_version == 4 else 4
+    other = _choose(path_low, path_high, wg_overhead(other_version), inner.high, icmp)[:2]
+    exact = basis == BASIS_ICMP or (basis == BASIS_PROVEN and max_mtu - mtu < EXACT_WIDTH)
+    certainty = "exact" if exact else ("at_most" if basis == BASIS_UPPER_BOUND else "safe")
+    reasons.append(f"MTU {mtu}: {BASIS_WORDS[basis]}")
     warnings = []
     if inner_version == 6 and mtu < IPV6_MIN_MTU:
         warnings.append(
             f"MTU {mtu} is below IPv6's minimum of {IPV6_MIN_MTU}: IPv6 inside the tunnel "
             "cannot work over this path; fix the underlay path instead"
         )
-    confirm = None
-    if not exact:
-        size = mtu - PING_OVERHEAD[inner_version]
-        flag = "-6 " if inner_version == 6 else ""
-        target = peer or "<peer's tunnel address>"
-        confirm = (
-            f"ping {flag}-M do -c 3 -s {size} {target}  (an inner packet of {mtu} bytes; if it "
-            "gets no reply, lower -s until it does: MTU = -s + "
-            f"{PING_OVERHEAD[inner_version]})"
-        )
+    confirm = None if exact else _confirm(mtu, outer_version)
     mss4, mss6 = clamp_mss(mtu, 4), clamp_mss(mtu, 6)
     return Recommendation(
         wireguard_mtu=mtu,
-        certainty="exact" if exact else "at_most",
+        basis=basis,
+        max_mtu=max_mtu,
+        certainty=certainty,
         mss_ipv4=mss4,
         mss_ipv6=mss6,
         underlay_path_mtu=(path_low, path_high),
         outer_version_assumed=outer_version,
+        other_underlay=other,
         reasons=tuple(reasons),
         confirm=confirm,
         clamp_rules=clamp_rules(mss4, mss6),
@@ -188,19 +226,34 @@ def recommend(
     )
 
 
+def _confirm(mtu: int, outer_version: int) -> str:
+    """A check from one peer that works whatever the tunnel's MTU is now: a ping on the
+    underlay to the other peer's endpoint, of the size the tunnel's largest packet will be."""
+    outer = mtu + wg_overhead(outer_version)
+    size = outer - PING_OVERHEAD[outer_version]
+    flag = "-6 " if outer_version == 6 else ""
+    return (
+        f"ping {flag}-M do -c 3 -s {size} ENDPOINT  (ENDPOINT: the other peer's address on the "
+        f"underlay, from `wg show`; a {outer}-byte packet, as the tunnel's largest will be: it "
+        f"must answer. Raising -s until it stops answering finds the largest that works: "
+        f"MTU = -s - {wg_overhead(outer_version) - PING_OVERHEAD[outer_version]})"
+    )
+
+
 def clamp_rules(mss4: int, mss6: int, interface: str = "wg0") -> tuple[str, ...]:
-    """MSS clamping on a router that forwards into and out of the tunnel (both SYN directions)."""
+    """MSS clamping for TCP into and out of the tunnel: connections a router forwards (both SYN
+    directions) and those the host itself opens through it (the incident's own case)."""
     rules = []
     for tool, mss in (("iptables", mss4), ("ip6tables", mss6)):
-        for direction in ("-o", "-i"):
+        for chain, direction in (("FORWARD", "-o"), ("FORWARD", "-i"), ("OUTPUT", "-o")):
             rules.append(
-                f"{tool} -t mangle -A FORWARD {direction} {interface} -p tcp "
+                f"{tool} -t mangle -A {chain} {direction} {interface} -p tcp "
                 f"--tcp-flags SYN,RST SYN -j TCPMSS --set-mss {mss}"
             )
     for family, mss in (("ipv4", mss4), ("ipv6", mss6)):
-        for key in ("oifname", "iifname"):
+        for chain, key in (("forward", "oifname"), ("forward", "iifname"), ("output", "oifname")):
             rules.append(
-                f'nft add rule inet filter forward {key} "{interface}" meta nfproto {family} '
+                f'nft add rule inet filter {chain} {key} "{interface}" meta nfproto {family} '
                 f"tcp flags syn tcp option maxseg size set {mss}"
             )
     return tuple(rules)

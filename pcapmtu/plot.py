@@ -303,7 +303,7 @@ def _draw_thresholds(ax: Axes, t: Thresholds, *, horizontal: bool) -> int:
         line(low, color="tab:purple", ls="--", lw=1, label=f"{low}: largest delivered")
         line(high, color="tab:purple", ls="-.", lw=1, label=f"{high}: largest that may fit")
     if t.recommended_mtu is not None:
-        words = " (at most)" if t.recommended_certainty == "at_most" else ""
+        words = " (at most)" if t.recommended_certainty == "at_most" else ""  # not shown to work
         line(
             t.recommended_mtu,
             color="tab:olive",

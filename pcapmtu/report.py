@@ -181,9 +181,13 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 
 def recommendation_to_dict(r: Recommendation) -> dict[str, Any]:
     low, high = r.underlay_path_mtu
+    other_mtu, other_basis = r.other_underlay
     return {
         "wireguard_mtu": r.wireguard_mtu,
+        "basis": r.basis,
+        "max_mtu": r.max_mtu,
         "certainty": r.certainty,
+        "other_underlay": {"wireguard_mtu": other_mtu, "basis": other_basis},
         "mss_ipv4": r.mss_ipv4,
         "mss_ipv6": r.mss_ipv6,
         "underlay_path_mtu": {"min": low, "max": high},
@@ -451,11 +455,19 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
             "would avoid fragmenting the tunnel's packets."
         )
     elif r.certainty == "exact":
-        head = f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer})."
+        head = (
+            f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}): the "
+            "largest that works on this path."
+        )
+    elif r.certainty == "safe":
+        head = (
+            f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}): it works "
+            f"on this path; the capture shows the MTU must be at most {r.max_mtu}."
+        )
     else:
         head = (
-            f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers "
-            f"({outer}); the capture shows it cannot be larger, not that it is enough."
+            f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers ({outer}); "
+            "the capture shows it cannot be larger, not that it is enough."
         )
     lines = [head]
     lines += [f"  because {reason}" for reason in r.reasons]
@@ -467,17 +479,20 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
         lines.append(f"  the underlay path carries at most {high} bytes")
     if r.confirm:
         lines.append(f"  confirm: {r.confirm}")
-    other = r.wireguard_mtu + (20 if r.outer_version_assumed == 6 else -20)
+    other_mtu, other_basis = r.other_underlay
     other_outer = 4 if r.outer_version_assumed == 6 else 6
-    lines.append(f"  over an IPv{other_outer} underlay use MTU = {other} instead")
+    lines.append(f"  over an IPv{other_outer} underlay use MTU = {other_mtu} ({other_basis})")
     lines.append(
         f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), leaving room "
-        "for WireGuard's 16-byte padding, e.g."
+        "for WireGuard's 16-byte padding, for connections forwarded and the host's own, e.g."
     )
-    # One example per tool (IPv4, into the tunnel); the JSON carries all of them.
+    # IPv4 examples per tool, forwarded into the tunnel and sent by the host; the JSON has all.
     examples = [
-        next(rule for rule in r.clamp_rules if rule.startswith(tool))
-        for tool in ("iptables ", "nft ")
+        rule
+        for rule in r.clamp_rules
+        if rule.startswith(("iptables ", "nft "))
+        and ("ipv4" in rule or rule.startswith("iptables "))
+        and (" -o " in rule or "oifname" in rule)
     ]
     lines += [f"    {rule}" for rule in examples]
     lines += [f"  warning: {w}" for w in r.warnings]

@@ -35,24 +35,57 @@ def test_bracket_drops_contradictory_lower_bound() -> None:
     assert mtu.bracket(1500, 1420) == mtu.Bracket(None, 1419)
 
 
-def test_recommendation_from_a_wide_bracket_is_an_upper_bound() -> None:
+def test_a_wide_bracket_recommends_what_works_and_states_the_bound() -> None:
+    """The incident: 444 bytes crossed, 1420 did not. 1419 is only the bound; 1280 works."""
     r = mtu.recommend(mtu.Bracket(444, 1419), tunnel_mtu=1420, peer="198.19.0.2")
     assert r is not None
-    assert (r.wireguard_mtu, r.certainty) == (1419, "at_most")
+    assert (r.wireguard_mtu, r.basis, r.certainty, r.max_mtu) == (
+        1280,
+        "conservative",
+        "safe",
+        1419,
+    )
     assert r.underlay_path_mtu == (508, 1479)
-    assert (r.mss_ipv4, r.mss_ipv6) == (1368, 1348)  # floor16(1419) = 1408
-    assert r.confirm is not None and "-s 1391 198.19.0.2" in r.confirm
+    assert (r.mss_ipv4, r.mss_ipv6) == (1240, 1220)
+    # the confirmation probes the underlay, so it works whatever wg0's MTU is now
+    assert r.confirm is not None and r.confirm.startswith("ping -M do -c 3 -s 1312 ENDPOINT")
+    assert r.other_underlay == (1280, "conservative")
 
 
-def test_recommendation_stays_below_every_dropped_size_after_padding() -> None:
-    for dropped in range(600, 1500, 7):
-        r = mtu.recommend(mtu.Bracket(None, dropped - 1), tunnel_mtu=1420)
-        assert r is not None
-        assert r.wireguard_mtu < dropped
-        # every inner packet up to the recommended MTU leaves smaller than the dropped one did
-        assert mtu.wg_outer_size(r.wireguard_mtu, r.wireguard_mtu) < mtu.wg_outer_size(
-            dropped, 1420
+@pytest.mark.parametrize("tunnel_mtu", [1420, 1380, 1340])
+@pytest.mark.parametrize("delivered", [None, 444, 1076, 1300])
+def test_the_recommended_mtu_works_on_every_path_the_capture_allows(
+    tunnel_mtu: int, delivered: int | None
+) -> None:
+    """For each real path MTU: what the capture of a black hole through it shows (the smallest
+    inner packet lost, some smaller one delivered), and the MTU recommended from that must
+    carry traffic on that path, unless it says it is only a bound."""
+    for path in range(1300, 1500):
+        lost = next(
+            (n for n in range(576, tunnel_mtu + 1) if mtu.wg_outer_size(n, tunnel_mtu) > path),
+            None,
         )
+        if lost is None or (delivered is not None and delivered >= lost):
+            continue  # no black hole on this path, or a capture it cannot produce
+        r = mtu.recommend(mtu.Bracket(delivered, lost - 1), tunnel_mtu=tunnel_mtu)
+        assert r is not None
+        assert r.wireguard_mtu <= r.max_mtu < lost
+        if r.basis != mtu.BASIS_UPPER_BOUND:
+            # every packet through a tunnel of that MTU fits the real path
+            assert r.wireguard_mtu + mtu.WG_OVERHEAD_IPV4 <= path, (path, r)
+            assert r.certainty in ("exact", "safe")
+
+
+@pytest.mark.parametrize("tunnel_mtu", [1420, 1380])
+def test_from_full_size_segments_lost_it_works_on_any_path_of_1340_bytes_or_more(
+    tunnel_mtu: int,
+) -> None:
+    """What TCP really shows: full-size segments (the tunnel's MTU) lost, small ones delivered.
+    The capture cannot tell a 1340-byte path from a 1479-byte one; the recommendation works on
+    both (and on a smaller path the confirmation ping fails first)."""
+    for path in range(1340, mtu.wg_outer_size(tunnel_mtu, tunnel_mtu)):
+        r = mtu.recommend(mtu.Bracket(444, tunnel_mtu - 1), tunnel_mtu=tunnel_mtu)
+        assert r is not None and r.wireguard_mtu + mtu.WG_OVERHEAD_IPV4 <= path
 
 
 def test_icmp_next_hop_mtu_makes_it_exact() -> None:
@@ -69,6 +102,13 @@ def test_tight_bracket_is_exact() -> None:
     # 1328 bytes crossed (1388 on the underlay), 1329 did not (padded to 1344: 1404)
     r = mtu.recommend(mtu.Bracket(1328, 1328), tunnel_mtu=1420)
     assert r is not None and r.certainty == "exact" and r.wireguard_mtu == 1328
+    assert r.basis == "proven" and r.confirm is None
+
+
+def test_a_path_too_small_for_1280_gets_the_bound_said_as_such() -> None:
+    r = mtu.recommend(mtu.Bracket(None, 1250), tunnel_mtu=1420)
+    assert r is not None and r.basis == "upper_bound" and r.certainty == "at_most"
+    assert r.wireguard_mtu == r.max_mtu < 1280
 
 
 def test_ipv6_inside_below_1280_is_warned() -> None:
@@ -80,9 +120,11 @@ def test_nothing_to_recommend_without_evidence() -> None:
     assert mtu.recommend(mtu.Bracket(444, None), tunnel_mtu=1420) is None
 
 
-def test_clamp_rules_cover_both_directions_and_families() -> None:
+def test_clamp_rules_cover_both_directions_families_and_the_hosts_own_traffic() -> None:
     rules = mtu.clamp_rules(1300, 1280)
-    assert sum("-o wg0" in r for r in rules) == 2 and sum("-i wg0" in r for r in rules) == 2
+    assert sum("FORWARD -o wg0" in r for r in rules) == 2 and sum("-i wg0" in r for r in rules) == 2
+    assert sum("OUTPUT -o wg0" in r for r in rules) == 2  # connections the host itself opens
+    assert sum("inet filter output" in r for r in rules) == 2
     assert any("ip6tables" in r and "1280" in r for r in rules)
     assert any('iifname "wg0"' in r and "ipv4" in r and "1300" in r for r in rules)
 
