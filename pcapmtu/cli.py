@@ -310,11 +310,12 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
 )
 @click.option(
     "--outer",
-    type=click.Choice(["4", "6"]),
-    default="4",
+    type=click.Choice(["auto", "4", "6"]),
+    default="auto",
     show_default=True,
-    help="IP version of the underlay (the Endpoint's address): WireGuard adds 60 bytes over "
-    "IPv4, 80 over IPv6.",
+    help="IP version of the underlay: WireGuard adds 60 bytes over IPv4, 80 over IPv6. auto: "
+    "from each config's Endpoint address ([2001:db8::1]:51820 is IPv6); a name, or no "
+    "Endpoint, is checked for both.",
 )
 @click.option(
     "--link-mtu",
@@ -356,15 +357,16 @@ def config_check(
     from pcapmtu.configcheck import check_configs, to_dict
     from pcapmtu.wgconfig import parse_variables
 
+    outer_version = None if outer == "auto" else int(outer)
     verdicts = check_configs(
         list(configs),
         path_mtu=path_mtu,
-        outer_version=int(outer),
+        outer_version=outer_version,
         link_mtu=link_mtu,
         variables=parse_variables(variables),
     )
     if as_json:
-        click.echo(json.dumps(to_dict(verdicts, path_mtu, int(outer)), indent=2))
+        click.echo(json.dumps(to_dict(verdicts, path_mtu, outer_version), indent=2))
     else:
         for v in verdicts:
             click.echo(v.line())

@@ -14,7 +14,7 @@ from typing import Any
 
 from pcapmtu.errors import InputFileError
 from pcapmtu.mtu import ETHERNET_MTU, IPV6_MIN_MTU, largest_wg_mtu, wg_overhead, wg_quick_mtu
-from pcapmtu.wgconfig import WgQuickConfig, read_config
+from pcapmtu.wgconfig import WgQuickConfig, endpoint_version, read_config
 
 SCHEMA_VERSION = 1
 
@@ -34,6 +34,7 @@ class ConfigVerdict:
     largest_fitting: int  # the largest MTU that fits the path
     reason: str  # one sentence: why
     notes: tuple[str, ...] = ()  # anything else worth fixing
+    outer_versions: tuple[int, ...] = (4,)  # the underlay IP versions it was judged for
 
     @property
     def ok(self) -> bool:
@@ -47,7 +48,7 @@ def check_configs(
     paths: Sequence[str | Path],
     *,
     path_mtu: int,
-    outer_version: int = 4,
+    outer_version: int | None = None,
     link_mtu: int = ETHERNET_MTU,
     variables: Mapping[str, int] | None = None,
 ) -> list[ConfigVerdict]:
@@ -63,8 +64,11 @@ def check_configs(
     ]
 
 
-def to_dict(verdicts: Sequence[ConfigVerdict], path_mtu: int, outer_version: int) -> dict[str, Any]:
-    """The versioned JSON of `pcapmtu config-check --json`."""
+def to_dict(
+    verdicts: Sequence[ConfigVerdict], path_mtu: int, outer_version: int | None
+) -> dict[str, Any]:
+    """The versioned JSON of `pcapmtu config-check --json` (`outer_ip_version` null: taken
+    from each config's Endpoint, per config in `outer_ip_versions`)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "path_mtu": path_mtu,
@@ -75,6 +79,7 @@ def to_dict(verdicts: Sequence[ConfigVerdict], path_mtu: int, outer_version: int
                 "status": v.status,
                 "mtu": v.mtu,
                 "largest_fitting_mtu": v.largest_fitting,
+                "outer_ip_versions": list(v.outer_versions),
                 "reason": v.reason,
                 "notes": list(v.notes),
             }
@@ -93,14 +98,40 @@ def effective_mtu(config: WgQuickConfig, *, link_mtu: int = ETHERNET_MTU) -> tup
     return mtu, text
 
 
+def underlay_versions(
+    config: WgQuickConfig, outer_version: int | None
+) -> tuple[tuple[int, ...], str]:
+    """The underlay IP versions to judge a config for, and how they were found: `--outer`
+    when given; else its peers' Endpoint addresses; both when an Endpoint is a name (the
+    resolver may give either) or there is none (a server: its peers may come over either)."""
+    if outer_version is not None:
+        return (outer_version,), f"--outer {outer_version}"
+    if not config.endpoints:
+        return (4, 6), "no Endpoint: both underlays checked"
+    versions = {endpoint_version(host) for host in config.endpoints}
+    if None in versions:
+        name = next(h for h in config.endpoints if endpoint_version(h) is None)
+        return (4, 6), f"Endpoint {name} is a name: both underlays checked"
+    shown = ", ".join(config.endpoints)
+    return tuple(sorted(v for v in versions if v is not None)), f"from Endpoint {shown}"
+
+
 def judge(
-    config: WgQuickConfig, *, path_mtu: int, outer_version: int = 4, link_mtu: int = ETHERNET_MTU
+    config: WgQuickConfig,
+    *,
+    path_mtu: int,
+    outer_version: int | None = None,
+    link_mtu: int = ETHERNET_MTU,
 ) -> ConfigVerdict:
-    """Judge `config` against an underlay path of `path_mtu` bytes; `link_mtu` is the MTU of
-    the link wg-quick measures when the config has no MTU line."""
-    largest = largest_wg_mtu(path_mtu, outer_version)
-    overhead = wg_overhead(outer_version)
-    where = f"a {path_mtu}-byte path (IPv{outer_version} underlay, +{overhead})"
+    """Judge `config` against an underlay path of `path_mtu` bytes, for the underlay IP
+    versions `underlay_versions` finds (the stricter decides); `link_mtu` is the MTU of the
+    link wg-quick measures when the config has no MTU line."""
+    versions, source = underlay_versions(config, outer_version)
+    strictest = max(versions, key=wg_overhead)
+    largest = largest_wg_mtu(path_mtu, strictest)
+    overhead = wg_overhead(strictest)
+    family = " and ".join(f"IPv{v}" for v in versions)
+    where = f"a {path_mtu}-byte path (IPv{strictest} underlay, +{overhead}; {family}: {source})"
     problem, mtu, text = _read_mtu(config, link_mtu, largest)
     if problem == UNKNOWN:
         reason = f"{text}; the largest that fits {where} is {largest}"
@@ -109,7 +140,7 @@ def judge(
     else:
         said = f"{text} (--link-mtu)" if config.mtu is None else text
         problem, reason = _fits(mtu, largest, overhead, where, said)
-    return ConfigVerdict(config.path, problem, mtu, largest, reason, _notes(config))
+    return ConfigVerdict(config.path, problem, mtu, largest, reason, _notes(config), versions)
 
 
 def _read_mtu(

@@ -9,6 +9,7 @@ inside a template's `{% if %}` or `{% for %}` may or may not be there.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from pathlib import Path
 from pcapmtu.errors import InputFileError, UsageError
 
 INTERFACE = "[interface]"
+PEER = "[peer]"
 MTU_KEY = "mtu"
+ENDPOINT_KEY = "endpoint"
 # Template syntaxes whose expressions stand for values: Jinja/Go/Helm {{ }}, Jinja {% %},
 # shell/Terraform ${ }, ERB <% %>.
 TEMPLATE_MARKS = ("{{", "{%", "${", "<%")
@@ -55,6 +58,7 @@ class WgQuickConfig:
     peer_mtu_lines: tuple[int, ...] = ()  # MTU under [Peer]: `wg setconf` refuses the file
     peers: int = 0
     is_template: bool = False
+    endpoints: tuple[str, ...] = ()  # the hosts of the peers' `Endpoint =` lines, as written
 
 
 def read_config(path: str | Path, variables: Mapping[str, int] | None = None) -> WgQuickConfig:
@@ -85,6 +89,7 @@ def parse_config(
     seen_interface = False
     mtu_lines: list[tuple[int, str, bool]] = []
     peer_mtu: list[int] = []
+    endpoints: list[str] = []
     peers = 0
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.split("#", 1)[0]
@@ -95,7 +100,9 @@ def parse_config(
         if key.startswith("["):
             section = key.lower()
             seen_interface |= section == INTERFACE
-            peers += section == "[peer]"
+            peers += section == PEER
+        elif key.lower() == ENDPOINT_KEY and section == PEER and value:
+            endpoints.append(endpoint_host(value))
         elif key.lower() == MTU_KEY and "=" in stripped:
             if section == INTERFACE:
                 mtu_lines.append((number, value, depth > 0 or opened > closed))
@@ -112,7 +119,25 @@ def parse_config(
         peer_mtu_lines=tuple(peer_mtu),
         peers=peers,
         is_template=any(mark in text for mark in TEMPLATE_MARKS),
+        endpoints=tuple(endpoints),
     )
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of an `Endpoint = host:port` value: "[2001:db8::1]:51820" -> "2001:db8::1"."""
+    if endpoint.startswith("["):
+        return endpoint[1:].split("]", 1)[0]
+    host, sep, port = endpoint.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else endpoint
+
+
+def endpoint_version(host: str) -> int | None:
+    """4 or 6 for an address literal; None for a name (or a template expression), whose address
+    family only the resolver knows."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
 
 
 def _mtu_line(

@@ -461,16 +461,22 @@ def test_config_check_exit_codes_and_lines(runner: CliRunner, tmp_path: Path) ->
     assert unknown.stdout.startswith(f"UNKNOWN {template}: MTU = {{{{ wg_mtu | default(1420) }}}}")
 
     args = ["config-check", str(template), str(plain), "--path-mtu", "1492"]
-    fits = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432"])
+    fits = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432", "--outer", "4"])
     assert fits.exit_code == cli.EXIT_OK
     assert [line.split()[0] for line in fits.stdout.splitlines()] == ["OK", "OK"]
+
+    # no Endpoint (a server): its peers may come over either underlay, so IPv6 decides
+    both = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432"])
+    assert both.exit_code == cli.EXIT_FOUND and "no Endpoint: both underlays" in both.stdout
 
     outer6 = runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1432", "--outer", "6"])
     assert outer6.exit_code == cli.EXIT_FOUND
     assert "set MTU = 1412 or lower" in outer6.stdout.splitlines()[0]
     assert outer6.stdout.splitlines()[1].startswith("OK")
 
-    data = json.loads(runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1440", "--json"]).stdout)
+    data = json.loads(
+        runner.invoke(cli.cli, [*args, "--var", "wg_mtu=1440", "--outer", "4", "--json"]).stdout
+    )
     assert [c["status"] for c in data["configs"]] == ["fail", "ok"]
     assert data["configs"][0]["largest_fitting_mtu"] == 1432 and data["path_mtu"] == 1492
 

@@ -96,3 +96,22 @@ def test_effective_mtu_for_the_lab() -> None:
     assert effective_mtu(parse_config(template, variables={"wg_mtu": 1412}))[0] == 1412
     with pytest.raises(InputFileError, match="--var wg_mtu=N"):
         effective_mtu(parse_config(template))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "versions", "status"),
+    [
+        ("[2001:db8::1]:51820", (6,), TOO_BIG),  # 1340 + 80 = 1420 > 1400
+        ("192.0.2.1:51820", (4,), FITS),  # 1340 + 60 = 1400
+        ("vpn.example.com:51820", (4, 6), TOO_BIG),  # a name: both, IPv6 decides
+        (None, (4, 6), TOO_BIG),  # no Endpoint: a server, its peers may use either
+    ],
+)
+def test_the_underlay_family_comes_from_the_endpoint(
+    endpoint: str | None, versions: tuple[int, ...], status: str
+) -> None:
+    text = "[Interface]\nMTU = 1340\n" + (f"[Peer]\nEndpoint = {endpoint}\n" if endpoint else "")
+    verdict = judge(parse_config(text), path_mtu=1400)
+    assert (verdict.outer_versions, verdict.status) == (versions, status)
+    assert "Endpoint" in verdict.reason
+    assert judge(parse_config(text), path_mtu=1400, outer_version=4).status == FITS
