@@ -419,8 +419,10 @@ def _finding_lines(f: Finding) -> list[str]:
         )
     if f.largest_delivered_ip_len is not None:
         lines.append(
-            f"  A smaller packet ({f.largest_delivered_ip_len} bytes) sent after it got through."
+            f"  A smaller packet ({f.largest_delivered_ip_len} bytes) got through on the same path."
         )
+    elif f.kind == KIND_BLACK_HOLE:
+        lines.append("  Smaller packets got through on the same path (evidence below).")
     elif f.kind == KIND_SUSPECTED:
         lines.append(
             "  Nothing smaller was sent after it, so the size cannot be proven to be "
