@@ -193,15 +193,19 @@ def _replayable(items: list[Source], labels: list[str | None]) -> Iterator[list[
 
 @contextmanager
 def _first_ctrl_c_stops(tees: list[Tee]) -> Iterator[None]:
-    """While streams are still being read, the first Ctrl-C (SIGINT) stops reading them, as
-    tcpdump stops and prints its summary, and what arrived is analysed; any other interrupts
-    (KeyboardInterrupt: exit 130)."""
+    """While streams are read, the first Ctrl-C (SIGINT) stops reading them, as tcpdump stops
+    and prints its summary, and what arrived is analysed; the second interrupts
+    (KeyboardInterrupt: exit 130). The first never interrupts, even when the stream has just
+    ended: the terminal sends it to the writer too, which may close the pipe first."""
     if not tees or threading.current_thread() is not threading.main_thread():
         yield
         return
+    interrupts = 0
 
     def on_interrupt(_signum: int, _frame: object) -> None:
-        if all(tee.stopped or tee.ended for tee in tees):
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
             raise KeyboardInterrupt
         for tee in tees:
             tee.stop()
