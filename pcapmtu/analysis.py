@@ -43,8 +43,8 @@ from pcapmtu.errors import (
     UnknownLinkTypeWarning,
 )
 from pcapmtu.flows import FlowTable, PathSummary, Trace
-from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Segment, TooBig
-from pcapmtu.replay import Keeper, Pair, replay
+from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, TooBig
+from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
 from pcapmtu.version import __version__
@@ -270,13 +270,9 @@ def _first_pass(
         table = FlowTable(info.name, trace=Trace() if traced is not None else None)
         with capture:
             for batch in capture.batches():
-                for record in batch.records():
-                    item = decoder.decode(record)
-                    if isinstance(item, Segment):
-                        segments += 1
-                        table.add(item)
-                    elif isinstance(item, TooBig):
-                        too_big.append(item)
+                count, messages = feed(table, batch.records(), decoder)
+                segments += count
+                too_big += messages
                 tell()
         table.finish()
         facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
@@ -359,10 +355,6 @@ def _capture_report(
 # -- the second pass ------------------------------------------------------------------------------
 
 
-def _pair(key: FlowKey) -> Pair:
-    return frozenset((key.src, key.dst))
-
-
 def _pairs_to_replay(
     analysed: list[_Analysed],
     delivered: dict[detect.Path, int],
@@ -375,13 +367,13 @@ def _pairs_to_replay(
     pairs: set[Pair] = set()
     for one in analysed:
         pairs |= {
-            _pair(f.flow)
+            pair_of(f.flow)
             for f in one.facts
             if detect.worth_exact_pass(f, delivered, one.host_mss, config)
         }
     if traced is not None:
         if _sending(analysed) <= traced.max_directions:
-            pairs |= {_pair(f.flow) for one in analysed for f in one.facts}
+            pairs |= {pair_of(f.flow) for one in analysed for f in one.facts}
         pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
     return pairs
 
@@ -400,7 +392,7 @@ def _second_pass(one: _Analysed, pairs: set[Pair], traced: TraceRequest | None) 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
             replay(one.source, one.name, one.table, pairs, span, one.keeper)
-        one.replayed = pairs & {_pair(f.flow) for f in one.facts}
+        one.replayed = pairs & {pair_of(f.flow) for f in one.facts}
     one.table.finish()
 
 
@@ -408,7 +400,7 @@ def _span(one: _Analysed, pairs: set[Pair]) -> tuple[int, int] | None:
     """The first and last frame the exact pass needs to see for these host pairs: their
     segments, and the SYNs their hosts sent (the MSS a host announces anywhere sizes its
     peers' segments)."""
-    spans = [(f.first_frame, f.last_frame) for f in one.facts if _pair(f.flow) in pairs]
+    spans = [(f.first_frame, f.last_frame) for f in one.facts if pair_of(f.flow) in pairs]
     hosts = {host for pair in pairs for host in pair}
     spans += [frames for host, frames in one.host_syn_frames.items() if host in hosts]
     if not spans:
@@ -457,7 +449,7 @@ def _facts(one: _Analysed) -> list[DirectionFacts]:
         return one.facts
     exact = {(f.flow, f.first_frame): f for f in one.table.facts()}
     return [
-        exact.get((f.flow, f.first_frame), f) if _pair(f.flow) in one.replayed else f
+        exact.get((f.flow, f.first_frame), f) if pair_of(f.flow) in one.replayed else f
         for f in one.facts
     ]
 
@@ -503,12 +495,8 @@ def trace(
     capture = Capture(source, name=name)
     only = frozenset(FlowKey(*f) for f in flows) if flows is not None else None
     table = FlowTable(capture.info.name, trace=Trace(only=only))
-    decoder = Decoder()
     with capture:
-        for record in capture:
-            item = decoder.decode(record)
-            if isinstance(item, Segment):
-                table.add(item)
+        feed(table, capture, Decoder())
     table.finish()
     assert table.trace is not None
     return CaptureTrace(capture.info.name, capture.info.first_ts, table.trace)

@@ -162,14 +162,12 @@ def recommend(
     icmp_underlay_mtu: int | None = None,
     outer_version: int = 4,
     inner_version: int = 4,
-    peer: str | None = None,
 ) -> Recommendation | None:
     """The WireGuard MTU to set on both peers, given what crossed the inner path: one that
     carries traffic on this path. An ICMP next-hop MTU for the underlay makes it exact; a packet
     seen delivered proves a size; otherwise the conservative 1280 when the capture does not rule
     it out. The smallest packet seen lost bounds it from above (`max_mtu`), WireGuard's padding
-    applied. `peer` is unused: the confirmation probes the underlay, not the tunnel."""
-    del peer
+    applied."""
     if inner.high is None and icmp_underlay_mtu is None:
         return None
     overhead = wg_overhead(outer_version)

@@ -17,7 +17,7 @@ import numpy as np
 from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
 from pcapmtu.flows import FlowTable
-from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment
+from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment, TooBig
 
 KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at most
 KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
@@ -49,7 +49,7 @@ class Keeper:
             busy = np.zeros(len(who), dtype=bool)
             busy[: len(self.busy)] = self.busy
             for d in range(len(self.busy), len(who)):
-                busy[d] = self.pairs.get(_pair(who[d]), []) is None
+                busy[d] = self.pairs.get(pair_of(who[d]), []) is None
             self.busy = busy
         rows = c["frame"] - batch.first_frame
         live = np.flatnonzero(~self.busy[dirs])
@@ -60,7 +60,7 @@ class Keeper:
                 starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True
             ):
                 d = int(dirs[order[start]])
-                pair = _pair(who[d])
+                pair = pair_of(who[d])
                 if not self._keep(self.pairs, pair, batch, rows[order[start:stop]]):
                     for other in self.directions.get(pair, ()):
                         self.busy[other] = True
@@ -112,7 +112,8 @@ class Keeper:
         return RecordIndex.join(parts) if parts else None
 
 
-def _pair(direction: FlowKey) -> Pair:
+def pair_of(direction: FlowKey) -> Pair:
+    """The two hosts of a direction, in either order: what the second pass reads by."""
     return frozenset((direction.src, direction.dst))
 
 
@@ -156,12 +157,19 @@ def replay(
             feed(table, (batch.record(f - batch.first_frame) for f in frames.tolist()), decoder)
 
 
-def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> None:
-    """Give the exact analysis these records' segments, one by one, in order."""
+def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> tuple[int, list[TooBig]]:
+    """Give the exact analysis these records' segments, one by one, in order; (how many
+    segments there were, the ICMP too-big messages met)."""
+    segments = 0
+    too_big: list[TooBig] = []
     for record in records:
         item = decoder.decode(record)
         if isinstance(item, Segment):
+            segments += 1
             table.add(item)
+        elif isinstance(item, TooBig):
+            too_big.append(item)
+    return segments, too_big
 
 
 def _is_host(c: Columns, side: str, host: bytes) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from pcapmtu.detect import KIND_TOO_BIG, Finding, Path
 from pcapmtu.flows import PathSummary
-from pcapmtu.model import DirectionFacts, format_address
+from pcapmtu.model import DirectionFacts
 from pcapmtu.mtu import WIREGUARD_PORT, Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import PathReport
 
@@ -84,7 +84,6 @@ def recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommen
             tunnel_mtu=worst.tunnel_mtu,
             icmp_underlay_mtu=underlay,
             inner_version=worst.ip_version,
-            peer=format_address(worst.dst),
         )
     if underlay is not None:
         return recommend(Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=underlay)
