@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from types import ModuleType
 from typing import Any
-
-import dpkt
 
 from pcapmtu import linktypes
 from pcapmtu.model import Record, Segment, TooBig
@@ -69,62 +68,23 @@ GRE_MIN_HEADER = 4
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8
-# TCP option kinds (RFC 9293, RFC 7323, RFC 2018): dpkt's TCP_OPT_*
-TCP_OPT_EOL = dpkt.tcp.TCP_OPT_EOL
-TCP_OPT_MSS = dpkt.tcp.TCP_OPT_MSS
-TCP_OPT_WSCALE = dpkt.tcp.TCP_OPT_WSCALE
-TCP_OPT_SACKOK = dpkt.tcp.TCP_OPT_SACKOK
-TCP_OPT_SACK = dpkt.tcp.TCP_OPT_SACK
-TCP_OPT_TIMESTAMP = dpkt.tcp.TCP_OPT_TIMESTAMP
+# TCP option kinds (RFC 9293, RFC 7323, RFC 2018); the same numbers as dpkt's TCP_OPT_*
+TCP_OPT_EOL = 0
+TCP_OPT_MSS = 2
+TCP_OPT_WSCALE = 3
+TCP_OPT_SACKOK = 4
+TCP_OPT_SACK = 5
+TCP_OPT_TIMESTAMP = 8
 
 Decoded = Segment | TooBig
 
 
-# -- dpkt, one header at a time -------------------------------------------------------------------
-# dpkt decodes a packet's payload as soon as it reads a header (`_protosw`); these read the
-# header alone and leave the payload as bytes, so each layer is decided here.
+def _dpkt() -> ModuleType:
+    """dpkt's header readers, imported at the first record that needs them (`dpkt_layers`
+    says why); later calls find the module already loaded."""
+    from pcapmtu import dpkt_layers
 
-
-class _IPv4Header(dpkt.ip.IP):  # type: ignore[misc]
-    _protosw: dict[int, Any] = {}  # noqa: RUF012 (dpkt's own class attribute)
-
-
-class _IPv6Header(dpkt.ip6.IP6):  # type: ignore[misc]
-    def unpack(self, buf: bytes) -> None:
-        dpkt.Packet.unpack(self, buf)  # the fixed header; the extension chain is walked below
-
-
-class _IPv6Extension(dpkt.Packet):  # type: ignore[misc]
-    """The two bytes every IPv6 extension header starts with (RFC 8200 section 4)."""
-
-    __hdr__ = (("nxt", "B", 0), ("len", "B", 0))
-
-
-class _TCPHeader(dpkt.tcp.TCP):  # type: ignore[misc]
-    pass  # dpkt's TCP decodes no payload
-
-
-class _ICMPHeader(dpkt.icmp.ICMP):  # type: ignore[misc]
-    _typesw: dict[int, Any] = {}  # noqa: RUF012 (the quoted packet is read by `_quoted_packet`)
-
-
-class _ICMPv6Header(dpkt.icmp6.ICMP6):  # type: ignore[misc]
-    _typesw: dict[int, Any] = {}  # noqa: RUF012
-
-
-class _FragNeeded(dpkt.icmp.ICMP.Unreach):  # type: ignore[misc]
-    def unpack(self, buf: bytes) -> None:
-        dpkt.Packet.unpack(self, buf)  # the next-hop MTU; the quote is `_quoted_packet`'s
-
-
-class _PacketTooBig(dpkt.icmp6.ICMP6.TooBig):  # type: ignore[misc]
-    def unpack(self, buf: bytes) -> None:
-        dpkt.Packet.unpack(self, buf)
-
-
-class _GREHeader(dpkt.gre.GRE):  # type: ignore[misc]
-    def unpack(self, buf: bytes) -> None:
-        dpkt.Packet.unpack(self, buf)  # flags and protocol; the optional fields are sized below
+    return dpkt_layers
 
 
 class Decoder:
@@ -133,6 +93,8 @@ class Decoder:
     def __init__(self) -> None:
         self.skipped: Counter[str] = Counter()
         self.unknown_link_types: Counter[int] = Counter()
+        # `dpkt_layers`, loaded by `decode` at the first record that reaches an IP header
+        self._dl: Any = None
 
     def decode(self, record: Record) -> Decoded | None:
         if record.link_type not in linktypes.SUPPORTED:
@@ -143,9 +105,11 @@ class Decoder:
             self.skipped["not IP"] += 1
             return None
         wire_ip_len = record.orig_len - offset
+        if self._dl is None:
+            self._dl = _dpkt()
         try:
             return self._ip(record, record.data, offset, wire_ip_len, 0)
-        except (dpkt.UnpackError, struct.error, IndexError, ValueError):
+        except (self._dl.UnpackError, struct.error, IndexError, ValueError):
             self.skipped["malformed"] += 1
             return None
 
@@ -171,7 +135,7 @@ class Decoder:
         if len(data) < o + header_len:
             self.skipped["truncated"] += 1
             return None
-        ip = _IPv4Header(data[o : o + header_len])
+        ip = self._dl.IPv4Header(data[o : o + header_len])
         total_len = ip.len or wire_len  # 0: TSO / BIG TCP, the header leaves it to the wire
         if total_len < header_len:
             self.skipped["malformed"] += 1
@@ -189,7 +153,7 @@ class Decoder:
         if len(data) < o + IPV6_HEADER:
             self.skipped["truncated"] += 1
             return None
-        ip = _IPv6Header(data[o : o + IPV6_HEADER])
+        ip = self._dl.IPv6Header(data[o : o + IPV6_HEADER])
         total_len = IPV6_HEADER + ip.plen if ip.plen else wire_len  # 0: jumbo / BIG TCP
         next_header, pos = ip.nxt, o + IPV6_HEADER
         for _ in range(MAX_EXTENSION_HEADERS):
@@ -199,16 +163,16 @@ class Decoder:
                 self.skipped["truncated"] += 1
                 return None
             if next_header == IPV6_FRAGMENT:
-                fragment = dpkt.ip6.IP6FragmentHeader(data[pos : pos + IPV6_EXTENSION_MIN])
+                fragment = self._dl.IP6FragmentHeader(data[pos : pos + IPV6_EXTENSION_MIN])
                 if fragment.frag_off or fragment.m_flag:  # a real fragment
                     self.skipped["IP fragment"] += 1
                     return None
                 next_header, pos = fragment.nxt, pos + IPV6_EXTENSION_MIN  # atomic: carry on
             elif next_header == IPV6_AH:  # its length counts 4-byte units, less 2 (RFC 4302)
-                auth = _IPv6Extension(data[pos : pos + 2])
+                auth = self._dl.IPv6Extension(data[pos : pos + 2])
                 next_header, pos = auth.nxt, pos + (auth.len + 2) * 4
             else:
-                extension = _IPv6Extension(data[pos : pos + 2])
+                extension = self._dl.IPv6Extension(data[pos : pos + 2])
                 next_header, pos = extension.nxt, pos + (extension.len + 1) * 8
         else:
             self.skipped["malformed"] += 1
@@ -270,7 +234,9 @@ class Decoder:
         if tcp_header_len < TCP_MIN_HEADER or payload_len < 0:
             self.skipped["malformed"] += 1
             return None
-        tcp = _TCPHeader(data[t : t + tcp_header_len])  # the options may be cut by the snaplen
+        tcp = self._dl.TCPHeader(
+            data[t : t + tcp_header_len]
+        )  # the options may be cut by the snaplen
         return Segment(
             frame=record.frame,
             ts=record.ts,
@@ -298,17 +264,17 @@ class Decoder:
             return None
         header = data[t : t + ICMP_HEADER]
         if version == 4:
-            icmp = _ICMPHeader(header)
+            icmp = self._dl.ICMPHeader(header)
             if (icmp.type, icmp.code) != (ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED):
                 self.skipped["other ICMP"] += 1
                 return None
-            mtu = _FragNeeded(icmp.data).mtu
+            mtu = self._dl.FragNeeded(icmp.data).mtu
         else:
-            icmp6 = _ICMPv6Header(header)
+            icmp6 = self._dl.ICMPv6Header(header)
             if icmp6.type != ICMPV6_PACKET_TOO_BIG:
                 self.skipped["other ICMP"] += 1
                 return None
-            mtu = _PacketTooBig(icmp6.data).mtu
+            mtu = self._dl.PacketTooBig(icmp6.data).mtu
         quoted = _quoted_packet(data, t + ICMP_HEADER)
         if quoted is None:
             self.skipped["ICMP quote cut short"] += 1
@@ -336,7 +302,7 @@ def options(raw: bytes) -> dict[str, object]:
     the wrong length is ignored. Never raises."""
     found: dict[str, object] = {}
     blocks: list[tuple[int, int]] = []
-    for item in dpkt.tcp.parse_opts(raw):
+    for item in _dpkt().parse_opts(raw):
         if item is None:
             break  # dpkt: an option cut off by the header's end or the snaplen
         kind, value = item
@@ -361,10 +327,11 @@ def _gre_payload(data: bytes, g: int) -> int | None:
     """Offset of the IP packet inside a plain GRE header (RFC 2784/2890), or None."""
     if len(data) < g + GRE_MIN_HEADER:
         return None
-    gre = _GREHeader(data[g : g + GRE_MIN_HEADER])
+    layers = _dpkt()
+    gre = layers.GREHeader(data[g : g + GRE_MIN_HEADER])
     if gre.p not in (linktypes.ETHERTYPE_IPV4, linktypes.ETHERTYPE_IPV6) or gre.v:
         return None
-    optional = (dpkt.gre.GRE_CP, dpkt.gre.GRE_KP, dpkt.gre.GRE_SP)  # checksum, key, sequence
+    optional = (layers.GRE_CP, layers.GRE_KP, layers.GRE_SP)  # checksum, key, sequence
     return g + GRE_MIN_HEADER + 4 * sum(bool(gre.flags & bit) for bit in optional)
 
 
@@ -379,11 +346,11 @@ def _quoted_packet(
         return None
     version = data[q] >> 4
     if version == 4 and len(data) >= q + IPV4_MIN_HEADER:
-        ip = _IPv4Header(data[q : q + IPV4_MIN_HEADER])
+        ip = _dpkt().IPv4Header(data[q : q + IPV4_MIN_HEADER])
         header_len, length = ip.hl * 4, ip.len
         protocol, src, dst = ip.p, ip.src, ip.dst
     elif version == 6 and len(data) >= q + IPV6_HEADER:
-        ip6 = _IPv6Header(data[q : q + IPV6_HEADER])
+        ip6 = _dpkt().IPv6Header(data[q : q + IPV6_HEADER])
         header_len, length = IPV6_HEADER, IPV6_HEADER + ip6.plen
         protocol, src, dst = ip6.nxt, ip6.src, ip6.dst
     else:

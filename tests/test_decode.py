@@ -155,3 +155,24 @@ def test_trap_a_first_fragment_behind_another_extension_is_skipped() -> None:
     decoder = Decoder()
     assert decoder.decode(Record(1, 1.0, 101, packet, len(packet))) is None
     assert decoder.skipped == {"IP fragment": 1}
+
+
+def test_dpkt_is_imported_only_when_a_record_needs_it() -> None:
+    """Its import costs about 35 ms: `pcapmtu --help`, config-check and a capture the fast
+    lane reads whole do without it; the exact decoder loads it at its first record."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLES, require_fast_pass
+
+    require_fast_pass()
+    loaded = "print('dpkt' in sys.modules)"
+    clean, incident = (
+        str(SAMPLES / name) for name in ("fixed-mtu1340.pcap", "incident.home-wg0.pcap")
+    )
+    code = (
+        f"import sys, pcapmtu.cli; {loaded}; "
+        f"pcapmtu.analyze({clean!r}); {loaded}; pcapmtu.analyze({incident!r}); {loaded}"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]
