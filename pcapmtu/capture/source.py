@@ -249,13 +249,14 @@ class Tee(io.RawIOBase):
         self.name = display
         self._stream = stream
         self._owned = owned
+        # one read at a time, so Ctrl-C never loses bytes already read
+        self._readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
         try:
             self._fd: int | None = stream.fileno()
         except (OSError, ValueError, AttributeError):
             self._fd = None
         self._copy = _Copy()
         self.path = self._copy.path
-        self.bytes = 0
         self.stopped = False  # by `stop`
         self.ended = False  # the stream ended (or was stopped): nothing more is read
         self._deadline = 0.0
@@ -273,17 +274,13 @@ class Tee(io.RawIOBase):
         if self.ended or not self._wait():
             self.ended = True
             return 0
-        read = getattr(self._stream, "readinto1", None) or getattr(self._stream, "readinto", None)
-        if read is not None:
-            count = int(read(buffer) or 0)
-            data = memoryview(buffer)[:count]
-        else:
+        if self._readinto is not None:
+            count = int(self._readinto(buffer) or 0)
+        else:  # a file object with read() only
             chunk = self._stream.read(len(buffer))
             count = len(chunk)
             memoryview(buffer)[:count] = chunk
-            data = memoryview(buffer)[:count]
-        self._copy.write(data)
-        self.bytes += count
+        self._copy.write(memoryview(buffer)[:count])
         self.ended = count == 0
         return count
 
@@ -305,8 +302,7 @@ class Tee(io.RawIOBase):
 
     def close(self) -> None:
         """Stop reading and remove the copy."""
-        self._copy.close()
-        self.path.unlink(missing_ok=True)
+        self._copy.close()  # and removes it
         if self._owned:
             self._stream.close()
         super().close()
