@@ -77,6 +77,10 @@ class TraceRequest:
 
     max_directions: int
 
+    def every_flow(self, flows: Iterable[DirectionFacts]) -> bool:
+        """Whether every flow is kept: no more than `max_directions` directions sent data."""
+        return sum(1 for f in flows if f.data_packets) <= self.max_directions
+
 
 @dataclass
 class _Analysed:
@@ -372,14 +376,10 @@ def _pairs_to_replay(
             if detect.worth_exact_pass(f, delivered, one.host_mss, config)
         }
     if traced is not None:
-        if _sending(analysed) <= traced.max_directions:
+        if traced.every_flow(f for one in analysed for f in one.facts):
             pairs |= {pair_of(f.flow) for one in analysed for f in one.facts}
         pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
     return pairs
-
-
-def _sending(analysed: list[_Analysed]) -> int:
-    return sum(1 for one in analysed for f in one.facts if f.data_packets)
 
 
 def _second_pass(one: _Analysed, pairs: set[Pair], traced: TraceRequest | None) -> None:
@@ -470,7 +470,7 @@ def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
 def _traces(analysed: list[_Analysed], report: Report, traced: TraceRequest) -> list[CaptureTrace]:
     """The segments and ACKs the exact pass kept: of every flow, or, past
     `traced.max_directions` directions with data, of the flows with findings."""
-    every = _sending(analysed) <= traced.max_directions
+    every = traced.every_flow(f.facts for f in report.flows)
     wanted = frozenset(f.flow for f in report.findings)
     traces = []
     for one in analysed:

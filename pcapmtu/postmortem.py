@@ -135,13 +135,11 @@ def postmortem(
     """Analyse the captures (as `analyze` does), keeping the segments and ACKs the pictures
     need as the exact pass reads them: of every flow when no more than MAX_TRACED_DIRECTIONS
     directions sent data, else of the flows with findings."""
+    request = TraceRequest(MAX_TRACED_DIRECTIONS)
     report, traces = analyze_and_trace(
-        sources,
-        names=names,
-        config=config or DetectConfig(),
-        traced=TraceRequest(MAX_TRACED_DIRECTIONS),
+        sources, names=names, config=config or DetectConfig(), traced=request
     )
-    traced_all = sum(1 for f in report.flows if f.facts.data_packets) <= MAX_TRACED_DIRECTIONS
+    traced_all = request.every_flow(f.facts for f in report.flows)
     return Postmortem(
         report=report,
         segments=frames.segments(traces),
