@@ -48,6 +48,7 @@ KIND_MSS_CLAMPED = "mss_clamped"
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
+MAX_IP_LEN = 65_535 + 40  # an IPv6 jumbo-less packet: its payload length field and header
 BACKOFF_TOLERANCE = 0.9  # a wait may be this much shorter than the one before (timer jitter)
 VERDICT_BLACK_HOLE = "black_hole"
 VERDICT_CLEAN = "clean"
@@ -441,7 +442,9 @@ def largest_missing(facts: DirectionFacts, host_mss: HostMss) -> int:
     and a full segment (as `missing_packet_size` sizes it, with any MSS it might assume)."""
     peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
     known = [m for m in (peer_mss, facts.syn_mss) if m]
-    return facts.max_header_len + (min(known) if known else facts.max_payload)
+    if not known:
+        return MAX_IP_LEN  # no MSS: a gap of any length may be one packet (`_from_hole`)
+    return facts.max_header_len + min(known)
 
 
 def could_hold_hole(
@@ -467,7 +470,15 @@ def _from_hole(
     open_for = (hole.filled_ts or capture_end) - hole.since_ts
     if open_for < config.min_hole_s:
         return None
+    if hole.filled_ts is None and hole.fill_frames:
+        return None  # its bytes were captured, never acknowledged: a sender's stall, not a gap
+    missing = hole.end - hole.start
+    unsized = not (peer_mss or sender.syn_mss) and missing > sender.largest_payload
+    # No MSS known (the capture began mid-stream) and a gap longer than any segment seen: it
+    # may be one lost packet as large as the gap, or several smaller ones.
     dropped = missing_packet_size(sender, hole, peer_mss)
+    if unsized:
+        dropped = missing + sender.header_len
     if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
         return None  # nothing of known, smaller size arrived after the gap: no size evidence
     path = paths.get((sender.src, sender.dst))
@@ -480,7 +491,6 @@ def _from_hole(
         if hole.end - hole.start > segment_payload(sender, peer_mss):
             return None  # several segments lost and resent: PLPMTUD splits one, not many
         recovered = Recovery("smaller_segments", round(open_for, 3))
-    missing = hole.end - hole.start
     evidence = [
         Evidence(
             hole.since_frame,
@@ -495,12 +505,22 @@ def _from_hole(
             for f in hole.fill_frames
         ),
     ]
+    if unsized:
+        evidence.append(
+            Evidence(
+                hole.since_frame,
+                None,
+                f"no SYN in the capture: the MSS is not known; the {missing}-byte gap may be one "
+                f"packet of {dropped} bytes or several smaller ones",
+                capture,
+            )
+        )
     return _finding(
         sender,
         capture,
-        kind=KIND_BLACK_HOLE,
+        kind=KIND_SUSPECTED if unsized else KIND_BLACK_HOLE,
         side="receiver",
-        dropped_ip_len=dropped,
+        dropped_ip_len=None if unsized else dropped,
         largest_delivered_ip_len=hole.beyond_size or None,
         transmissions=0,
         first_ts=hole.since_ts,

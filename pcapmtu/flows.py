@@ -217,7 +217,6 @@ class Direction:
         self.largest_sent = 0
         self.largest_payload = 0
         self.tcp_options_len = 0  # TCP option bytes in its latest data segment
-        self.lowest_seen: int | None = None  # unwrapped start of the lowest data seen
         self.outstanding: list[Sent] = []
         # What the peer's ACKs say about this direction's bytes:
         self.cum_ack: int | None = None
@@ -258,8 +257,6 @@ class Direction:
             return
         self.largest_payload = max(self.largest_payload, seg.payload_len)
         self.tcp_options_len = seg.tcp_header_len - 20
-        if self.lowest_seen is None or start < self.lowest_seen:
-            self.lowest_seen = start
         self.header_len = seg.ip_header_len + seg.tcp_header_len
         size = wire_size(seg, peer_mss)
         self.largest_sent = max(self.largest_sent, size)
@@ -448,8 +445,10 @@ class Direction:
             return  # the lowest unacknowledged bytes were captured (a sender-side capture)
         if first is None and not sacked:
             return
-        if not self.syn_seen and (self.lowest_seen is None or self.lowest_seen > ack):
-            return  # the capture began mid-stream: these bytes may have been sent before it
+        # A capture that began mid-stream may not hold the bytes at the ACK point because they
+        # were sent before it started: a receiver still waiting for them has a gap all the
+        # same. At a sender their re-sent copies are captured (`fill_frames`) and
+        # `detect._from_hole` leaves the judgement to the stall they make.
         beyond = [s for s in (*self.outstanding, *sacked) if s.start > ack]
         if not beyond:
             return

@@ -239,6 +239,9 @@ class Report:
                     f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
                     "packets, but no smaller packet was sent after them to prove the size "
                     "is the cause"
+                    if any(f.side == "sender" for f in self.suspected)
+                    else f"inconclusive: {len(self.suspected)} flow(s) wait for bytes that "
+                    "never arrived, but the capture cannot tell the size of what was lost"
                 )
             return "inconclusive: the capture holds no TCP data to judge by"
         icmp = [f.icmp_mtu for f in self.findings if f.kind == KIND_TOO_BIG and f.icmp_mtu]
@@ -253,6 +256,12 @@ class Report:
         """For an inconclusive verdict: the capture that would decide it; None otherwise."""
         if self.verdict != VERDICT_INCONCLUSIVE:
             return None
+        if self.suspected and all(f.side == "receiver" for f in self.suspected):
+            return (
+                "capture at the sender at the same time and analyse both files together "
+                "(pcapmtu analyze A B), or capture from the connection's start (its SYN "
+                "tells the MSS, and with it the size of the lost packet)"
+            )
         if self.suspected:
             return (
                 "capture the other end of the tunnel at the same time and analyse both files "
@@ -412,10 +421,15 @@ def _finding_lines(f: Finding) -> list[str]:
         if len(f.copies_at_s) > 1:
             offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
             lines.append(f"  Copies at {offsets} s: the retransmission timer backing off.")
-    else:
+    elif f.dropped_ip_len is not None:
         lines.append(
             f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "
             "kept acknowledging the gap it left."
+        )
+    else:
+        lines.append(
+            "  Bytes never arrived and the receiver kept acknowledging the gap they left; "
+            "without the SYN the MSS is not known, so neither is the size of what was lost."
         )
     if f.largest_delivered_ip_len is not None:
         lines.append(
@@ -423,7 +437,7 @@ def _finding_lines(f: Finding) -> list[str]:
         )
     elif f.kind == KIND_BLACK_HOLE:
         lines.append("  Smaller packets got through on the same path (evidence below).")
-    elif f.kind == KIND_SUSPECTED:
+    elif f.kind == KIND_SUSPECTED and f.side == "sender":
         lines.append(
             "  Nothing smaller was sent after it, so the size cannot be proven to be "
             "the cause (a dead peer looks the same)."

@@ -62,3 +62,21 @@ def test_the_incident_from_its_first_retransmission_is_a_black_hole() -> None:
     assert (finding.dropped_ip_len, finding.transmissions) == (1420, 6)
     assert any("SACKed 393 bytes beyond it" in e.what for e in finding.evidence)
     assert cut.paths[0].fits_max == 1419
+
+
+@pytest.mark.parametrize("first", [2, 3, 4, 5, 6])
+def test_a_receiver_side_capture_started_mid_hang_is_never_called_clean(first: int) -> None:
+    """The client's capture of the incident from frame `first` on: without the SYN the MSS is
+    unknown, so the 1368-byte gap may be one lost packet or several; inconclusive, never clean
+    (`first` = 2, 3: the server's SYN-ACK still tells its MSS, so it is a black hole)."""
+    name = "incident.proxy-wg0.pcap"
+    cut = analyze(cut_from(SAMPLES / name, first), names=[f"{name} from {first}"])
+    assert cut.verdict != "clean", cut.render_text()
+    (finding,) = [f for f in cut.findings if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED)]
+    assert finding.side == "receiver"
+    if finding.kind == KIND_SUSPECTED:
+        assert finding.dropped_ip_len is None
+        assert any("may be one packet of 1420 bytes" in e.what for e in finding.evidence)
+        assert "capture at the sender" in (cut.to_decide() or "")
+    else:
+        assert finding.dropped_ip_len == 1420
