@@ -430,7 +430,8 @@ def _report(
         findings += detect.clamped_flows(table, dropped, one.name)
     findings = _merge_same_flow(detect.sort_findings(findings))
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
-    reports = path_reports([f.facts for f in flows], paths, dropped, delivered)
+    fell = detect.fell_at(findings)
+    reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell)
     return Report(
         verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
         findings=tuple(findings),

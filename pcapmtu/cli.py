@@ -567,6 +567,50 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     show_default=True,
     help="Kernel module or wireguard-go.",
 )
+@click.option(
+    "--keep-alive",
+    "keep_alive",
+    type=int,
+    multiple=True,
+    help="keepalive workload: the size of each response, in order, all on one connection "
+    "(repeat it; default 300, 600, then --response-bytes).",
+)
+@click.option(
+    "--pause",
+    type=float,
+    default=scenario_spec.DEFAULT_PAUSE_S,
+    show_default=True,
+    help="keepalive workload: seconds between a response and the next request.",
+)
+@click.option(
+    "--path-event",
+    type=click.Choice(scenario_spec.PATH_EVENTS),
+    default="none",
+    show_default=True,
+    help="Change the path during the workload: lower its MTU (--event-path-mtu), or an "
+    "outage (the first router drops everything).",
+)
+@click.option(
+    "--event-at",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds after the workload starts that --path-event happens.",
+)
+@click.option(
+    "--event-path-mtu",
+    type=int,
+    default=None,
+    help="--path-event mtu: the path's MTU from then on.",
+)
+@click.option(
+    "--capture-after",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Start capturing this many seconds after the workload starts, as people do once "
+    "they notice a hang.",
+)
 def lab_run(
     output: Path,
     path_mtu: int,
@@ -591,6 +635,12 @@ def lab_run(
     timeout: float,
     wireguard: str,
     clamp_mss: int | None,
+    keep_alive: tuple[int, ...],
+    pause: float,
+    path_event: str,
+    event_at: float,
+    event_path_mtu: int | None,
+    capture_after: float,
 ) -> int:
     """Build the lab, run one workload through the tunnel, capture it, tear it all down.
 
@@ -633,6 +683,12 @@ def lab_run(
         timeout_s=timeout,
         wireguard=wireguard,
         clamp_mss=clamp_mss,
+        keep_alive=keep_alive,
+        pause_s=pause,
+        path_event=path_event,
+        event_at_s=event_at,
+        event_path_mtu=event_path_mtu,
+        capture_after_s=capture_after,
     )
     result = run_scenario(scenario, output)
     click.echo(result.summary())

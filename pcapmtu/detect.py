@@ -45,6 +45,7 @@ KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
 KIND_TOO_BIG = "icmp_too_big"
 KIND_MSS_CLAMPED = "mss_clamped"
+KIND_PATH_DOWN = "path_down"  # not a black hole: the path stopped carrying packets of any size
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
@@ -99,6 +100,9 @@ class Finding:
     icmp_mtu: int | None = None
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
     copies_at_s: tuple[float, ...] = ()  # each full-size copy, in seconds after the first
+    # The path carried packets of the lost size until then (the send time of the last that got
+    # through): its MTU fell between that and `first_ts`; evidence is from after it only.
+    path_fell_after: float | None = None
 
     @property
     def src(self) -> bytes:
@@ -252,9 +256,26 @@ def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
     return dropped
 
 
+def fell_at(findings: list[Finding]) -> dict[tuple[bytes, bytes], float]:
+    """Per path (src, dst) whose MTU fell during the capture: when it was first seen to lose
+    a size it carried before (the first copy); what it carries now is judged from then on."""
+    fell: dict[tuple[bytes, bytes], float] = {}
+    for f in findings:
+        if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED) and f.path_fell_after is not None:
+            key = (f.src, f.dst)
+            fell[key] = min(fell.get(key, f.first_ts), f.first_ts)
+    return fell
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Black holes first, then suspected ones, then clamped flows and ICMP reports; by time."""
-    order = {KIND_BLACK_HOLE: 0, KIND_SUSPECTED: 1, KIND_MSS_CLAMPED: 2, KIND_TOO_BIG: 3}
+    order = {
+        KIND_BLACK_HOLE: 0,
+        KIND_SUSPECTED: 1,
+        KIND_MSS_CLAMPED: 2,
+        KIND_TOO_BIG: 3,
+        KIND_PATH_DOWN: 4,
+    }
     return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
 
 
@@ -278,17 +299,20 @@ def _from_stall(
     peer_mss: int | None,
     config: DetectConfig,
 ) -> Finding | None:
-    if len(stall.copies) < config.min_full_size_copies or stall.size <= MIN_TOO_BIG_SIZE:
+    if len(stall.copies) < config.min_full_size_copies:
         return None
     if stall.delivered_ts is not None and not stall.smaller:
         return None  # it got through at full size in the end: not a size problem
     first = stall.copies[0]
     path = paths.get((sender.src, sender.dst))
-    if path is not None and (path.largest() or 0) >= stall.size:
-        # The path carried a packet this large (afterwards: QUIC's rule; or before: a dropped
-        # connection, a conntrack timeout). Size is not the cause unless the path changed
-        # mid-capture, and a false alarm costs more than that rare miss.
-        return None
+    carried = path.latest_at_least(stall.size) if path is not None else None
+    if carried is not None and (carried[0] >= first.ts or stall.delivered_ts is not None):
+        return None  # the path carried a packet this large after it: QUIC's rule
+    if stall.size <= MIN_TOO_BIG_SIZE or carried is not None:
+        # Small enough for any path, or a size this path carried before: the size is not the
+        # cause unless the path's MTU fell in between, which smaller packets getting through
+        # after it, and only they, can show (`_after_fall`).
+        return _after_fall(sender, stall, carried, path, capture, peer_mss, config)
     later = path.largest_sent_after(first.ts) if path is not None else None
     evidence = [
         Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
@@ -368,6 +392,107 @@ def _from_stall(
         mss=peer_mss,
         evidence=_by_frame(evidence),
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
+    )
+
+
+def _after_fall(
+    sender: Direction,
+    stall: Stall,
+    carried: tuple[float, int, int, str] | None,
+    path: PathSummary | None,
+    capture: str,
+    peer_mss: int | None,
+    config: DetectConfig,
+) -> Finding | None:
+    """A stall on a size the path carried before it (`carried`: the last such packet), or on
+    a packet small enough for any path: a black hole if smaller packets got through after it
+    (the path's MTU fell); the path down if smaller packets sent after it got no answer at all;
+    else, for a full-size segment, a suspected black hole (an MTU drop and an outage look the
+    same). A stall of a small packet is never a black hole."""
+    if stall.delivered_ts is not None or not backing_off(stall.copies):
+        return None
+    first = stall.copies[0]
+    evidence = [
+        Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
+        for i, c in enumerate(stall.copies, 1)
+    ]
+    if carried is not None:
+        evidence.append(
+            Evidence(
+                carried[2],
+                carried[0],
+                f"a {carried[1]}-byte packet got through before it: the path carried this "
+                "size until then",
+                carried[3],
+            )
+        )
+    later = path.largest_sent_after(first.ts) if path is not None else None
+    # Smaller packets of this connection must get through after it: a middlebox that drops
+    # one connection (it forgot its state) drops them too, while other connections pass.
+    own = sender.delivered.largest_sent_after(first.ts)
+    delivered: int | None = None
+    if own is not None and carried is not None and stall.size > MIN_TOO_BIG_SIZE:
+        delivered = own[0]
+        evidence.append(
+            Evidence(own[1], None, f"a {own[0]}-byte packet sent after it was delivered", capture)
+        )
+    sacked = _sacked_beyond(sender, stall) if carried is not None else None
+    if delivered is None and sacked is not None:
+        delivered = sacked.end - sacked.start + sender.header_len
+        evidence.append(
+            Evidence(
+                sacked.frame,
+                sacked.ts,
+                f"the receiver SACKed {sacked.end - sacked.start} bytes beyond it that the "
+                "capture does not hold",
+                capture,
+            )
+        )
+    dup_acks = sender.dup_acks_at.get(stall.start, 0)
+    smaller_after = 0 < stall.beyond_size < stall.size
+    if delivered is None and carried is not None and dup_acks and smaller_after:
+        delivered = stall.beyond_size
+        evidence.append(
+            Evidence(
+                first.frame,
+                first.ts,
+                f"{dup_acks} duplicate ACKs while only smaller segments "
+                f"(<= {stall.beyond_size} bytes) followed it",
+                capture,
+            )
+        )
+    if delivered is not None:
+        kind = KIND_BLACK_HOLE  # smaller packets got through after it, this size no longer
+    elif later is None and (stall.size <= MIN_TOO_BIG_SIZE or smaller_after):
+        kind = KIND_PATH_DOWN  # nothing at all got through after it, of any size
+    elif carried is not None and _full_size(sender, stall, peer_mss, evidence, capture):
+        kind = KIND_SUSPECTED  # the path's MTU fell, or an outage: nothing tells them apart
+        if later is not None:
+            evidence.append(
+                Evidence(
+                    later[1],
+                    None,
+                    f"a {later[0]}-byte packet of another connection sent after it was "
+                    "delivered, but none of this one: the path's MTU fell, or this connection "
+                    "alone was dropped (a middlebox that forgot it)",
+                    later[2],
+                )
+            )
+    else:
+        return None
+    return _finding(
+        sender,
+        capture,
+        kind=kind,
+        side="sender",
+        dropped_ip_len=stall.size,
+        largest_delivered_ip_len=delivered,
+        transmissions=len(stall.copies),
+        first_ts=first.ts,
+        mss=peer_mss,
+        evidence=_by_frame(evidence),
+        copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
+        path_fell_after=carried[0] if carried is not None and kind != KIND_PATH_DOWN else None,
     )
 
 
@@ -482,8 +607,10 @@ def _from_hole(
     if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
         return None  # nothing of known, smaller size arrived after the gap: no size evidence
     path = paths.get((sender.src, sender.dst))
-    if path is not None and (path.largest() or 0) >= dropped:
+    carried = path.latest_at_least(dropped) if path is not None else None
+    if carried is not None and (carried[0] >= hole.since_ts or hole.filled_ts is not None):
         return None  # the path carried packets this large: the gap is ordinary loss
+    # else it carried them only before the gap opened, and smaller data after: its MTU fell
     recovered = None
     if hole.filled_ts is not None:
         if hole.fill_size is None or hole.fill_size >= dropped:
@@ -505,6 +632,16 @@ def _from_hole(
             for f in hole.fill_frames
         ),
     ]
+    if carried is not None:
+        evidence.append(
+            Evidence(
+                carried[2],
+                carried[0],
+                f"a {carried[1]}-byte packet arrived before the gap: the path carried this "
+                "size until then",
+                carried[3],
+            )
+        )
     if unsized:
         evidence.append(
             Evidence(
@@ -523,10 +660,12 @@ def _from_hole(
         dropped_ip_len=None if unsized else dropped,
         largest_delivered_ip_len=hole.beyond_size or None,
         transmissions=0,
-        first_ts=hole.since_ts,
+        # after a fall, from the first data beyond the gap: what arrived since counts
+        first_ts=min(hole.since_ts, hole.beyond_ts or hole.since_ts) if carried else hole.since_ts,
         recovered=recovered,
         mss=peer_mss,
         evidence=_by_frame(evidence),
+        path_fell_after=carried[0] if carried is not None else None,
     )
 
 
@@ -654,4 +793,10 @@ def worth_exact_pass(
     if not facts.data_packets:
         return False
     floor = max(MIN_TOO_BIG_SIZE, delivered.get((facts.flow.src, facts.flow.dst), 0))
+    if facts.unacked_at_end and (
+        could_stall(facts, 0, config) or could_hold_hole(facts, MIN_TOO_BIG_SIZE, host_mss, config)
+    ):
+        # Never acknowledged: a stall of any size is judged by `_after_fall`, and a gap still
+        # open by `_from_hole` even on a size the path carried before its MTU fell.
+        return True
     return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)

@@ -105,6 +105,7 @@ class Hole:
     ack_frames: list[int] = field(default_factory=list)  # receiver ACKs at the hole's start
     beyond_size: int = 0  # largest wire size of the data seen beyond the hole
     beyond_frames: list[int] = field(default_factory=list)
+    beyond_ts: float | None = None  # when the first data beyond it was seen
     filled_ts: float | None = None
     fill_size: int | None = None  # largest wire size of the packets that filled it
     fill_frames: list[int] = field(default_factory=list)
@@ -135,6 +136,12 @@ class PathSummary:
         """(size, frame, capture) of the largest packet delivered that was sent after `ts`."""
         later = [(size, frame, name) for size, (t, frame, name) in self.delivered.items() if t > ts]
         return max(later, default=None)
+
+    def latest_at_least(self, size: int) -> tuple[float, int, int, str] | None:
+        """(send time, size, frame, capture) of the latest-sent delivered packet of `size`
+        bytes or more."""
+        found = [(t, s, frame, name) for s, (t, frame, name) in self.delivered.items() if s >= size]
+        return max(found, default=None)
 
     def largest_below(self, limit: int) -> tuple[int, int, str] | None:
         """(size, frame, capture) of the largest packet delivered that was smaller than
@@ -223,6 +230,8 @@ class Direction:
         self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
+        # what this direction alone delivered, by size (its path's summary holds every flow's)
+        self.delivered = PathSummary(seg.src, seg.dst, seg.ip_version)
         self.sacked_unseen: list[SackedUnseen] = []
         self.holes: list[Hole] = []
         self.open_hole: Hole | None = None
@@ -400,11 +409,12 @@ class Direction:
         smaller = sent.smaller_copies()
         if self.trace is not None:
             self._trace_delivered(sent, smaller, how)
-        if not smaller:
-            path.add(sent.size, full[-1].ts, full[-1].frame)  # every copy had this size
-        else:
-            for piece in smaller:  # each smaller packet was sent once for its bytes
-                path.add(piece.size, piece.ts, piece.frame)
+        for summary in (path, self.delivered):
+            if not smaller:
+                summary.add(sent.size, full[-1].ts, full[-1].frame)  # every copy had this size
+            else:
+                for piece in smaller:  # each smaller packet was sent once for its bytes
+                    summary.add(piece.size, piece.ts, piece.frame)
         if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
             self.stalls.append(Stall(sent.start, sent.end, sent.size, full, smaller, ts))
 
@@ -455,6 +465,7 @@ class Direction:
         self.open_hole = Hole(ack, min(s.start for s in beyond), seg.ts, seg.frame)
         self.open_hole.beyond_size = max(s.size for s in beyond)
         self.open_hole.beyond_frames = sorted(s.copies[0].frame for s in beyond)[:MAX_EVENTS_KEPT]
+        self.open_hole.beyond_ts = min(s.copies[0].ts for s in beyond)
 
     def _note_beyond_hole(self, start: int, copy: Copy) -> None:
         hole = self.open_hole
@@ -478,6 +489,8 @@ class Direction:
 
     def finish(self) -> None:
         """At the end of the capture: stalls still outstanding, and the open hole."""
+        snd_max, cum_ack = self.snd_max, self.cum_ack
+        self.facts.unacked_at_end = snd_max is not None and (cum_ack is None or cum_ack < snd_max)
         for sent in self.outstanding:
             full = sent.full_size_copies()
             if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:

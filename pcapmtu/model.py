@@ -163,6 +163,8 @@ class DirectionFacts:
     # retransmissions of each IP size: [how many, their payload bytes, largest payload]
     resent: dict[int, list[int]] = field(default_factory=dict)
     acked_unseen: bool = False  # its peer acknowledged bytes beyond any it was seen to send
+    # at the end of the capture, bytes it sent were still not cumulatively acknowledged
+    unacked_at_end: bool = False
     # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
     # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
     longest_gap_s: float | None = field(default=None, compare=False)

@@ -54,6 +54,16 @@ def iso_time(ts: float | None) -> str | None:
         return None
 
 
+def clock(ts: float | None) -> str:
+    """A time as people read it next to logs: UTC, to the millisecond."""
+    if ts is None:
+        return "?"
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:.3f}"
+
+
 @dataclass(frozen=True)
 class PathReport:
     """One direction of travel and the bracket for the largest inner packet that crosses it."""
@@ -64,6 +74,7 @@ class PathReport:
     largest_delivered: int | None
     smallest_dropped: int | None
     tunnel_mtu: int | None  # from the receiver's SYN MSS
+    mtu_fell_at: float | None = None  # its MTU fell during the capture: the bracket is from then
 
     @property
     def fits_max(self) -> int | None:
@@ -78,6 +89,7 @@ class PathReport:
             "largest_delivered_ip_len": self.largest_delivered,
             "smallest_dropped_ip_len": self.smallest_dropped,
             "tunnel_mtu": self.tunnel_mtu,
+            "mtu_fell_at": iso_time(self.mtu_fell_at),
         }
 
 
@@ -172,6 +184,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "icmp_mtu": f.icmp_mtu,
         "copies_at_s": list(f.copies_at_s),
         "first_time": iso_time(f.first_ts),
+        "path_fell_after": iso_time(f.path_fell_after),
         "evidence": [
             {"frame": e.frame, "time": iso_time(e.ts), "what": e.what, "capture": e.capture}
             for e in f.evidence
@@ -237,8 +250,8 @@ class Report:
             if self.suspected:
                 return (
                     f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
-                    "packets, but no smaller packet was sent after them to prove the size "
-                    "is the cause"
+                    "packets, but nothing smaller of the same connection got through after "
+                    "them to prove the size is the cause"
                     if any(f.side == "sender" for f in self.suspected)
                     else f"inconclusive: {len(self.suspected)} flow(s) wait for bytes that "
                     "never arrived, but the capture cannot tell the size of what was lost"
@@ -376,9 +389,10 @@ def _text_lines(report: Report) -> list[str]:
             low = p.largest_delivered if p.largest_delivered is not None else "?"
             high = p.fits_max if p.fits_max is not None else "?"
             tunnel = f"; tunnel MTU {p.tunnel_mtu} (from the SYN's MSS)" if p.tunnel_mtu else ""
+            since = f" since its MTU fell ({clock(p.mtu_fell_at)})" if p.mtu_fell_at else ""
             lines.append(
                 f"  {format_address(p.src)} -> {format_address(p.dst)}: "
-                f"between {low} and {high} bytes{tunnel}"
+                f"between {low} and {high} bytes{since}{tunnel}"
             )
         lines.append("")
     if report.recommendation is not None:
@@ -421,6 +435,7 @@ def _finding_lines(f: Finding) -> list[str]:
         if len(f.copies_at_s) > 1:
             offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
             lines.append(f"  Copies at {offsets} s: the retransmission timer backing off.")
+
     elif f.dropped_ip_len is not None:
         lines.append(
             f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "
@@ -431,12 +446,29 @@ def _finding_lines(f: Finding) -> list[str]:
             "  Bytes never arrived and the receiver kept acknowledging the gap they left; "
             "without the SYN the MSS is not known, so neither is the size of what was lost."
         )
+    if f.path_fell_after is not None and f.kind == KIND_BLACK_HOLE:
+        lines.append(
+            f"  The path carried {f.dropped_ip_len}-byte packets until "
+            f"{clock(f.path_fell_after)} and lost them from {clock(f.first_ts)} on: its "
+            "MTU fell in between (a route change, a failover link); only what got through "
+            "after that counts."
+        )
+    elif f.path_fell_after is not None:
+        lines.append(
+            f"  The path carried {f.dropped_ip_len}-byte packets until "
+            f"{clock(f.path_fell_after)}; this one was lost from {clock(f.first_ts)} on."
+        )
     if f.largest_delivered_ip_len is not None:
         lines.append(
             f"  A smaller packet ({f.largest_delivered_ip_len} bytes) got through on the same path."
         )
     elif f.kind == KIND_BLACK_HOLE:
         lines.append("  Smaller packets got through on the same path (evidence below).")
+    elif f.kind == KIND_SUSPECTED and f.path_fell_after is not None:
+        lines.append(
+            "  Nothing of this connection got through after it: the path's MTU fell, or the "
+            "path (or this connection) stopped carrying anything; the capture cannot tell which."
+        )
     elif f.kind == KIND_SUSPECTED and f.side == "sender":
         lines.append(
             "  Nothing smaller was sent after it, so the size cannot be proven to be "

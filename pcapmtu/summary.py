@@ -30,13 +30,15 @@ def path_reports(
     paths: dict[Path, PathSummary],
     dropped: dict[Path, int],
     delivered: dict[Path, int],
+    fell: dict[Path, float] | None = None,
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried segments, black holes first.
 
     The largest size delivered: on a path with a black hole, the largest below the lost size
-    (the exact pass saw every packet of it); elsewhere the largest surely delivered
-    (`detect.surely_delivered`).
+    (the exact pass saw every packet of it), sent after its MTU fell when it did (`fell`);
+    elsewhere the largest surely delivered (`detect.surely_delivered`).
     """
+    fell = fell or {}
     mtus = tunnel_mtus(facts)
     versions: dict[Path, int] = {}
     for f in facts:
@@ -47,7 +49,15 @@ def path_reports(
         if smallest is not None:
             summary = paths.get(key)
             sizes = summary.delivered if summary is not None else {}
-            largest = max((size for size in sizes if size < smallest), default=None)
+            since = fell.get(key)
+            largest = max(
+                (
+                    size
+                    for size, (sent_ts, _frame, _name) in sizes.items()
+                    if size < smallest and (since is None or sent_ts >= since)
+                ),
+                default=None,
+            )
         else:
             largest = delivered.get(key)
         reports.append(
@@ -58,6 +68,7 @@ def path_reports(
                 largest_delivered=largest,
                 smallest_dropped=smallest,
                 tunnel_mtu=mtus.get(key),
+                mtu_fell_at=fell.get(key),
             )
         )
     return reports

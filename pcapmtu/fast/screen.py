@@ -52,7 +52,8 @@ RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
 _INT_FIELDS, _CORE_FLOATS = native.state_fields()
 _FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
 _CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
-_FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED
+_DERIVED = {"unacked_at_end"}  # from the sequence state, in `_facts`
+_FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
 _STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack")
 
 
@@ -412,6 +413,7 @@ class Screen:
         state = {name: int(st[name][d]) for name in _INT_FIELDS if name in _FACTS}
         state.update({name: float(fl[name][d]) for name in _CORE_FLOATS if name in _FACTS})
         peer = info.peer
+        snd_max, cum_ack = int(st["snd_max"][d]), int(st["cum_ack"][d])
         return DirectionFacts(
             **state,
             flow=info.key,
@@ -421,6 +423,7 @@ class Screen:
             new_data=dict(sorted(new_data.items())),
             resent=dict(sorted(resent.items())),
             acked_unseen=bool(st["acked_unseen"][d]),
+            unacked_at_end=snd_max != NONE and (cum_ack == NONE or cum_ack < snd_max),
             longest_gap_s=float(fl["longest_gap"][d]),
         )
 

@@ -19,6 +19,7 @@ ICMP_DROP_RULES = (
     'icmpv6 type packet-too-big counter drop comment "icmpv6-packet-too-big"',
 )
 LOSS_COMMENT = "random-loss"
+OUTAGE_COMMENT = "outage"  # the rule a path event "outage" adds: drop everything forwarded
 
 
 def router_rules(scenario: Scenario, role: str) -> str:

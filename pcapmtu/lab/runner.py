@@ -18,8 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -278,26 +279,80 @@ def _capture_workload(
             "(not an MTU problem); check that nothing else filters the lab's traffic"
         )
     recorder = Recorder(scenario, ns, workdir, processes)
-    recorder.start()
-    client = _run_client(
-        ns,
-        [
-            *ports,
-            "--workload",
-            scenario.workload,
-            "--size",
-            str(scenario.effective_response_bytes),
-            "--upload",
-            str(scenario.upload_bytes),
-            "--timeout",
-            str(scenario.timeout_s),
-        ],
-        scenario.timeout_s,
-    )
+    timeline = [(scenario.capture_after_s, recorder.start)]
+    if scenario.path_event != "none":
+        timeline.append((scenario.event_at_s, lambda: _path_event(scenario, ns)))
+    if scenario.capture_after_s == 0:
+        recorder.start()  # before the client, so not one of its packets is missed
+        timeline = timeline[1:]
+    keep_alive = [a for size in scenario.keep_alive_sizes for a in ("--keep-alive", str(size))]
+    with _on_timeline(timeline):
+        client = _run_client(
+            ns,
+            [
+                *ports,
+                "--workload",
+                scenario.workload,
+                "--size",
+                str(scenario.effective_response_bytes),
+                "--upload",
+                str(scenario.upload_bytes),
+                "--timeout",
+                str(scenario.timeout_s),
+                *(keep_alive if scenario.workload == "keepalive" else []),
+                "--pause",
+                str(scenario.pause_s),
+            ],
+            scenario.timeout_s,
+        )
     time.sleep(SETTLE_S)
     recordings = recorder.stop()
     routers = {role: _router_counters(ns[role]) for role in topology.ROUTERS}
     return recordings, _outcome(client), routers
+
+
+@contextlib.contextmanager
+def _on_timeline(timeline: list[tuple[float, Callable[[], None]]]) -> Iterator[None]:
+    """Run each action of `timeline` at its time (seconds from entry) while the body runs; an
+    action that fails fails the run, once the body is done."""
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def play() -> None:
+        started = time.monotonic()
+        for at, action in sorted(timeline, key=lambda item: item[0]):
+            if stop.wait(max(started + at - time.monotonic(), 0)):
+                return
+            try:
+                action()
+            except Exception as exc:  # reported by the caller's thread below
+                failures.append(exc)
+                return
+
+    player = threading.Thread(target=play, name="lab timeline", daemon=True)
+    player.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        player.join()
+    if failures:
+        raise failures[0]
+
+
+def _path_event(scenario: Scenario, ns: Namespaces) -> None:
+    """Change the path between the routers: lower its MTU (both ends of the link), or drop
+    everything the first router forwards (both directions)."""
+    if scenario.path_event == "mtu":
+        link = topology.links(scenario)[1]
+        for role, iface in ((link.a_role, link.a_iface), (link.b_role, link.b_iface)):
+            mtu = str(scenario.event_path_mtu)
+            system.run(["ip", "netns", "exec", ns[role], "ip", "link", "set", iface, "mtu", mtu])
+    elif scenario.path_event == "outage":
+        rule = ["forward", "counter", "drop", "comment", f'"{firewall.OUTAGE_COMMENT}"']
+        system.run(
+            ["ip", "netns", "exec", ns["r1"], "nft", "add", "rule", "inet", firewall.TABLE, *rule]
+        )
 
 
 def _run_client(
@@ -349,6 +404,7 @@ def _router_counters(namespace: str) -> dict[str, int]:
         "icmp_dropped": counters.get("icmp-dest-unreachable", 0)
         + counters.get("icmpv6-packet-too-big", 0),
         "random_loss_dropped": counters.get(firewall.LOSS_COMMENT, 0),
+        "outage_dropped": counters.get(firewall.OUTAGE_COMMENT, 0),
     }
 
 

@@ -14,10 +14,25 @@ from typing import Any, Literal
 
 from pcapmtu.errors import UsageError
 
-Workload = Literal["get", "upload", "bulk", "many", "services"]
+Workload = Literal["get", "upload", "bulk", "many", "services", "keepalive", "stalled-reader"]
 Side = Literal["home", "proxy", "both"]
 
-WORKLOADS: tuple[str, ...] = ("get", "upload", "bulk", "many", "services")
+WORKLOADS: tuple[str, ...] = (
+    "get",
+    "upload",
+    "bulk",
+    "many",
+    "services",
+    "keepalive",
+    "stalled-reader",
+)
+# What happens to the path between the routers during the workload, `event_at_s` after it
+# starts: its MTU falls to `event_path_mtu` (a route change, a failover link), or it stops
+# carrying anything (a cut link, a firewall dropping everything).
+PATH_EVENTS: tuple[str, ...] = ("none", "mtu", "outage")
+# The keep-alive workload's responses, the last of the default size: small ones first.
+DEFAULT_KEEP_ALIVE = (300, 600)
+DEFAULT_PAUSE_S = 1.0
 # Where tcpdump listens: the namespace's role and the interface inside it.
 CAPTURE_POINTS: dict[str, tuple[str, str]] = {
     "home-wg0": ("home", "wg0"),
@@ -39,6 +54,7 @@ DEFAULT_RESPONSE_BYTES: dict[str, int] = {
     "bulk": 3_000_000,
     "many": 20_000,
     "services": 20_000,
+    "stalled-reader": 1_000_000,
 }
 DEFAULT_UPLOAD_BYTES = 100_000
 DEFAULT_TIMEOUT_S = 10.0
@@ -116,6 +132,12 @@ class Scenario:
     timeout_s: float = DEFAULT_TIMEOUT_S
     wireguard: str = "auto"
     clamp_mss: int | None = None  # MSS clamping on both peers' wg0, for the second service only
+    keep_alive: tuple[int, ...] = ()  # keepalive: the response sizes, in order, on one connection
+    pause_s: float = DEFAULT_PAUSE_S  # keepalive: between one response and the next request
+    path_event: str = "none"
+    event_at_s: float = 0.0  # seconds after the workload starts
+    event_path_mtu: int | None = None  # path_event "mtu": the path's MTU from then on
+    capture_after_s: float = 0.0  # start capturing this long after the workload starts
 
     def __post_init__(self) -> None:
         _check_choice("--outer", self.outer, (4, 6))
@@ -143,6 +165,19 @@ class Scenario:
         _check_range("--upload-bytes", self.upload_bytes, 1, MAX_RESPONSE_BYTES, "bytes")
         if self.clamp_mss is not None:
             _check_range("--clamp-mss", self.clamp_mss, MIN_CLAMP_MSS, MAX_MTU, "bytes")
+        _check_choice("--path-event", self.path_event, PATH_EVENTS)
+        if self.path_event != "none":
+            _check_range("--event-at", self.event_at_s, 0.0, self.timeout_s, "seconds")
+        if (self.path_event == "mtu") != (self.event_path_mtu is not None):
+            raise UsageError("--event-path-mtu goes with --path-event mtu, and only with it")
+        if self.event_path_mtu is not None:
+            _check_range("--event-path-mtu", self.event_path_mtu, outer_min, MAX_MTU, "bytes")
+        _check_range("--capture-after", self.capture_after_s, 0.0, self.timeout_s, "seconds")
+        _check_range("--pause", self.pause_s, 0.0, self.timeout_s, "seconds")
+        if self.keep_alive and self.workload != "keepalive":
+            raise UsageError("--keep-alive sizes go with --workload keepalive only")
+        for size in self.keep_alive:
+            _check_range("--keep-alive", size, MIN_RESPONSE_BYTES, MAX_RESPONSE_BYTES, "bytes")
         if self.response_bytes is not None:
             _check_range(
                 "--response-bytes",
@@ -159,12 +194,18 @@ class Scenario:
             return self.response_bytes
         return DEFAULT_RESPONSE_BYTES.get(self.workload, DEFAULT_RESPONSE_BYTES["get"])
 
+    @property
+    def keep_alive_sizes(self) -> tuple[int, ...]:
+        """The keepalive workload's responses: as given, or small ones and then the default."""
+        return self.keep_alive or (*DEFAULT_KEEP_ALIVE, self.effective_response_bytes)
+
     def to_dict(self) -> dict[str, Any]:
         """Every setting, as written into the sidecar JSON."""
         data = asdict(self)
         data["sysctls"] = [str(s) for s in self.sysctls]
         data["captures"] = list(self.captures)
         data["response_bytes"] = self.effective_response_bytes
+        data["keep_alive"] = list(self.keep_alive_sizes) if self.workload == "keepalive" else []
         return data
 
 

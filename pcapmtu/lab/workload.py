@@ -31,15 +31,19 @@ PROBE_ATTEMPTS = 10
 # Sizes of the parallel requests of the "many" workload, besides the large one it is given.
 MANY_SMALL_SIZES = (300, 600, 900)
 MANY_LARGE_COUNT = 3
+MAX_RESPONSE_BYTES = 50_000_000
+# A reader that stops reading: a small receive buffer fills at once, and its window closes.
+STALLED_READER_RCVBUF = 16_384
 
 
-def build_response(total_bytes: int) -> bytes:
+def build_response(total_bytes: int, keep_alive: bool = False) -> bytes:
     """An HTTP response of exactly `total_bytes` bytes, headers included."""
     body_len = total_bytes
+    connection = "keep-alive" if keep_alive else "close"
     for _ in range(8):  # the header's length depends on the digits of Content-Length
         header = (
             "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
+            f"Content-Length: {body_len}\r\nConnection: {connection}\r\n\r\n"
         ).encode()
         if len(header) + body_len == total_bytes:
             break
@@ -82,10 +86,27 @@ def _content_length(head: bytes) -> int:
     return 0
 
 
+def _wants_keep_alive(head: bytes) -> bool:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"connection":
+            return value.strip().lower() == b"keep-alive"
+    return False
+
+
 def _serve_one(conn: socket.socket, deadline: float) -> None:
     with conn:
         try:
             head, body = _read_headers(conn, deadline)
+            # Keep-alive: answer each request on the connection until the client closes it.
+            while head and _wants_keep_alive(head) and time.monotonic() < deadline:
+                words = head.split(b"\r\n", 1)[0].decode("ascii", "replace").split()
+                size = _size_of(words[1]) if len(words) > 1 else 1000
+                conn.settimeout(max(deadline - time.monotonic(), 0.01))
+                conn.sendall(build_response(size, keep_alive=True))
+                head, body = _read_headers(conn, deadline)
+            if not head:
+                return
             request_line = head.split(b"\r\n", 1)[0].decode("ascii", "replace").split()
             if len(request_line) < 2:
                 return
@@ -99,7 +120,7 @@ def _serve_one(conn: socket.socket, deadline: float) -> None:
                     + reply
                 )
             else:
-                size = int(path.rsplit("/", 1)[-1]) if path.startswith("/bytes/") else 1000
+                size = _size_of(path)
                 conn.settimeout(max(deadline - time.monotonic(), 0.01))
                 conn.sendall(build_response(size))
             conn.shutdown(socket.SHUT_WR)
@@ -109,6 +130,13 @@ def _serve_one(conn: socket.socket, deadline: float) -> None:
                 pass
         except OSError:
             pass  # a black hole makes sends time out: that is the experiment, not an error
+
+
+def _size_of(path: str) -> int:
+    """The response size a request path asks for: `/bytes/N`, else 1000."""
+    if path.startswith("/bytes/") and path[7:].isdigit():
+        return min(int(path[7:]), MAX_RESPONSE_BYTES)
+    return 1000
 
 
 def serve(address: str, ports: Sequence[int], lifetime_s: float) -> int:
@@ -188,6 +216,87 @@ def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> Re
     )
 
 
+def _fetch_keep_alive(
+    address: str, port: int, sizes: Sequence[int], pause_s: float, deadline: float
+) -> list[RequestResult]:
+    """The requests of `sizes`, one after another on one connection, `pause_s` apart; a
+    request that fails ends the connection, and the ones after it are reported as not sent."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    results: list[RequestResult] = []
+    try:
+        conn = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        return [_failed("get", port, size, 0.0, exc) for size in sizes]
+    with conn:
+        broken: OSError | ValueError | None = None
+        for index, size in enumerate(sizes):
+            started = time.monotonic()
+            if broken is not None:
+                results.append(_failed("get", port, size, 0.0, broken))
+                continue
+            try:
+                conn.settimeout(max(deadline - time.monotonic(), 0.01))
+                if index == 0:
+                    conn.connect((address, port))
+                conn.sendall(
+                    f"GET /bytes/{size} HTTP/1.1\r\nHost: lab\r\n"
+                    "Connection: keep-alive\r\n\r\n".encode()
+                )
+                head, body = _read_headers(conn, deadline)
+                if not head:
+                    raise ValueError("the connection closed before a response")
+                body = _read_body(conn, body, _content_length(head), deadline)
+                received = len(head) + len(HEADER_END) + len(body)
+                status = int(head.split(b" ", 2)[1])
+                complete = status == 200 and received >= size
+                duration = round(time.monotonic() - started, 3)
+                results.append(
+                    RequestResult("get", port, size, received, complete, status, duration, None)
+                )
+                if not complete:
+                    broken = ValueError(f"incomplete response: {received} of {size} bytes")
+                elif index + 1 < len(sizes):
+                    time.sleep(max(min(pause_s, deadline - time.monotonic()), 0))
+            except (OSError, ValueError) as exc:
+                broken = exc
+                results.append(_failed("get", port, size, time.monotonic() - started, exc))
+    return results
+
+
+def _fetch_and_stop_reading(address: str, port: int, size: int, deadline: float) -> RequestResult:
+    """A GET whose client reads the headers, then stops reading until the deadline: its small
+    receive buffer fills and it advertises a zero window (a hung application, not the network)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    started = time.monotonic()
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALLED_READER_RCVBUF)
+            conn.settimeout(max(deadline - time.monotonic(), 0.01))
+            conn.connect((address, port))
+            conn.sendall(f"GET /bytes/{size} HTTP/1.1\r\nHost: lab\r\n\r\n".encode())
+            head, body = _read_headers(conn, deadline)
+            time.sleep(max(deadline - time.monotonic() - 0.5, 0))
+            status = int(head.split(b" ", 2)[1]) if head else None
+            received = len(head) + len(HEADER_END) + len(body)
+            return RequestResult(
+                "get",
+                port,
+                size,
+                received,
+                False,
+                status,
+                round(time.monotonic() - started, 3),
+                "stopped reading (on purpose)",
+            )
+    except (OSError, ValueError) as exc:
+        return _failed("get", port, size, time.monotonic() - started, exc)
+
+
+def _failed(kind: str, port: int, size: int, duration: float, exc: BaseException) -> RequestResult:
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return RequestResult(kind, port, size, 0, False, None, round(duration, 3), error)
+
+
 def fetch(
     address: str,
     ports: Sequence[int],
@@ -195,6 +304,8 @@ def fetch(
     size: int,
     upload: int,
     timeout: float,
+    keep_alive: Sequence[int] = (),
+    pause_s: float = 0.0,
 ) -> int:
     """Run one workload; print a JSON outcome; exit 0 if every request completed, else 1.
 
@@ -203,6 +314,14 @@ def fetch(
     """
     deadline = time.monotonic() + timeout
     port = ports[0]
+    if workload in ("keepalive", "stalled-reader"):
+        if workload == "keepalive":
+            done = _fetch_keep_alive(address, port, keep_alive or [size], pause_s, deadline)
+        else:
+            done = [_fetch_and_stop_reading(address, port, size, deadline)]
+        complete = all(r.complete for r in done)
+        print(json.dumps({"complete": complete, "requests": [asdict(r) for r in done]}))
+        return 0 if complete else 1
     plan: list[tuple[str, int, int]]
     if workload == "upload":
         plan = [("upload", upload, port)]
@@ -266,7 +385,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = sub.add_parser("fetch")
     cli.add_argument("--address", required=True)
     cli.add_argument("--port", type=int, action="append", required=True)
-    cli.add_argument("--workload", choices=("get", "upload", "bulk", "many", "services", "probe"))
+    cli.add_argument(
+        "--workload",
+        choices=(
+            "get",
+            "upload",
+            "bulk",
+            "many",
+            "services",
+            "keepalive",
+            "stalled-reader",
+            "probe",
+        ),
+    )
+    cli.add_argument("--keep-alive", type=int, action="append", default=[])
+    cli.add_argument("--pause", type=float, default=0.0)
     cli.add_argument("--size", type=int, default=PROBE_RESPONSE_BYTES)
     cli.add_argument("--upload", type=int, default=0)
     cli.add_argument("--timeout", type=float, required=True)
@@ -275,7 +408,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args.address, args.port, args.lifetime)
     if args.workload == "probe":
         return probe(args.address, args.port[0], args.timeout)
-    return fetch(args.address, args.port, args.workload, args.size, args.upload, args.timeout)
+    return fetch(
+        args.address,
+        args.port,
+        args.workload,
+        args.size,
+        args.upload,
+        args.timeout,
+        args.keep_alive,
+        args.pause,
+    )
 
 
 if __name__ == "__main__":
