@@ -278,7 +278,7 @@ def _first_pass(
                 segments += count
                 too_big += messages
                 tell()
-        table.finish()
+        table.finish(info.last_ts)
         facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
     else:
         from pcapmtu.fast import columns
@@ -428,6 +428,8 @@ def _report(
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
         findings += detect.clamped_flows(table, dropped, one.name)
+    for one in analysed:
+        findings += detect.zero_windows(_facts(one), one.name, config)
     findings = _merge_same_flow(detect.sort_findings(findings))
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)

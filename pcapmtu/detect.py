@@ -46,6 +46,7 @@ KIND_SUSPECTED = "suspected_black_hole"
 KIND_TOO_BIG = "icmp_too_big"
 KIND_MSS_CLAMPED = "mss_clamped"
 KIND_PATH_DOWN = "path_down"  # not a black hole: the path stopped carrying packets of any size
+KIND_ZERO_WINDOW = "zero_window"  # not a black hole: the receiver stopped reading
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
@@ -65,6 +66,7 @@ class DetectConfig:
 
     min_full_size_copies: int = 3  # the original and two retransmissions, all unacknowledged
     min_hole_s: float = 1.5  # at Linux's 200 ms minimum RTO: 3 attempts (0.2 + 0.4 + 0.8 s)
+    min_zero_window_s: float = 1.0  # a receive window closed this long: a stall of its own
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Finding:
     # The path carried packets of the lost size until then (the send time of the last that got
     # through): its MTU fell between that and `first_ts`; evidence is from after it only.
     path_fell_after: float | None = None
+    zero_window_s: float | None = None  # zero_window: the longest the window stayed closed
 
     @property
     def src(self) -> bytes:
@@ -246,6 +249,36 @@ def clamped_flows(
     return found
 
 
+def zero_windows(
+    facts: Iterable[DirectionFacts], capture: str, config: DetectConfig
+) -> list[Finding]:
+    """Directions whose receiver kept its window closed for `min_zero_window_s` or more: the
+    sender waits on the receiving application (window probes), not on the network."""
+    return [
+        Finding(
+            kind=KIND_ZERO_WINDOW,
+            side="sender",
+            capture=capture,
+            flow=f.flow,
+            dropped_ip_len=None,
+            largest_delivered_ip_len=None,
+            transmissions=0,
+            first_ts=f.first_ts,
+            evidence=(
+                Evidence(
+                    f.first_frame,
+                    None,
+                    f"the receiver kept its window closed (zero) for {f.zero_window_s:.1f} s",
+                    capture,
+                ),
+            ),
+            zero_window_s=round(f.zero_window_s, 3),
+        )
+        for f in facts
+        if f.zero_window_s >= config.min_zero_window_s
+    ]
+
+
 def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
     """Per path (src, dst): the smallest packet size a black hole, proven or suspected, lost."""
     dropped: dict[tuple[bytes, bytes], int] = {}
@@ -275,6 +308,7 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
         KIND_MSS_CLAMPED: 2,
         KIND_TOO_BIG: 3,
         KIND_PATH_DOWN: 4,
+        KIND_ZERO_WINDOW: 5,
     }
     return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
 

@@ -228,6 +228,7 @@ class Direction:
         # What the peer's ACKs say about this direction's bytes:
         self.cum_ack: int | None = None
         self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
+        self._zero_since: float | None = None  # when its peer closed its window, if it is
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
         # what this direction alone delivered, by size (its path's summary holds every flow's)
@@ -331,6 +332,12 @@ class Direction:
                 self.dup_acks_at[ack] = self.dup_acks_at.get(ack, 0) + 1
         pure = tcp.is_pure_ack(seg.flags, seg.payload_len)
         self._last_ack = (ack, seg.window) if pure else None
+        window = tcp.window_state(seg.flags, seg.window)
+        if window == 1 and self._zero_since is None:
+            self._zero_since = seg.ts
+        elif window == 0 and self._zero_since is not None:
+            facts.zero_window_s = max(facts.zero_window_s, seg.ts - self._zero_since)
+            self._zero_since = None
         for left, right in seg.sack_blocks:
             if tcp.is_valid_sack(left, right):
                 facts.sack_blocks += 1
@@ -487,10 +494,14 @@ class Direction:
             self.holes.append(hole)
         self.open_hole = None
 
-    def finish(self) -> None:
-        """At the end of the capture: stalls still outstanding, and the open hole."""
+    def finish(self, end_ts: float | None) -> None:
+        """At the end of the capture (at `end_ts`): stalls still outstanding, the open hole,
+        a window still closed."""
         snd_max, cum_ack = self.snd_max, self.cum_ack
         self.facts.unacked_at_end = snd_max is not None and (cum_ack is None or cum_ack < snd_max)
+        if self._zero_since is not None and end_ts is not None:
+            spell = end_ts - self._zero_since
+            self.facts.zero_window_s = max(self.facts.zero_window_s, spell)
         for sent in self.outstanding:
             full = sent.full_size_copies()
             if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
@@ -604,10 +615,11 @@ class FlowTable:
         if receiver is not None:
             receiver.on_peer_ack(seg, self.path(seg.dst, seg.src, seg.ip_version))
 
-    def finish(self) -> None:
+    def finish(self, end_ts: float | None = None) -> None:
+        """At the end of the capture, whose last record (of any kind) was at `end_ts`."""
         for flow in self.all_flows():
             for direction in flow.directions():
-                direction.finish()
+                direction.finish(end_ts)
 
     def facts(self) -> list[DirectionFacts]:
         """Every direction's facts, in the order of their flows' first segments."""

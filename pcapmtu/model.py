@@ -165,6 +165,9 @@ class DirectionFacts:
     acked_unseen: bool = False  # its peer acknowledged bytes beyond any it was seen to send
     # at the end of the capture, bytes it sent were still not cumulatively acknowledged
     unacked_at_end: bool = False
+    # the longest its peer kept its receive window closed (zero), in seconds; a spell still
+    # open at the end of the capture counts until then (`tcp.window_state`)
+    zero_window_s: float = 0.0
     # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
     # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
     longest_gap_s: float | None = field(default=None, compare=False)

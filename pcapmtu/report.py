@@ -17,8 +17,10 @@ from pcapmtu import linktypes
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
     KIND_MSS_CLAMPED,
+    KIND_PATH_DOWN,
     KIND_SUSPECTED,
     KIND_TOO_BIG,
+    KIND_ZERO_WINDOW,
     VERDICT_BLACK_HOLE,
     VERDICT_CLEAN,
     VERDICT_INCONCLUSIVE,
@@ -185,6 +187,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "copies_at_s": list(f.copies_at_s),
         "first_time": iso_time(f.first_ts),
         "path_fell_after": iso_time(f.path_fell_after),
+        "zero_window_s": f.zero_window_s,
         "evidence": [
             {"frame": e.frame, "time": iso_time(e.ts), "what": e.what, "capture": e.capture}
             for e in f.evidence
@@ -257,6 +260,23 @@ class Report:
                     "never arrived, but the capture cannot tell the size of what was lost"
                 )
             return "inconclusive: the capture holds no TCP data to judge by"
+        down = [f for f in self.findings if f.kind == KIND_PATH_DOWN]
+        if down:
+            first = min(down, key=lambda f: f.first_ts)
+            return (
+                f"no MTU black hole: the path {format_address(first.src)} -> "
+                f"{format_address(first.dst)} stopped carrying packets of any size at "
+                f"{clock(first.first_ts)} (an outage, a dead peer or a firewall dropping "
+                "everything), which is not a size problem"
+            )
+        closed = [f for f in self.findings if f.kind == KIND_ZERO_WINDOW]
+        if closed:
+            worst = max(closed, key=lambda f: f.zero_window_s or 0.0)
+            return (
+                f"no MTU black hole: {format_address(worst.dst)} stopped reading: it kept its "
+                f"receive window closed for {worst.zero_window_s:.1f} s (a zero window), so "
+                f"{format_address(worst.src)} waited on it, not on the network"
+            )
         icmp = [f.icmp_mtu for f in self.findings if f.kind == KIND_TOO_BIG and f.icmp_mtu]
         if icmp:
             return (
@@ -340,6 +360,12 @@ class Report:
             "No packet was lost for its size in this capture: if the symptom persists, "
             "capture while it happens, on the tunnel interface of the sending peer."
         ]
+        if any(f.kind == KIND_PATH_DOWN for f in self.findings):
+            steps.insert(
+                0,
+                "The path stopped carrying anything: check that the peer is up (wg show: "
+                "its latest handshake), the underlay link, and firewalls on the way.",
+            )
         if r is not None:
             steps.append(
                 f"MTU = {r.wireguard_mtu} on both peers would keep the tunnel's packets "
@@ -422,6 +448,24 @@ def _finding_lines(f: Finding) -> list[str]:
             f"  Its MSS was clamped to {f.mss} and its full-size {f.largest_delivered_ip_len}-byte "
             f"packets got through: clamping to {f.mss} works on this path.",
             *(f"    {e.frame}: {e.what}" for e in f.evidence),
+            "",
+        ]
+    if f.kind == KIND_ZERO_WINDOW:
+        return [
+            f"ZERO WINDOW: {flow} (IPv{f.ip_version}, {f.capture})",
+            f"  The receiver kept its window closed for {f.zero_window_s:.1f} s: its "
+            "application stopped reading (the sender's window probes got a zero window "
+            "back). Not a network problem: look at the receiving application.",
+            "",
+        ]
+    if f.kind == KIND_PATH_DOWN:
+        return [
+            f"PATH DOWN: {flow} (IPv{f.ip_version}, captured at the sender, {f.capture})",
+            f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times from "
+            f"{clock(f.first_ts)} on and never acknowledged, and nothing sent on this path "
+            "after it got through, of any size: not an MTU problem, the path (or the peer) "
+            "stopped carrying anything: an outage, a dead peer, a firewall dropping everything.",
+            *(f"    {e.frame}: {e.what}" for e in f.evidence[:MAX_EVIDENCE_SHOWN]),
             "",
         ]
     title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"

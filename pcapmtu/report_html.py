@@ -13,8 +13,10 @@ from pcapmtu import linktypes
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
     KIND_MSS_CLAMPED,
+    KIND_PATH_DOWN,
     KIND_SUSPECTED,
     KIND_TOO_BIG,
+    KIND_ZERO_WINDOW,
     VERDICT_BLACK_HOLE,
     Finding,
 )
@@ -29,6 +31,8 @@ _TITLES = {
     KIND_SUSPECTED: "Suspected black hole",
     KIND_MSS_CLAMPED: "MSS clamped",
     KIND_TOO_BIG: "ICMP too-big",
+    KIND_PATH_DOWN: "Path down (not an MTU problem)",
+    KIND_ZERO_WINDOW: "Zero window (the receiver stopped reading)",
 }
 NONE = "\N{EN DASH}"  # an empty cell
 _TABLE = 'style="border-collapse:collapse;margin:0.3em 0 0.8em 0;font-size:0.95em"'

@@ -95,3 +95,12 @@ def is_dsack(left: int, right: int, ack: int) -> bool:
 
 def is_valid_sack(left: int, right: int) -> bool:
     return signed_delta(right, left) > 0
+
+
+def window_state(flags: int, window: int) -> int:
+    """What an ACK says of its sender's receive window: 1 closed (a zero window: the
+    application stopped reading, RFC 9293 section 3.8.6.1), 0 open, -1 nothing (a SYN or RST
+    carries no window to judge by)."""
+    if flags & (TCP_SYN | TCP_RST) or not flags & TCP_ACK:
+        return -1
+    return 1 if window == 0 else 0

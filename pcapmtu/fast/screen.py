@@ -162,6 +162,7 @@ class Screen:
             for name in _STARTS_UNSET:
                 self.ints[name][d] = NONE
             self.floats["first_ts"][d] = np.nan
+            self.floats["zero_window_since"][d] = np.nan
         self.size = max(self.size, size)
 
     def _direction_ids(self, c: Columns) -> np.ndarray:
@@ -391,6 +392,11 @@ class Screen:
         if len(p.gap_dir):  # gaps still open at the end of the capture
             open_for = (self.last_ts or 0.0) - p.gap_ts
             np.maximum.at(self.floats["longest_gap"], p.gap_dir, open_for)
+        since = self.floats["zero_window_since"][: self.size]
+        closed = ~np.isnan(since)  # windows still closed at the end of the capture
+        if closed.any() and self.last_ts is not None:
+            longest = self.floats["zero_window_s"][: self.size]
+            longest[closed] = np.maximum(longest[closed], self.last_ts - since[closed])
         new_data: dict[int, dict[int, list[int]]] = {}
         for (d, size), entry in self.sizes.items():
             new_data.setdefault(d, {})[size] = entry

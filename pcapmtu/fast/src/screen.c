@@ -4,6 +4,8 @@
  * check that the facts it yields equal the exact pass's (pcapmtu/flows.py) on every capture. */
 #include "native.h"
 
+#include <math.h>
+
 #define NONE_SEQ (-(((int64_t)1) << 42))
 #define SEQ_HALF (((int64_t)1) << 31)
 #define SEQ_MASK ((((int64_t)1) << 32) - 1)
@@ -47,14 +49,14 @@ enum {
     S_DSACKS, S_LARGEST_IP_LEN, S_MAX_HEADER_LEN, S_MAX_PAYLOAD, S_SYN_MSS, S_SYN_SEEN,
     S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
     S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_FIRST_FRAME, S_LAST_FRAME, S_FIRST_TS, S_LAST_TS,
-    S_FINISHED, N_STATE
+    S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_FINISHED, N_STATE
 };
 static const char *state_names[N_STATE] = {
     "packets", "data_packets", "data_bytes", "retransmissions", "dup_acks", "sack_blocks",
     "dsacks", "largest_ip_len", "max_header_len", "max_payload", "syn_mss", "syn_seen",
     "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
     "last_pure_window", "acked_unseen", "first_frame", "last_frame", "first_ts", "last_ts",
-    "finished"};
+    "zero_window_since", "zero_window_s", "finished"};
 
 /* screen_rows(columns, state) -> (end, code, cum, top)
  *   columns: the batch's segment columns, in frame order, plus "dirs", "peers" (-1: none)
@@ -91,6 +93,8 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
     }
     double *ts = (double *)c[C_TS], *first_ts = (double *)st[S_FIRST_TS];
     double *last_ts = (double *)st[S_LAST_TS];
+    double *zero_since = (double *)st[S_ZERO_WINDOW_SINCE];
+    double *zero_longest = (double *)st[S_ZERO_WINDOW_S];
     out_end = PyMem_Malloc(sizeof(int64_t) * (n + 1));
     out_cum = PyMem_Malloc(sizeof(int64_t) * (n + 1));
     out_top = PyMem_Malloc(sizeof(int64_t) * (n + 1));
@@ -156,6 +160,17 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
             }
             st[S_LAST_PURE_ACK][p] = pure_ack;
             st[S_LAST_PURE_WINDOW][p] = window;
+            /* tcp.window_state: a zero window opens a closed spell (NaN: none), an open one
+             * ends it */
+            if (!(flags & (TCP_SYN_FLAG | TCP_RST))) {
+                if (window == 0) {
+                    if (zero_since[p] != zero_since[p]) zero_since[p] = ts[r];
+                } else if (zero_since[p] == zero_since[p]) {
+                    double spell = ts[r] - zero_since[p];
+                    if (spell > zero_longest[p]) zero_longest[p] = spell;
+                    zero_since[p] = NAN;
+                }
+            }
             int64_t blocks = c[C_SACK_COUNT][r];
             for (int64_t k = 0; k < blocks && k < 4; k++) {
                 int64_t left = c[C_SACK_LEFT][4 * r + k], right = c[C_SACK_RIGHT][4 * r + k];
