@@ -145,6 +145,68 @@ SAMPLES: tuple[Sample, ...] = (
         extension=".pcapng",
     ),
     Sample(
+        "keepalive",
+        "A keep-alive connection: two small responses (300 and 600 bytes) get through, then "
+        "the 1760-byte one stalls on its 1420-byte packet. The small packets before the loss "
+        "prove the path carries them as much as later ones would.",
+        _s(workload="keepalive", pause_s=0.5),
+        complete=False,
+    ),
+    Sample(
+        "capture-late",
+        "Capture started after the connection was up, as people do once they notice the "
+        "hang: no SYN, so no MSS; a 300-byte response before the capture, then the "
+        "1760-byte one stalls. The receiver's side alone cannot tell the lost packet's size.",
+        _s(
+            workload="keepalive",
+            keep_alive=(300, 1760),
+            pause_s=1.5,
+            capture_after_s=0.8,
+            captures=("home-wg0", "proxy-wg0"),
+        ),
+        complete=False,
+    ),
+    Sample(
+        "mtu-falls",
+        "The path's MTU falls mid-connection (1500 to 1400 at 1 s, a route change): a 20 kB "
+        "response crosses at full size, then the next response's 1420-byte packet stalls "
+        "while its 444-byte one gets through.",
+        _s(
+            path_mtu=1500,
+            workload="keepalive",
+            keep_alive=(20_000, 1760),
+            pause_s=2.0,
+            path_event="mtu",
+            event_at_s=1.0,
+            event_path_mtu=1400,
+            captures=("home-wg0", "proxy-wg0"),
+        ),
+        complete=False,
+    ),
+    Sample(
+        "outage",
+        "Not an MTU problem: the path stops carrying anything at 1 s (the first router drops "
+        "everything). A 20 kB response crosses, then the client's next request (115 bytes) is "
+        "resent and never answered.",
+        _s(
+            path_mtu=1500,
+            workload="keepalive",
+            keep_alive=(20_000, 1760),
+            pause_s=2.0,
+            path_event="outage",
+            event_at_s=1.0,
+            captures=("proxy-wg0", "home-wg0"),
+        ),
+        complete=False,
+    ),
+    Sample(
+        "stalled-reader",
+        "Not an MTU problem: the client reads the headers of a 1 MB response, then stops "
+        "reading; its window closes and the server sends window probes until the end.",
+        _s(path_mtu=1500, workload="stalled-reader"),
+        complete=False,
+    ),
+    Sample(
         "healthy-random-loss",
         "Not an MTU problem: a 1 MB download over a path that fits (wg 1420, path 1500) with "
         "2% random loss at the router; ordinary retransmissions of all sizes, all delivered. "
@@ -240,6 +302,16 @@ def _row(sample: Sample, data: dict[str, Any], capture: dict[str, Any]) -> str:
     config += [f"`{x}`" for x in s["sysctls"]]
     if s.get("clamp_mss"):
         config.append(f"MSS clamped to {s['clamp_mss']} for port 8081")
+    if s["workload"] == "keepalive":
+        config.append(
+            f"responses {', '.join(map(str, s['keep_alive']))} B, {s['pause_s']:g} s apart"
+        )
+    if s.get("path_event") == "mtu":
+        config.append(f"path MTU {s['event_path_mtu']} from {s['event_at_s']:g} s")
+    elif s.get("path_event") == "outage":
+        config.append(f"outage from {s['event_at_s']:g} s")
+    if s.get("capture_after_s"):
+        config.append(f"capture from {s['capture_after_s']:g} s")
     if s["loss_percent"]:
         config.append(f"loss {s['loss_percent']:g}%")
     if s["snaplen"] != Scenario().snaplen:
