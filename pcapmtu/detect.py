@@ -17,12 +17,18 @@ black hole. Three patterns are recognised:
   ICMP "too big" for the flow (PMTUD); reported with the time it took;
 - MSS clamping: a flow on a black-holed path whose clamped MSS kept its packets small enough.
 
-A path that ever carried a packet as large as the lost one clears it: the size was not the
-cause (QUIC's rule looks only at later packets; earlier ones too guard against a single
-connection dropped by a middlebox being taken for a black hole).
+A path that carried a packet as large as the lost one after it clears it: the size was not
+the cause. One that carried the size only before it had its MTU fall (`_after_fall`): a black
+hole when smaller packets of the same connection got through after it (`path_fell_after` says
+since when), suspected when only other connections show it (a middlebox that dropped one
+connection looks the same).
 
 A large segment that stalls with no smaller data after it to compare with is a
 `suspected_black_hole`: the size may be the cause, but the capture cannot prove it.
+
+Two stalls are said to be something else: `path_down`, a segment resent with nothing of any
+size getting through after it (an outage, a dead peer), and `zero_window`, a receiver that
+stopped reading (`zero_windows`, from the facts of every direction).
 
 Every decision of pcapmtu is here: besides the rules, which directions are worth the exact pass
 (`worth_exact_pass`, from the fast pass's facts: each of its predicates, `could_stall` and

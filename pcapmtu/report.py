@@ -77,6 +77,7 @@ class PathReport:
     smallest_dropped: int | None
     tunnel_mtu: int | None  # from the receiver's SYN MSS
     mtu_fell_at: float | None = None  # its MTU fell during the capture: the bracket is from then
+    tunnel_mtu_at_least: int | None = None  # no SYN to tell the tunnel MTU: its largest packet
 
     @property
     def fits_max(self) -> int | None:
@@ -92,6 +93,7 @@ class PathReport:
             "smallest_dropped_ip_len": self.smallest_dropped,
             "tunnel_mtu": self.tunnel_mtu,
             "mtu_fell_at": iso_time(self.mtu_fell_at),
+            "tunnel_mtu_at_least": self.tunnel_mtu_at_least,
         }
 
 
@@ -415,6 +417,11 @@ def _text_lines(report: Report) -> list[str]:
             low = p.largest_delivered if p.largest_delivered is not None else "?"
             high = p.fits_max if p.fits_max is not None else "?"
             tunnel = f"; tunnel MTU {p.tunnel_mtu} (from the SYN's MSS)" if p.tunnel_mtu else ""
+            if p.tunnel_mtu_at_least:
+                tunnel = (
+                    f"; tunnel MTU at least {p.tunnel_mtu_at_least} (its largest packet: no SYN "
+                    "in the capture to tell the MSS)"
+                )
             since = f" since its MTU fell ({clock(p.mtu_fell_at)})" if p.mtu_fell_at else ""
             lines.append(
                 f"  {format_address(p.src)} -> {format_address(p.dst)}: "

@@ -41,8 +41,11 @@ def path_reports(
     fell = fell or {}
     mtus = tunnel_mtus(facts)
     versions: dict[Path, int] = {}
+    largest: dict[Path, int] = {}  # the largest packet each path was seen to carry
     for f in facts:
-        versions.setdefault((f.flow.src, f.flow.dst), f.flow.ip_version)
+        key = (f.flow.src, f.flow.dst)
+        versions.setdefault(key, f.flow.ip_version)
+        largest[key] = max(largest.get(key, 0), f.largest_ip_len)
     reports = []
     for key in sorted(set(versions) | set(dropped), key=lambda k: (k not in dropped, k)):
         smallest = dropped.get(key)
@@ -50,7 +53,7 @@ def path_reports(
             summary = paths.get(key)
             sizes = summary.delivered if summary is not None else {}
             since = fell.get(key)
-            largest = max(
+            low = max(
                 (
                     size
                     for size, (sent_ts, _frame, _name) in sizes.items()
@@ -59,16 +62,18 @@ def path_reports(
                 default=None,
             )
         else:
-            largest = delivered.get(key)
+            low = delivered.get(key)
         reports.append(
             PathReport(
                 src=key[0],
                 dst=key[1],
                 ip_version=versions.get(key, 4),
-                largest_delivered=largest,
+                largest_delivered=low,
                 smallest_dropped=smallest,
                 tunnel_mtu=mtus.get(key),
                 mtu_fell_at=fell.get(key),
+                # no SYN: the tunnel's MTU is at least its largest packet
+                tunnel_mtu_at_least=(largest.get(key) or None) if key not in mtus else None,
             )
         )
     return reports
