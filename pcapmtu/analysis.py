@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, cast
 
-from pcapmtu import detect, fast
+from pcapmtu import detect, fast, tunnels
 from pcapmtu.capture import Capture, Source, Tee, replayable, size_of
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import DetectConfig, Finding, HostMss
@@ -47,6 +47,7 @@ from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, TooBig
 from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
+from pcapmtu.tunnels import TunnelEvidence
 from pcapmtu.version import __version__
 
 DEFAULT_CONFIG = DetectConfig()
@@ -116,6 +117,7 @@ def analyze(
     jobs: int = 1,
     progress: ProgressCallback | None = None,
     shortlist: bool = True,
+    tunnel: str | None = None,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
@@ -127,9 +129,19 @@ def analyze(
 
     `shortlist=False` runs the exact pass on everything, as an install without the compiled
     fast pass does: the same report, slower (tests compare them).
+
+    `tunnel` ("wireguard", "vxlan", "geneve", "gre", "gre:8" for GRE with an 8-byte header,
+    "gretap", "ipip", "sit", "ip6tnl" or "none") says which tunnel the capture was taken on,
+    when it cannot tell itself (`tunnels.recognise`); its overhead and fix text follow.
     """
     report, _ = analyze_and_trace(
-        sources, names=names, config=config, jobs=jobs, progress=progress, shortlist=shortlist
+        sources,
+        names=names,
+        config=config,
+        jobs=jobs,
+        progress=progress,
+        shortlist=shortlist,
+        tunnel=tunnel,
     )
     return report
 
@@ -143,9 +155,12 @@ def analyze_and_trace(
     progress: ProgressCallback | None = None,
     shortlist: bool = True,
     traced: TraceRequest | None = None,
+    tunnel: str | None = None,
 ) -> tuple[Report, list[CaptureTrace]]:
     """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
     postmortem's pictures): no pass more than the analysis itself takes."""
+    if tunnel is not None:
+        tunnels.check_kind(tunnel)
     items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
     labels: list[str | None] = list(names) if names is not None else [None] * len(items)
     exact = not shortlist or not fast.AVAILABLE
@@ -159,7 +174,7 @@ def analyze_and_trace(
         pairs = _pairs_to_replay(analysed, delivered, config, traced)
         for one in analysed:
             _second_pass(one, pairs, traced)
-        report = _report(analysed, delivered, config)
+        report = _report(analysed, delivered, config, tunnel)
     traces = _traces(analysed, report, traced) if traced is not None else []
     return report, traces
 
@@ -353,6 +368,8 @@ def _capture_report(
         last_ts=info.last_ts,
         skipped=dict(decoder.skipped),
         warnings=tuple(info.warnings),
+        tunnels=dict(decoder.tunnels),
+        interfaces=tuple(info.interfaces),
     )
 
 
@@ -412,7 +429,10 @@ def _span(one: _Analysed, pairs: set[Pair]) -> tuple[int, int] | None:
 
 
 def _report(
-    analysed: list[_Analysed], delivered: dict[detect.Path, int], config: DetectConfig
+    analysed: list[_Analysed],
+    delivered: dict[detect.Path, int],
+    config: DetectConfig,
+    tunnel: str | None = None,
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths: dict[detect.Path, PathSummary] = {}
@@ -434,14 +454,33 @@ def _report(
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)
     reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell)
+    evidence = TunnelEvidence()
+    for one in analysed:
+        evidence.merge(tunnel_evidence(one.report, _facts(one)))
+    recognised = tunnels.recognise(evidence, tunnel)
     return Report(
         verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
         findings=tuple(findings),
         paths=tuple(reports),
-        recommendation=recommendation(findings, reports),
+        recommendation=recommendation(findings, reports, recognised),
         captures=tuple(one.report for one in analysed),
         flows=tuple(flows),
         tool_version=__version__,
+        tunnel=recognised,
+    )
+
+
+def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:
+    """What one capture shows of its tunnel: outer headers, interface names, SYNs' MSS."""
+    mss: dict[int, int] = {}
+    for f in facts:
+        if f.syn_mss:
+            mss[f.syn_mss] = mss.get(f.syn_mss, 0) + 1
+    return TunnelEvidence(
+        outer=dict(capture.tunnels),
+        interfaces=list(capture.interfaces),
+        link_types=set(capture.link_types),
+        syn_mss=mss,
     )
 
 

@@ -28,6 +28,7 @@ from pcapmtu.errors import (
 from pcapmtu.lab import scenario as scenario_spec
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.report import VERDICT_CLEAN, Report
+from pcapmtu.tunnels import TUNNELS
 from pcapmtu.version import __version__
 
 EXIT_OK = 0
@@ -101,6 +102,18 @@ class ExitCodeGroup(click.Group):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+def _tunnel_kind(value: str | None) -> str | None:
+    """--tunnel, checked: a tunnel kind pcapmtu knows."""
+    from pcapmtu.tunnels import check_kind
+
+    if value is not None:
+        try:
+            check_kind(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group(cls=ExitCodeGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="pcapmtu")
 def cli() -> None:
@@ -143,6 +156,14 @@ def cli() -> None:
     is_flag=True,
     help="No progress line on stderr (it is shown only when stderr is a terminal).",
 )
+@click.option(
+    "--tunnel",
+    metavar="KIND",
+    callback=lambda _ctx, _param, value: _tunnel_kind(value),
+    help="The tunnel the capture was taken on, when the capture cannot tell: "
+    f"{', '.join(TUNNELS)}, or gre:N (an N-byte GRE header). Its overhead and the fix "
+    "follow it. Default: told from the capture (outer headers, interface names, MSS).",
+)
 def analyze(
     captures: tuple[str, ...],
     as_json: bool,
@@ -150,6 +171,7 @@ def analyze(
     min_gap: float,
     jobs: int,
     quiet: bool,
+    tunnel: str | None,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
@@ -181,7 +203,11 @@ def analyze(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
         report = run_analysis(
-            list(captures), config=config, jobs=jobs, progress=_progress_line if show else None
+            list(captures),
+            config=config,
+            jobs=jobs,
+            progress=_progress_line if show else None,
+            tunnel=tunnel,
         )
     if show:
         click.echo("\r\033[K", nl=False, err=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 from pcapmtu import linktypes
 from pcapmtu.model import Record, Segment, TooBig
+from pcapmtu.tunnels import GENEVE_PORT, UDP_HEADER, VXLAN_PORTS
 
 IPPROTO_ICMP = 1
 IPPROTO_IPIP = 4
@@ -65,6 +66,8 @@ IPV6_EXTENSION_MIN = 8  # every extension header is a multiple of 8 bytes
 TCP_MIN_HEADER = 20
 TCP_FLAGS_MASK = 0xFF  # CWR .. FIN; dpkt's `flags` adds the experimental NS bit (RFC 3540)
 GRE_MIN_HEADER = 4
+# WireGuard's message lengths by type: initiation, response, cookie reply (data: 32 + 16n)
+WG_MESSAGE_LEN = {1: 148, 2: 92, 3: 64}
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8
@@ -92,6 +95,8 @@ class Decoder:
 
     def __init__(self) -> None:
         self.skipped: Counter[str] = Counter()
+        # packets by the tunnel that wraps them (`tunnels.TunnelEvidence.outer`)
+        self.tunnels: Counter[str] = Counter()
         self.unknown_link_types: Counter[int] = Counter()
         # `dpkt_layers`, loaded by `decode` at the first record that reaches an IP header
         self._dl: Any = None
@@ -207,12 +212,21 @@ class Decoder:
             return self._too_big(record, data, t, src, 6)
         if depth < MAX_TUNNEL_DEPTH:
             if protocol in (IPPROTO_IPIP, IPPROTO_IPV6):
+                kind = "ip6tnl" if version == 6 else ("sit" if protocol == IPPROTO_IPV6 else "ipip")
+                self.tunnels[kind] += 1
                 return self._ip(record, data, t, total_len - header_len, depth + 1)
             if protocol == IPPROTO_GRE:
                 inner = _gre_payload(data, t)
                 if inner is not None:
+                    self.tunnels[f"gre:{inner - t}"] += 1
                     return self._ip(record, data, inner, total_len - (inner - o), depth + 1)
-        self.skipped["UDP" if protocol == IPPROTO_UDP else "other protocol"] += 1
+        if protocol == IPPROTO_UDP:
+            self.skipped["UDP"] += 1
+            carried = udp_tunnel(data, t, total_len - header_len)
+            if carried is not None:
+                self.tunnels[carried] += 1
+            return None
+        self.skipped["other protocol"] += 1
         return None
 
     def _tcp(
@@ -321,6 +335,29 @@ def options(raw: bytes) -> dict[str, object]:
     if blocks:
         found["sack_blocks"] = tuple(blocks)
     return found
+
+
+def udp_tunnel(data: bytes, u: int, udp_len: int) -> str | None:
+    """The tunnel a UDP datagram (header at `u`, `udp_len` bytes as its IP header says)
+    carries, told from its captured bytes: WireGuard by its messages' shape (any port: type
+    1 to 4, three zero bytes, and the length each type has), VXLAN and GENEVE by their ports
+    and header. The compiled lane (`fast/src/decode.c`, `udp_kind`) applies the same rule."""
+    if len(data) < u + UDP_HEADER + 4 or udp_len < UDP_HEADER + 4:
+        return None
+    dport = struct.unpack_from("!H", data, u + 2)[0]
+    payload = udp_len - UDP_HEADER
+    p = u + UDP_HEADER
+    first = data[p]
+    shaped = payload == WG_MESSAGE_LEN.get(first) or (
+        first == 4 and payload >= 32 and payload % 16 == 0
+    )
+    if shaped and data[p + 1 : p + 4] == b"\0\0\0":
+        return "wireguard"
+    if dport in VXLAN_PORTS and first & 0x08 and payload >= 8 + 14:
+        return "vxlan"
+    if dport == GENEVE_PORT and first >> 6 == 0 and payload >= 8 + 14:
+        return "geneve"
+    return None
 
 
 def _gre_payload(data: bytes, g: int) -> int | None:

@@ -126,6 +126,7 @@ class CaptureInfo:
     first_ts: float | None = None
     last_ts: float | None = None
     truncated_by_snaplen: int = 0  # packets whose captured length < their length
+    interfaces: list[str] = field(default_factory=list)  # pcapng interface names, as given
     warnings: list[str] = field(default_factory=list)
 
 

@@ -60,7 +60,7 @@ class Thresholds:
             tunnel_mtu=path.tunnel_mtu,
             largest_delivered=path.largest_delivered,
             smallest_dropped=path.smallest_dropped,
-            recommended_mtu=r.wireguard_mtu if r else None,
+            recommended_mtu=r.mtu if r else None,
             recommended_certainty=r.certainty if r else None,
         )
 

@@ -29,6 +29,7 @@ from pcapmtu.detect import (
 from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address
 from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
 from pcapmtu.report_html import report_html
+from pcapmtu.tunnels import Recognised
 
 SCHEMA_VERSION = 1
 MAX_EVIDENCE_SHOWN = 12
@@ -145,6 +146,8 @@ class CaptureReport:
     last_ts: float | None
     skipped: dict[str, int]
     warnings: tuple[str, ...]
+    tunnels: dict[str, int] = field(default_factory=dict)  # packets by the tunnel wrapping them
+    interfaces: tuple[str, ...] = ()  # pcapng interface names
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +166,8 @@ class CaptureReport:
             "first_time": iso_time(self.first_ts),
             "last_time": iso_time(self.last_ts),
             "skipped": dict(sorted(self.skipped.items())),
+            "tunnels": dict(sorted(self.tunnels.items())),
+            "interfaces": list(self.interfaces),
             "warnings": list(self.warnings),
         }
 
@@ -200,12 +205,21 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 def recommendation_to_dict(r: Recommendation) -> dict[str, Any]:
     low, high = r.underlay_path_mtu
     other_mtu, other_basis = r.other_underlay
+    wireguard = r.tunnel.kind == "wireguard"
     return {
+        "tunnel": r.tunnel.kind,
+        "tunnel_how": r.tunnel_how,
+        "mtu": r.mtu,
         "wireguard_mtu": r.wireguard_mtu,
+        "set_mtu": list(r.set_mtu),
         "basis": r.basis,
         "max_mtu": r.max_mtu,
         "certainty": r.certainty,
-        "other_underlay": {"wireguard_mtu": other_mtu, "basis": other_basis},
+        "other_underlay": {
+            "mtu": other_mtu,
+            "wireguard_mtu": other_mtu if wireguard else None,
+            "basis": other_basis,
+        },
         "mss_ipv4": r.mss_ipv4,
         "mss_ipv6": r.mss_ipv6,
         "underlay_path_mtu": {"min": low, "max": high},
@@ -228,6 +242,7 @@ class Report:
     captures: tuple[CaptureReport, ...]
     flows: tuple[FlowReport, ...] = field(default_factory=tuple)
     tool_version: str = ""
+    tunnel: Recognised | None = None  # the tunnel the captures were taken on, and how told
 
     @property
     def black_holes(self) -> tuple[Finding, ...]:
@@ -337,9 +352,8 @@ class Report:
         if self.verdict == VERDICT_BLACK_HOLE and r is not None:
             steps = [f"Confirm the limit from one peer: {r.confirm}" if r.confirm else ""]
             steps += [
-                f"Set MTU = {r.wireguard_mtu} in [Interface] on both peers, or clamp the TCP "
-                f"MSS to {r.mss_ipv4} (IPv6: {r.mss_ipv6}); clamping helps TCP only: UDP such as "
-                "QUIC still needs the MTU.",
+                f"Set {_setting(r)}, or clamp the TCP MSS to {r.mss_ipv4} (IPv6: {r.mss_ipv6}); "
+                "clamping helps TCP only: UDP such as QUIC still needs the MTU.",
                 "Capture again on the tunnel interface with the fix in place and run "
                 "`pcapmtu analyze` on it: the verdict should be clean.",
                 'Find why no ICMP "fragmentation needed" came back: a firewall dropping ICMP '
@@ -370,7 +384,7 @@ class Report:
             )
         if r is not None:
             steps.append(
-                f"MTU = {r.wireguard_mtu} on both peers would keep the tunnel's packets "
+                f"{_setting(r)[0].upper()}{_setting(r)[1:]} would keep the tunnel's packets "
                 "from being fragmented on this path."
             )
         return tuple(steps)
@@ -382,6 +396,16 @@ class Report:
             "verdict": self.verdict,
             "summary": self.summary(),
             "to_decide": self.to_decide(),
+            "tunnel": (
+                {
+                    "kind": self.tunnel.tunnel.kind,
+                    "name": self.tunnel.tunnel.name,
+                    "how": self.tunnel.how,
+                    "certain": self.tunnel.certain,
+                }
+                if self.tunnel is not None
+                else None
+            ),
             "findings": [finding_to_dict(f) for f in self.findings],
             "paths": [p.to_dict() for p in self.paths],
             "recommendation": (
@@ -545,45 +569,61 @@ def _finding_lines(f: Finding) -> list[str]:
     return lines
 
 
+def _setting(r: Recommendation, mtu: int | None = None) -> str:
+    """What to set, in words: "MTU = 1340 in [Interface] on both peers"."""
+    value = r.mtu if mtu is None else mtu
+    if r.tunnel.kind == "wireguard":
+        return f"MTU = {value} in [Interface] on both peers"
+    if not r.tunnel.is_tunnel:
+        return f"the MTU to {value} on the sending host's interface or route (no tunnel)"
+    return f"the {r.tunnel.name} tunnel's MTU to {value} on both ends"
+
+
 def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
     low, high = r.underlay_path_mtu
-    outer = f"IPv{r.outer_version_assumed} underlay"
+    outer = f" (IPv{r.outer_version_assumed} underlay)" if r.tunnel.is_tunnel else ""
+    setting = _setting(r)
     if not broken:
-        head = (
-            f"ADVICE: MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}) "
-            "would avoid fragmenting the tunnel's packets."
-        )
+        head = f"ADVICE: {setting}{outer} would avoid fragmenting the tunnel's packets."
     elif r.certainty == "exact":
-        head = (
-            f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}): the "
-            "largest that works on this path."
-        )
+        head = f"FIX: set {setting}{outer}: the largest that works on this path."
     elif r.certainty == "safe":
         head = (
-            f"FIX: set MTU = {r.wireguard_mtu} in [Interface] on both peers ({outer}): it works "
-            f"on this path; the capture shows the MTU must be at most {r.max_mtu}."
+            f"FIX: set {setting}{outer}: it works on this path; the capture shows the MTU "
+            f"must be at most {r.max_mtu}."
         )
     else:
         head = (
-            f"FIX: set MTU = {r.wireguard_mtu} at most in [Interface] on both peers ({outer}); "
-            "the capture shows it cannot be larger, not that it is enough."
+            f"FIX: set {setting} at most{outer}; the capture shows it cannot be larger, not "
+            "that it is enough."
         )
     lines = [head]
+    if r.tunnel_how:
+        lines.append(f"  tunnel: {r.tunnel.name}, {r.tunnel_how}")
     lines += [f"  because {reason}" for reason in r.reasons]
+    path = "the underlay path" if r.tunnel.is_tunnel else "the path"
     if low == high:
-        lines.append(f"  the underlay path carries {high} bytes")
+        lines.append(f"  {path} carries {high} bytes")
     elif low is not None:
-        lines.append(f"  the underlay path carries between {low} and {high} bytes")
+        lines.append(f"  {path} carries between {low} and {high} bytes")
     else:
-        lines.append(f"  the underlay path carries at most {high} bytes")
+        lines.append(f"  {path} carries at most {high} bytes")
+    if r.tunnel.kind != "wireguard":
+        lines += [f"  how: {how}" for how in r.set_mtu]
     if r.confirm:
         lines.append(f"  confirm: {r.confirm}")
     other_mtu, other_basis = r.other_underlay
     other_outer = 4 if r.outer_version_assumed == 6 else 6
-    lines.append(f"  over an IPv{other_outer} underlay use MTU = {other_mtu} ({other_basis})")
+    if r.tunnel.is_tunnel and other_outer in r.tunnel.outer_versions:
+        lines.append(f"  over an IPv{other_outer} underlay use MTU = {other_mtu} ({other_basis})")
+    padding = (
+        f", leaving room for {r.tunnel.name}'s {r.tunnel.padding}-byte padding"
+        if r.tunnel.padding > 1
+        else ""
+    )
     lines.append(
-        f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6), leaving room "
-        "for WireGuard's 16-byte padding, for connections forwarded and the host's own, e.g."
+        f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6){padding}, for "
+        "connections forwarded and the host's own, e.g."
     )
     # IPv4 examples per tool, forwarded into the tunnel and sent by the host; the JSON has all.
     examples = [

@@ -11,6 +11,7 @@ from pcapmtu.flows import PathSummary
 from pcapmtu.model import DirectionFacts
 from pcapmtu.mtu import WIREGUARD_PORT, Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import PathReport
+from pcapmtu.tunnels import WIREGUARD, Recognised
 
 
 def tunnel_mtus(facts: Iterable[DirectionFacts]) -> dict[Path, int]:
@@ -89,9 +90,13 @@ def underlay_mtu(findings: list[Finding]) -> int | None:
     return min(mtus, default=None)
 
 
-def recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommendation | None:
-    """What to set, from the worst black-holed path (and any ICMP from the underlay)."""
-    underlay = underlay_mtu(findings)
+def recommendation(
+    findings: list[Finding], paths: list[PathReport], tunnel: Recognised | None = None
+) -> Recommendation | None:
+    """What to set, from the worst black-holed path (and any ICMP from the underlay), for the
+    tunnel the capture was taken on (WireGuard when not said)."""
+    told = tunnel or Recognised(WIREGUARD, "", False)
+    underlay = underlay_mtu(findings) if told.tunnel is WIREGUARD else None
     holed = [p for p in paths if p.smallest_dropped is not None]
     if holed:
         worst = min(holed, key=lambda p: p.smallest_dropped or 0)
@@ -100,7 +105,15 @@ def recommendation(findings: list[Finding], paths: list[PathReport]) -> Recommen
             tunnel_mtu=worst.tunnel_mtu,
             icmp_underlay_mtu=underlay,
             inner_version=worst.ip_version,
+            tunnel=told.tunnel,
+            tunnel_how=told.how,
         )
     if underlay is not None:
-        return recommend(Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=underlay)
+        return recommend(
+            Bracket(None, None),
+            tunnel_mtu=None,
+            icmp_underlay_mtu=underlay,
+            tunnel=told.tunnel,
+            tunnel_how=told.how,
+        )
     return None

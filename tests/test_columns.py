@@ -52,6 +52,7 @@ def test_the_fast_lane_equals_the_exact_decoder(path: Path) -> None:
     for name in columns.COLUMNS:
         assert np.array_equal(lane[name], exact[name]), name
     assert lane_decoder.skipped == exact_decoder.skipped
+    assert lane_decoder.tunnels == exact_decoder.tunnels
     assert lane_decoder.unknown_link_types == exact_decoder.unknown_link_types
     assert lane_too_big == exact_too_big
 

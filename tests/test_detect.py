@@ -41,7 +41,7 @@ def test_sender_side_black_hole() -> None:
     assert report.paths[0].fits_max == 1419 and report.paths[0].largest_delivered == 444
     assert report.recommendation is not None
     assert report.recommendation.max_mtu == 1419
-    assert report.recommendation.wireguard_mtu == 1280  # what works; 1419 is only the bound
+    assert report.recommendation.mtu == 1280  # what works; 1419 is only the bound
     assert report.recommendation.basis == "conservative"
 
 

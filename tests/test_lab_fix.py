@@ -39,7 +39,7 @@ def _fixed_by_the_recommendation(scenario: Scenario, tmp_path: Path) -> None:
     assert report.verdict == "black_hole", report.summary()
     r = report.recommendation
     assert r is not None
-    fix = r.wireguard_mtu if scenario.outer == r.outer_version_assumed else r.other_underlay[0]
+    fix = r.mtu if scenario.outer == r.outer_version_assumed else r.other_underlay[0]
     assert fix <= r.max_mtu
     fixed = run_scenario(
         replace(scenario, wg_mtu_home=fix, wg_mtu_proxy=fix), tmp_path / "fixed.pcap"

@@ -39,7 +39,7 @@ def test_a_wide_bracket_recommends_what_works_and_states_the_bound() -> None:
     """The incident: 444 bytes crossed, 1420 did not. 1419 is only the bound; 1280 works."""
     r = mtu.recommend(mtu.Bracket(444, 1419), tunnel_mtu=1420)
     assert r is not None
-    assert (r.wireguard_mtu, r.basis, r.certainty, r.max_mtu) == (
+    assert (r.mtu, r.basis, r.certainty, r.max_mtu) == (
         1280,
         "conservative",
         "safe",
@@ -69,10 +69,10 @@ def test_the_recommended_mtu_works_on_every_path_the_capture_allows(
             continue  # no black hole on this path, or a capture it cannot produce
         r = mtu.recommend(mtu.Bracket(delivered, lost - 1), tunnel_mtu=tunnel_mtu)
         assert r is not None
-        assert r.wireguard_mtu <= r.max_mtu < lost
+        assert r.mtu <= r.max_mtu < lost
         if r.basis != mtu.BASIS_UPPER_BOUND:
             # every packet through a tunnel of that MTU fits the real path
-            assert r.wireguard_mtu + mtu.WG_OVERHEAD_IPV4 <= path, (path, r)
+            assert r.mtu + mtu.WG_OVERHEAD_IPV4 <= path, (path, r)
             assert r.certainty in ("exact", "safe")
 
 
@@ -85,30 +85,30 @@ def test_from_full_size_segments_lost_it_works_on_any_path_of_1340_bytes_or_more
     both (and on a smaller path the confirmation ping fails first)."""
     for path in range(1340, mtu.wg_outer_size(tunnel_mtu, tunnel_mtu)):
         r = mtu.recommend(mtu.Bracket(444, tunnel_mtu - 1), tunnel_mtu=tunnel_mtu)
-        assert r is not None and r.wireguard_mtu + mtu.WG_OVERHEAD_IPV4 <= path
+        assert r is not None and r.mtu + mtu.WG_OVERHEAD_IPV4 <= path
 
 
 def test_icmp_next_hop_mtu_makes_it_exact() -> None:
     r = mtu.recommend(mtu.Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=1400)
     assert r is not None
-    assert (r.wireguard_mtu, r.certainty, r.confirm) == (1340, "exact", None)
+    assert (r.mtu, r.certainty, r.confirm) == (1340, "exact", None)
     r6 = mtu.recommend(
         mtu.Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=1400, outer_version=6
     )
-    assert r6 is not None and r6.wireguard_mtu == 1320
+    assert r6 is not None and r6.mtu == 1320
 
 
 def test_tight_bracket_is_exact() -> None:
     # 1328 bytes crossed (1388 on the underlay), 1329 did not (padded to 1344: 1404)
     r = mtu.recommend(mtu.Bracket(1328, 1328), tunnel_mtu=1420)
-    assert r is not None and r.certainty == "exact" and r.wireguard_mtu == 1328
+    assert r is not None and r.certainty == "exact" and r.mtu == 1328
     assert r.basis == "proven" and r.confirm is None
 
 
 def test_a_path_too_small_for_1280_gets_the_bound_said_as_such() -> None:
     r = mtu.recommend(mtu.Bracket(None, 1250), tunnel_mtu=1420)
     assert r is not None and r.basis == "upper_bound" and r.certainty == "at_most"
-    assert r.wireguard_mtu == r.max_mtu < 1280
+    assert r.mtu == r.max_mtu < 1280
 
 
 def test_ipv6_inside_below_1280_is_warned() -> None:
@@ -133,7 +133,7 @@ def test_clamped_mss_fits_even_when_the_tunnel_keeps_mtu_1420() -> None:
     """On a 1400-byte path MTU 1340 works, but clamping to 1340 - 40 = 1300 does not while wg0
     stays at 1420: 1340-byte packets are padded to 1344 and leave as 1404 bytes."""
     r = mtu.recommend(mtu.Bracket(None, None), tunnel_mtu=1420, icmp_underlay_mtu=1400)
-    assert r is not None and r.wireguard_mtu == 1340
+    assert r is not None and r.mtu == 1340
     assert mtu.wg_outer_size(1300 + 40, 1420) == 1404  # the naive clamp still fails
     assert (r.mss_ipv4, r.mss_ipv6) == (1288, 1268)
     assert mtu.wg_outer_size(r.mss_ipv4 + 40, 1420) <= 1400

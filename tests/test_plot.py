@@ -68,7 +68,7 @@ def test_segment_sizes_draws_each_fate_and_the_thresholds(ax: Axes) -> None:
     assert lines["444: largest delivered"] == 444
     assert lines["1419: largest that may fit"] == 1419
     assert report.recommendation is not None
-    mtu = report.recommendation.wireguard_mtu
+    mtu = report.recommendation.mtu
     assert lines[f"{mtu}: WireGuard MTU to set"] == mtu == 1280  # safe, not a bound
     assert ax.get_ylabel() == "IP packet size (bytes)" and "(s)" in ax.get_xlabel()
 

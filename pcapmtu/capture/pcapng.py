@@ -34,6 +34,7 @@ PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
 PCAPNG_MAJOR_VERSION = 1
 PCAPNG_BLOCK_OVERHEAD = 12  # type, length, and the trailing length
 OPT_ENDOFOPT = 0
+OPT_IF_NAME = 2
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
 DEFAULT_TSRESOL = 6  # microseconds, when an interface does not say
@@ -222,7 +223,11 @@ class PcapngFormat:
             value = body[pos + 4 : pos + 4 + size]
             if code == OPT_ENDOFOPT or len(value) < size:
                 break
-            if code == OPT_IF_TSRESOL and size >= 1:
+            if code == OPT_IF_NAME and size:
+                name = value.split(b"\0", 1)[0].decode("utf-8", "replace")
+                if name and name not in self.info.interfaces and len(self.info.interfaces) < 64:
+                    self.info.interfaces.append(name)
+            elif code == OPT_IF_TSRESOL and size >= 1:
                 resol = value[0]
             elif code == OPT_IF_TSOFFSET and size >= 8:
                 offset_s = struct.unpack(order + "q", value[:8])[0]

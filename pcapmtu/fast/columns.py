@@ -69,6 +69,8 @@ COMPILED_ORDER = (
 )
 COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 1  # then the MSS
 KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
+# the compiled lane's UDP kinds, by the tunnel they carry (`decode.udp_tunnel`)
+UDP_KINDS = {KIND_UDP: "", 3: "wireguard", 4: "vxlan", 5: "geneve"}
 
 
 @dataclass
@@ -154,16 +156,18 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     if lane == "exact" or n == 0:
         return _one_by_one(batch, np.arange(n), decoder, [])
     columns, slow, udp = _compiled_lane(batch)
-    if udp:
-        decoder.skipped["UDP"] += udp
+    for kind, count in udp.items():
+        decoder.skipped["UDP"] += count
+        if kind:
+            decoder.tunnels[kind] += count
     decoded = _one_by_one(batch, slow, decoder, [columns])
     decoded.fast = len(columns["frame"])
     return decoded
 
 
-def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
+def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int]]:
     """The common shapes, decoded compiled: (their columns, the records left for the exact
-    decoder, how many were UDP)."""
+    decoder, how many were UDP, by the tunnel they carry: "" for none)."""
     kinds_raw, fields_raw = _native.tcp_headers(
         batch.data,
         *(
@@ -188,7 +192,8 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, int]:
     columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
     columns["mss"] = fields[:, -1].copy()
     slow = np.flatnonzero(kinds == KIND_SLOW)
-    return columns, slow, int(np.count_nonzero(kinds == KIND_UDP))
+    udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
+    return columns, slow, {name: count for name, count in udp.items() if count}
 
 
 def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:

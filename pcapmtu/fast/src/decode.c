@@ -21,7 +21,7 @@
 #define SACK_KEPT 4 /* SACK blocks kept per segment: 40 option bytes hold no more */
 #define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
 
-enum { SLOW = 0, TCP = 1, UDP = 2 };
+enum { SLOW = 0, TCP = 1, UDP = 2, UDP_WIREGUARD = 3, UDP_VXLAN = 4, UDP_GENEVE = 5 };
 
 static unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
 static uint64_t be32(const unsigned char *p) {
@@ -85,7 +85,22 @@ static void tcp_options(const unsigned char *x, int64_t len, int64_t *out) {
     out[16 + 2 * SACK_KEPT] = mss;
 }
 
-/* One record: SLOW, UDP, or TCP with its fields written to `out`. */
+/* The tunnel a UDP datagram carries (pcapmtu/decode.py, udp_tunnel: the same rule): u is its
+ * header, room the bytes captured from there, udp_len its length as the IP header says. */
+static int udp_kind(const unsigned char *u, int64_t room, int64_t udp_len) {
+    if (room < 8 + 4 || udp_len < 8 + 4) return UDP;
+    unsigned dport = be16(u + 2), first = u[8];
+    int64_t payload = udp_len - 8;
+    int64_t wg_len = first == 1 ? 148 : first == 2 ? 92 : first == 3 ? 64 : -1;
+    int shaped = payload == wg_len || (first == 4 && payload >= 32 && payload % 16 == 0);
+    if (shaped && u[9] == 0 && u[10] == 0 && u[11] == 0) return UDP_WIREGUARD;
+    if ((dport == 4789 || dport == 8472) && (first & 0x08) && payload >= 8 + 14) return UDP_VXLAN;
+    if (dport == 6081 && (first >> 6) == 0 && payload >= 8 + 14) return UDP_GENEVE;
+    return UDP;
+}
+
+/* One record: SLOW, UDP (or a UDP_ kind: a tunnel's), or TCP with its fields written to
+ * `out`. */
 static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int64_t link,
                    int64_t *out) {
     long ip = ip_offset(r, caplen, link);
@@ -116,7 +131,7 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     } else {
         return SLOW;
     }
-    if (proto == 17) return UDP;
+    if (proto == 17) return udp_kind(o + ip_header, room - ip_header, total - ip_header);
     if (proto != 6 || ip_header + 20 > room) return SLOW;
     const unsigned char *t = o + ip_header;
     unsigned off_flags = be16(t + 12);
@@ -144,7 +159,7 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
 
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
- *   one-by-one decoder, 1: TCP, 2: UDP); fields: FIELDS + 1 int64 per TCP record, in order:
+ *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE); fields: FIELDS + 1 int64 per TCP record, in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
  *   MSS (0: none). */
