@@ -472,10 +472,11 @@ def _report(
 
 def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:
     """What one capture shows of its tunnel: outer headers, interface names, SYNs' MSS."""
-    mss: dict[int, int] = {}
+    mss: dict[tuple[int, int], int] = {}
     for f in facts:
         if f.syn_mss:
-            mss[f.syn_mss] = mss.get(f.syn_mss, 0) + 1
+            key = (f.syn_mss, f.flow.ip_version)
+            mss[key] = mss.get(key, 0) + 1
     return TunnelEvidence(
         outer=dict(capture.tunnels),
         interfaces=list(capture.interfaces),

@@ -594,6 +594,15 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     help="Kernel module or wireguard-go.",
 )
 @click.option(
+    "--tunnel",
+    type=click.Choice(scenario_spec.TUNNEL_KINDS),
+    default="wireguard",
+    show_default=True,
+    help="The tunnel between home and proxy: WireGuard, VXLAN (DF set on the outer header; "
+    "capture points home-vxlan0, proxy-vxlan0), or none (the traffic crosses the underlay "
+    "itself; --wg-mtu is then the endpoints' eth0 MTU).",
+)
+@click.option(
     "--keep-alive",
     "keep_alive",
     type=int,
@@ -667,6 +676,7 @@ def lab_run(
     event_at: float,
     event_path_mtu: int | None,
     capture_after: float,
+    tunnel: str,
 ) -> int:
     """Build the lab, run one workload through the tunnel, capture it, tear it all down.
 
@@ -696,7 +706,7 @@ def lab_run(
         outer=int(outer),
         inner=int(inner),
         icmp=icmp,
-        captures=captures or ("home-wg0",),
+        captures=captures or (_DEFAULT_POINT[tunnel],),
         snaplen=snaplen,
         tstamp_precision=tstamp_precision,
         format=fmt,
@@ -715,12 +725,16 @@ def lab_run(
         event_at_s=event_at,
         event_path_mtu=event_path_mtu,
         capture_after_s=capture_after,
+        tunnel=tunnel,
     )
     result = run_scenario(scenario, output)
     click.echo(result.summary())
     for warning in result.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
     return EXIT_OK if result.outcome.complete else EXIT_FOUND
+
+
+_DEFAULT_POINT = {"wireguard": "home-wg0", "vxlan": "home-vxlan0", "none": "home-underlay"}
 
 
 def _mtu_from_config(path: Path, variables: tuple[str, ...]) -> int:

@@ -22,7 +22,8 @@ with a test (`tests/test_decode.py`):
   that differs between systems).
 
 IPv4 fragments are counted and skipped (a black hole is about packets that were *not*
-fragmented); IP-in-IP, 6in4 and plain GRE are unwrapped so the inner flow is analysed.
+fragmented); IP-in-IP, 6in4, plain GRE, VXLAN and GENEVE are unwrapped so the inner flow is
+analysed, and each tunnel's packets are counted (`tunnels`: which tunnel the capture shows).
 """
 
 from __future__ import annotations
@@ -221,10 +222,13 @@ class Decoder:
                     self.tunnels[f"gre:{inner - t}"] += 1
                     return self._ip(record, data, inner, total_len - (inner - o), depth + 1)
         if protocol == IPPROTO_UDP:
-            self.skipped["UDP"] += 1
             carried = udp_tunnel(data, t, total_len - header_len)
             if carried is not None:
                 self.tunnels[carried] += 1
+            inner = _ethernet_in_udp(data, t, carried) if depth < MAX_TUNNEL_DEPTH else None
+            if inner is not None:  # VXLAN, GENEVE: the inner frame's IP packet is analysed
+                return self._ip(record, data, inner, total_len - (inner - o), depth + 1)
+            self.skipped["UDP"] += 1
             return None
         self.skipped["other protocol"] += 1
         return None
@@ -358,6 +362,24 @@ def udp_tunnel(data: bytes, u: int, udp_len: int) -> str | None:
     if dport == GENEVE_PORT and first >> 6 == 0 and payload >= 8 + 14:
         return "geneve"
     return None
+
+
+def _ethernet_in_udp(data: bytes, u: int, carried: str | None) -> int | None:
+    """Offset of the IP packet in the Ethernet frame a VXLAN (RFC 7348) or GENEVE (RFC 8926)
+    datagram at `u` carries, or None (another tunnel, not IP, or cut by the snaplen)."""
+    p = u + UDP_HEADER
+    if carried == "vxlan":
+        frame = p + 8
+    elif carried == "geneve" and data[p + 2 : p + 4] == b"\x65\x58":  # Ethernet inside
+        frame = p + 8 + (data[p] & 0x3F) * 4
+    else:
+        return None
+    if len(data) < frame + 14:
+        return None
+    ethertype = struct.unpack_from("!H", data, frame + 12)[0]
+    if ethertype not in (linktypes.ETHERTYPE_IPV4, linktypes.ETHERTYPE_IPV6):
+        return None
+    return frame + 14
 
 
 def _gre_payload(data: bytes, g: int) -> int | None:

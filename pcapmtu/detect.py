@@ -365,7 +365,8 @@ def _from_stall(
                 later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
             )
         )
-    elif path is not None and (before := path.largest_below(stall.size)) is not None:
+    before = path.largest_below(stall.size) if path is not None else None
+    if before is not None and before[0] > (delivered or 0):
         # Before the loss counts as much as after: the path never carried this size (above),
         # so it did not change in between (a keep-alive connection, ssh, TLS, an upload).
         delivered = before[0]
@@ -665,7 +666,10 @@ def _from_hole(
             f"receiver acknowledges only up to the gap of {missing} bytes; {open_for:.1f} s open",
             capture,
         ),
-        *(Evidence(f, None, "data beyond the gap arrived", capture) for f in hole.beyond_frames),
+        *(
+            Evidence(f, None, "a packet beyond the gap arrived", capture)
+            for f in hole.beyond_frames
+        ),
         *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
         *(
             Evidence(f, None, "the gap's bytes arrive in a smaller packet", capture)

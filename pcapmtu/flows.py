@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pcapmtu import tcp
-from pcapmtu.model import TCP_ACK, TCP_SYN, DirectionFacts, FlowKey, Segment
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_SYN, DirectionFacts, FlowKey, Segment
 from pcapmtu.mtu import ETHERNET_MTU
 
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
@@ -62,6 +62,11 @@ class Sent:
     end: int
     size: int  # wire IP size of the first copy
     copies: list[Copy]
+
+    @property
+    def carries_data(self) -> bool:
+        """False for a FIN alone: it shows what the path delivers, but never stalls a flow."""
+        return self.copies[0].payload_len > 0
 
     def full_size_copies(self) -> list[Copy]:
         return [c for c in self.copies if c.size >= self.size]
@@ -263,8 +268,10 @@ class Direction:
             return
         snd_max = self.snd_max
         self.snd_max = end if snd_max is None else max(snd_max, end)
-        if seg.payload_len == 0:  # SYN or FIN alone: sequence space, but no data to size
-            return
+        if seg.payload_len == 0:
+            if seg.flags & TCP_FIN and not seg.flags & TCP_SYN:
+                self._send_fin(seg, start, end, snd_max)
+            return  # SYN or FIN alone: sequence space, but no data
         self.largest_payload = max(self.largest_payload, seg.payload_len)
         self.tcp_options_len = seg.tcp_header_len - 20
         self.header_len = seg.ip_header_len + seg.tcp_header_len
@@ -291,6 +298,19 @@ class Direction:
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))
             self._note_beyond_hole(new_from, copy)
+
+    def _send_fin(self, seg: Segment, start: int, end: int, snd_max: int | None) -> None:
+        """A FIN alone is a packet too: its delivery (an ACK or a SACK of its sequence byte)
+        shows the path carried a packet of its size, as a data segment's would. It is no data
+        segment for the trace (`Trace.segments`)."""
+        copy = Copy(seg.frame, seg.ts, seg.ip_len, start, end, self.key, 0, seg.ip_len)
+        if snd_max is None or start >= snd_max:
+            self.outstanding.append(Sent(start, end, seg.ip_len, [copy]))
+            self._note_beyond_hole(start, copy)
+            return
+        for sent in self.outstanding:  # a FIN sent again
+            if sent.start == start and sent.end == end:
+                sent.copies.append(copy)
 
     def _count_sent(self, seg: Segment, start: int) -> None:
         """The facts of a segment this direction sent (the rules of `tcp.py`)."""
@@ -422,7 +442,7 @@ class Direction:
             else:
                 for piece in smaller:  # each smaller packet was sent once for its bytes
                     summary.add(piece.size, piece.ts, piece.frame)
-        if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
+        if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
             self.stalls.append(Stall(sent.start, sent.end, sent.size, full, smaller, ts))
 
     def _trace_delivered(self, sent: Sent, smaller: list[Copy], how: str) -> None:
@@ -504,7 +524,7 @@ class Direction:
             self.facts.zero_window_s = max(self.facts.zero_window_s, spell)
         for sent in self.outstanding:
             full = sent.full_size_copies()
-            if len(full) >= 2 and len(self.stalls) < MAX_HOLES_KEPT:
+            if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
                 beyond = max((s.size for s in self.outstanding if s.start >= sent.end), default=0)
                 self.stalls.append(
                     Stall(

@@ -118,9 +118,14 @@ _INTERFACE_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^ip6tnl"), "ip6tnl"),
     (re.compile(r"^(eth|en[opsx]|em|bond|br)"), "none"),
 )
-# The MSS of a SYN sent through a tunnel at its usual MTU, IPv4 inside (IPv6: 20 less).
-_USUAL_MSS: dict[int, str] = {1380: "wireguard", 1360: "wireguard", 1460: "none", 1440: "none"}
-# MSS 1460 (IPv4) / 1440 (IPv6): a 1500-byte Ethernet link, no tunnel on the host's side.
+# The usual MTU of each tunnel over a 1500-byte link (WireGuard's is wg-quick's 1420): a SYN's
+# MSS of that MTU less 40 (IPv4) or 60 (IPv6) suggests the tunnel it was sent into.
+_USUAL_MTU: dict[int, str] = {1420: "wireguard", 1450: "vxlan", 1476: "gre", 1500: "none"}
+_USUAL_MSS: dict[tuple[int, int], str] = {
+    (mtu - overhead, version): kind
+    for mtu, kind in _USUAL_MTU.items()
+    for version, overhead in ((4, 40), (6, 60))
+}
 
 
 @dataclass
@@ -132,7 +137,7 @@ class TunnelEvidence:
     outer: dict[str, int] = field(default_factory=dict)
     interfaces: list[str] = field(default_factory=list)  # pcapng interface names
     link_types: set[int] = field(default_factory=set)
-    syn_mss: dict[int, int] = field(default_factory=dict)  # MSS -> SYNs announcing it
+    syn_mss: dict[tuple[int, int], int] = field(default_factory=dict)  # (MSS, IP version) -> SYNs
 
     def merge(self, other: TunnelEvidence) -> None:
         for kind, count in other.outer.items():
@@ -184,12 +189,15 @@ def recognise(evidence: TunnelEvidence, told: str | None = None) -> Recognised:
         name, kind = named
         return Recognised(TUNNELS[kind], f"told by the capture's interface name {name}", True)
     if evidence.syn_mss:
-        mss = max(evidence.syn_mss, key=lambda m: (evidence.syn_mss[m], m))
-        usual = _USUAL_MSS.get(mss)
+        mss, version = max(evidence.syn_mss, key=lambda m: (evidence.syn_mss[m], m))
+        usual = _USUAL_MSS.get((mss, version))
         if usual is not None:
-            what = "WireGuard's usual MTU of 1420" if usual == "wireguard" else "a 1500-byte link"
+            mtu = mss + (60 if version == 6 else 40)
+            what = "a 1500-byte link" if usual == "none" else f"{TUNNELS[usual].name}'s usual MTU"
             return Recognised(
-                TUNNELS[usual], f"guessed from the SYNs' MSS {mss} ({what}); --tunnel to say", False
+                TUNNELS[usual],
+                f"guessed from the SYNs' MSS {mss} (MTU {mtu}: {what}); --tunnel to say",
+                False,
             )
     return Recognised(WIREGUARD, "assumed: the capture does not show it; --tunnel to say", False)
 

@@ -39,6 +39,8 @@ def _tshark_counts(path: Path) -> Counter[tuple[str, int, str, int]]:
             WIRESHARK_FILTER,
             "-T",
             "fields",
+            "-E",
+            "occurrence=l",  # the innermost address of a tunnelled packet (VXLAN, GRE)
             "-e",
             "ip.src",
             "-e",

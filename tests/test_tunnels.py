@@ -60,11 +60,15 @@ def test_recognised_by_what_the_capture_shows_first() -> None:
     assert (told.tunnel.kind, told.certain) == ("vxlan", True)
     outer = recognise(TunnelEvidence(outer={"gre:8": 5, "wireguard": 1}, interfaces=["wg0"]))
     assert (outer.tunnel.kind, outer.tunnel.overhead(4), outer.certain) == ("gre", 28, True)
-    named = recognise(TunnelEvidence(interfaces=["any", "vxlan100"], syn_mss={1380: 2}))
+    named = recognise(TunnelEvidence(interfaces=["any", "vxlan100"], syn_mss={(1380, 4): 2}))
     assert (named.tunnel.kind, named.certain) == ("vxlan", True)
-    guessed = recognise(TunnelEvidence(syn_mss={1460: 4, 1380: 1}))
+    guessed = recognise(TunnelEvidence(syn_mss={(1460, 4): 4, (1380, 4): 1}))
     assert (guessed.tunnel.kind, guessed.certain) == ("none", False)
-    assumed = recognise(TunnelEvidence(syn_mss={1234: 1}))
+    assert recognise(TunnelEvidence(syn_mss={(1440, 6): 1})).tunnel.kind == "none"
+    assert recognise(TunnelEvidence(syn_mss={(1440, 4): 1})).tunnel.kind == "wireguard"  # unknown
+    assert recognise(TunnelEvidence(syn_mss={(1410, 4): 1})).tunnel.kind == "vxlan"
+    assert recognise(TunnelEvidence(syn_mss={(1360, 6): 1})).tunnel.kind == "wireguard"
+    assumed = recognise(TunnelEvidence(syn_mss={(1234, 4): 1}))
     assert (assumed.tunnel.kind, assumed.certain) == ("wireguard", False)
     assert "assumed" in assumed.how
 
@@ -149,3 +153,30 @@ def test_the_report_says_the_tunnel_and_its_fix() -> None:
     assert both_ends.tunnel is not None and both_ends.tunnel.certain
     assert "underlay" in both_ends.tunnel.how  # its eth0 interface holds WireGuard's UDP
     assert both_ends.captures[0].interfaces == ("wg0", "eth0")
+
+
+def test_a_real_vxlan_capture_on_the_underlay_is_unwrapped() -> None:
+    report = analyze(SAMPLES / "vxlan.home-underlay.pcap")
+    assert report.tunnel is not None
+    assert (report.tunnel.tunnel.kind, report.tunnel.certain) == ("vxlan", True)
+    assert report.captures[0].tunnels["vxlan"] >= 20
+    (finding,) = report.black_holes
+    assert finding.dropped_ip_len == 1450  # the inner packet, not its 1500-byte VXLAN wrapping
+    r = report.recommendation
+    assert r is not None and r.tunnel.kind == "vxlan" and r.underlay_path_mtu[1] == 1499
+    # the capture on vxlan0 itself shows the same, the tunnel guessed from its MSS (1450 - 40)
+    inside = analyze(SAMPLES / "vxlan.home-vxlan0.pcap")
+    assert inside.tunnel is not None and inside.tunnel.tunnel.kind == "vxlan"
+    assert not inside.tunnel.certain
+    assert [f.dropped_ip_len for f in inside.black_holes] == [1450]
+
+
+def test_no_tunnel_with_tso_counts_the_super_packet_at_wire_size() -> None:
+    report = analyze(SAMPLES / "no-tunnel.pcap")
+    sizes = [f.facts.largest_ip_len for f in report.flows if f.facts.flow.sport == 8080]
+    assert max(sizes) > 1500  # the server's side: tcpdump saw a TSO super-packet
+    (finding,) = report.black_holes
+    assert finding.dropped_ip_len == 1500  # the MSS-sized packet it left as
+    r = report.recommendation
+    assert r is not None and r.tunnel.kind == "none" and r.underlay_path_mtu == (52, 1499)
+    assert "[Interface]" not in report.fix_text() and "ip link set dev eth0" in report.fix_text()

@@ -69,8 +69,10 @@ COMPILED_ORDER = (
 )
 COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 1  # then the MSS
 KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
-# the compiled lane's UDP kinds, by the tunnel they carry (`decode.udp_tunnel`)
-UDP_KINDS = {KIND_UDP: "", 3: "wireguard", 4: "vxlan", 5: "geneve"}
+# the compiled lane's UDP kinds, by the tunnel they carry (`decode.udp_tunnel`); VXLAN and
+# GENEVE carry frames the exact decoder unwraps, so their records are left to it
+UDP_KINDS = {KIND_UDP: "", 3: "wireguard"}
+KIND_UNWRAP = (4, 5)
 
 
 @dataclass
@@ -191,7 +193,7 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int]]:
     columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
     columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
     columns["mss"] = fields[:, -1].copy()
-    slow = np.flatnonzero(kinds == KIND_SLOW)
+    slow = np.flatnonzero((kinds == KIND_SLOW) | np.isin(kinds, KIND_UNWRAP))
     udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
     return columns, slow, {name: count for name, count in udp.items() if count}
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapmtu.errors import LabSetupError, UsageError
-from pcapmtu.lab import firewall, system, topology, wireguard
+from pcapmtu.lab import firewall, system, topology, vxlan, wireguard
 from pcapmtu.lab.pcapng import Interface, write_pcapng
 from pcapmtu.lab.recorder import Recorder, Recording, read_pcap_header
 from pcapmtu.lab.scenario import Scenario
@@ -121,7 +121,7 @@ class LabResult:
         state = "complete" if o.complete else "INCOMPLETE"
         lines = [
             f"{state}: the client got {o.bytes_received} of {o.bytes_expected} bytes "
-            f"in {o.duration_s:.1f} s (wg MTU {s.wg_mtu_home}/{s.wg_mtu_proxy} over a "
+            f"in {o.duration_s:.1f} s ({_link_text(s)} over a "
             f"{s.path_mtu}-byte path, IPv{s.inner} in IPv{s.outer}, ICMP {s.icmp}, "
             f"workload {s.workload})"
         ]
@@ -137,6 +137,12 @@ class LabResult:
             lines.append(f"wrote {c.path} ({c.packets_captured} packets, {', '.join(c.points)})")
         lines.append(f"wrote {self.sidecar}")
         return "\n".join(lines)
+
+
+def _link_text(s: Scenario) -> str:
+    """The MTU under test in words: "wg MTU 1420/1420", "vxlan MTU 1450/1450", "eth0 MTU..."."""
+    what = {"wireguard": "wg", "vxlan": "vxlan", "none": "no tunnel, eth0"}[s.tunnel]
+    return f"{what} MTU {s.wg_mtu_home}/{s.wg_mtu_proxy}"
 
 
 def run_budget_s(scenario: Scenario) -> float:
@@ -221,7 +227,15 @@ def _build(
         system.run(step.argv, stdin=step.stdin)
         if step.argv[:3] == ("ip", "netns", "add"):
             created.append(step.argv[3])
-    wireguard.Tunnel(scenario, ns, implementation, workdir, processes).build()
+    if scenario.tunnel == "wireguard":
+        wireguard.Tunnel(scenario, ns, implementation, workdir, processes).build()
+    elif scenario.tunnel == "vxlan":
+        vxlan.build(scenario, ns)
+    else:  # no tunnel: the endpoints' own link MTU is the one under test
+        for role, mtu in (("home", scenario.wg_mtu_home), ("proxy", scenario.wg_mtu_proxy)):
+            system.run(
+                ["ip", "-n", ns[role], "link", "set", topology.UNDERLAY_IFACE, "mtu", str(mtu)]
+            )
     clamp = firewall.endpoint_rules(scenario, topology.CLAMPED_HTTP_PORT)
     for role in topology.ENDPOINTS:
         if clamp is not None:
@@ -242,7 +256,11 @@ def _workload_argv(namespace: str, *args: str) -> list[str]:
 def _capture_workload(
     scenario: Scenario, ns: Namespaces, workdir: Path, processes: system.Processes
 ) -> tuple[list[Recording], Outcome, dict[str, dict[str, int]]]:
-    server_address = topology.tunnel_address("home", scenario.inner)
+    server_address = (
+        topology.tunnel_address("home", scenario.inner)
+        if scenario.tunnel != "none"
+        else topology.underlay_address("home", scenario.outer)
+    )
     lifetime = run_budget_s(scenario)
     server_log = workdir / "server.log"
     server = processes.start(

@@ -207,6 +207,28 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "vxlan",
+        "Not WireGuard: a VXLAN tunnel (MTU 1450, 50 bytes of overhead, DF set on the outer "
+        "header) over the 1400-byte path. The 1760-byte response leaves as one 1450-byte "
+        "packet and its tail; both are lost, and the FIN that follows is SACKed. The underlay "
+        "capture holds the same flow inside VXLAN's UDP.",
+        _s(
+            tunnel="vxlan",
+            wg_mtu_home=1450,
+            wg_mtu_proxy=1450,
+            captures=("home-vxlan0", "home-underlay"),
+        ),
+        complete=False,
+    ),
+    Sample(
+        "no-tunnel",
+        "No tunnel at all: the server's eth0 (MTU 1500, TSO on) and the 1400-byte path, "
+        "captured on eth0. tcpdump sees the 1760-byte response as one 1812-byte TSO "
+        "super-packet: it counts as the 1500- and 364-byte packets it leaves as.",
+        _s(tunnel="none", wg_mtu_home=1500, wg_mtu_proxy=1500, captures=("home-underlay",)),
+        complete=False,
+    ),
+    Sample(
         "healthy-random-loss",
         "Not an MTU problem: a 1 MB download over a path that fits (wg 1420, path 1500) with "
         "2% random loss at the router; ordinary retransmissions of all sizes, all delivered. "
@@ -290,11 +312,14 @@ def render_readme(folder: Path) -> str:
 
 def _row(sample: Sample, data: dict[str, Any], capture: dict[str, Any]) -> str:
     s, o = data["scenario"], data["outcome"]
+    what = {"wireguard": "wg", "vxlan": "vxlan", "none": "no tunnel, eth0"}[
+        s.get("tunnel", "wireguard")
+    ]
     config = [
         f"path {s['path_mtu']}",
-        f"wg {s['wg_mtu_home']}"
+        f"{what} {s['wg_mtu_home']}"
         if s["wg_mtu_home"] == s["wg_mtu_proxy"]
-        else f"wg {s['wg_mtu_home']}/{s['wg_mtu_proxy']}",
+        else f"{what} {s['wg_mtu_home']}/{s['wg_mtu_proxy']}",
         f"IPv{s['inner']} in IPv{s['outer']}",
         f"ICMP {s['icmp']}",
         s["workload"],
@@ -335,7 +360,8 @@ README_HEAD = """\
 
 Real captures of real WireGuard tunnels (wireguard-go between network namespaces, an underlay
 path of the stated MTU, routers that drop ICMP unless stated), recorded by tcpdump inside the
-lab. Nothing here is hand-made. Each run's full configuration and the outcome the *client* saw
+lab; two are of the kernel's VXLAN instead, and one of no tunnel at all. Nothing here is
+hand-made. Each run's full configuration and the outcome the *client* saw
 (bytes received, complete or not, and what each router dropped: packets too big for the path,
 ICMP errors, random loss) are in the sidecar `NAME.json` beside the capture; a run with several
 capture points writes one file per point (`NAME.POINT.pcap`) and one sidecar. tcpdump writes only
@@ -349,8 +375,9 @@ pcapmtu lab samples sample_captures/
 ```
 
 Columns: the capture point (`home-wg0`: tcpdump -i wg0 on the home server, the sender of the
-response; `proxy-wg0`: on the proxy, the client; `home-underlay`: the home server's eth0, outer
-UDP; `home-any`: -i any), the link types (101 raw IP, 1 Ethernet, 276 Linux cooked v2), and the
+response; `proxy-wg0`: on the proxy, the client; `home-vxlan0`: -i vxlan0 on the home server;
+`home-underlay`: the home server's eth0, outer UDP (no tunnel: the TCP itself); `home-any`:
+-i any), the link types (101 raw IP, 1 Ethernet, 276 Linux cooked v2), and the
 packet count.
 
 | file | capture point | link type | packets | what it shows | configuration | outcome |
@@ -359,8 +386,9 @@ packet count.
 
 README_TAIL = """
 Sizes: "path" is the MTU of the link between the two routers; "wg" is the MTU of wg0 on both
-peers. An inner packet of N bytes leaves as a UDP packet of min(ceil16(N), wg MTU) + 60 bytes
-(IPv4 underlay) or + 80 (IPv6 underlay).
+peers ("vxlan": of vxlan0; "no tunnel, eth0": of the endpoints' eth0). An inner packet of N
+bytes leaves as a UDP packet of min(ceil16(N), wg MTU) + 60 bytes (IPv4 underlay) or + 80 (IPv6
+underlay); through VXLAN as N + 50 (+ 70).
 
 `expectations.json` (written by hand, not by the lab) states what `pcapmtu check` must find in
 each capture on its own: the verdict, the flows affected and the bracket. CI runs

@@ -37,8 +37,19 @@ DEFAULT_PAUSE_S = 1.0
 CAPTURE_POINTS: dict[str, tuple[str, str]] = {
     "home-wg0": ("home", "wg0"),
     "proxy-wg0": ("proxy", "wg0"),
+    "home-vxlan0": ("home", "vxlan0"),
+    "proxy-vxlan0": ("proxy", "vxlan0"),
     "home-underlay": ("home", "eth0"),
     "home-any": ("home", "any"),
+}
+# The tunnel between home and proxy: WireGuard, the kernel's VXLAN (with DF set on the outer
+# header), or none (the HTTP traffic goes over the underlay itself: eth0's MTU is --wg-mtu).
+TUNNEL_KINDS: tuple[str, ...] = ("wireguard", "vxlan", "none")
+# The capture points that exist with each tunnel.
+_POINTS_OF = {
+    "wireguard": {"home-wg0", "proxy-wg0", "home-underlay", "home-any"},
+    "vxlan": {"home-vxlan0", "proxy-vxlan0", "home-underlay", "home-any"},
+    "none": {"home-underlay", "home-any"},
 }
 ICMP_MODES: tuple[str, ...] = ("blocked", "allowed")
 WIREGUARD_IMPLEMENTATIONS: tuple[str, ...] = ("auto", "kernel", "userspace")
@@ -138,6 +149,7 @@ class Scenario:
     event_at_s: float = 0.0  # seconds after the workload starts
     event_path_mtu: int | None = None  # path_event "mtu": the path's MTU from then on
     capture_after_s: float = 0.0  # start capturing this long after the workload starts
+    tunnel: str = "wireguard"
 
     def __post_init__(self) -> None:
         _check_choice("--outer", self.outer, (4, 6))
@@ -151,6 +163,13 @@ class Scenario:
             raise UsageError("at least one --capture point is needed")
         for point in self.captures:
             _check_choice("--capture", point, tuple(CAPTURE_POINTS))
+        _check_choice("--tunnel", self.tunnel, TUNNEL_KINDS)
+        missing = [p for p in self.captures if p not in _POINTS_OF[self.tunnel]]
+        if missing:
+            raise UsageError(
+                f"--capture {', '.join(missing)}: no such point with --tunnel {self.tunnel} "
+                f"(there are: {', '.join(sorted(_POINTS_OF[self.tunnel]))})"
+            )
         if len(set(self.captures)) != len(self.captures):
             raise UsageError(f"--capture names a point twice: {', '.join(self.captures)}")
         outer_min = IPV6_MIN_MTU if self.outer == 6 else IPV4_MIN_MTU

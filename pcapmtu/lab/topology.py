@@ -25,6 +25,7 @@ ROUTERS = ("r1", "r2")
 ETHERNET_MTU = 1500
 UNDERLAY_IFACE = "eth0"  # the endpoints' underlay interface
 WG_IFACE = "wg0"
+VXLAN_IFACE = "vxlan0"
 WG_PORT = 51820  # WireGuard's customary port
 HTTP_PORT = 8080
 CLAMPED_HTTP_PORT = 8081  # the second service: its SYNs are MSS-clamped with --clamp-mss
