@@ -31,6 +31,17 @@ def test_defaults_reproduce_the_incident() -> None:
         ({"response_bytes": 10}, "--response-bytes 10"),
         ({"snaplen": 10}, "--snaplen 10"),
         ({"outer": 5}, "--outer 5"),
+        ({"tunnel": "gre"}, "--tunnel 'gre'"),
+        ({"tunnel": "none"}, "--capture home-wg0: no such point with --tunnel none"),
+        ({"tunnel": "vxlan", "captures": ("proxy-wg0",)}, "--capture proxy-wg0: no such point"),
+        ({"path_event": "flood"}, "--path-event 'flood'"),
+        ({"path_event": "mtu"}, "--event-path-mtu goes with --path-event mtu"),
+        ({"event_path_mtu": 1300}, "--event-path-mtu goes with --path-event mtu"),
+        ({"path_event": "mtu", "event_path_mtu": 500}, "--event-path-mtu 500"),
+        ({"path_event": "outage", "event_at_s": 99.0}, "--event-at 99.0"),
+        ({"capture_after_s": -1.0}, "--capture-after -1.0"),
+        ({"keep_alive": (300,)}, "--keep-alive sizes go with --workload keepalive"),
+        ({"workload": "keepalive", "keep_alive": (10,)}, "--keep-alive 10"),
     ],
 )
 def test_impossible_values_are_refused_with_the_value(
@@ -97,3 +108,10 @@ def test_to_dict_records_every_setting() -> None:
         "loss_percent",
         "timeout_s",
     }
+
+
+def test_keep_alive_sizes_default_to_small_ones_then_the_response() -> None:
+    assert Scenario(workload="keepalive").keep_alive_sizes == (300, 600, 1760)
+    given = Scenario(workload="keepalive", keep_alive=(20_000, 1760))
+    assert given.keep_alive_sizes == (20_000, 1760)
+    assert given.to_dict()["keep_alive"] == [20_000, 1760]

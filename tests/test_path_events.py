@@ -116,3 +116,18 @@ def test_no_sample_that_works_shows_a_zero_window_or_a_path_down() -> None:
     for name in ("fixed-mtu1340.pcap", "healthy-random-loss.pcap", "icmp-allowed.home-wg0.pcap"):
         kinds = {f.kind for f in analyze(SAMPLES / name).findings}
         assert not kinds & {KIND_PATH_DOWN, KIND_ZERO_WINDOW}, name
+
+
+def test_a_tls_handshake_with_a_large_chain() -> None:
+    for name in ("tls.home-wg0.pcap", "tls.proxy-wg0.pcap"):
+        report = analyze(SAMPLES / name)
+        (finding,) = report.black_holes
+        assert finding.dport == 8443 or finding.sport == 8443
+        assert finding.dropped_ip_len == 1420 and finding.largest_delivered_ip_len == 723
+
+
+def test_an_ssh_key_exchange() -> None:
+    report = analyze(SAMPLES / "ssh.pcap")
+    (finding,) = report.black_holes
+    assert finding.sport == 2222  # the server's KEX reply
+    assert (finding.dropped_ip_len, finding.largest_delivered_ip_len) == (1420, 1176)

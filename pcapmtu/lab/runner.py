@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapmtu.errors import LabSetupError, UsageError
-from pcapmtu.lab import firewall, system, topology, vxlan, wireguard
+from pcapmtu.lab import firewall, sshd, system, tlscerts, topology, vxlan, wireguard
 from pcapmtu.lab.pcapng import Interface, write_pcapng
 from pcapmtu.lab.recorder import Recorder, Recording, read_pcap_header
 from pcapmtu.lab.scenario import Scenario
@@ -263,6 +263,11 @@ def _capture_workload(
     )
     lifetime = run_budget_s(scenario)
     server_log = workdir / "server.log"
+    https: list[str] = []
+    if scenario.workload == "tls":
+        chain, key = tlscerts.make_chain(workdir)
+        https = ["--tls-port", str(topology.HTTPS_PORT), "--tls-cert", str(chain)]
+        https += ["--tls-key", str(key)]
     server = processes.start(
         "HTTP server (home)",
         _workload_argv(
@@ -276,6 +281,7 @@ def _capture_workload(
             str(topology.CLAMPED_HTTP_PORT),
             "--lifetime",
             str(lifetime),
+            *https,
         ),
         server_log,
     )
@@ -286,6 +292,8 @@ def _capture_workload(
         return b"ready" in server_log.read_bytes()
 
     system.wait_until(server_ready, SERVER_READY_WAIT_S, "the lab's HTTP server to listen")
+    if scenario.workload == "ssh":
+        sshd.start(ns["home"], server_address, workdir, processes)
     common = ["--address", server_address, "--port", str(HTTP_PORT)]
     ports = [*common, "--port", str(topology.CLAMPED_HTTP_PORT)]
     probe = _run_client(
@@ -320,6 +328,10 @@ def _capture_workload(
                 *(keep_alive if scenario.workload == "keepalive" else []),
                 "--pause",
                 str(scenario.pause_s),
+                "--tls-port",
+                str(topology.HTTPS_PORT),
+                "--ssh-port",
+                str(sshd.SSH_PORT),
             ],
             scenario.timeout_s,
         )

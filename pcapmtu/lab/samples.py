@@ -207,6 +207,22 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "tls",
+        "HTTPS with a large certificate chain (two intermediates, RSA-4096): the server's "
+        "first flight needs full-size packets, which are lost while its 723-byte tail gets "
+        "through; the handshake never completes. Seen at both ends.",
+        _s(workload="tls", captures=("home-wg0", "proxy-wg0")),
+        complete=False,
+    ),
+    Sample(
+        "ssh",
+        "An OpenSSH key exchange (RSA-4096 host key): the server's KEX reply needs a full-size "
+        "packet, lost while its smaller rest gets through; the client waits, as ssh -v says, "
+        "'expecting SSH2_MSG_KEX_ECDH_REPLY'.",
+        _s(workload="ssh"),
+        complete=False,
+    ),
+    Sample(
         "vxlan",
         "Not WireGuard: a VXLAN tunnel (MTU 1450, 50 bytes of overhead, DF set on the outer "
         "header) over the 1400-byte path. The 1760-byte response leaves as one 1450-byte "

@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from pcapmtu.errors import UsageError
 
-Workload = Literal["get", "upload", "bulk", "many", "services", "keepalive", "stalled-reader"]
+Workload = Literal[
+    "get", "upload", "bulk", "many", "services", "keepalive", "stalled-reader", "tls", "ssh"
+]
 Side = Literal["home", "proxy", "both"]
 
 WORKLOADS: tuple[str, ...] = (
@@ -25,6 +27,8 @@ WORKLOADS: tuple[str, ...] = (
     "services",
     "keepalive",
     "stalled-reader",
+    "tls",
+    "ssh",
 )
 # What happens to the path between the routers during the workload, `event_at_s` after it
 # starts: its MTU falls to `event_path_mtu` (a route change, a failover link), or it stops
@@ -66,6 +70,7 @@ DEFAULT_RESPONSE_BYTES: dict[str, int] = {
     "many": 20_000,
     "services": 20_000,
     "stalled-reader": 1_000_000,
+    "tls": 300,  # the handshake's certificate chain is the large part
 }
 DEFAULT_UPLOAD_BYTES = 100_000
 DEFAULT_TIMEOUT_S = 10.0

@@ -29,6 +29,7 @@ VXLAN_IFACE = "vxlan0"
 WG_PORT = 51820  # WireGuard's customary port
 HTTP_PORT = 8080
 CLAMPED_HTTP_PORT = 8081  # the second service: its SYNs are MSS-clamped with --clamp-mss
+HTTPS_PORT = 8443  # the tls workload's server
 NAMESPACE_PREFIX = "pcapmtu-"
 # A run's work folder (keys, logs, raw captures) in the temporary folder, named by owner PID.
 WORKDIR_PREFIX = "pcapmtu-lab-"

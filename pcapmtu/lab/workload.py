@@ -16,6 +16,8 @@ import argparse
 import json
 import selectors
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -32,6 +34,7 @@ PROBE_ATTEMPTS = 10
 MANY_SMALL_SIZES = (300, 600, 900)
 MANY_LARGE_COUNT = 3
 MAX_RESPONSE_BYTES = 50_000_000
+SSH_PORT = 2222  # the lab's sshd (`lab/sshd.py`)
 # A reader that stops reading: a small receive buffer fills at once, and its window closes.
 STALLED_READER_RCVBUF = 16_384
 
@@ -94,7 +97,17 @@ def _wants_keep_alive(head: bytes) -> bool:
     return False
 
 
-def _serve_one(conn: socket.socket, deadline: float) -> None:
+def _serve_one(conn: socket.socket, deadline: float, tls: ssl.SSLContext | None = None) -> None:
+    if tls is not None:  # HTTPS: the handshake first (its certificate chain is the payload)
+        try:
+            # as HTTPS servers do (nginx's tcp_nodelay): the flight's short tail is not held
+            # back by Nagle while its full-size packets wait for an ACK
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(max(deadline - time.monotonic(), 0.01))
+            conn = tls.wrap_socket(conn, server_side=True)
+        except OSError:
+            conn.close()
+            return
     with conn:
         try:
             head, body = _read_headers(conn, deadline)
@@ -139,11 +152,23 @@ def _size_of(path: str) -> int:
     return 1000
 
 
-def serve(address: str, ports: Sequence[int], lifetime_s: float) -> int:
-    """Serve on every port until `lifetime_s` has passed; print `ready` once listening."""
+def serve(
+    address: str,
+    ports: Sequence[int],
+    lifetime_s: float,
+    tls_port: int | None = None,
+    tls_files: tuple[str, str] | None = None,
+) -> int:
+    """Serve on every port until `lifetime_s` has passed; print `ready` once listening. With
+    `tls_port` and `tls_files` (certificate chain, key), that port serves HTTPS."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     deadline = time.monotonic() + lifetime_s
     listeners = []
+    tls: ssl.SSLContext | None = None
+    if tls_port is not None and tls_files is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*tls_files)
+        ports = [*ports, tls_port]
     for port in ports:
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -157,7 +182,10 @@ def serve(address: str, ports: Sequence[int], lifetime_s: float) -> int:
         while time.monotonic() < deadline:
             for key, _events in selector.select(max(min(deadline - time.monotonic(), 1.0), 0.01)):
                 conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
-                threading.Thread(target=_serve_one, args=(conn, deadline), daemon=True).start()
+                wrap = tls if tls is not None and conn.getsockname()[1] == tls_port else None
+                threading.Thread(
+                    target=_serve_one, args=(conn, deadline, wrap), daemon=True
+                ).start()
     for listener in listeners:
         listener.close()
     return 0
@@ -177,8 +205,11 @@ class RequestResult:
     error: str | None
 
 
-def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> RequestResult:
-    """One request on its own connection; never raises, always returns what was seen."""
+def _fetch(
+    address: str, port: int, kind: str, size: int, deadline: float, tls: bool = False
+) -> RequestResult:
+    """One request on its own connection (over TLS: `tls`); never raises, always returns what
+    was seen."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     started = time.monotonic()
     received = 0
@@ -186,9 +217,10 @@ def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> Re
     error: str | None = None
     expected = size
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as conn:
-            conn.settimeout(max(deadline - time.monotonic(), 0.01))
-            conn.connect((address, port))
+        with socket.socket(family, socket.SOCK_STREAM) as plain:
+            plain.settimeout(max(deadline - time.monotonic(), 0.01))
+            plain.connect((address, port))
+            conn = _client_tls().wrap_socket(plain) if tls else plain
             if kind == "upload":
                 payload = b"u" * size
                 conn.sendall(
@@ -214,6 +246,64 @@ def _fetch(address: str, port: int, kind: str, size: int, deadline: float) -> Re
     return RequestResult(
         kind, port, expected, received, complete, status, round(duration, 3), error
     )
+
+
+def _ssh_key_exchange(address: str, port: int, deadline: float) -> RequestResult:
+    """An OpenSSH client's key exchange with the lab's sshd: complete when the keys were
+    exchanged (the login after it is refused, and need not succeed)."""
+    started = time.monotonic()
+    argv = [
+        "ssh",
+        "-vv",
+        "-p",
+        str(port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "HostKeyAlgorithms=rsa-sha2-512",
+        f"lab@{address}",
+        "true",
+    ]
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=max(deadline - time.monotonic(), 0.1),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        log, error = done.stderr, None
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stderr
+        log = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+        waiting = [line for line in log.splitlines() if "expecting" in line]
+        error = f"timed out: {waiting[-1].strip() if waiting else 'no key exchange'}"
+    except OSError as exc:
+        log, error = "", f"{type(exc).__name__}: {exc}"
+    exchanged = "SSH2_MSG_NEWKEYS received" in log
+    return RequestResult(
+        "ssh",
+        port,
+        1,
+        int(exchanged),
+        exchanged,
+        None,
+        round(time.monotonic() - started, 3),
+        error,
+    )
+
+
+def _client_tls() -> ssl.SSLContext:
+    """The lab's TLS client: it checks nothing (the chain is there for its size, not trust)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _fetch_keep_alive(
@@ -306,6 +396,8 @@ def fetch(
     timeout: float,
     keep_alive: Sequence[int] = (),
     pause_s: float = 0.0,
+    tls_port: int | None = None,
+    ssh_port: int | None = None,
 ) -> int:
     """Run one workload; print a JSON outcome; exit 0 if every request completed, else 1.
 
@@ -332,12 +424,20 @@ def fetch(
         plan = [("get", size, p) for p in ports]
     elif workload == "probe":
         plan = [("get", PROBE_RESPONSE_BYTES, port)]
+    elif workload == "tls":
+        plan = [("tls", size, tls_port or port)]
+    elif workload == "ssh":
+        plan = [("ssh", 0, ssh_port or SSH_PORT)]
     else:
         plan = [("get", size, port)]
     results: list[RequestResult | None] = [None] * len(plan)
 
     def worker(index: int, kind: str, nbytes: int, to_port: int) -> None:
-        results[index] = _fetch(address, to_port, kind, nbytes, deadline)
+        if kind == "ssh":
+            results[index] = _ssh_key_exchange(address, to_port, deadline)
+            return
+        tls = kind == "tls"
+        results[index] = _fetch(address, to_port, "get" if tls else kind, nbytes, deadline, tls)
 
     threads = [
         threading.Thread(target=worker, args=(i, kind, nbytes, to_port), daemon=True)
@@ -382,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     srv.add_argument("--address", required=True)
     srv.add_argument("--port", type=int, action="append", required=True)
     srv.add_argument("--lifetime", type=float, required=True)
+    srv.add_argument("--tls-port", type=int)
+    srv.add_argument("--tls-cert")
+    srv.add_argument("--tls-key")
     cli = sub.add_parser("fetch")
     cli.add_argument("--address", required=True)
     cli.add_argument("--port", type=int, action="append", required=True)
@@ -395,9 +498,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "services",
             "keepalive",
             "stalled-reader",
+            "tls",
+            "ssh",
             "probe",
         ),
     )
+    cli.add_argument("--tls-port", type=int)
+    cli.add_argument("--ssh-port", type=int)
     cli.add_argument("--keep-alive", type=int, action="append", default=[])
     cli.add_argument("--pause", type=float, default=0.0)
     cli.add_argument("--size", type=int, default=PROBE_RESPONSE_BYTES)
@@ -405,7 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--timeout", type=float, required=True)
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.address, args.port, args.lifetime)
+        files = (args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+        return serve(args.address, args.port, args.lifetime, args.tls_port, files)
     if args.workload == "probe":
         return probe(args.address, args.port[0], args.timeout)
     return fetch(
@@ -417,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.timeout,
         args.keep_alive,
         args.pause,
+        args.tls_port,
+        args.ssh_port,
     )
 
 
