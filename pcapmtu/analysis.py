@@ -450,6 +450,7 @@ def _report(
         findings += detect.clamped_flows(table, dropped, one.name)
     for one in analysed:
         findings += detect.zero_windows(_facts(one), one.name, config)
+        findings += detect.unseen_sends(_facts(one), one.name, findings)
     findings = _merge_same_flow(detect.sort_findings(findings))
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)

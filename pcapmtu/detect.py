@@ -285,6 +285,40 @@ def zero_windows(
     ]
 
 
+def unseen_sends(
+    facts: Iterable[DirectionFacts], capture: str, findings: Iterable[Finding]
+) -> list[Finding]:
+    """Directions whose own later segments show bytes sent that never arrived (a receiver-side
+    capture, `DirectionFacts.sent_unseen`) and that nothing else explains: a suspected black
+    hole of unknown size. Nothing sent after those bytes arrived either (it would have opened
+    a gap, `_from_hole`), so the capture cannot tell their size: never clean, inconclusive."""
+    explained = {f.flow for f in findings if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED)}
+    return [
+        Finding(
+            kind=KIND_SUSPECTED,
+            side="receiver",
+            capture=capture,
+            flow=f.flow,
+            dropped_ip_len=None,
+            largest_delivered_ip_len=None,
+            transmissions=0,
+            first_ts=f.last_ts,
+            evidence=(
+                Evidence(
+                    f.last_frame,
+                    f.last_ts,
+                    f"the sender's sequence numbers show {f.sent_unseen} bytes it sent that "
+                    "never arrived and were never acknowledged; nothing it sent after them "
+                    "arrived either",
+                    capture,
+                ),
+            ),
+        )
+        for f in facts
+        if f.sent_unseen + f.max_header_len > MIN_TOO_BIG_SIZE and f.flow not in explained
+    ]
+
+
 def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
     """Per path (src, dst): the smallest packet size a black hole, proven or suspected, lost."""
     dropped: dict[tuple[bytes, bytes], int] = {}

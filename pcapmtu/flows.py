@@ -234,6 +234,8 @@ class Direction:
         self.cum_ack: int | None = None
         self._last_ack: tuple[int, int] | None = None  # (ack, window) of the last pure ACK
         self._zero_since: float | None = None  # when its peer closed its window, if it is
+        # bytes its later segments show it sent, unseen: (start, end, first frame showing them)
+        self._unseen: tuple[int, int, int] | None = None
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
         # what this direction alone delivered, by size (its path's summary holds every flow's)
@@ -318,6 +320,10 @@ class Direction:
         facts.packets += 1
         facts.last_ts, facts.last_frame = seg.ts, seg.frame
         payload = seg.payload_len
+        if tcp.skips_unseen(start, self.snd_max, seg.flags, payload):
+            if self._unseen is None:
+                self._unseen = (self.snd_max or start, start, seg.frame)
+            self._unseen = (self._unseen[0], max(self._unseen[1], start), self._unseen[2])
         if tcp.is_retransmission(start, self.snd_max, seg.flags, payload):
             facts.retransmissions += 1
             entry = facts.resent.setdefault(seg.ip_len, [0, 0, 0])
@@ -519,6 +525,9 @@ class Direction:
         a window still closed."""
         snd_max, cum_ack = self.snd_max, self.cum_ack
         self.facts.unacked_at_end = snd_max is not None and (cum_ack is None or cum_ack < snd_max)
+        if self._unseen is not None:
+            start, end, _frame = self._unseen
+            self.facts.sent_unseen = tcp.unseen_bytes(start, end, cum_ack)
         if self._zero_since is not None and end_ts is not None:
             spell = end_ts - self._zero_since
             self.facts.zero_window_s = max(self.facts.zero_window_s, spell)

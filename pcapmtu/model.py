@@ -166,6 +166,9 @@ class DirectionFacts:
     acked_unseen: bool = False  # its peer acknowledged bytes beyond any it was seen to send
     # at the end of the capture, bytes it sent were still not cumulatively acknowledged
     unacked_at_end: bool = False
+    # bytes its own later segments show it sent (`tcp.skips_unseen`) that the capture never saw
+    # and its peer never acknowledged: at a receiver, bytes that never arrived
+    sent_unseen: int = 0
     # the longest its peer kept its receive window closed (zero), in seconds; a spell still
     # open at the end of the capture counts until then (`tcp.window_state`)
     zero_window_s: float = 0.0

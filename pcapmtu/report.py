@@ -518,8 +518,9 @@ def _finding_lines(f: Finding) -> list[str]:
         )
     else:
         lines.append(
-            "  Bytes never arrived and the receiver kept acknowledging the gap they left; "
-            "without the SYN the MSS is not known, so neither is the size of what was lost."
+            "  Bytes the sender sent never arrived, and the receiver kept acknowledging what "
+            "came before them; the capture cannot tell the size of the packets that carried "
+            "them (evidence below)."
         )
     if f.path_fell_after is not None and f.kind == KIND_BLACK_HOLE:
         lines.append(

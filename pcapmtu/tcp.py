@@ -97,6 +97,22 @@ def is_valid_sack(left: int, right: int) -> bool:
     return signed_delta(right, left) > 0
 
 
+def skips_unseen(seq: int, snd_max: int | None, flags: int, payload_len: int) -> bool:
+    """A segment without data numbered beyond every byte its sender was seen to send: the
+    sender sent bytes the capture never saw (at a receiver: bytes that never arrived)."""
+    if payload_len or flags & (TCP_SYN | TCP_RST) or snd_max is None:
+        return False
+    return seq > snd_max
+
+
+def unseen_bytes(start: int | None, end: int | None, cum_ack: int | None) -> int:
+    """How many of the bytes a direction was seen to skip ([start, end): `skips_unseen`) its
+    peer never acknowledged by the end of the capture."""
+    if start is None or end is None or (cum_ack is not None and cum_ack >= end):
+        return 0
+    return end - max(start, cum_ack if cum_ack is not None else start)
+
+
 def window_state(flags: int, window: int) -> int:
     """What an ACK says of its sender's receive window: 1 closed (a zero window: the
     application stopped reading, RFC 9293 section 3.8.6.1), 0 open, -1 nothing (a SYN or RST

@@ -80,3 +80,25 @@ def test_a_receiver_side_capture_started_mid_hang_is_never_called_clean(first: i
         assert "capture at the sender" in (cut.to_decide() or "")
     else:
         assert finding.dropped_ip_len == 1420
+
+
+def test_bytes_the_receiver_never_got_with_nothing_after_them_are_not_clean() -> None:
+    """SYNTHETIC, as seen at the client: the handshake and its request, then nothing of the
+    server's 4096-byte reply (all full-size packets, lost), and at the end the server's ACK of
+    the client's FIN, numbered 4096 bytes on: never clean (a real capture of this, a TLS server
+    whose short tail Nagle held back, was called clean)."""
+    from tests import synthetic as syn
+
+    server, client, isn, cisn = "198.19.0.1", "198.19.0.2", 1000, 5000
+    ack, fin = 0x10, 0x01
+    c = syn.Conversation(server, client, isn=isn, client_isn=cisn).handshake()
+    request = syn.tcp(client, server, 5000, 80, cisn + 1, isn + 1, ack | 0x08, payload=517)
+    c.at(0.01)._add(request)
+    c.at(0.02)._add(syn.tcp(server, client, 80, 5000, isn + 1, cisn + 518, ack))
+    c.at(8.0)._add(syn.tcp(client, server, 5000, 80, cisn + 518, isn + 1, ack | fin))
+    # the server's ACK of that FIN, numbered past the 4096 bytes of its reply, never seen here
+    c.at(8.05)._add(syn.tcp(server, client, 80, 5000, isn + 4097, cisn + 519, ack))
+    report = analyze(syn.pcap(c.packets))
+    assert report.verdict == "inconclusive", report.render_text()
+    (suspected,) = report.suspected
+    assert suspected.side == "receiver" and "4096 bytes" in suspected.evidence[0].what

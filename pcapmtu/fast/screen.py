@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from pcapmtu import tcp
 from pcapmtu.fast import _native as native  # type: ignore[attr-defined]
 from pcapmtu.fast.columns import Columns, address
 from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, DirectionFacts, FlowKey
@@ -52,9 +53,9 @@ RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
 _INT_FIELDS, _CORE_FLOATS = native.state_fields()
 _FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
 _CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
-_DERIVED = {"unacked_at_end"}  # from the sequence state, in `_facts`
+_DERIVED = {"unacked_at_end", "sent_unseen"}  # from the sequence state, in `_facts`
 _FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
-_STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack")
+_STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack", "unseen_start", "unseen_end")
 
 
 @dataclass
@@ -430,6 +431,11 @@ class Screen:
             resent=dict(sorted(resent.items())),
             acked_unseen=bool(st["acked_unseen"][d]),
             unacked_at_end=snd_max != NONE and (cum_ack == NONE or cum_ack < snd_max),
+            sent_unseen=tcp.unseen_bytes(
+                int(st["unseen_start"][d]) if st["unseen_start"][d] != NONE else None,
+                int(st["unseen_end"][d]) if st["unseen_end"][d] != NONE else None,
+                cum_ack if cum_ack != NONE else None,
+            ),
             longest_gap_s=float(fl["longest_gap"][d]),
         )
 
