@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from pcapmtu.detect import KIND_TOO_BIG, Finding, Path
 from pcapmtu.flows import PathSummary
 from pcapmtu.model import DirectionFacts
-from pcapmtu.mtu import WIREGUARD_PORT, Bracket, Recommendation, mtu_from_mss, recommend
+from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import PathReport
-from pcapmtu.tunnels import WIREGUARD, Recognised
+from pcapmtu.tunnels import WIREGUARD, Recognised, Tunnel
 
 
 def tunnel_mtus(facts: Iterable[DirectionFacts]) -> dict[Path, int]:
@@ -80,12 +80,12 @@ def path_reports(
     return reports
 
 
-def underlay_mtu(findings: list[Finding]) -> int | None:
-    """The smallest next-hop MTU from an ICMP too-big quoting WireGuard's UDP (the underlay)."""
+def underlay_mtu(findings: list[Finding], tunnel: Tunnel = WIREGUARD) -> int | None:
+    """The smallest next-hop MTU from an ICMP too-big quoting the tunnel's UDP (the underlay)."""
     mtus = [
         f.icmp_mtu
         for f in findings
-        if f.kind == KIND_TOO_BIG and f.icmp_mtu and WIREGUARD_PORT in (f.sport, f.dport)
+        if f.kind == KIND_TOO_BIG and f.icmp_mtu and {f.sport, f.dport} & set(tunnel.ports)
     ]
     return min(mtus, default=None)
 
@@ -96,7 +96,7 @@ def recommendation(
     """What to set, from the worst black-holed path (and any ICMP from the underlay), for the
     tunnel the capture was taken on (WireGuard when not said)."""
     told = tunnel or Recognised(WIREGUARD, "", False)
-    underlay = underlay_mtu(findings) if told.tunnel is WIREGUARD else None
+    underlay = underlay_mtu(findings, told.tunnel)
     holed = [p for p in paths if p.smallest_dropped is not None]
     if holed:
         worst = min(holed, key=lambda p: p.smallest_dropped or 0)

@@ -46,6 +46,7 @@ class Tunnel:
     interface: str  # a typical interface name, for the commands shown
     padding: int = 1  # the inner packet is padded to a multiple of this (WireGuard: 16)
     outer_versions: tuple[int, ...] = (4, 6)  # the outer IP versions it runs over
+    ports: tuple[int, ...] = ()  # its customary UDP ports (an ICMP too-big quoting them)
 
     @property
     def is_tunnel(self) -> bool:
@@ -93,9 +94,19 @@ class Tunnel:
         return f"{self.overhead(outer_version)} ({ip} + {self.name} {self.header})"
 
 
-WIREGUARD = Tunnel("wireguard", "WireGuard", UDP_HEADER + WG_HEADER, "wg0", padding=16)
-VXLAN = Tunnel("vxlan", "VXLAN", UDP_HEADER + VXLAN_HEADER + ETHERNET_HEADER, "vxlan0")
-GENEVE = Tunnel("geneve", "GENEVE", UDP_HEADER + GENEVE_HEADER + ETHERNET_HEADER, "geneve0")
+WIREGUARD = Tunnel(
+    "wireguard", "WireGuard", UDP_HEADER + WG_HEADER, "wg0", padding=16, ports=(WIREGUARD_PORT,)
+)
+VXLAN = Tunnel(
+    "vxlan", "VXLAN", UDP_HEADER + VXLAN_HEADER + ETHERNET_HEADER, "vxlan0", ports=VXLAN_PORTS
+)
+GENEVE = Tunnel(
+    "geneve",
+    "GENEVE",
+    UDP_HEADER + GENEVE_HEADER + ETHERNET_HEADER,
+    "geneve0",
+    ports=(GENEVE_PORT,),
+)
 GRE = Tunnel("gre", "GRE", GRE_HEADER, "gre1")
 GRETAP = Tunnel("gretap", "GRE (gretap)", GRE_HEADER + ETHERNET_HEADER, "gretap1")
 IPIP = Tunnel("ipip", "IP-in-IP", 0, "ipip1", outer_versions=(4,))

@@ -180,3 +180,14 @@ def test_no_tunnel_with_tso_counts_the_super_packet_at_wire_size() -> None:
     r = report.recommendation
     assert r is not None and r.tunnel.kind == "none" and r.underlay_path_mtu == (52, 1499)
     assert "[Interface]" not in report.fix_text() and "ip link set dev eth0" in report.fix_text()
+
+
+def test_an_icmp_too_big_quoting_vxlan_gives_the_exact_mtu() -> None:
+    """SYNTHETIC: a router's "fragmentation needed" (next hop 1400) quoting a VXLAN packet."""
+    quoted = syn.ip(*OUTER, 17, _udp(33333, 4789, VXLAN + b"\0" * 1400))
+    icmp = syn.icmp_frag_needed("198.18.2.1", OUTER[0], 1400, quoted)
+    report = analyze(syn.pcap([syn.ethernet(icmp)], link_type=1), tunnel="vxlan")
+    r = report.recommendation
+    assert r is not None and (r.basis, r.mtu) == ("icmp", 1400 - 50)
+    # the same message is no evidence about a WireGuard tunnel's underlay
+    assert analyze(syn.pcap([syn.ethernet(icmp)], link_type=1)).recommendation is None
