@@ -401,6 +401,104 @@ def config_check(
     return EXIT_OK if all(v.ok for v in verdicts) else EXIT_FOUND
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("target")
+@click.option(
+    "--via",
+    type=click.Choice(["tunnel", "underlay"]),
+    default=None,
+    help="TARGET is the peer's address inside the tunnel (measures inner packets; WireGuard's "
+    "padding explained) or its endpoint on the underlay (measures the path MTU exactly). "
+    "Default: tunnel when the route to TARGET leaves by a tunnel interface (wg*, vxlan*, ...).",
+)
+@click.option(
+    "--tunnel",
+    metavar="KIND",
+    callback=lambda _ctx, _param, value: _tunnel_kind(value),
+    help=f"The tunnel whose overhead applies: {', '.join(TUNNELS)}. Default: the interface's "
+    "kind, else wireguard.",
+)
+@click.option(
+    "--tunnel-mtu",
+    type=click.IntRange(MIN_LINK_MTU, MAX_LINK_MTU),
+    default=None,
+    help="Via the underlay: the tunnel MTU in use, to say whether it fits (exit 1 if not).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (schema_version 1)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.05, 10),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(1, 10),
+    default=3,
+    show_default=True,
+    help="Echo requests of a size before it counts as lost (the known-good size is sent "
+    "again between them, so plain loss is not taken for size).",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(8, 500),
+    default=64,
+    show_default=True,
+    help="Echo requests at most, in all: with --timeout, the longest the probe can take.",
+)
+def probe(
+    target: str,
+    via: str | None,
+    tunnel: str | None,
+    tunnel_mtu: int | None,
+    as_json: bool,
+    timeout: float,
+    tries: int,
+    budget: int,
+) -> int:
+    """Measure the largest packet that crosses the live path to TARGET, and the MTU to set.
+
+    Sends ICMP echo requests with Don't Fragment to TARGET only (an IPv4 or IPv6
+    address), bisecting between the smallest echo and the MTU of the interface
+    the route leaves by, ignoring any path MTU the kernel has cached. A size
+    counts as lost only after --tries unanswered requests while smaller ones
+    keep passing; at most --budget requests, --timeout seconds each. Needs
+    root, or a group in net.ipv4.ping_group_range.
+
+    Exit 0 when the tunnel MTU in use fits the path (via the tunnel: every
+    size up to its MTU passed), 1 when it does not (a black hole now), 2 when
+    nothing answers at all or the probe cannot run.
+
+    
+    Example:
+      pcapmtu probe 10.0.0.2                  # the peer's tunnel address
+      pcapmtu probe 203.0.113.7 --tunnel-mtu 1420   # its endpoint
+    """
+    from pcapmtu.probe import BudgetSpent, PathSilent, ProbeSocketError
+    from pcapmtu.probe import probe as run_probe
+    from pcapmtu.tunnels import by_kind
+
+    try:
+        result = run_probe(
+            target,
+            via=via,
+            tunnel=by_kind(tunnel) if tunnel else None,
+            tunnel_mtu_now=tunnel_mtu,
+            timeout_s=timeout,
+            tries=tries,
+            budget=budget,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="TARGET") from None
+    except (PathSilent, ProbeSocketError, BudgetSpent) as exc:
+        raise UsageError(f"probe {target}: {exc}") from None
+    click.echo(result.to_json() if as_json else result.render_text(), nl=as_json)
+    return result.exit_code()
+
+
 def _progress_line(progress: Progress) -> None:
     """One updating line on a terminal: how far, how fast."""
     rate = progress.packets / progress.elapsed_s if progress.elapsed_s > 0 else 0.0

@@ -213,6 +213,12 @@ def recognise(evidence: TunnelEvidence, told: str | None = None) -> Recognised:
     return Recognised(WIREGUARD, "assumed: the capture does not show it; --tunnel to say", False)
 
 
+def interface_tunnel(name: str) -> Tunnel | None:
+    """The tunnel an interface's name says it is (`NONE` for an Ethernet-like name), or None."""
+    found = _from_interfaces([name])
+    return TUNNELS[found[1]] if found is not None else None
+
+
 def _from_interfaces(names: Iterable[str]) -> tuple[str, str] | None:
     for name in names:
         for pattern, kind in _INTERFACE_NAMES:

@@ -485,6 +485,72 @@ def _deliver(scenario: Scenario, recordings: list[Recording], output: Path) -> l
     return files
 
 
+@dataclass(frozen=True)
+class LiveLab:
+    """A lab that is up: its namespaces, and how to run a command in one of them."""
+
+    scenario: Scenario
+    ns: Namespaces
+
+    def address(self, role: str, where: str) -> str:
+        """The address of "home" or "proxy": "tunnel" (inside it) or "underlay" (its endpoint)."""
+        if where == "tunnel":
+            return topology.tunnel_address(role, self.scenario.inner)
+        return topology.underlay_address(role, self.scenario.outer)
+
+    def run(self, role: str, argv: list[str], timeout: float = 120.0) -> str:
+        """Run `argv` inside `role`'s namespace; its stdout (a failure is a LabSetupError, unless
+        it exits 1, which pcapmtu's own commands use for "found")."""
+        done = subprocess.run(
+            ["ip", "netns", "exec", self.ns[role], *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if done.returncode not in (0, 1):
+            raise LabSetupError(f"{argv[0]} in {role}: {done.stderr.strip() or done.returncode}")
+        return done.stdout
+
+
+@contextlib.contextmanager
+def running(scenario: Scenario) -> Iterator[LiveLab]:
+    """The lab of `scenario`, built and its tunnel up (a small request got through), for as long
+    as the block runs; then torn down as `run_scenario` tears down, whatever happens."""
+    implementation = system.check_requirements(scenario.wireguard)
+    ns = Namespaces(f"{os.getpid()}-{secrets.token_hex(2)}")
+    processes = system.Processes(lifetime_s=run_budget_s(scenario))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+    created: list[str] = []
+    try:
+        with _sigterm_as_interrupt():
+            _build(scenario, ns, implementation, workdir, processes, created)
+            lab = LiveLab(scenario, ns)
+            for where in ("underlay", "tunnel"):  # addresses settle (IPv6 DAD), peers handshake
+                target = lab.address("proxy", where)
+                echo = [sys.executable, "-m", "pcapmtu.probe.icmp", target, "0.5"]
+                system.wait_until(
+                    lambda echo=echo: _answered(lab, echo),  # type: ignore[misc]
+                    PROBE_TIMEOUT_S,
+                    f"the lab's {where} to carry an echo to {target}",
+                )
+            yield lab
+    finally:
+        _teardown(processes, created, workdir)
+
+
+def _answered(lab: LiveLab, echo: list[str]) -> bool:
+    done = subprocess.run(
+        ["ip", "netns", "exec", lab.ns["home"], *echo],
+        capture_output=True,
+        timeout=10,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.returncode == 0
+
+
 def _teardown(processes: system.Processes, namespaces: list[str], workdir: Path) -> list[str]:
     """Stop what the run started and delete what it made; return problems, never raise."""
     problems = processes.stop_all()

@@ -1,0 +1,96 @@
+"""`pcapmtu probe`: measure the largest packet that crosses a live path, and the MTU to set.
+
+`probe(target, ...)` returns a `ProbeResult`; the CLI only calls it. The search is in
+`search.py` (bisection, bounded, loss told from size), the packets in `icmp.py` (echo requests
+with Don't Fragment), what it means in `result.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+from pcapmtu.probe.icmp import Pinger, ProbeSocketError, family_of
+from pcapmtu.probe.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
+from pcapmtu.probe.search import BudgetSpent, PathSilent, largest_passing
+from pcapmtu.tunnels import NONE, WIREGUARD, Tunnel, interface_tunnel
+
+__all__ = [
+    "BudgetSpent",
+    "PathSilent",
+    "ProbeResult",
+    "ProbeSocketError",
+    "probe",
+]
+DEFAULT_TIMEOUT_S = 1.0  # to wait for each answer
+DEFAULT_TRIES = 3  # sends of a size before it counts as lost (while smaller ones pass)
+DEFAULT_BUDGET = 64  # packets, at most
+
+
+def probe(
+    target: str,
+    *,
+    via: str | None = None,
+    tunnel: Tunnel | None = None,
+    tunnel_mtu_now: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    tries: int = DEFAULT_TRIES,
+    budget: int = DEFAULT_BUDGET,
+) -> ProbeResult:
+    """Measure the largest IP packet that reaches `target` (an IPv4 or IPv6 address) and comes
+    back answered, by ICMP echo with Don't Fragment, bisecting between the smallest echo and
+    the MTU of the interface the route leaves by.
+
+    `via`: "tunnel" (the target is the peer's address inside the tunnel: inner sizes) or
+    "underlay" (the peer's endpoint: the path MTU); by default "tunnel" when the route leaves
+    by a tunnel interface (wg*, vxlan*, ...). `tunnel`: whose overhead and padding apply (by
+    default the one that interface is, else WireGuard). `tunnel_mtu_now`: the tunnel MTU in
+    use, to say whether it fits (via the tunnel it is the interface's own).
+
+    Raises `PathSilent` when nothing answers at all, `ProbeSocketError` without permission
+    for ICMP sockets, `BudgetSpent` when `budget` packets did not reach an exact answer, and
+    ValueError for a target that is not an address.
+    """
+    version = family_of(target)
+    device = egress_interface(target)
+    kind = interface_tunnel(device) if device else None
+    if via is None:
+        via = VIA_TUNNEL if kind is not None and kind is not NONE else VIA_UNDERLAY
+    if via not in (VIA_TUNNEL, VIA_UNDERLAY):
+        raise ValueError(f"via {via!r}: 'tunnel' or 'underlay'")
+    if tunnel is None:
+        tunnel = kind if kind is not None and kind is not NONE and via == VIA_TUNNEL else WIREGUARD
+    with Pinger(target, timeout_s) as pinger:
+        local = pinger.local_mtu()
+        search = largest_passing(pinger.send, pinger.smallest, local, tries=tries, budget=budget)
+    return ProbeResult(
+        target=target,
+        ip_version=version,
+        mode="icmp",
+        via=via,
+        tunnel=tunnel,
+        local_mtu=local,
+        search=search,
+        tunnel_mtu_now=local if via == VIA_TUNNEL else tunnel_mtu_now,
+    )
+
+
+def egress_interface(target: str) -> str | None:
+    """The interface the route to `target` leaves by (`ip route get`), or None."""
+    ip = shutil.which("ip")
+    if ip is None:
+        return None
+    try:
+        out = subprocess.run(
+            [ip, "-j", "route", "get", target],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+        routes = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    device = routes[0].get("dev") if isinstance(routes, list) and routes else None
+    return device if isinstance(device, str) else None

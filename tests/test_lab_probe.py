@@ -1,0 +1,94 @@
+"""`pcapmtu probe` against the truth (issue 12, point 5): real lab paths of known MTU, the probe
+run inside the home namespace as a user would, its answer compared with what the path is, and
+the MTU it recommends set for real (Linux, root)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import replace
+
+import pytest
+
+from pcapmtu.lab import Scenario, run_scenario
+from pcapmtu.lab.runner import LiveLab, running
+from pcapmtu.tunnels import WIREGUARD
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_ready")]
+WG_MTU = 1420  # the lab's tunnel MTU: wg-quick's default
+CASES = [
+    *((mtu, 4, "blocked") for mtu in (1280, 1380, 1400, 1412, 1420, 1450, 1472, 1492, 1500)),
+    *((mtu, 6, "blocked") for mtu in (1280, 1400, 1500)),
+    (1400, 4, "allowed"),
+    (1492, 6, "allowed"),
+]
+
+
+def _probe(lab: LiveLab, via: str) -> dict[str, object]:
+    target = lab.address("proxy", via)
+    argv = [sys.executable, "-m", "pcapmtu", "probe", target, "--via", via, "--json"]
+    return json.loads(lab.run("home", [*argv, "--timeout", "0.3"]))  # type: ignore[no-any-return]
+
+
+def _largest_inner(path_mtu: int, outer: int) -> int:
+    """The truth through the tunnel, from WireGuard's rule, not from pcapmtu's code: the largest
+    inner packet n <= the tunnel MTU with min(ceil16(n), MTU) + overhead <= the path."""
+    overhead = 60 if outer == 4 else 80
+    fits = [
+        n
+        for n in range(576, WG_MTU + 1)
+        if min(math.ceil(n / 16) * 16, WG_MTU) + overhead <= path_mtu
+    ]
+    return max(fits)
+
+
+@pytest.mark.parametrize(
+    ("path_mtu", "outer", "icmp"), CASES, ids=[f"{m}-v{o}-{i}" for m, o, i in CASES]
+)
+def test_the_probe_measures_the_path_exactly(path_mtu: int, outer: int, icmp: str) -> None:
+    with running(Scenario(path_mtu=path_mtu, outer=outer, icmp=icmp)) as lab:
+        underlay = _probe(lab, "underlay")
+        tunnel = _probe(lab, "tunnel")
+    overhead = WIREGUARD.overhead(outer)
+    # the underlay: exactly the path (the endpoints' own links are 1500 or the path, if larger)
+    assert underlay["largest_passing"] == path_mtu
+    assert underlay["smallest_failing"] in (path_mtu + 1, None)
+    rec = underlay["recommendation"]
+    assert isinstance(rec, dict) and rec["mtu"] == path_mtu - overhead
+    if icmp == "allowed":
+        # PMTUD works: the sender learns the path MTU and fragments the tunnel's UDP, so every
+        # inner size up to the tunnel's MTU gets through; it fits
+        assert (tunnel["largest_passing"], tunnel["fits"]) == (WG_MTU, True)
+        return
+    # through the tunnel: the largest inner packet, WireGuard's padding applied; never above
+    inner = _largest_inner(path_mtu, outer)
+    assert tunnel["largest_passing"] == inner
+    rec = tunnel["recommendation"]
+    assert isinstance(rec, dict)
+    assert rec["mtu"] <= min(path_mtu - overhead, WG_MTU)
+    if rec["max_mtu"] is not None:
+        assert rec["mtu"] <= path_mtu - overhead <= rec["max_mtu"]
+    assert tunnel["fits"] is (path_mtu - overhead >= WG_MTU)
+
+
+@pytest.mark.parametrize(("path_mtu", "outer"), [(1400, 4), (1412, 4), (1400, 6)])
+def test_the_mtu_the_probe_recommends_makes_the_transfer_complete(
+    path_mtu: int, outer: int, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    scenario = Scenario(path_mtu=path_mtu, outer=outer, timeout_s=4.0)
+    with running(scenario) as lab:
+        rec = _probe(lab, "underlay")["recommendation"]
+    assert isinstance(rec, dict)
+    fixed = run_scenario(
+        replace(scenario, wg_mtu_home=rec["mtu"], wg_mtu_proxy=rec["mtu"]), tmp_path / "f.pcap"
+    )
+    assert fixed.outcome.complete, rec
+    one_more = run_scenario(
+        replace(scenario, wg_mtu_home=rec["mtu"] + 1, wg_mtu_proxy=rec["mtu"] + 1),
+        tmp_path / "g.pcap",
+    )
+    assert not one_more.outcome.complete  # exact: one byte more black-holes again
