@@ -44,16 +44,21 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         EXIT_OK,
         "no black hole: the capture shows none (check: every capture met its expectation; "
         "config-check: every "
-        "MTU fits; lab run: the client got the whole response)",
+        "MTU fits; lab run: the client got the whole response; probe: the tunnel MTU in use "
+        "fits the path)",
     ),
     (
         EXIT_FOUND,
         "black hole found, confirmed or suspected, or the capture cannot decide "
         "(inconclusive) (check: a capture did not meet its "
         "expectation; config-check: an MTU does not fit or cannot be known; lab run: the "
-        "transfer did not complete)",
+        "transfer did not complete; probe: the tunnel MTU in use does not fit)",
     ),
-    (EXIT_USAGE, "usage error, unreadable capture, or the lab cannot run on this machine"),
+    (
+        EXIT_USAGE,
+        "usage error, unreadable capture, the lab cannot run on this machine, or the probe's "
+        "target does not answer at all",
+    ),
     (EXIT_INTERNAL, "internal error, or a lab step failed"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"),
 )

@@ -344,7 +344,23 @@ class Report:
         when the capture gives nothing to base one on."""
         if self.recommendation is None:
             return ""
-        return "\n".join(_fix_lines(self.recommendation, self.verdict == VERDICT_BLACK_HOLE))
+        broken = self.verdict == VERDICT_BLACK_HOLE
+        return "\n".join(_fix_lines(self.recommendation, broken, self.probe_commands()))
+
+    def probe_commands(self) -> tuple[str, ...]:
+        """For each path that black-holed a packet: the `pcapmtu probe` that measures it live,
+        from its sender (through the tunnel: the receiver's address, as the capture shows it)."""
+        if self.verdict != VERDICT_BLACK_HOLE:
+            return ()
+        kind = self.recommendation.tunnel.kind if self.recommendation is not None else None
+        option = "" if kind in (None, "wireguard") else f" --tunnel {kind}"
+        via = "underlay" if kind == "none" else "tunnel"
+        return tuple(
+            f"pcapmtu probe {format_address(p.dst)} --via {via}{option}  (on "
+            f"{format_address(p.src)})"
+            for p in self.paths
+            if p.smallest_dropped is not None
+        )
 
     def next_steps(self) -> tuple[str, ...]:
         """What to check next, in order: the closing part of a postmortem."""
@@ -396,6 +412,7 @@ class Report:
             "verdict": self.verdict,
             "summary": self.summary(),
             "to_decide": self.to_decide(),
+            "probe_commands": list(self.probe_commands()),
             "tunnel": (
                 {
                     "kind": self.tunnel.tunnel.kind,
@@ -453,7 +470,8 @@ def _text_lines(report: Report) -> list[str]:
             )
         lines.append("")
     if report.recommendation is not None:
-        lines += _fix_lines(report.recommendation, report.verdict == VERDICT_BLACK_HOLE)
+        broken = report.verdict == VERDICT_BLACK_HOLE
+        lines += _fix_lines(report.recommendation, broken, report.probe_commands())
     for c in report.captures:
         types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
         lines.append(
@@ -580,7 +598,7 @@ def _setting(r: Recommendation, mtu: int | None = None) -> str:
     return f"the {r.tunnel.name} tunnel's MTU to {value} on both ends"
 
 
-def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
+def _fix_lines(r: Recommendation, broken: bool, probes: tuple[str, ...] = ()) -> list[str]:
     low, high = r.underlay_path_mtu
     outer = f" (IPv{r.outer_version_assumed} underlay)" if r.tunnel.is_tunnel else ""
     setting = _setting(r)
@@ -613,6 +631,7 @@ def _fix_lines(r: Recommendation, broken: bool) -> list[str]:
         lines += [f"  how: {how}" for how in r.set_mtu]
     if r.confirm:
         lines.append(f"  confirm: {r.confirm}")
+    lines += [f"  measure it live: {command}" for command in probes]
     other_mtu, other_basis = r.other_underlay
     other_outer = 4 if r.outer_version_assumed == 6 else 6
     if r.tunnel.is_tunnel and other_outer in r.tunnel.outer_versions:
