@@ -5,6 +5,9 @@ The public API; the command line and notebooks use only this:
     report = pcapmtu.analyze("capture.pcap")
     print(report.render_text())
 
+    result = pcapmtu.probe("10.0.0.2")  # the live path: root, or ping_group_range
+    print(result.render_text())
+
 For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
 `pcapmtu.postmortem` (all of it, and the HTML page) build on it; they are imported only when
 asked for.
@@ -27,6 +30,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.model import DirectionFacts, FlowKey
 from pcapmtu.mtu import Recommendation
+from pcapmtu.probing import PathSilent, ProbeResult, ProbeSocketError, probe
 from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
 from pcapmtu.version import __version__
 
@@ -47,7 +51,10 @@ __all__ = [
     "InterruptedCaptureWarning",
     "NotACaptureError",
     "PathReport",
+    "PathSilent",
     "PcapmtuError",
+    "ProbeResult",
+    "ProbeSocketError",
     "Recommendation",
     "Recovery",
     "Report",
@@ -56,5 +63,6 @@ __all__ = [
     "UnknownLinkTypeWarning",
     "__version__",
     "analyze",
+    "probe",
     "trace",
 ]

@@ -482,8 +482,8 @@ def probe(
       pcapmtu probe 10.0.0.2                  # the peer's tunnel address
       pcapmtu probe 203.0.113.7 --tunnel-mtu 1420   # its endpoint
     """
-    from pcapmtu.probe import BudgetSpent, PathSilent, ProbeSocketError
-    from pcapmtu.probe import probe as run_probe
+    from pcapmtu.probing import BudgetSpent, PathSilent, ProbeSocketError
+    from pcapmtu.probing import probe as run_probe
     from pcapmtu.tunnels import by_kind
 
     try:

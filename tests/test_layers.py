@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"replay"},  # the second pass
     {"report_html", "report", "summary"},
     {"analysis"},  # the pipeline
-    {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probe"},
+    {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probing"},
     {"postmortem"},
     {"cli", "__main__", "__init__"},
 ]

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pcapmtu import cli
-from pcapmtu.probe.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
-from pcapmtu.probe.search import BudgetSpent, Outcome, PathSilent, Search, largest_passing
+from pcapmtu.probing.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
+from pcapmtu.probing.search import BudgetSpent, Outcome, PathSilent, Search, largest_passing
 from pcapmtu.tunnels import VXLAN, WIREGUARD, Tunnel
 
 

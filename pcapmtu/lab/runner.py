@@ -529,7 +529,7 @@ def running(scenario: Scenario) -> Iterator[LiveLab]:
             lab = LiveLab(scenario, ns)
             for where in ("underlay", "tunnel"):  # addresses settle (IPv6 DAD), peers handshake
                 target = lab.address("proxy", where)
-                echo = [sys.executable, "-m", "pcapmtu.probe.icmp", target, "0.5"]
+                echo = [sys.executable, "-m", "pcapmtu.probing.icmp", target, "0.5"]
                 system.wait_until(
                     lambda echo=echo: _answered(lab, echo),  # type: ignore[misc]
                     PROBE_TIMEOUT_S,

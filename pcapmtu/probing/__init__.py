@@ -11,9 +11,9 @@ import json
 import shutil
 import subprocess
 
-from pcapmtu.probe.icmp import Pinger, ProbeSocketError, family_of
-from pcapmtu.probe.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
-from pcapmtu.probe.search import BudgetSpent, PathSilent, largest_passing
+from pcapmtu.probing.icmp import Pinger, ProbeSocketError, family_of
+from pcapmtu.probing.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
+from pcapmtu.probing.search import BudgetSpent, PathSilent, largest_passing
 from pcapmtu.tunnels import NONE, WIREGUARD, Tunnel, interface_tunnel
 
 __all__ = [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pcapmtu.mtu import clamp_mss
-from pcapmtu.probe.search import Search
+from pcapmtu.probing.search import Search
 from pcapmtu.tunnels import Tunnel
 
 SCHEMA_VERSION = 1

@@ -22,7 +22,7 @@ import struct
 import time
 from types import TracebackType
 
-from pcapmtu.probe.search import Outcome
+from pcapmtu.probing.search import Outcome
 
 # Linux socket options Python does not name (linux/in.h, linux/in6.h)
 IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, IP_MTU = 10, 3, 14
@@ -180,7 +180,7 @@ def _checksum(data: bytes) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pcapmtu.probe.icmp ADDRESS [TIMEOUT]`: one small echo; exit 0 if answered (the
+    """`python -m pcapmtu.probing.icmp ADDRESS [TIMEOUT]`: one small echo; exit 0 if answered (the
     lab waits with it until a path carries packets)."""
     import sys
 
