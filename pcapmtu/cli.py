@@ -333,10 +333,11 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
 @click.argument("configs", nargs=-1, required=True, metavar="FILE...")
 @click.option(
     "--path-mtu",
-    type=click.IntRange(MIN_LINK_MTU, MAX_LINK_MTU),
-    default=ETHERNET_MTU,
+    default=str(ETHERNET_MTU),
     show_default=True,
-    help="MTU of the underlay path between the peers. Common: 1500 Ethernet, 1492 PPPoE, "
+    callback=lambda _ctx, _param, value: _path_mtu(value),
+    help="MTU of the underlay path between the peers, or the JSON a `pcapmtu probe --via "
+    "underlay --json` wrote (the path it measured). Common: 1500 Ethernet, 1492 PPPoE, "
     "1460 Google Cloud, 1280 the IPv6 minimum (fits everywhere IPv6 works).",
 )
 @click.option(
@@ -407,7 +408,15 @@ def config_check(
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("target")
+@click.argument("target", required=False)
+@click.option(
+    "--endpoint-from",
+    "endpoint_from",
+    metavar="CONF",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Probe the underlay to the Endpoint of this wg-quick config's peer, and judge its "
+    "MTU line (or wg-quick's default) against the path: TARGET and --tunnel-mtu come from it.",
+)
 @click.option(
     "--via",
     type=click.Choice(["tunnel", "underlay"]),
@@ -455,7 +464,8 @@ def config_check(
     help="Echo requests at most, in all: with --timeout, the longest the probe can take.",
 )
 def probe(
-    target: str,
+    target: str | None,
+    endpoint_from: Path | None,
     via: str | None,
     tunnel: str | None,
     tunnel_mtu: int | None,
@@ -481,11 +491,17 @@ def probe(
     Example:
       pcapmtu probe 10.0.0.2                  # the peer's tunnel address
       pcapmtu probe 203.0.113.7 --tunnel-mtu 1420   # its endpoint
+      pcapmtu probe --endpoint-from /etc/wireguard/wg0.conf
     """
     from pcapmtu.probing import BudgetSpent, PathSilent, ProbeSocketError
     from pcapmtu.probing import probe as run_probe
     from pcapmtu.tunnels import by_kind
 
+    if endpoint_from is not None:
+        target, tunnel_mtu = _endpoint_of(endpoint_from, target, tunnel_mtu)
+        via = via or "underlay"
+    if target is None:
+        raise click.UsageError("give TARGET (an address), or --endpoint-from a wg-quick config")
     try:
         result = run_probe(
             target,
@@ -502,6 +518,50 @@ def probe(
         raise UsageError(f"probe {target}: {exc}") from None
     click.echo(result.to_json() if as_json else result.render_text(), nl=as_json)
     return result.exit_code()
+
+
+def _endpoint_of(conf: Path, target: str | None, mtu: int | None) -> tuple[str, int]:
+    """--endpoint-from: (the peer's endpoint address, the tunnel MTU the config gives wg0)."""
+    from pcapmtu.configcheck import effective_mtu
+    from pcapmtu.wgconfig import endpoint_host, read_config
+
+    config = read_config(conf)
+    if mtu is None:
+        mtu = effective_mtu(config)[0]
+    if target is not None:
+        return target, mtu
+    hosts = [endpoint_host(e) for e in config.endpoints]
+    if len(hosts) != 1:
+        raise click.UsageError(
+            f"{conf}: {len(hosts)} peers with an Endpoint; give TARGET, the one to probe"
+        )
+    return hosts[0], mtu
+
+
+def _path_mtu(value: str) -> int:
+    """--path-mtu: a number, or a probe's JSON file (its measured underlay path MTU)."""
+    if value.isdigit():
+        mtu = int(value)
+    else:
+        try:
+            data = json.loads(Path(value).read_text())
+        except (OSError, ValueError) as exc:
+            problem = f"{value}: neither a number nor a probe's JSON ({exc})"
+            raise click.BadParameter(problem) from None
+        if not isinstance(data, dict) or data.get("via") != "underlay":
+            raise click.BadParameter(
+                f"{value}: not the JSON of a probe via the underlay (pcapmtu probe ENDPOINT "
+                "--via underlay --json): only that measures the path itself"
+            )
+        if data.get("smallest_failing") is None:
+            raise click.BadParameter(
+                f"{value}: the probe found no size that fails (up to "
+                f"{data.get('largest_passing')}): the path MTU is at least that, not known"
+            )
+        mtu = int(data["largest_passing"])
+    if not MIN_LINK_MTU <= mtu <= MAX_LINK_MTU:
+        raise click.BadParameter(f"{mtu} is outside {MIN_LINK_MTU}..{MAX_LINK_MTU}")
+    return mtu
 
 
 def _progress_line(progress: Progress) -> None:

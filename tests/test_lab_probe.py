@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_ready")]
 WG_MTU = 1420  # the lab's tunnel MTU: wg-quick's default
 CASES = [
     *((mtu, 4, "blocked") for mtu in (1280, 1380, 1400, 1412, 1420, 1450, 1472, 1492, 1500)),
-    *((mtu, 6, "blocked") for mtu in (1280, 1400, 1500)),
+    *((mtu, 6, "blocked") for mtu in (1280, 1380, 1400, 1412, 1420, 1450, 1472, 1492, 1500)),
     (1400, 4, "allowed"),
     (1492, 6, "allowed"),
 ]
@@ -92,3 +92,20 @@ def test_the_mtu_the_probe_recommends_makes_the_transfer_complete(
         tmp_path / "g.pcap",
     )
     assert not one_more.outcome.complete  # exact: one byte more black-holes again
+
+
+def test_the_probe_judges_a_wg_quick_config(tmp_path: object) -> None:
+    """`--endpoint-from wg0.conf`: the peer's Endpoint is probed on the underlay, and the
+    config's MTU judged against the path measured (wg-quick's 1420 over a 1400-byte path)."""
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    with running(Scenario(path_mtu=1400)) as lab:
+        conf = tmp_path / "wg0.conf"
+        endpoint = lab.address("proxy", "underlay")
+        for mtu, fits in ((1420, False), (1340, True)):
+            conf.write_text(f"[Interface]\nMTU = {mtu}\n\n[Peer]\nEndpoint = {endpoint}:51820\n")
+            argv = [sys.executable, "-m", "pcapmtu", "probe", "--endpoint-from", str(conf)]
+            result = json.loads(lab.run("home", [*argv, "--json", "--timeout", "0.3"]))
+            assert (result["target"], result["tunnel_mtu_now"]) == (endpoint, mtu)
+            assert result["fits"] is fits

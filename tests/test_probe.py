@@ -120,3 +120,20 @@ def test_the_cli_refuses_what_is_not_an_address() -> None:
 def test_the_cli_help_states_the_bounds() -> None:
     text = CliRunner().invoke(cli.cli, ["probe", "--help"]).output
     assert "--budget" in text and "--timeout" in text and "Exit 0" in text
+
+
+def test_config_check_takes_the_path_mtu_a_probe_measured(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    conf = tmp_path / "wg0.conf"
+    conf.write_text("[Interface]\nMTU = 1380\n[Peer]\nEndpoint = 203.0.113.7:51820\n")
+    measured = _result(VIA_UNDERLAY, 1400, 1401, local=1500)
+    probe_json = tmp_path / "probe.json"
+    probe_json.write_text(measured.to_json())
+    run = CliRunner().invoke(cli.cli, ["config-check", "--path-mtu", str(probe_json), str(conf)])
+    assert run.exit_code == 1 and "FAIL" in run.output and "1340" in run.output
+    through = tmp_path / "through.json"
+    through.write_text(_result(VIA_TUNNEL, 1328, 1329).to_json())
+    refused = CliRunner().invoke(cli.cli, ["config-check", "--path-mtu", str(through), str(conf)])
+    assert refused.exit_code == 2 and "only that measures the path itself" in refused.output
