@@ -118,6 +118,7 @@ def analyze(
     progress: ProgressCallback | None = None,
     shortlist: bool = True,
     tunnel: str | None = None,
+    measured_path_mtu: int | None = None,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
@@ -133,6 +134,8 @@ def analyze(
     `tunnel` ("wireguard", "vxlan", "geneve", "gre", "gre:8" for GRE with an 8-byte header,
     "gretap", "ipip", "sit", "ip6tnl" or "none") says which tunnel the capture was taken on,
     when it cannot tell itself (`tunnels.recognise`); its overhead and fix text follow.
+    `measured_path_mtu`: the underlay path MTU `pcapmtu probe` measured; the recommendation is
+    then exact (`basis` "measured").
     """
     report, _ = analyze_and_trace(
         sources,
@@ -142,6 +145,7 @@ def analyze(
         progress=progress,
         shortlist=shortlist,
         tunnel=tunnel,
+        measured_path_mtu=measured_path_mtu,
     )
     return report
 
@@ -156,6 +160,7 @@ def analyze_and_trace(
     shortlist: bool = True,
     traced: TraceRequest | None = None,
     tunnel: str | None = None,
+    measured_path_mtu: int | None = None,
 ) -> tuple[Report, list[CaptureTrace]]:
     """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
     postmortem's pictures): no pass more than the analysis itself takes."""
@@ -174,7 +179,7 @@ def analyze_and_trace(
         pairs = _pairs_to_replay(analysed, delivered, config, traced)
         for one in analysed:
             _second_pass(one, pairs, traced)
-        report = _report(analysed, delivered, config, tunnel)
+        report = _report(analysed, delivered, config, tunnel, measured_path_mtu)
     traces = _traces(analysed, report, traced) if traced is not None else []
     return report, traces
 
@@ -433,6 +438,7 @@ def _report(
     delivered: dict[detect.Path, int],
     config: DetectConfig,
     tunnel: str | None = None,
+    measured: int | None = None,
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths: dict[detect.Path, PathSummary] = {}
@@ -463,7 +469,7 @@ def _report(
         verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
         findings=tuple(findings),
         paths=tuple(reports),
-        recommendation=recommendation(findings, reports, recognised),
+        recommendation=recommendation(findings, reports, recognised, measured),
         captures=tuple(one.report for one in analysed),
         flows=tuple(flows),
         tool_version=__version__,

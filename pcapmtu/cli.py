@@ -169,6 +169,13 @@ def cli() -> None:
     f"{', '.join(TUNNELS)}, or gre:N (an N-byte GRE header). Its overhead and the fix "
     "follow it. Default: told from the capture (outer headers, interface names, MSS).",
 )
+@click.option(
+    "--measured",
+    metavar="N|PROBE.json",
+    default=None,
+    help="The underlay path MTU, measured (a number, or the JSON of `pcapmtu probe --via "
+    "underlay --json`): the MTU to set is then exact (basis: measured).",
+)
 def analyze(
     captures: tuple[str, ...],
     as_json: bool,
@@ -177,6 +184,7 @@ def analyze(
     jobs: int,
     quiet: bool,
     tunnel: str | None,
+    measured: str | None,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
@@ -213,6 +221,7 @@ def analyze(
             jobs=jobs,
             progress=_progress_line if show else None,
             tunnel=tunnel,
+            measured_path_mtu=_path_mtu(measured, "--measured") if measured else None,
         )
     if show:
         click.echo("\r\033[K", nl=False, err=True)
@@ -333,9 +342,9 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
 @click.argument("configs", nargs=-1, required=True, metavar="FILE...")
 @click.option(
     "--path-mtu",
+    "path_mtu_given",
     default=str(ETHERNET_MTU),
     show_default=True,
-    callback=lambda _ctx, _param, value: _path_mtu(value),
     help="MTU of the underlay path between the peers, or the JSON a `pcapmtu probe --via "
     "underlay --json` wrote (the path it measured). Common: 1500 Ethernet, 1492 PPPoE, "
     "1460 Google Cloud, 1280 the IPv6 minimum (fits everywhere IPv6 works).",
@@ -366,7 +375,7 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of lines.")
 def config_check(
     configs: tuple[str, ...],
-    path_mtu: int,
+    path_mtu_given: str,
     outer: str,
     link_mtu: int,
     variables: tuple[str, ...],
@@ -390,6 +399,7 @@ def config_check(
     from pcapmtu.wgconfig import parse_variables
 
     outer_version = None if outer == "auto" else int(outer)
+    path_mtu = _path_mtu(path_mtu_given, "--path-mtu")
     verdicts = check_configs(
         list(configs),
         path_mtu=path_mtu,
@@ -538,8 +548,9 @@ def _endpoint_of(conf: Path, target: str | None, mtu: int | None) -> tuple[str, 
     return hosts[0], mtu
 
 
-def _path_mtu(value: str) -> int:
-    """--path-mtu: a number, or a probe's JSON file (its measured underlay path MTU)."""
+def _path_mtu(value: str, option: str) -> int:
+    """--path-mtu, --measured: a number, or a probe's JSON file (the underlay path MTU it
+    measured); read when the command runs."""
     if value.isdigit():
         mtu = int(value)
     else:
@@ -547,20 +558,24 @@ def _path_mtu(value: str) -> int:
             data = json.loads(Path(value).read_text())
         except (OSError, ValueError) as exc:
             problem = f"{value}: neither a number nor a probe's JSON ({exc})"
-            raise click.BadParameter(problem) from None
+            raise click.BadParameter(param_hint=option, message=problem) from None
         if not isinstance(data, dict) or data.get("via") != "underlay":
             raise click.BadParameter(
-                f"{value}: not the JSON of a probe via the underlay (pcapmtu probe ENDPOINT "
-                "--via underlay --json): only that measures the path itself"
+                param_hint=option,
+                message=f"{value}: not the JSON of a probe via the underlay (pcapmtu probe "
+                "ENDPOINT --via underlay --json): only that measures the path itself",
             )
         if data.get("smallest_failing") is None:
             raise click.BadParameter(
-                f"{value}: the probe found no size that fails (up to "
-                f"{data.get('largest_passing')}): the path MTU is at least that, not known"
+                param_hint=option,
+                message=f"{value}: the probe found no size that fails (up to "
+                f"{data.get('largest_passing')}): the path MTU is at least that, not known",
             )
         mtu = int(data["largest_passing"])
     if not MIN_LINK_MTU <= mtu <= MAX_LINK_MTU:
-        raise click.BadParameter(f"{mtu} is outside {MIN_LINK_MTU}..{MAX_LINK_MTU}")
+        raise click.BadParameter(
+            param_hint=option, message=f"{mtu} is outside {MIN_LINK_MTU}..{MAX_LINK_MTU}"
+        )
     return mtu
 
 

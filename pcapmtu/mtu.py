@@ -99,6 +99,7 @@ def bracket(largest_delivered: int | None, smallest_dropped: int | None) -> Brac
 
 CONSERVATIVE_MTU = 1280  # what Tailscale and NetBird ship; IPv6's minimum link MTU (RFC 8200)
 BASIS_ICMP = "icmp"  # a router on the path reported its MTU
+BASIS_MEASURED = "measured"  # pcapmtu probe measured the underlay path exactly
 BASIS_PROVEN = "proven"  # a packet that large crossed the path in the capture
 BASIS_CONSERVATIVE = "conservative"  # CONSERVATIVE_MTU, which the capture does not rule out
 BASIS_UPPER_BOUND = "upper_bound"  # the largest not ruled out; not shown to work
@@ -109,6 +110,8 @@ def basis_words(basis: str, tunnel: Tunnel = WIREGUARD) -> str:
     v4, v6 = CONSERVATIVE_MTU + tunnel.overhead(4), CONSERVATIVE_MTU + tunnel.overhead(6)
     if basis == BASIS_ICMP:
         return "a router on the path reported its MTU"
+    if basis == BASIS_MEASURED:
+        return "pcapmtu probe measured the path: the largest that fits it"
     if basis == BASIS_PROVEN:
         return "a packet that large crossed this path"
     if basis == BASIS_CONSERVATIVE:
@@ -129,7 +132,7 @@ class Recommendation:
     """What to set, and why it works."""
 
     mtu: int  # the tunnel MTU to set (no tunnel: the path's): it carries traffic (`basis`)
-    basis: str  # BASIS_ICMP, BASIS_PROVEN, BASIS_CONSERVATIVE or BASIS_UPPER_BOUND
+    basis: str  # BASIS_ICMP, BASIS_MEASURED, BASIS_PROVEN, BASIS_CONSERVATIVE, BASIS_UPPER_BOUND
     max_mtu: int  # the largest the capture does not rule out (below the smallest lost size)
     certainty: str  # "exact": the largest that works; "safe": it works, a larger one may too;
     # "at_most": not shown to work (BASIS_UPPER_BOUND)
@@ -171,6 +174,8 @@ def _choose(
         max_mtu = min(max_mtu, inner_high)  # strictly below the smallest packet seen lost
     if icmp:
         return max_mtu, BASIS_ICMP, max_mtu
+    if path_low is not None and path_low == path_high and exact_width == 0:
+        return max_mtu, BASIS_MEASURED, max_mtu
     proven = min(path_low - overhead, max_mtu) if path_low is not None else None
     if proven is not None and (proven >= CONSERVATIVE_MTU or max_mtu - proven < exact_width):
         return proven, BASIS_PROVEN, max_mtu
@@ -190,20 +195,26 @@ def recommend(
     inner_version: int = 4,
     tunnel: Tunnel = WIREGUARD,
     tunnel_how: str = "",
+    measured_underlay_mtu: int | None = None,
 ) -> Recommendation | None:
     """The tunnel MTU to set on both ends, given what crossed the inner path: one that carries
     traffic on this path. An ICMP next-hop MTU for the underlay makes it exact; a packet seen
     delivered proves a size; otherwise the conservative 1280 when the capture does not rule it
     out. The smallest packet seen lost bounds it from above (`max_mtu`), the tunnel's padding
     applied. With no tunnel, the inner packets are the path's own."""
-    if inner.high is None and icmp_underlay_mtu is None:
+    if inner.high is None and icmp_underlay_mtu is None and measured_underlay_mtu is None:
         return None
     overhead = tunnel.overhead(outer_version)
     wg_mtu = tunnel_mtu or DEFAULT_WG_MTU
     reasons = []
-    if icmp_underlay_mtu is not None:
+    path_low: int | None
+    if measured_underlay_mtu is not None:
+        path_high = measured_underlay_mtu
+        path_low = measured_underlay_mtu
+        reasons.append(f"pcapmtu probe measured the underlay path: {measured_underlay_mtu} bytes")
+    elif icmp_underlay_mtu is not None:
         path_high = icmp_underlay_mtu
-        path_low: int | None = icmp_underlay_mtu
+        path_low = icmp_underlay_mtu
         reasons.append(f"a router reported the underlay next-hop MTU: {icmp_underlay_mtu} bytes")
     else:
         assert inner.high is not None
@@ -230,13 +241,17 @@ def recommend(
             reasons.append(f"a packet of {inner.low} bytes arrived")
     if path_low is not None and path_low > path_high:
         path_low = path_high
-    icmp = icmp_underlay_mtu is not None
+    icmp = icmp_underlay_mtu is not None and measured_underlay_mtu is None
     width = tunnel.padding
+    if measured_underlay_mtu is not None:
+        width = 0  # the path itself was measured: exact, whatever the padding
     mtu, basis, max_mtu = _choose(path_low, path_high, overhead, inner.high, icmp, width)
     other_version = 6 if outer_version == 4 else 4
     other_overhead = tunnel.overhead(other_version)
     other = _choose(path_low, path_high, other_overhead, inner.high, icmp, width)[:2]
-    exact = basis == BASIS_ICMP or (basis == BASIS_PROVEN and max_mtu - mtu < width)
+    exact = basis in (BASIS_ICMP, BASIS_MEASURED) or (
+        basis == BASIS_PROVEN and max_mtu - mtu < width
+    )
     certainty = "exact" if exact else ("at_most" if basis == BASIS_UPPER_BOUND else "safe")
     reasons.append(f"MTU {mtu}: {basis_words(basis, tunnel)}")
     warnings = []

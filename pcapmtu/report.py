@@ -350,7 +350,9 @@ class Report:
     def probe_commands(self) -> tuple[str, ...]:
         """For each path that black-holed a packet: the `pcapmtu probe` that measures it live,
         from its sender (through the tunnel: the receiver's address, as the capture shows it)."""
-        if self.verdict != VERDICT_BLACK_HOLE:
+        if self.verdict != VERDICT_BLACK_HOLE or (
+            self.recommendation is not None and self.recommendation.basis == "measured"
+        ):
             return ()
         kind = self.recommendation.tunnel.kind if self.recommendation is not None else None
         option = "" if kind in (None, "wireguard") else f" --tunnel {kind}"

@@ -91,10 +91,14 @@ def underlay_mtu(findings: list[Finding], tunnel: Tunnel = WIREGUARD) -> int | N
 
 
 def recommendation(
-    findings: list[Finding], paths: list[PathReport], tunnel: Recognised | None = None
+    findings: list[Finding],
+    paths: list[PathReport],
+    tunnel: Recognised | None = None,
+    measured: int | None = None,
 ) -> Recommendation | None:
-    """What to set, from the worst black-holed path (and any ICMP from the underlay), for the
-    tunnel the capture was taken on (WireGuard when not said)."""
+    """What to set, from the worst black-holed path (and any ICMP from the underlay, or the
+    underlay path MTU `pcapmtu probe` measured), for the tunnel the capture was taken on
+    (WireGuard when not said)."""
     told = tunnel or Recognised(WIREGUARD, "", False)
     underlay = underlay_mtu(findings, told.tunnel)
     holed = [p for p in paths if p.smallest_dropped is not None]
@@ -107,13 +111,15 @@ def recommendation(
             inner_version=worst.ip_version,
             tunnel=told.tunnel,
             tunnel_how=told.how,
+            measured_underlay_mtu=measured,
         )
-    if underlay is not None:
+    if underlay is not None or measured is not None:
         return recommend(
             Bracket(None, None),
             tunnel_mtu=None,
             icmp_underlay_mtu=underlay,
             tunnel=told.tunnel,
             tunnel_how=told.how,
+            measured_underlay_mtu=measured,
         )
     return None

@@ -76,11 +76,11 @@ def _pcapmtu_commands(text: str) -> list[list[str]]:
 
     found = []
     for line in text.splitlines():
-        for part in re.split(r"&&|;", line):
+        for part in re.split(r"&&|\|\||;", line):
             match = re.search(r"(?:^|[\s/\"'])pcapmtu\"?\)?\"? +(.+)$", part)
             if match and not part.strip().startswith("#") and "pip install" not in part:
                 args = shlex.split(match.group(1).replace('"$PATH_MTU"', "1492"))
-                found.append(args)
+                found.append(args[: args.index(">")] if ">" in args else args)  # redirection
     return found
 
 
@@ -95,7 +95,7 @@ def test_ci_examples_are_valid_yaml_with_real_commands() -> None:
         assert isinstance(yaml.safe_load(text), dict), name
         commands = _pcapmtu_commands(text)
         used = {args[0] if args[0] != "lab" else "lab run" for args in commands}
-        assert used == {"config-check", "check", "lab run", "analyze"}, name
+        assert used == {"config-check", "check", "lab run", "analyze", "probe"}, name
         for args in commands:
             command: click.Command | None = cli.cli
             words = list(args)

@@ -137,3 +137,23 @@ def test_config_check_takes_the_path_mtu_a_probe_measured(tmp_path: object) -> N
     through.write_text(_result(VIA_TUNNEL, 1328, 1329).to_json())
     refused = CliRunner().invoke(cli.cli, ["config-check", "--path-mtu", str(through), str(conf)])
     assert refused.exit_code == 2 and "only that measures the path itself" in refused.output
+
+
+def test_analyze_takes_the_measured_path_and_is_then_exact(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from pcapmtu import analyze
+    from tests.conftest import SAMPLES
+
+    assert isinstance(tmp_path, Path)
+    probe_json = tmp_path / "probe.json"
+    probe_json.write_text(_result(VIA_UNDERLAY, 1400, 1401, local=1500).to_json())
+    report = analyze(SAMPLES / "incident.home-wg0.pcap", measured_path_mtu=1400)
+    r = report.recommendation
+    assert r is not None and (r.mtu, r.basis, r.certainty) == (1340, "measured", "exact")
+    assert report.probe_commands() == ()
+    run = CliRunner().invoke(
+        cli.cli,
+        ["analyze", "--measured", str(probe_json), str(SAMPLES / "incident.home-wg0.pcap")],
+    )
+    assert "FIX: set MTU = 1340 in [Interface] on both peers" in run.output
