@@ -473,6 +473,14 @@ def config_check(
     show_default=True,
     help="Echo requests at most, in all: with --timeout, the longest the probe can take.",
 )
+@click.option(
+    "--path",
+    "http_path",
+    default="/",
+    show_default=True,
+    help="TCP mode (TARGET is HOST:PORT): the HTTP path to GET; its response must be several "
+    "segments long (a few kB or more).",
+)
 def probe(
     target: str | None,
     endpoint_from: Path | None,
@@ -483,6 +491,7 @@ def probe(
     timeout: float,
     tries: int,
     budget: int,
+    http_path: str,
 ) -> int:
     """Measure the largest packet that crosses the live path to TARGET, and the MTU to set.
 
@@ -493,6 +502,12 @@ def probe(
     keep passing; at most --budget requests, --timeout seconds each. Needs
     root, or a group in net.ipv4.ping_group_range.
 
+    TCP mode, no root: TARGET is HOST:PORT of an HTTP service on the far side.
+    Each try is a GET of --path on a new connection whose SYN's MSS caps the
+    peer's packets at the size tried; it passes when the whole response
+    arrives in time. That measures the peer's packets towards this host,
+    through whatever is on the way, even where ICMP echo is filtered.
+
     Exit 0 when the tunnel MTU in use fits the path (via the tunnel: every
     size up to its MTU passed), 1 when it does not (a black hole now), 2 when
     nothing answers at all or the probe cannot run.
@@ -502,8 +517,9 @@ def probe(
       pcapmtu probe 10.0.0.2                  # the peer's tunnel address
       pcapmtu probe 203.0.113.7 --tunnel-mtu 1420   # its endpoint
       pcapmtu probe --endpoint-from /etc/wireguard/wg0.conf
+      pcapmtu probe 10.0.0.1:8080 --path /big.iso   # TCP, no root
     """
-    from pcapmtu.probing import BudgetSpent, PathSilent, ProbeSocketError
+    from pcapmtu.probing import BudgetSpent, PathSilent, ProbeSocketError, ServiceRefused
     from pcapmtu.probing import probe as run_probe
     from pcapmtu.tunnels import by_kind
 
@@ -521,10 +537,11 @@ def probe(
             timeout_s=timeout,
             tries=tries,
             budget=budget,
+            path=http_path,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TARGET") from None
-    except (PathSilent, ProbeSocketError, BudgetSpent) as exc:
+    except (PathSilent, ProbeSocketError, BudgetSpent, ServiceRefused) as exc:
         raise UsageError(f"probe {target}: {exc}") from None
     click.echo(result.to_json() if as_json else result.render_text(), nl=as_json)
     return result.exit_code()

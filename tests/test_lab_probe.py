@@ -109,3 +109,22 @@ def test_the_probe_judges_a_wg_quick_config(tmp_path: object) -> None:
             result = json.loads(lab.run("home", [*argv, "--json", "--timeout", "0.3"]))
             assert (result["target"], result["tunnel_mtu_now"]) == (endpoint, mtu)
             assert result["fits"] is fits
+
+
+TCP_CASES = [(1280, 4), (1400, 4), (1412, 4), (1450, 4), (1500, 4), (1400, 6)]
+
+
+@pytest.mark.parametrize(("path_mtu", "outer"), TCP_CASES, ids=[f"{m}-v{o}" for m, o in TCP_CASES])
+def test_the_tcp_mode_measures_the_tunnel_without_raw_sockets(path_mtu: int, outer: int) -> None:
+    """From the client (proxy), against the lab's HTTP server through the tunnel, with the
+    capability for raw sockets dropped (as a user without root has it): the server's packets
+    towards us, the same answer as the ICMP mode's, by WireGuard's rule."""
+    with running(Scenario(path_mtu=path_mtu, outer=outer)) as lab:
+        server = lab.address("home", "tunnel")
+        target = f"{server}:8080" if ":" not in server else f"[{server}]:8080"
+        argv = [sys.executable, "-m", "pcapmtu", "probe", target, "--path", "/bytes/20000"]
+        no_raw = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--"]
+        result = json.loads(lab.run("proxy", [*no_raw, *argv, "--json", "--timeout", "0.5"]))
+    assert (result["mode"], result["via"]) == ("tcp", "tunnel")
+    assert result["largest_passing"] == _largest_inner(path_mtu, outer)
+    assert result["fits"] is (path_mtu - WIREGUARD.overhead(outer) >= WG_MTU)

@@ -157,3 +157,26 @@ def test_analyze_takes_the_measured_path_and_is_then_exact(tmp_path: object) -> 
         ["analyze", "--measured", str(probe_json), str(SAMPLES / "incident.home-wg0.pcap")],
     )
     assert "FIX: set MTU = 1340 in [Interface] on both peers" in run.output
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        ("10.0.0.2", ("10.0.0.2", None)),
+        ("10.0.0.2:8080", ("10.0.0.2", 8080)),
+        ("fd00::2", ("fd00::2", None)),
+        ("[fd00::2]:443", ("fd00::2", 443)),
+    ],
+)
+def test_targets_with_a_port_are_tcp_mode(given: str, parsed: tuple[str, int | None]) -> None:
+    from pcapmtu.probing import parse_target
+
+    assert parse_target(given) == parsed
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.2:http", "10.0.0.2:0", "[fd00::2]", "[fd00::2]:x"])
+def test_bad_targets_are_refused(bad: str) -> None:
+    from pcapmtu.probing import parse_target
+
+    with pytest.raises(ValueError):
+        parse_target(bad)

@@ -253,6 +253,41 @@ def _workload_argv(namespace: str, *args: str) -> list[str]:
     return ["ip", "netns", "exec", namespace, sys.executable, "-m", "pcapmtu.lab.workload", *args]
 
 
+def _start_server(
+    ns: Namespaces,
+    address: str,
+    lifetime: float,
+    extra: list[str],
+    log: Path,
+    processes: system.Processes,
+) -> None:
+    """The lab's HTTP server on home, on `address` (ports 8080 and 8081), until it listens."""
+    server = processes.start(
+        "HTTP server (home)",
+        _workload_argv(
+            ns["home"],
+            "serve",
+            "--address",
+            address,
+            "--port",
+            str(HTTP_PORT),
+            "--port",
+            str(topology.CLAMPED_HTTP_PORT),
+            "--lifetime",
+            str(lifetime),
+            *extra,
+        ),
+        log,
+    )
+
+    def server_ready() -> bool:
+        if server.poll() is not None:
+            raise LabSetupError(f"the lab's HTTP server exited: {log.read_text().strip()}")
+        return b"ready" in log.read_bytes()
+
+    system.wait_until(server_ready, SERVER_READY_WAIT_S, "the lab's HTTP server to listen")
+
+
 def _capture_workload(
     scenario: Scenario, ns: Namespaces, workdir: Path, processes: system.Processes
 ) -> tuple[list[Recording], Outcome, dict[str, dict[str, int]]]:
@@ -268,30 +303,7 @@ def _capture_workload(
         chain, key = tlscerts.make_chain(workdir)
         https = ["--tls-port", str(topology.HTTPS_PORT), "--tls-cert", str(chain)]
         https += ["--tls-key", str(key)]
-    server = processes.start(
-        "HTTP server (home)",
-        _workload_argv(
-            ns["home"],
-            "serve",
-            "--address",
-            server_address,
-            "--port",
-            str(HTTP_PORT),
-            "--port",
-            str(topology.CLAMPED_HTTP_PORT),
-            "--lifetime",
-            str(lifetime),
-            *https,
-        ),
-        server_log,
-    )
-
-    def server_ready() -> bool:
-        if server.poll() is not None:
-            raise LabSetupError(f"the lab's HTTP server exited: {server_log.read_text().strip()}")
-        return b"ready" in server_log.read_bytes()
-
-    system.wait_until(server_ready, SERVER_READY_WAIT_S, "the lab's HTTP server to listen")
+    _start_server(ns, server_address, lifetime, https, server_log, processes)
     if scenario.workload == "ssh":
         sshd.start(ns["home"], server_address, workdir, processes)
     common = ["--address", server_address, "--port", str(HTTP_PORT)]
@@ -516,8 +528,9 @@ class LiveLab:
 
 @contextlib.contextmanager
 def running(scenario: Scenario) -> Iterator[LiveLab]:
-    """The lab of `scenario`, built and its tunnel up (a small request got through), for as long
-    as the block runs; then torn down as `run_scenario` tears down, whatever happens."""
+    """The lab of `scenario`, built, its tunnel up (an echo got through) and the HTTP server
+    listening on home's tunnel address (port 8080: `/bytes/N` answers N bytes), for as long as
+    the block runs; then torn down as `run_scenario` tears down, whatever happens."""
     implementation = system.check_requirements(scenario.wireguard)
     ns = Namespaces(f"{os.getpid()}-{secrets.token_hex(2)}")
     processes = system.Processes(lifetime_s=run_budget_s(scenario))
@@ -527,6 +540,9 @@ def running(scenario: Scenario) -> Iterator[LiveLab]:
         with _sigterm_as_interrupt():
             _build(scenario, ns, implementation, workdir, processes, created)
             lab = LiveLab(scenario, ns)
+            address = lab.address("home", "tunnel" if scenario.tunnel != "none" else "underlay")
+            log = workdir / "server.log"
+            _start_server(ns, address, run_budget_s(scenario), [], log, processes)
             for where in ("underlay", "tunnel"):  # addresses settle (IPv6 DAD), peers handshake
                 target = lab.address("proxy", where)
                 echo = [sys.executable, "-m", "pcapmtu.probing.icmp", target, "0.5"]

@@ -14,6 +14,7 @@ import subprocess
 from pcapmtu.probing.icmp import Pinger, ProbeSocketError, family_of
 from pcapmtu.probing.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
 from pcapmtu.probing.search import BudgetSpent, PathSilent, largest_passing
+from pcapmtu.probing.tcp import ServiceRefused, TcpFetcher
 from pcapmtu.tunnels import NONE, WIREGUARD, Tunnel, interface_tunnel
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "PathSilent",
     "ProbeResult",
     "ProbeSocketError",
+    "ServiceRefused",
+    "parse_target",
     "probe",
 ]
 DEFAULT_TIMEOUT_S = 1.0  # to wait for each answer
@@ -37,6 +40,7 @@ def probe(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     tries: int = DEFAULT_TRIES,
     budget: int = DEFAULT_BUDGET,
+    path: str = "/",
 ) -> ProbeResult:
     """Measure the largest IP packet that reaches `target` (an IPv4 or IPv6 address) and comes
     back answered, by ICMP echo with Don't Fragment, bisecting between the smallest echo and
@@ -48,10 +52,16 @@ def probe(
     default the one that interface is, else WireGuard). `tunnel_mtu_now`: the tunnel MTU in
     use, to say whether it fits (via the tunnel it is the interface's own).
 
+    A target with a port (`HOST:PORT`, `[V6]:PORT`) is probed in TCP mode instead, without
+    root: GETs of `path` from that service with our SYN's MSS capped (`tcp.py`), which
+    measures the peer's packets towards us.
+
     Raises `PathSilent` when nothing answers at all, `ProbeSocketError` without permission
-    for ICMP sockets, `BudgetSpent` when `budget` packets did not reach an exact answer, and
-    ValueError for a target that is not an address.
+    for ICMP sockets, `ServiceRefused` when the TCP service cannot serve the probe,
+    `BudgetSpent` when `budget` packets did not reach an exact answer, and ValueError for a
+    target that is not an address.
     """
+    target, port = parse_target(target)
     version = family_of(target)
     device = egress_interface(target)
     kind = interface_tunnel(device) if device else None
@@ -61,19 +71,54 @@ def probe(
         raise ValueError(f"via {via!r}: 'tunnel' or 'underlay'")
     if tunnel is None:
         tunnel = kind if kind is not None and kind is not NONE and via == VIA_TUNNEL else WIREGUARD
-    with Pinger(target, timeout_s) as pinger:
-        local = pinger.local_mtu()
-        search = largest_passing(pinger.send, pinger.smallest, local, tries=tries, budget=budget)
+    if port is not None:
+        fetcher = TcpFetcher(target, port, path, max(timeout_s, 0.2))
+        local = fetcher.local_mtu()
+        search = largest_passing(fetcher.send, fetcher.smallest, local, tries=tries, budget=budget)
+        mode = "tcp"
+    else:
+        with Pinger(target, timeout_s) as pinger:
+            local = pinger.local_mtu()
+            search = largest_passing(
+                pinger.send, pinger.smallest, local, tries=tries, budget=budget
+            )
+        mode = "icmp"
     return ProbeResult(
-        target=target,
+        target=target
+        if port is None
+        else f"{target}:{port}"
+        if version == 4
+        else f"[{target}]:{port}",
         ip_version=version,
-        mode="icmp",
+        mode=mode,
         via=via,
         tunnel=tunnel,
         local_mtu=local,
         search=search,
         tunnel_mtu_now=local if via == VIA_TUNNEL else tunnel_mtu_now,
     )
+
+
+def parse_target(target: str) -> tuple[str, int | None]:
+    """(address, port or None) from "10.0.0.2", "10.0.0.2:8080", "fd00::2" or "[fd00::2]:8080"."""
+    if target.startswith("["):
+        address, _, rest = target[1:].partition("]")
+        if not rest.startswith(":") or not rest[1:].isdigit():
+            raise ValueError(f"{target!r}: expected [IPv6]:PORT")
+        return address, _port(rest[1:])
+    if target.count(":") == 1:
+        address, _, port = target.partition(":")
+        if not port.isdigit():
+            raise ValueError(f"{target!r}: expected HOST:PORT with a numeric port")
+        return address, _port(port)
+    return target, None
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is outside 1..65535")
+    return port
 
 
 def egress_interface(target: str) -> str | None:

@@ -131,9 +131,13 @@ def _lines(r: ProbeResult) -> list[str]:
     s = r.search
     what = "packet" if r.via == VIA_UNDERLAY else "inner packet through the tunnel"
     failing = s.smallest_failing
-    lines = [
-        f"PROBE {r.target} (ICMP echo, Don't Fragment, via the {r.via}): {s.sent} packets sent"
-    ]
+    how = (
+        "TCP, our MSS capped: the peer's packets towards us"
+        if r.mode == "tcp"
+        else "ICMP echo, Don't Fragment"
+    )
+    unit = "connections" if r.mode == "tcp" else "packets sent"
+    lines = [f"PROBE {r.target} ({how}, via the {r.via}): {s.sent} {unit}"]
     if failing is None:
         lines.append(
             f"  every size up to {s.largest_passing} bytes (this host's interface MTU) passed"
