@@ -481,6 +481,12 @@ def config_check(
     help="TCP mode (TARGET is HOST:PORT): the HTTP path to GET; its response must be several "
     "segments long (a few kB or more).",
 )
+@click.option(
+    "--upload",
+    is_flag=True,
+    help="TCP mode: measure this host's packets towards the peer instead (POSTs of full-size "
+    "segments with Don't Fragment forced; they pass when acknowledged).",
+)
 def probe(
     target: str | None,
     endpoint_from: Path | None,
@@ -492,6 +498,7 @@ def probe(
     tries: int,
     budget: int,
     http_path: str,
+    upload: bool,
 ) -> int:
     """Measure the largest packet that crosses the live path to TARGET, and the MTU to set.
 
@@ -538,6 +545,7 @@ def probe(
             tries=tries,
             budget=budget,
             path=http_path,
+            upload=upload,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TARGET") from None

@@ -128,3 +128,17 @@ def test_the_tcp_mode_measures_the_tunnel_without_raw_sockets(path_mtu: int, out
     assert (result["mode"], result["via"]) == ("tcp", "tunnel")
     assert result["largest_passing"] == _largest_inner(path_mtu, outer)
     assert result["fits"] is (path_mtu - WIREGUARD.overhead(outer) >= WG_MTU)
+
+
+@pytest.mark.parametrize(("path_mtu", "outer"), [(1400, 4), (1450, 4), (1400, 6)])
+def test_the_tcp_mode_measures_uploads_too(path_mtu: int, outer: int) -> None:
+    """`--upload`: the client's own packets towards the server, Don't Fragment forced, pass
+    when acknowledged; the lab's path is the same both ways, so is the answer."""
+    with running(Scenario(path_mtu=path_mtu, outer=outer)) as lab:
+        server = lab.address("home", "tunnel")
+        target = f"{server}:8080" if ":" not in server else f"[{server}]:8080"
+        argv = [sys.executable, "-m", "pcapmtu", "probe", target, "--upload", "--path", "/up"]
+        no_raw = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--"]
+        result = json.loads(lab.run("proxy", [*no_raw, *argv, "--json", "--timeout", "0.5"]))
+    assert result["mode"] == "tcp-upload"
+    assert result["largest_passing"] == _largest_inner(path_mtu, outer)

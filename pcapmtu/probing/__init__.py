@@ -41,6 +41,7 @@ def probe(
     tries: int = DEFAULT_TRIES,
     budget: int = DEFAULT_BUDGET,
     path: str = "/",
+    upload: bool = False,
 ) -> ProbeResult:
     """Measure the largest IP packet that reaches `target` (an IPv4 or IPv6 address) and comes
     back answered, by ICMP echo with Don't Fragment, bisecting between the smallest echo and
@@ -54,7 +55,8 @@ def probe(
 
     A target with a port (`HOST:PORT`, `[V6]:PORT`) is probed in TCP mode instead, without
     root: GETs of `path` from that service with our SYN's MSS capped (`tcp.py`), which
-    measures the peer's packets towards us.
+    measures the peer's packets towards us; with `upload`, POSTs of full-size segments with
+    Don't Fragment forced, acknowledged or not: our packets towards the peer.
 
     Raises `PathSilent` when nothing answers at all, `ProbeSocketError` without permission
     for ICMP sockets, `ServiceRefused` when the TCP service cannot serve the probe,
@@ -72,10 +74,10 @@ def probe(
     if tunnel is None:
         tunnel = kind if kind is not None and kind is not NONE and via == VIA_TUNNEL else WIREGUARD
     if port is not None:
-        fetcher = TcpFetcher(target, port, path, max(timeout_s, 0.2))
+        fetcher = TcpFetcher(target, port, path, max(timeout_s, 0.2), upload)
         local = fetcher.local_mtu()
         search = largest_passing(fetcher.send, fetcher.smallest, local, tries=tries, budget=budget)
-        mode = "tcp"
+        mode = "tcp-upload" if upload else "tcp"
     else:
         with Pinger(target, timeout_s) as pinger:
             local = pinger.local_mtu()

@@ -34,7 +34,7 @@ class ProbeResult:
 
     target: str
     ip_version: int  # of the target: the underlay's, when via the underlay
-    mode: str  # "icmp"
+    mode: str  # "icmp", "tcp" (the peer's packets towards us), "tcp-upload" (ours to it)
     via: str  # VIA_UNDERLAY or VIA_TUNNEL
     tunnel: Tunnel
     local_mtu: int  # of the interface the probe left by (via the tunnel: the tunnel's MTU now)
@@ -131,12 +131,11 @@ def _lines(r: ProbeResult) -> list[str]:
     s = r.search
     what = "packet" if r.via == VIA_UNDERLAY else "inner packet through the tunnel"
     failing = s.smallest_failing
-    how = (
-        "TCP, our MSS capped: the peer's packets towards us"
-        if r.mode == "tcp"
-        else "ICMP echo, Don't Fragment"
-    )
-    unit = "connections" if r.mode == "tcp" else "packets sent"
+    how = {
+        "tcp": "TCP, our MSS capped: the peer's packets towards us",
+        "tcp-upload": "TCP upload, Don't Fragment: our packets towards the peer",
+    }.get(r.mode, "ICMP echo, Don't Fragment")
+    unit = "connections" if r.mode.startswith("tcp") else "packets sent"
     lines = [f"PROBE {r.target} ({how}, via the {r.via}): {s.sent} {unit}"]
     if failing is None:
         lines.append(

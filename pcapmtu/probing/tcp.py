@@ -19,7 +19,10 @@ from pcapmtu.probing.search import Outcome
 
 TCP_MAXSEG = getattr(socket, "TCP_MAXSEG", 2)
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
-TCP_INFO_RCV_MSS = 20  # offset of tcpi_rcv_mss in struct tcp_info (linux/tcp.h)
+TCP_INFO_RCV_MSS = 20  # offsets in struct tcp_info (linux/tcp.h): tcpi_rcv_mss,
+TCP_INFO_UNACKED = 24  # tcpi_unacked (segments sent, not yet acknowledged)
+IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_PROBE = 10, 23, 3  # DF set, cached PMTU ignored
+UPLOAD_SEGMENTS = 4  # full-size segments an upload try sends
 HEADERS = {4: 20 + 20, 6: 40 + 20}  # IP + TCP, without options: MSS = packet - these
 MIN_MSS = {4: 536, 6: 1220}  # RFC 879; IPv6's minimum link MTU less its headers
 MAX_MSS = 32_767  # the largest TCP_MAXSEG Linux takes
@@ -27,10 +30,19 @@ RECEIVE = 65_536
 
 
 class TcpFetcher:
-    """GETs of `path` from HOST:PORT, each on a new connection with our MSS capped."""
+    """GETs of `path` from HOST:PORT, each on a new connection with our MSS capped; or, with
+    `upload`, POSTs of a few full-size segments to it, watching them be acknowledged."""
 
-    def __init__(self, host: str, port: int, path: str = "/", timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str = "/",
+        timeout_s: float = 2.0,
+        upload: bool = False,
+    ) -> None:
         self.host, self.port, self.path, self.timeout_s = host, port, path, timeout_s
+        self.upload = upload
         self.version = 6 if ":" in host else 4
         self.largest_segment = 0  # tcpi_rcv_mss of the last fetch that passed
         self.response_bytes = 0  # of the last fetch that passed
@@ -65,6 +77,8 @@ class TcpFetcher:
                 raise ServiceRefused(f"{self.host}:{self.port} refused the connection") from exc
             except OSError:
                 return Outcome.LOST
+            if self.upload:
+                return self._upload(conn, mss, deadline)
             request = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nConnection: close\r\n\r\n"
             try:
                 conn.sendall(request.encode())
@@ -82,6 +96,32 @@ class TcpFetcher:
                 f"too short to need segments of {mss} bytes; give a --path with a larger one"
             )
         return Outcome.PASSED
+
+    def _upload(self, conn: socket.socket, mss: int, deadline: float) -> Outcome:
+        """Send a POST of `UPLOAD_SEGMENTS` full segments, Don't Fragment forced; it passes
+        when the peer's TCP has acknowledged every segment in time (its application need not
+        read it: the kernel acknowledges what fits its window)."""
+        level, option = (
+            (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER)
+            if self.version == 6
+            else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
+        )
+        conn.setsockopt(level, option, PMTUDISC_PROBE)
+        body = b"u" * (UPLOAD_SEGMENTS * mss)
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        try:
+            conn.sendall(head + body)
+        except OSError:
+            return Outcome.LOST
+        while time.monotonic() < deadline:
+            info = conn.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
+            if struct.unpack_from("I", info, TCP_INFO_UNACKED)[0] == 0:
+                return Outcome.PASSED
+            time.sleep(0.01)
+        return Outcome.LOST
 
 
 class ServiceRefused(Exception):
