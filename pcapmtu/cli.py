@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "PCAPMTU_DEBUG"
+INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # what Linux takes as an interface name
 
 # (code, meaning): the one table behind --help and the README (a test keeps them equal).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
@@ -425,7 +427,8 @@ def config_check(
     metavar="CONF",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Probe the underlay to the Endpoint of this wg-quick config's peer, and judge its "
-    "MTU line (or wg-quick's default) against the path: TARGET and --tunnel-mtu come from it.",
+    "MTU line (or wg-quick's default) against the path: TARGET and --tunnel-mtu come from it. "
+    "An interface name instead (wg0): its live peer (wg show) and MTU (ip link).",
 )
 @click.option(
     "--via",
@@ -556,16 +559,25 @@ def probe(
 
 
 def _endpoint_of(conf: Path, target: str | None, mtu: int | None) -> tuple[str, int]:
-    """--endpoint-from: (the peer's endpoint address, the tunnel MTU the config gives wg0)."""
+    """--endpoint-from: (the peer's endpoint address, the tunnel MTU in use), from a wg-quick
+    config, or from a live interface (`wg show IFACE endpoints`, its MTU from `ip link`)."""
     from pcapmtu.configcheck import effective_mtu
+    from pcapmtu.probing import interface_endpoints
     from pcapmtu.wgconfig import endpoint_host, read_config
 
-    config = read_config(conf)
-    if mtu is None:
-        mtu = effective_mtu(config)[0]
+    if not conf.exists() and INTERFACE_NAME.match(str(conf)):
+        try:
+            live, live_mtu = interface_endpoints(str(conf))
+        except OSError as exc:
+            raise UsageError(f"--endpoint-from {conf}: {exc}") from None
+        hosts, mtu = [endpoint_host(e) for e in live], mtu or live_mtu
+    else:
+        config = read_config(conf)
+        if mtu is None:
+            mtu = effective_mtu(config)[0]
+        hosts = [endpoint_host(e) for e in config.endpoints]
     if target is not None:
         return target, mtu
-    hosts = [endpoint_host(e) for e in config.endpoints]
     if len(hosts) != 1:
         raise click.UsageError(
             f"{conf}: {len(hosts)} peers with an Endpoint; give TARGET, the one to probe"

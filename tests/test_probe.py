@@ -180,3 +180,23 @@ def test_bad_targets_are_refused(bad: str) -> None:
 
     with pytest.raises(ValueError):
         parse_target(bad)
+
+
+def test_the_endpoint_of_a_live_interface(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--endpoint-from wg0`: its peer from `wg show wg0 endpoints` and its MTU from `ip link`
+    (SYNTHETIC stand-ins for the two tools, printing what they print)."""
+    from pathlib import Path
+
+    from pcapmtu.probing import interface_endpoints
+
+    assert isinstance(tmp_path, Path)
+    wg_says = "kXyZpub=\t127.0.0.1:51820\nkOther=\t(none)\n"
+    ip_says = '[{"ifname": "wg0", "mtu": 1420}]'
+    for tool, says in (("wg", wg_says), ("ip", ip_says)):  # printf: a builtin, no PATH needed
+        (tmp_path / tool).write_text(f"#!/bin/sh\nprintf '%s' '{says}'\n")
+    for tool in ("wg", "ip"):
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert interface_endpoints("wg0") == (["127.0.0.1:51820"], 1420)

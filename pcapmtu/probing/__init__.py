@@ -23,6 +23,7 @@ __all__ = [
     "ProbeResult",
     "ProbeSocketError",
     "ServiceRefused",
+    "interface_endpoints",
     "parse_target",
     "probe",
 ]
@@ -121,6 +122,41 @@ def _port(text: str) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is outside 1..65535")
     return port
+
+
+def interface_endpoints(interface: str) -> tuple[list[str], int]:
+    """(its peers' endpoints, its MTU) for a live WireGuard interface: `wg show IFACE
+    endpoints` and `ip -j link show IFACE`. OSError when either cannot tell."""
+    tools = {name: shutil.which(name) for name in ("wg", "ip")}
+    if None in tools.values():
+        raise OSError("needs wg (wireguard-tools) and ip (iproute2)")
+    try:
+        shown = subprocess.run(
+            [str(tools["wg"]), "show", interface, "endpoints"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+        link = json.loads(
+            subprocess.run(
+                [str(tools["ip"]), "-j", "link", "show", interface],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout
+        )
+    except subprocess.CalledProcessError as exc:
+        raise OSError(f"{interface}: {(exc.stderr or '').strip() or 'no such interface'}") from exc
+    except (subprocess.SubprocessError, ValueError) as exc:
+        raise OSError(f"{interface}: {exc}") from exc
+    endpoints = [
+        fields[1]
+        for fields in (line.split("\t") for line in shown.splitlines())
+        if len(fields) == 2 and fields[1] != "(none)"
+    ]
+    return endpoints, int(link[0]["mtu"])
 
 
 def egress_interface(target: str) -> str | None:
