@@ -79,6 +79,7 @@ def probe(
         local = fetcher.local_mtu()
         search = largest_passing(fetcher.send, fetcher.smallest, local, tries=tries, budget=budget)
         mode = "tcp-upload" if upload else "tcp"
+        segment = fetcher.largest_segment or None
     else:
         with Pinger(target, timeout_s) as pinger:
             local = pinger.local_mtu()
@@ -86,6 +87,7 @@ def probe(
                 pinger.send, pinger.smallest, local, tries=tries, budget=budget
             )
         mode = "icmp"
+        segment = None
     return ProbeResult(
         target=target
         if port is None
@@ -99,6 +101,7 @@ def probe(
         local_mtu=local,
         search=search,
         tunnel_mtu_now=local if via == VIA_TUNNEL else tunnel_mtu_now,
+        largest_segment=segment,
     )
 
 

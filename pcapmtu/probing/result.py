@@ -40,6 +40,7 @@ class ProbeResult:
     local_mtu: int  # of the interface the probe left by (via the tunnel: the tunnel's MTU now)
     search: Search
     tunnel_mtu_now: int | None = None  # the tunnel MTU in use, when known (via: its interface)
+    largest_segment: int | None = None  # TCP mode: the largest segment TCP_INFO saw received
 
     @property
     def largest_passing(self) -> int:
@@ -107,6 +108,7 @@ class ProbeResult:
             "smallest_failing": s.smallest_failing,
             "reported_mtu": s.reported_mtu,
             "packets_sent": s.sent,
+            "largest_segment_received": self.largest_segment,
             "tunnel_mtu_now": self.tunnel_mtu_now,
             "fits": self.fits,
             "recommendation": {

@@ -88,7 +88,8 @@ class TcpFetcher:
             if received is None:
                 return Outcome.LOST
             info = conn.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
-            self.largest_segment = struct.unpack_from("I", info, TCP_INFO_RCV_MSS)[0]
+            segment = struct.unpack_from("I", info, TCP_INFO_RCV_MSS)[0]
+            self.largest_segment = max(self.largest_segment, segment)
             self.response_bytes = received
         if received <= 2 * mss:
             raise ServiceRefused(
