@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, cast
 
-from pcapmtu import detect, fast, tunnels
+from pcapmtu import detect, fast, tunnels, wgwire
 from pcapmtu.capture import Capture, Source, Tee, replayable, size_of
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import DetectConfig, Finding, HostMss
@@ -450,6 +450,7 @@ def _report(
     for one, table in tables:
         end = one.report.last_ts or 0.0
         findings += detect.detect(table, paths, one.too_big, one.name, end, config)
+    findings += _underlay_findings(analysed, config)
     findings = detect.confirm_by_path(findings)
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
@@ -460,7 +461,12 @@ def _report(
     findings = _merge_same_flow(detect.sort_findings(findings))
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)
-    reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell)
+    underlay = {
+        (f.src, f.dst): f.largest_delivered_ip_len or 0
+        for f in findings
+        if f.side == "underlay" and f.kind == detect.KIND_BLACK_HOLE
+    }
+    reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell, underlay)
     evidence = TunnelEvidence()
     for one in analysed:
         evidence.merge(tunnel_evidence(one.report, _facts(one)))
@@ -475,6 +481,23 @@ def _report(
         tool_version=__version__,
         tunnel=recognised,
     )
+
+
+def _underlay_findings(analysed: list[_Analysed], config: DetectConfig) -> list[Finding]:
+    """Both ends' underlay captures, matched message by message (`wgwire`): read again, only
+    when two or more captures hold WireGuard's UDP."""
+    holding = [one for one in analysed if one.report.tunnels.get("wireguard")]
+    if len(holding) < 2:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
+        read = [list(wgwire.messages(one.source, name=one.name)) for one in holding]
+    found: list[Finding] = []
+    for i, first in enumerate(read):
+        for j in range(i + 1, len(read)):
+            fates = wgwire.matched(first, read[j])
+            found += detect.from_underlay(fates, holding[i].name, config)
+    return found
 
 
 def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:

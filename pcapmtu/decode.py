@@ -353,7 +353,7 @@ def udp_tunnel(data: bytes, u: int, udp_len: int) -> str | None:
     p = u + UDP_HEADER
     first = data[p]
     shaped = payload == WG_MESSAGE_LEN.get(first) or (
-        first == 4 and payload >= 32 and payload % 16 == 0
+        first == 4 and payload >= 32  # padded to 16, or capped at the MTU: any length
     )
     if shaped and data[p + 1 : p + 4] == b"\0\0\0":
         return "wireguard"

@@ -46,6 +46,7 @@ from typing import Any
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig
 from pcapmtu.mtu import ETHERNET_MTU
+from pcapmtu.wgwire import Fate
 
 KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
@@ -317,6 +318,65 @@ def unseen_sends(
         for f in facts
         if f.sent_unseen + f.max_header_len > MIN_TOO_BIG_SIZE and f.flow not in explained
     ]
+
+
+def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list[Finding]:
+    """Black holes proven by both ends' underlay captures (`wgwire.matched`): per session (a
+    receiver index), WireGuard messages lost `min_full_size_copies` times or more, all at least
+    one padded inner size, while every later message smaller than that got through and none as
+    large did. The sizes are the inner packets', padded (what crossed, less the overhead)."""
+    sessions: dict[int, list[Fate]] = {}
+    for fate in fates:
+        if fate.sent.receiver is not None:
+            sessions.setdefault(fate.sent.receiver, []).append(fate)
+    found = []
+    for session in sessions.values():
+        lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
+        if len(lost) < config.min_full_size_copies:
+            continue
+        smallest = min(m.padded_inner or 0 for m in lost)
+        since = min(m.ts for m in lost)
+        after = [f.sent for f in session if f.delivered and f.sent.ts > since]
+        if smallest <= MIN_TOO_BIG_SIZE or any((m.padded_inner or 0) >= smallest for m in after):
+            continue  # small enough for any path, or the size got through after it
+        smaller = [m for m in after if m.padded_inner]
+        if not smaller:
+            continue  # nothing smaller got through after it: a dead path looks the same
+        best = max(smaller, key=lambda m: m.padded_inner or 0)
+        first = min(lost, key=lambda m: m.ts)
+        evidence = [
+            Evidence(
+                m.frame,
+                m.ts,
+                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
+                f"{m.padded_inner} bytes padded) never reached the other end",
+                m.capture,
+            )
+            for m in sorted(lost, key=lambda m: m.ts)
+        ]
+        evidence.append(
+            Evidence(
+                best.frame,
+                best.ts,
+                f"a {best.outer_ip_len}-byte message (counter {best.counter}, inner "
+                f"{best.padded_inner} padded) sent after it got there",
+                best.capture,
+            )
+        )
+        found.append(
+            Finding(
+                kind=KIND_BLACK_HOLE,
+                side="underlay",
+                capture=capture,
+                flow=FlowKey(first.src, first.sport, first.dst, first.dport),
+                dropped_ip_len=smallest,
+                largest_delivered_ip_len=best.padded_inner,
+                transmissions=len(lost),
+                first_ts=first.ts,
+                evidence=_by_frame(evidence),
+            )
+        )
+    return found
 
 
 def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:

@@ -79,6 +79,7 @@ class PathReport:
     tunnel_mtu: int | None  # from the receiver's SYN MSS
     mtu_fell_at: float | None = None  # its MTU fell during the capture: the bracket is from then
     tunnel_mtu_at_least: int | None = None  # no SYN to tell the tunnel MTU: its largest packet
+    underlay: bool = False  # an outer path, judged from WireGuard's messages (padded sizes)
 
     @property
     def fits_max(self) -> int | None:
@@ -95,6 +96,7 @@ class PathReport:
             "tunnel_mtu": self.tunnel_mtu,
             "mtu_fell_at": iso_time(self.mtu_fell_at),
             "tunnel_mtu_at_least": self.tunnel_mtu_at_least,
+            "underlay": self.underlay,
         }
 
 
@@ -329,8 +331,9 @@ class Report:
         if udp and not tcp:
             return (
                 f"this capture holds {udp} UDP packets and no TCP: if it was taken on the "
-                "underlay (the tunnel's encrypted packets), capture on the tunnel interface "
-                "instead (tcpdump -i wg0), at both ends if you can"
+                "underlay (the tunnel's encrypted packets), give the other end's underlay "
+                "capture too (pcapmtu analyze A B: their WireGuard messages are matched), or "
+                "capture on the tunnel interface (tcpdump -i wg0)"
             )
         if tcp:
             return (
@@ -358,8 +361,8 @@ class Report:
         option = "" if kind in (None, "wireguard") else f" --tunnel {kind}"
         via = "underlay" if kind == "none" else "tunnel"
         return tuple(
-            f"pcapmtu probe {format_address(p.dst)} --via {via}{option}  (on "
-            f"{format_address(p.src)})"
+            f"pcapmtu probe {format_address(p.dst)} --via {'underlay' if p.underlay else via}"
+            f"{option}  (on {format_address(p.src)})"
             for p in self.paths
             if p.smallest_dropped is not None
         )
@@ -520,9 +523,19 @@ def _finding_lines(f: Finding) -> list[str]:
             "",
         ]
     title = "BLACK HOLE" if f.kind == KIND_BLACK_HOLE else "SUSPECTED BLACK HOLE"
-    where = {"sender": "captured at the sender", "receiver": "captured at the receiver"}[f.side]
+    where = {
+        "sender": "captured at the sender",
+        "receiver": "captured at the receiver",
+        "underlay": "WireGuard's UDP, both ends' underlay captures matched",
+    }[f.side]
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
-    if f.side == "sender":
+    if f.side == "underlay":
+        lines.append(
+            f"  {f.transmissions} WireGuard messages carrying inner packets of {f.dropped_ip_len} "
+            "bytes (padded) left one end and never reached the other; the same session's "
+            "smaller messages sent after them did (matched by receiver index and counter)."
+        )
+    elif f.side == "sender":
         lines.append(
             f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
             "never acknowledged at that size."

@@ -32,6 +32,7 @@ def path_reports(
     dropped: dict[Path, int],
     delivered: dict[Path, int],
     fell: dict[Path, float] | None = None,
+    underlay: dict[Path, int] | None = None,
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried segments, black holes first.
 
@@ -40,6 +41,7 @@ def path_reports(
     elsewhere the largest surely delivered (`detect.surely_delivered`).
     """
     fell = fell or {}
+    underlay = underlay or {}  # outer paths judged from WireGuard's messages: what got through
     mtus = tunnel_mtus(facts)
     versions: dict[Path, int] = {}
     largest: dict[Path, int] = {}  # the largest packet each path was seen to carry
@@ -64,17 +66,20 @@ def path_reports(
             )
         else:
             low = delivered.get(key)
+        if key in underlay:
+            low = underlay[key]
         reports.append(
             PathReport(
                 src=key[0],
                 dst=key[1],
-                ip_version=versions.get(key, 4),
+                ip_version=versions.get(key, 6 if len(key[0]) == 16 else 4),
                 largest_delivered=low,
                 smallest_dropped=smallest,
                 tunnel_mtu=mtus.get(key),
                 mtu_fell_at=fell.get(key),
                 # no SYN: the tunnel's MTU is at least its largest packet
                 tunnel_mtu_at_least=(largest.get(key) or None) if key not in mtus else None,
+                underlay=key in underlay,
             )
         )
     return reports
@@ -108,7 +113,8 @@ def recommendation(
             Bracket(worst.largest_delivered, worst.fits_max),
             tunnel_mtu=worst.tunnel_mtu,
             icmp_underlay_mtu=underlay,
-            inner_version=worst.ip_version,
+            outer_version=worst.ip_version if worst.underlay else 4,
+            inner_version=4 if worst.underlay else worst.ip_version,
             tunnel=told.tunnel,
             tunnel_how=told.how,
             measured_underlay_mtu=measured,

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pcapmtu"
 LAYERS: list[set[str]] = [
     {"errors", "version", "model", "tunnels", "mtu", "linktypes", "tcp"},
     {"capture"},  # file formats, batching, sources
-    {"decode", "dpkt_layers"},  # the exact decoder (dpkt)
+    {"decode", "dpkt_layers", "wgwire"},  # the exact decoder (dpkt); WireGuard's messages
     {"flows", "fast"},  # the exact pass's TCP state; the fast pass's facts
     {"detect"},  # every decision
     {"replay"},  # the second pass

@@ -245,6 +245,14 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "underlay-both-ends",
+        "The incident captured only where people think the network is: eth0 on both peers, "
+        "encrypted WireGuard UDP. The 1480-byte messages carrying the lost segment are in "
+        "the home capture and missing from the proxy's; the smaller ones are in both.",
+        _s(captures=("home-underlay", "proxy-underlay")),
+        complete=False,
+    ),
+    Sample(
         "healthy-random-loss",
         "Not an MTU problem: a 1 MB download over a path that fits (wg 1420, path 1500) with "
         "2% random loss at the router; ordinary retransmissions of all sizes, all delivered. "

@@ -44,6 +44,7 @@ CAPTURE_POINTS: dict[str, tuple[str, str]] = {
     "home-vxlan0": ("home", "vxlan0"),
     "proxy-vxlan0": ("proxy", "vxlan0"),
     "home-underlay": ("home", "eth0"),
+    "proxy-underlay": ("proxy", "eth0"),
     "home-any": ("home", "any"),
 }
 # The tunnel between home and proxy: WireGuard, the kernel's VXLAN (with DF set on the outer
@@ -51,9 +52,9 @@ CAPTURE_POINTS: dict[str, tuple[str, str]] = {
 TUNNEL_KINDS: tuple[str, ...] = ("wireguard", "vxlan", "none")
 # The capture points that exist with each tunnel.
 _POINTS_OF = {
-    "wireguard": {"home-wg0", "proxy-wg0", "home-underlay", "home-any"},
-    "vxlan": {"home-vxlan0", "proxy-vxlan0", "home-underlay", "home-any"},
-    "none": {"home-underlay", "home-any"},
+    "wireguard": {"home-wg0", "proxy-wg0", "home-underlay", "proxy-underlay", "home-any"},
+    "vxlan": {"home-vxlan0", "proxy-vxlan0", "home-underlay", "proxy-underlay", "home-any"},
+    "none": {"home-underlay", "proxy-underlay", "home-any"},
 }
 ICMP_MODES: tuple[str, ...] = ("blocked", "allowed")
 WIREGUARD_IMPLEMENTATIONS: tuple[str, ...] = ("auto", "kernel", "userspace")

@@ -92,7 +92,7 @@ static int udp_kind(const unsigned char *u, int64_t room, int64_t udp_len) {
     unsigned dport = be16(u + 2), first = u[8];
     int64_t payload = udp_len - 8;
     int64_t wg_len = first == 1 ? 148 : first == 2 ? 92 : first == 3 ? 64 : -1;
-    int shaped = payload == wg_len || (first == 4 && payload >= 32 && payload % 16 == 0);
+    int shaped = payload == wg_len || (first == 4 && payload >= 32); /* any length: capped */
     if (shaped && u[9] == 0 && u[10] == 0 && u[11] == 0) return UDP_WIREGUARD;
     if ((dport == 4789 || dport == 8472) && (first & 0x08) && payload >= 8 + 14) return UDP_VXLAN;
     if (dport == 6081 && (first >> 6) == 0 && payload >= 8 + 14) return UDP_GENEVE;

@@ -1,0 +1,63 @@
+"""WireGuard's messages off the wire, and both ends' underlay captures matched (issue 13): on
+the real lab captures of the incident taken on both peers' eth0 (`underlay-both-ends`)."""
+
+from __future__ import annotations
+
+from pcapmtu import analyze, wgwire
+from tests.conftest import SAMPLES
+
+HOME = SAMPLES / "underlay-both-ends.home-underlay.pcap"
+PROXY = SAMPLES / "underlay-both-ends.proxy-underlay.pcap"
+
+
+def test_transport_messages_tell_their_inner_size_and_name() -> None:
+    home = list(wgwire.messages(HOME))
+    transport = [m for m in home if m.kind == wgwire.WG_TRANSPORT]
+    assert transport and all(m.receiver is not None and m.counter is not None for m in transport)
+    # 1420-byte inner packets (the tunnel's MTU: capped, not padded further) leave as 1480
+    full = [m for m in transport if m.outer_ip_len == 1480]
+    assert full and all(m.padded_inner == 1420 for m in full)
+    assert all((m.padded_inner or 0) % 16 == 0 for m in transport if m.outer_ip_len < 1480)
+    # counters only grow within a session, each name once
+    names = [(m.receiver, m.counter) for m in transport]
+    assert len(names) == len(set(names))
+
+
+def test_the_two_ends_matched_by_counter_lose_exactly_the_large_messages() -> None:
+    fates = wgwire.matched(wgwire.messages(HOME), wgwire.messages(PROXY))
+    lost = [f.sent for f in fates if not f.delivered]
+    delivered = [f.sent for f in fates if f.delivered]
+    assert len(lost) >= 3 and {m.outer_ip_len for m in lost} == {1480}
+    assert all(m.outer_ip_len < 1480 for m in delivered)
+    # matching is by name alone: the order of the captures does not matter
+    again = wgwire.matched(wgwire.messages(PROXY), wgwire.messages(HOME))
+    assert sorted((f.sent.counter, f.delivered) for f in again) == sorted(
+        (f.sent.counter, f.delivered) for f in fates
+    )
+
+
+def test_the_clocks_need_not_agree() -> None:
+    """The proxy's capture shifted by an hour (SYNTHETIC shift of real messages): the same."""
+    from dataclasses import replace
+
+    shifted = [replace(m, ts=m.ts + 3600) for m in wgwire.messages(PROXY)]
+    fates = wgwire.matched(wgwire.messages(HOME), shifted)
+    plain = wgwire.matched(wgwire.messages(HOME), wgwire.messages(PROXY))
+    assert [(f.sent.counter, f.delivered) for f in fates] == [
+        (f.sent.counter, f.delivered) for f in plain
+    ]
+
+
+def test_both_underlays_together_prove_the_black_hole() -> None:
+    report = analyze([HOME, PROXY])
+    assert report.verdict == "black_hole"
+    (finding,) = report.black_holes
+    assert finding.side == "underlay" and finding.dropped_ip_len == 1420
+    (path,) = [p for p in report.paths if p.smallest_dropped is not None]
+    assert path.underlay and path.fits_max == 1419
+    r = report.recommendation
+    assert r is not None and r.underlay_path_mtu[1] == 1479
+    for alone in (HOME, PROXY):
+        single = analyze(alone)
+        assert single.verdict == "inconclusive"
+        assert "give the other end's underlay capture too" in (single.to_decide() or "")
