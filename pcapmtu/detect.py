@@ -59,6 +59,7 @@ KIND_ZERO_WINDOW = "zero_window"  # not a black hole: the receiver stopped readi
 MIN_TOO_BIG_SIZE = 576
 MAX_IP_LEN = 65_535 + 40  # an IPv6 jumbo-less packet: its payload length field and header
 BACKOFF_TOLERANCE = 0.9  # a wait may be this much shorter than the one before (timer jitter)
+MIN_RTO_S = 0.2  # Linux's smallest retransmission timeout: a timer's resend waits this at least
 VERDICT_BLACK_HOLE = "black_hole"
 VERDICT_CLEAN = "clean"
 VERDICT_INCONCLUSIVE = "inconclusive"
@@ -322,9 +323,10 @@ def unseen_sends(
 
 def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list[Finding]:
     """Black holes proven by both ends' underlay captures (`wgwire.matched`): per session (a
-    receiver index), WireGuard messages lost `min_full_size_copies` times or more, all at least
-    one padded inner size, while every later message smaller than that got through and none as
-    large did. The sizes are the inner packets', padded (what crossed, less the overhead)."""
+    receiver index), WireGuard messages of one padded inner size lost `min_full_size_copies`
+    times or more at the retransmission timer's backing-off intervals (one packet resent, as
+    its encrypted copies show it), none smaller lost, while later smaller messages got through
+    and none as large did. The sizes are the inner packets', padded."""
     sessions: dict[int, list[Fate]] = {}
     for fate in fates:
         if fate.sent.receiver is not None:
@@ -335,6 +337,14 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
         if len(lost) < config.min_full_size_copies:
             continue
         smallest = min(m.padded_inner or 0 for m in lost)
+        times = sorted(m.ts for m in lost if m.padded_inner == smallest)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        if (
+            len(times) < config.min_full_size_copies
+            or not _backing_off_times(times)
+            or gaps[-1] < max(MIN_RTO_S, 1.5 * gaps[0])
+        ):
+            continue  # not one packet resent by a timer that backs off: a burst of loss
         since = min(m.ts for m in lost)
         after = [f.sent for f in session if f.delivered and f.sent.ts > since]
         if smallest <= MIN_TOO_BIG_SIZE or any((m.padded_inner or 0) >= smallest for m in after):
@@ -672,7 +682,11 @@ def _full_size(
 def backing_off(copies: list[Copy]) -> bool:
     """The retransmission timer backing off (RFC 6298 section 5.5): each wait between copies at
     least about as long as the one before, over three copies or more."""
-    gaps = [b.ts - a.ts for a, b in itertools.pairwise(copies)]
+    return _backing_off_times([c.ts for c in copies])
+
+
+def _backing_off_times(times: list[float]) -> bool:
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     return len(gaps) >= 2 and all(
         later >= earlier * BACKOFF_TOLERANCE for earlier, later in itertools.pairwise(gaps)
     )

@@ -61,3 +61,26 @@ def test_both_underlays_together_prove_the_black_hole() -> None:
         single = analyze(alone)
         assert single.verdict == "inconclusive"
         assert "give the other end's underlay capture too" in (single.to_decide() or "")
+
+
+def _fates(lost_at: list[float], small_after: float) -> list[wgwire.Fate]:
+    """SYNTHETIC fates of one session: 1480-byte messages lost at `lost_at`, a 124-byte one
+    delivered at `small_after`."""
+    src, dst = bytes([198, 18, 1, 1]), bytes([198, 18, 3, 2])
+
+    def message(counter: int, ts: float, size: int) -> wgwire.WgMessage:
+        return wgwire.WgMessage("a", counter, ts, src, dst, 51820, 51820, size, 4, 7, counter)
+
+    fates = [wgwire.Fate(message(i, t, 1480), False) for i, t in enumerate(lost_at)]
+    return [*fates, wgwire.Fate(message(len(lost_at), small_after, 124), True)]
+
+
+def test_a_burst_of_loss_is_not_a_black_hole_a_backing_off_resend_is() -> None:
+    from pcapmtu.detect import DetectConfig, from_underlay
+
+    config = DetectConfig()
+    burst = _fates([10.0, 10.001, 10.002, 10.003], 11.0)  # four large messages lost at once
+    assert from_underlay(burst, "a", config) == []
+    resent = _fates([10.0, 10.2, 10.6, 11.4], 12.0)  # one packet, the timer doubling
+    (finding,) = from_underlay(resent, "a", config)
+    assert (finding.dropped_ip_len, finding.largest_delivered_ip_len) == (1420, 64)
