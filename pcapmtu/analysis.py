@@ -462,9 +462,7 @@ def _report(
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)
     underlay = {
-        (f.src, f.dst): f.largest_delivered_ip_len or 0
-        for f in findings
-        if f.side == "underlay" and f.kind == detect.KIND_BLACK_HOLE
+        (f.src, f.dst): f.largest_delivered_ip_len for f in findings if f.side == "underlay"
     }
     reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell, underlay)
     evidence = TunnelEvidence()
@@ -484,10 +482,14 @@ def _report(
 
 
 def _underlay_findings(analysed: list[_Analysed], config: DetectConfig) -> list[Finding]:
-    """Both ends' underlay captures, matched message by message (`wgwire`): read again, only
-    when two or more captures hold WireGuard's UDP."""
-    holding = [one for one in analysed if one.report.tunnels.get("wireguard")]
-    if len(holding) < 2:
+    """Underlay captures (WireGuard's UDP and no TCP) read again for WireGuard's messages
+    (`wgwire`): both ends matched message by message; else each end's own signature."""
+    holding = [
+        one
+        for one in analysed
+        if one.report.tunnels.get("wireguard") and not one.report.tcp_segments
+    ]
+    if not holding:
         return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
@@ -497,6 +499,9 @@ def _underlay_findings(analysed: list[_Analysed], config: DetectConfig) -> list[
         for j in range(i + 1, len(read)):
             fates = wgwire.matched(first, read[j])
             found += detect.from_underlay(fates, holding[i].name, config)
+    if not found:  # one end alone, or the ends did not decide it: what one end shows
+        for one, messages in zip(holding, read, strict=True):
+            found += detect.from_one_underlay(messages, one.name, config)
     return found
 
 

@@ -46,7 +46,7 @@ from typing import Any
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig
 from pcapmtu.mtu import ETHERNET_MTU
-from pcapmtu.wgwire import Fate
+from pcapmtu.wgwire import Fate, WgMessage
 
 KIND_BLACK_HOLE = "black_hole"
 KIND_SUSPECTED = "suspected_black_hole"
@@ -384,6 +384,73 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
                 transmissions=len(lost),
                 first_ts=first.ts,
                 evidence=_by_frame(evidence),
+            )
+        )
+    return found
+
+
+def from_one_underlay(
+    messages: list[WgMessage], capture: str, config: DetectConfig
+) -> list[Finding]:
+    """One end's underlay capture alone: per session (a receiver index), a transport message
+    size sent `min_full_size_copies` times or more at the intervals of a timer that backs off,
+    with nothing as large sent in between (a resend, not a transfer), while the other end's
+    messages keep arriving (it is alive). Whether the copies arrived the capture cannot say:
+    suspected, the evidence given; the other end's capture decides it (`from_underlay`)."""
+    sessions: dict[int, list[WgMessage]] = {}
+    for m in messages:
+        if m.receiver is not None:
+            sessions.setdefault(m.receiver, []).append(m)
+    found = []
+    for session in sessions.values():
+        ordered = sorted(session, key=lambda m: m.ts)
+        largest = max((m.padded_inner or 0) for m in ordered)
+        if largest <= MIN_TOO_BIG_SIZE:
+            continue
+        copies = [m for m in ordered if m.padded_inner == largest]
+        times = [m.ts for m in copies]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        if (
+            len(copies) < config.min_full_size_copies
+            or not _backing_off_times(times)
+            or gaps[-1] < max(MIN_RTO_S, 1.5 * gaps[0])
+        ):
+            continue
+        first = copies[0]
+        back = (first.dst, first.src)
+        answers = [m for m in messages if (m.src, m.dst) == back and m.ts > first.ts]
+        if not answers:
+            continue  # nothing came back: a dead peer looks the same, and says nothing
+        evidence = [
+            Evidence(
+                m.frame,
+                m.ts,
+                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
+                f"{m.padded_inner} padded), copy {i}",
+                capture,
+            )
+            for i, m in enumerate(copies, 1)
+        ]
+        evidence.append(
+            Evidence(
+                answers[-1].frame,
+                answers[-1].ts,
+                f"the other end still sends ({len(answers)} messages after the first copy)",
+                capture,
+            )
+        )
+        found.append(
+            Finding(
+                kind=KIND_SUSPECTED,
+                side="underlay",
+                capture=capture,
+                flow=FlowKey(first.src, first.sport, first.dst, first.dport),
+                dropped_ip_len=largest,
+                largest_delivered_ip_len=None,
+                transmissions=len(copies),
+                first_ts=first.ts,
+                evidence=_by_frame(evidence),
+                copies_at_s=tuple(round(t - first.ts, 3) for t in times),
             )
         )
     return found

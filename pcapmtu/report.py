@@ -269,6 +269,12 @@ class Report:
             )
             return text + (f" ({recovered} recovered)" if recovered else "")
         if self.verdict == VERDICT_INCONCLUSIVE:
+            if any(f.side == "underlay" for f in self.suspected):
+                return (
+                    f"inconclusive: {len(self.suspected)} WireGuard session(s) resent a "
+                    "large message as a backing-off timer does, but one end's underlay "
+                    "capture cannot tell whether the copies arrived"
+                )
             if self.suspected:
                 return (
                     f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
@@ -308,6 +314,12 @@ class Report:
         """For an inconclusive verdict: the capture that would decide it; None otherwise."""
         if self.verdict != VERDICT_INCONCLUSIVE:
             return None
+        if any(f.side == "underlay" for f in self.suspected):
+            return (
+                "give the other end's underlay capture too, taken at the same time (pcapmtu "
+                "analyze A B): their WireGuard messages are matched by counter, so each is "
+                "known delivered or lost"
+            )
         if self.suspected and all(f.side == "receiver" for f in self.suspected):
             return (
                 "capture at the sender at the same time and analyse both files together "
@@ -526,10 +538,20 @@ def _finding_lines(f: Finding) -> list[str]:
     where = {
         "sender": "captured at the sender",
         "receiver": "captured at the receiver",
-        "underlay": "WireGuard's UDP, both ends' underlay captures matched",
+        "underlay": "WireGuard's UDP, both ends' underlay captures matched"
+        if f.kind == KIND_BLACK_HOLE
+        else "WireGuard's UDP, one end's underlay capture",
     }[f.side]
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
-    if f.side == "underlay":
+    if f.side == "underlay" and f.kind == KIND_SUSPECTED:
+        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        lines.append(
+            f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
+            f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
+            "off, while the other end kept sending. Whether the copies arrived, one end's "
+            "capture cannot say."
+        )
+    elif f.side == "underlay":
         lines.append(
             f"  {f.transmissions} WireGuard messages carrying inner packets of {f.dropped_ip_len} "
             "bytes (padded) left one end and never reached the other; the same session's "

@@ -32,7 +32,7 @@ def path_reports(
     dropped: dict[Path, int],
     delivered: dict[Path, int],
     fell: dict[Path, float] | None = None,
-    underlay: dict[Path, int] | None = None,
+    underlay: dict[Path, int | None] | None = None,
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried segments, black holes first.
 

@@ -84,3 +84,26 @@ def test_a_burst_of_loss_is_not_a_black_hole_a_backing_off_resend_is() -> None:
     resent = _fates([10.0, 10.2, 10.6, 11.4], 12.0)  # one packet, the timer doubling
     (finding,) = from_underlay(resent, "a", config)
     assert (finding.dropped_ip_len, finding.largest_delivered_ip_len) == (1420, 64)
+
+
+def test_one_end_alone_shows_the_resend_but_cannot_prove_it() -> None:
+    for name in ("underlay-both-ends.home-underlay.pcap", "outer-ipv6.home-underlay.pcap"):
+        report = analyze(SAMPLES / name)
+        assert report.verdict == "inconclusive"
+        (suspected,) = report.suspected
+        assert (suspected.side, suspected.dropped_ip_len) == ("underlay", 1420)
+        assert suspected.transmissions >= 3
+        assert "give the other end's underlay capture too" in (report.to_decide() or "")
+
+
+def test_no_public_wireguard_capture_shows_the_resend_signature() -> None:
+    from tests.test_corpus import CORPUS
+
+    files = sorted(CORPUS.glob("wg_*")) if CORPUS.is_dir() else []
+    if not files:
+        import pytest
+
+        pytest.skip("the public corpus is not beside the checkout")
+    for path in files:
+        kinds = {(f.kind, f.side) for f in analyze(path).findings}
+        assert not {k for k in kinds if k[1] == "underlay"}, path.name
