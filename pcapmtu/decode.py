@@ -35,7 +35,7 @@ from typing import Any
 
 from pcapmtu import linktypes
 from pcapmtu.model import Record, Segment, TooBig
-from pcapmtu.tunnels import GENEVE_PORT, UDP_HEADER, VXLAN_PORTS
+from pcapmtu.tunnels import GENEVE_PORT, UDP_HEADER, VXLAN_PORTS, is_wireguard_message
 
 IPPROTO_ICMP = 1
 IPPROTO_IPIP = 4
@@ -67,8 +67,6 @@ IPV6_EXTENSION_MIN = 8  # every extension header is a multiple of 8 bytes
 TCP_MIN_HEADER = 20
 TCP_FLAGS_MASK = 0xFF  # CWR .. FIN; dpkt's `flags` adds the experimental NS bit (RFC 3540)
 GRE_MIN_HEADER = 4
-# WireGuard's message lengths by type: initiation, response, cookie reply (data: 32 + 16n)
-WG_MESSAGE_LEN = {1: 148, 2: 92, 3: 64}
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8
@@ -343,19 +341,16 @@ def options(raw: bytes) -> dict[str, object]:
 
 def udp_tunnel(data: bytes, u: int, udp_len: int) -> str | None:
     """The tunnel a UDP datagram (header at `u`, `udp_len` bytes as its IP header says)
-    carries, told from its captured bytes: WireGuard by its messages' shape (any port: type
-    1 to 4, three zero bytes, and the length each type has), VXLAN and GENEVE by their ports
-    and header. The compiled lane (`fast/src/decode.c`, `udp_kind`) applies the same rule."""
+    carries, told from its captured bytes: WireGuard by its messages' shape
+    (`tunnels.is_wireguard_message`), VXLAN and GENEVE by their ports and header. The
+    compiled lane (`fast/src/decode.c`, `udp_kind`) applies the same rule."""
     if len(data) < u + UDP_HEADER + 4 or udp_len < UDP_HEADER + 4:
         return None
     dport = struct.unpack_from("!H", data, u + 2)[0]
     payload = udp_len - UDP_HEADER
     p = u + UDP_HEADER
     first = data[p]
-    shaped = payload == WG_MESSAGE_LEN.get(first) or (
-        first == 4 and payload >= 32  # padded to 16, or capped at the MTU: any length
-    )
-    if shaped and data[p + 1 : p + 4] == b"\0\0\0":
+    if is_wireguard_message(first, data[p + 1 : p + 4], payload):
         return "wireguard"
     if dport in VXLAN_PORTS and first & 0x08 and payload >= 8 + 14:
         return "vxlan"

@@ -338,12 +338,7 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
             continue
         smallest = min(m.padded_inner or 0 for m in lost)
         times = sorted(m.ts for m in lost if m.padded_inner == smallest)
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        if (
-            len(times) < config.min_full_size_copies
-            or not _backing_off_times(times)
-            or gaps[-1] < max(MIN_RTO_S, 1.5 * gaps[0])
-        ):
+        if not _timer_resends(times, config):
             continue  # not one packet resent by a timer that backs off: a burst of loss
         since = min(m.ts for m in lost)
         after = [f.sent for f in session if f.delivered and f.sent.ts > since]
@@ -409,12 +404,7 @@ def from_one_underlay(
             continue
         copies = [m for m in ordered if m.padded_inner == largest]
         times = [m.ts for m in copies]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        if (
-            len(copies) < config.min_full_size_copies
-            or not _backing_off_times(times)
-            or gaps[-1] < max(MIN_RTO_S, 1.5 * gaps[0])
-        ):
+        if not _timer_resends(times, config):
             continue
         first = copies[0]
         back = (first.dst, first.src)
@@ -525,10 +515,7 @@ def _from_stall(
         # after it, and only they, can show (`_after_fall`).
         return _after_fall(sender, stall, carried, path, capture, peer_mss, config)
     later = path.largest_sent_after(first.ts) if path is not None else None
-    evidence = [
-        Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
-        for i, c in enumerate(stall.copies, 1)
-    ]
+    evidence = _copies_evidence(stall, capture)
     delivered = later[0] if later is not None else None
     if later is not None:
         evidence.append(
@@ -568,15 +555,7 @@ def _from_stall(
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if delivered is None and dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size  # no SACK: only smaller data followed, and got ACKed twice
-        evidence.append(
-            Evidence(
-                first.frame,
-                first.ts,
-                f"{dup_acks} duplicate ACKs while only "
-                f"smaller segments (<= {stall.beyond_size} bytes) followed it",
-                capture,
-            )
-        )
+        evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
     recovered = None
     if stall.delivered_ts is not None and stall.smaller:
         recovered = Recovery("smaller_segments", round(stall.delivered_ts - first.ts, 3))
@@ -624,10 +603,7 @@ def _after_fall(
     if stall.delivered_ts is not None or not backing_off(stall.copies):
         return None
     first = stall.copies[0]
-    evidence = [
-        Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
-        for i, c in enumerate(stall.copies, 1)
-    ]
+    evidence = _copies_evidence(stall, capture)
     if carried is not None:
         evidence.append(
             Evidence(
@@ -664,15 +640,7 @@ def _after_fall(
     smaller_after = 0 < stall.beyond_size < stall.size
     if delivered is None and carried is not None and dup_acks and smaller_after:
         delivered = stall.beyond_size
-        evidence.append(
-            Evidence(
-                first.frame,
-                first.ts,
-                f"{dup_acks} duplicate ACKs while only smaller segments "
-                f"(<= {stall.beyond_size} bytes) followed it",
-                capture,
-            )
-        )
+        evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
     if delivered is not None:
         kind = KIND_BLACK_HOLE  # smaller packets got through after it, this size no longer
     elif later is None and (stall.size <= MIN_TOO_BIG_SIZE or smaller_after):
@@ -705,6 +673,24 @@ def _after_fall(
         evidence=_by_frame(evidence),
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
         path_fell_after=carried[0] if carried is not None and kind != KIND_PATH_DOWN else None,
+    )
+
+
+def _copies_evidence(stall: Stall, capture: str) -> list[Evidence]:
+    return [
+        Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
+        for i, c in enumerate(stall.copies, 1)
+    ]
+
+
+def _dup_acks_evidence(stall: Stall, dup_acks: int, capture: str) -> Evidence:
+    first = stall.copies[0]
+    return Evidence(
+        first.frame,
+        first.ts,
+        f"{dup_acks} duplicate ACKs while only smaller segments "
+        f"(<= {stall.beyond_size} bytes) followed it",
+        capture,
     )
 
 
@@ -750,6 +736,16 @@ def backing_off(copies: list[Copy]) -> bool:
     """The retransmission timer backing off (RFC 6298 section 5.5): each wait between copies at
     least about as long as the one before, over three copies or more."""
     return _backing_off_times([c.ts for c in copies])
+
+
+def _timer_resends(times: list[float], config: DetectConfig) -> bool:
+    """Send times of one encrypted message size that read as one packet resent by a
+    retransmission timer: `min_full_size_copies` of them at least, the waits not shrinking,
+    and the last past the minimum RTO and half again the first (a burst's waits are equal)."""
+    if len(times) < config.min_full_size_copies or not _backing_off_times(times):
+        return False
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return gaps[-1] >= max(MIN_RTO_S, 1.5 * gaps[0])
 
 
 def _backing_off_times(times: list[float]) -> bool:

@@ -32,6 +32,9 @@ VXLAN_HEADER = 8
 GENEVE_HEADER = 8  # without options
 GRE_HEADER = 4  # without options; each of checksum, key, sequence adds 4
 WIREGUARD_PORT = 51820
+WG_MESSAGE_LEN = {1: 148, 2: 92, 3: 64}  # handshake initiation, response, cookie reply
+WG_TRANSPORT = 4  # transport data: 16 bytes of header, the inner packet, a 16-byte tag
+WG_TRANSPORT_MIN = 32  # a keepalive: header and tag, nothing inside
 VXLAN_PORTS = (4789, 8472)  # IANA's, and Linux's default before it
 GENEVE_PORT = 6081
 
@@ -166,6 +169,18 @@ class Recognised:
     tunnel: Tunnel
     how: str  # in words, for the report
     certain: bool  # told by outer headers, an interface name or --tunnel; not a guess
+
+
+def is_wireguard_message(kind: int, reserved: bytes, payload_len: int) -> bool:
+    """Whether a UDP payload has WireGuard's message shape (any port): type 1 to 4, three
+    zero bytes, and the length its type has (transport data: padded to 16, or capped at the
+    tunnel's MTU, so any length from a keepalive's on). The compiled lane (`udp_kind` in
+    `fast/src/decode.c`) applies the same rule."""
+    if reserved != b"\0\0\0":
+        return False
+    if kind == WG_TRANSPORT:
+        return payload_len >= WG_TRANSPORT_MIN
+    return payload_len == WG_MESSAGE_LEN.get(kind)
 
 
 def by_kind(kind: str) -> Tunnel:

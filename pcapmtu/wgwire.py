@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 from pcapmtu import linktypes
 from pcapmtu.capture import Capture, Source
+from pcapmtu.tunnels import WG_TRANSPORT, is_wireguard_message
 
-WG_TRANSPORT = 4
-WG_LENGTHS = {1: 148, 2: 92, 3: 64}  # handshake initiation, response, cookie reply
 WG_TRANSPORT_HEADER = 16  # type + reserved 4, receiver index 4, counter 8
 WG_TAG = 16
 UDP_HEADER = 8
@@ -100,15 +99,12 @@ def _message(capture: str, frame: int, ts: float, link_type: int, data: bytes) -
         return None
     sport, dport, udp_len = struct.unpack_from("!HHH", data, u)
     p = u + UDP_HEADER
-    kind, reserved = data[p], data[p + 1 : p + 4]
-    payload = udp_len - UDP_HEADER
-    if reserved != b"\0\0\0" or not 1 <= kind <= WG_TRANSPORT:
+    kind = data[p]
+    if not is_wireguard_message(kind, data[p + 1 : p + 4], udp_len - UDP_HEADER):
         return None
     if kind != WG_TRANSPORT:
-        if payload != WG_LENGTHS[kind]:
-            return None
         return WgMessage(capture, frame, ts, src, dst, sport, dport, total, kind)
-    if payload < WG_TRANSPORT_HEADER + WG_TAG or len(data) < p + 16:  # padded, or at the MTU
+    if len(data) < p + WG_TRANSPORT_HEADER:  # the counter cut by the snaplen
         return None
     receiver, counter = struct.unpack_from("<IQ", data, p + 4)
     return WgMessage(capture, frame, ts, src, dst, sport, dport, total, kind, receiver, counter)

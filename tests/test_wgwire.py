@@ -4,6 +4,7 @@ the real lab captures of the incident taken on both peers' eth0 (`underlay-both-
 from __future__ import annotations
 
 from pcapmtu import analyze, wgwire
+from pcapmtu.tunnels import WG_TRANSPORT
 from tests.conftest import SAMPLES
 
 HOME = SAMPLES / "underlay-both-ends.home-underlay.pcap"
@@ -12,7 +13,7 @@ PROXY = SAMPLES / "underlay-both-ends.proxy-underlay.pcap"
 
 def test_transport_messages_tell_their_inner_size_and_name() -> None:
     home = list(wgwire.messages(HOME))
-    transport = [m for m in home if m.kind == wgwire.WG_TRANSPORT]
+    transport = [m for m in home if m.kind == WG_TRANSPORT]
     assert transport and all(m.receiver is not None and m.counter is not None for m in transport)
     # 1420-byte inner packets (the tunnel's MTU: capped, not padded further) leave as 1480
     full = [m for m in transport if m.outer_ip_len == 1480]
