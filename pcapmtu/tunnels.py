@@ -61,12 +61,16 @@ class Tunnel:
             return 0
         return (IPV6_HEADER if outer_version == 6 else IPV4_HEADER) + self.header
 
+    def padded(self, inner: int, tunnel_mtu: int) -> int:
+        """An inner packet of `inner` bytes as the tunnel sends it: padded to its step (capped
+        at its MTU); unchanged by a tunnel that does not pad."""
+        if self.padding == 1:
+            return inner
+        return min(math.ceil(inner / self.padding) * self.padding, tunnel_mtu)
+
     def outer_size(self, inner: int, tunnel_mtu: int, outer_version: int) -> int:
         """The underlay packet that carries an inner packet of `inner` bytes."""
-        if self.padding == 1:
-            return inner + self.overhead(outer_version)
-        padded = min(math.ceil(inner / self.padding) * self.padding, tunnel_mtu)
-        return padded + self.overhead(outer_version)
+        return self.padded(inner, tunnel_mtu) + self.overhead(outer_version)
 
     def set_mtu(self, mtu: int) -> tuple[str, ...]:
         """How to set the MTU: the command, then its persistent forms."""

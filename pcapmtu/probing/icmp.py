@@ -58,22 +58,14 @@ class Pinger:
         self.sock, self.raw = _open(self.version)
         self.ident = os.getpid() & 0xFFFF
         self.seq = 0
-        level, option = (
-            (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER)
-            if self.version == 6
-            else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
-        )
-        self.sock.setsockopt(level, option, IP_PMTUDISC_PROBE)
+        dont_fragment(self.sock, self.version)
         self.sock.connect((address, 0))
 
     def local_mtu(self) -> int:
         """The MTU of the interface the route to the address leaves by: the largest packet this
         host can send there (IP_MTU / IPV6_MTU on the connected socket; with PMTUDISC_PROBE the
         kernel reports the device's, not a cached path MTU)."""
-        level, option = (
-            (socket.IPPROTO_IPV6, IPV6_MTU) if self.version == 6 else (socket.IPPROTO_IP, IP_MTU)
-        )
-        return int(self.sock.getsockopt(level, option))
+        return route_mtu(self.sock, self.version)
 
     @property
     def smallest(self) -> int:
@@ -150,6 +142,22 @@ class Pinger:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def dont_fragment(sock: socket.socket, version: int) -> None:
+    """Don't Fragment on every packet `sock` sends, the kernel's cached path MTU ignored
+    (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE)."""
+    if version == 6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+
+
+def route_mtu(sock: socket.socket, version: int) -> int:
+    """The MTU of the route a connected socket sends by (IP_MTU / IPV6_MTU)."""
+    if version == 6:
+        return int(sock.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU))
+    return int(sock.getsockopt(socket.IPPROTO_IP, IP_MTU))
 
 
 def _open(version: int) -> tuple[socket.socket, bool]:

@@ -57,9 +57,7 @@ class ProbeResult:
         largest = self.largest_passing
         if self.via == VIA_UNDERLAY:
             return largest - self.tunnel.overhead(self.ip_version)
-        pad = self.tunnel.padding
-        padded = -(-largest // pad) * pad  # the size it left as, WireGuard's padding applied
-        return min(padded, self.local_mtu)
+        return self.tunnel.padded(largest, self.local_mtu)  # the size it left as
 
     @property
     def max_mtu(self) -> int | None:
@@ -70,8 +68,7 @@ class ProbeResult:
             return None
         if self.via == VIA_UNDERLAY:
             return failing - 1 - self.tunnel.overhead(self.ip_version)
-        pad = self.tunnel.padding
-        return min(-(-failing // pad) * pad, self.local_mtu) - 1
+        return self.tunnel.padded(failing, self.local_mtu) - 1
 
     @property
     def exact(self) -> bool:
@@ -157,10 +154,10 @@ def _lines(r: ProbeResult) -> list[str]:
         how = " exactly" if r.exact else " (the path may carry more: this host sends no more)"
         lines.append(f"  {name} adds {overhead}: MTU = {r.proven_mtu} fits{how}")
     elif r.via == VIA_TUNNEL and r.tunnel.padding > 1 and failing is not None:
-        pad = r.tunnel.padding
-        padded = min(-(-failing // pad) * pad, r.local_mtu)
+        padded = r.tunnel.padded(failing, r.local_mtu)
         lines.append(
-            f"  {name} pads each inner packet to a multiple of {pad}: {failing} bytes is sent as "
+            f"  {name} pads each inner packet to a multiple of {r.tunnel.padding}: {failing} "
+            f"bytes is sent as "
             f"{padded} plus its overhead, and that is what is lost; so MTU = {r.proven_mtu} is "
             f"proven to work, and the path allows at most {r.max_mtu}: probe the underlay (the "
             "peer's endpoint) for the exact value"

@@ -15,13 +15,13 @@ import socket
 import struct
 import time
 
+from pcapmtu.probing.icmp import dont_fragment, route_mtu
 from pcapmtu.probing.search import Outcome
 
 TCP_MAXSEG = getattr(socket, "TCP_MAXSEG", 2)
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
 TCP_INFO_RCV_MSS = 20  # offsets in struct tcp_info (linux/tcp.h): tcpi_rcv_mss,
 TCP_INFO_UNACKED = 24  # tcpi_unacked (segments sent, not yet acknowledged)
-IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_PROBE = 10, 23, 3  # DF set, cached PMTU ignored
 UPLOAD_SEGMENTS = 4  # full-size segments an upload try sends
 HEADERS = {4: 20 + 20, 6: 40 + 20}  # IP + TCP, without options: MSS = packet - these
 MIN_MSS = {4: 536, 6: 1220}  # RFC 879; IPv6's minimum link MTU less its headers
@@ -54,10 +54,9 @@ class TcpFetcher:
     def local_mtu(self) -> int:
         """The MTU of the interface the route leaves by (a connected UDP socket's IP_MTU)."""
         family = socket.AF_INET6 if self.version == 6 else socket.AF_INET
-        level, option = (41, 24) if self.version == 6 else (socket.IPPROTO_IP, 14)
         with socket.socket(family, socket.SOCK_DGRAM) as udp:
             udp.connect((self.host, self.port))
-            mtu = int(udp.getsockopt(level, option))
+            mtu = route_mtu(udp, self.version)
         return min(mtu, MAX_MSS + HEADERS[self.version])
 
     def send(self, size: int) -> Outcome:
@@ -102,12 +101,7 @@ class TcpFetcher:
         """Send a POST of `UPLOAD_SEGMENTS` full segments, Don't Fragment forced; it passes
         when the peer's TCP has acknowledged every segment in time (its application need not
         read it: the kernel acknowledges what fits its window)."""
-        level, option = (
-            (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER)
-            if self.version == 6
-            else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
-        )
-        conn.setsockopt(level, option, PMTUDISC_PROBE)
+        dont_fragment(conn, self.version)
         body = b"u" * (UPLOAD_SEGMENTS * mss)
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
