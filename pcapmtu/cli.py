@@ -749,7 +749,9 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     default="get",
     show_default=True,
     help="get: one HTTP GET; upload: a POST; bulk: a large GET; "
-    "many: parallel small and large GETs; services: a large GET from each of two services.",
+    "many: parallel small and large GETs; services: a large GET from each of two services; "
+    "keepalive: GETs one after another on one connection; stalled-reader: a GET whose client "
+    "stops reading; tls: HTTPS with a large certificate chain; ssh: an OpenSSH key exchange.",
 )
 @click.option(
     "--response-bytes",

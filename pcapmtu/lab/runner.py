@@ -513,7 +513,16 @@ class LiveLab:
     def run(self, role: str, argv: list[str], timeout: float = 120.0) -> str:
         """Run `argv` inside `role`'s namespace; its stdout (a failure is a LabSetupError, unless
         it exits 1, which pcapmtu's own commands use for "found")."""
-        done = subprocess.run(
+        done = self.execute(role, argv, timeout)
+        if done.returncode not in (0, 1):
+            raise LabSetupError(f"{argv[0]} in {role}: {done.stderr.strip() or done.returncode}")
+        return done.stdout
+
+    def execute(
+        self, role: str, argv: list[str], timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` inside `role`'s namespace, whatever it exits with."""
+        return subprocess.run(
             ["ip", "netns", "exec", self.ns[role], *argv],
             capture_output=True,
             text=True,
@@ -521,9 +530,6 @@ class LiveLab:
             check=False,
             stdin=subprocess.DEVNULL,
         )
-        if done.returncode not in (0, 1):
-            raise LabSetupError(f"{argv[0]} in {role}: {done.stderr.strip() or done.returncode}")
-        return done.stdout
 
 
 @contextlib.contextmanager
@@ -547,24 +553,13 @@ def running(scenario: Scenario) -> Iterator[LiveLab]:
                 target = lab.address("proxy", where)
                 echo = [sys.executable, "-m", "pcapmtu.probing.icmp", target, "0.5"]
                 system.wait_until(
-                    lambda echo=echo: _answered(lab, echo),  # type: ignore[misc]
+                    lambda echo=echo: lab.execute("home", echo, 10).returncode == 0,  # type: ignore[misc]
                     PROBE_TIMEOUT_S,
                     f"the lab's {where} to carry an echo to {target}",
                 )
             yield lab
     finally:
         _teardown(processes, created, workdir)
-
-
-def _answered(lab: LiveLab, echo: list[str]) -> bool:
-    done = subprocess.run(
-        ["ip", "netns", "exec", lab.ns["home"], *echo],
-        capture_output=True,
-        timeout=10,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    return done.returncode == 0
 
 
 def _teardown(processes: system.Processes, namespaces: list[str], workdir: Path) -> list[str]:

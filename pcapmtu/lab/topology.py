@@ -120,6 +120,18 @@ def routes(family: int) -> list[tuple[str, str, str]]:
     ]
 
 
+def tunnel_up_steps(namespace: str, iface: str, role: str, family: int, mtu: int) -> list[Step]:
+    """A tunnel interface made: `role`'s tunnel address on it (IPv6 without duplicate address
+    detection, which would hold it back), its MTU, and up."""
+    address = f"{tunnel_address(role, family)}/{prefix_len(family)}"
+    add = ("ip", "-n", namespace, "addr", "add", address, "dev", iface)
+    return [
+        Step((*add, "nodad") if family == 6 else add),
+        Step(("ip", "-n", namespace, "link", "set", iface, "mtu", str(mtu))),
+        Step(("ip", "-n", namespace, "link", "set", iface, "up")),
+    ]
+
+
 def sysctl_step(namespace: str, key: str, value: str) -> Step:
     """Write a sysctl inside a namespace (/proc/sys/net follows the writer's namespace)."""
     path = "/proc/sys/" + key.replace(".", "/")

@@ -14,8 +14,7 @@ from pcapmtu.lab.scenario import Scenario
 from pcapmtu.lab.topology import (
     VXLAN_IFACE,
     Namespaces,
-    prefix_len,
-    tunnel_address,
+    tunnel_up_steps,
     underlay_address,
 )
 
@@ -37,11 +36,5 @@ def build(scenario: Scenario, ns: Namespaces) -> None:
         if scenario.outer == 4:
             link += ["df", "set"]
         system.run(link)
-        family = scenario.inner
-        address = f"{tunnel_address(role, family)}/{prefix_len(family)}"
-        add = ["ip", "-n", namespace, "addr", "add", address, "dev", VXLAN_IFACE]
-        if family == 6:
-            add.append("nodad")
-        system.run(add)
-        system.run(["ip", "-n", namespace, "link", "set", VXLAN_IFACE, "mtu", str(mtus[role])])
-        system.run(["ip", "-n", namespace, "link", "set", VXLAN_IFACE, "up"])
+        for step in tunnel_up_steps(namespace, VXLAN_IFACE, role, scenario.inner, mtus[role]):
+            system.run(step.argv)

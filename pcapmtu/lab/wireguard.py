@@ -19,8 +19,8 @@ from pcapmtu.lab.topology import (
     WG_IFACE,
     WG_PORT,
     Namespaces,
-    prefix_len,
     tunnel_address,
+    tunnel_up_steps,
     underlay_address,
 )
 
@@ -103,14 +103,9 @@ class Tunnel:
                 system.run(["ip", "netns", "exec", namespace, "wg", "setconf", WG_IFACE, str(conf)])
             else:
                 self._start_userspace(role, conf)
-            family = self.scenario.inner
-            address = f"{tunnel_address(role, family)}/{prefix_len(family)}"
-            add = ["ip", "-n", namespace, "addr", "add", address, "dev", WG_IFACE]
-            if family == 6:
-                add.append("nodad")
-            system.run(add)
-            system.run(["ip", "-n", namespace, "link", "set", WG_IFACE, "mtu", str(mtus[role])])
-            system.run(["ip", "-n", namespace, "link", "set", WG_IFACE, "up"])
+            inner = self.scenario.inner
+            for step in tunnel_up_steps(namespace, WG_IFACE, role, inner, mtus[role]):
+                system.run(step.argv)
 
     def _start_userspace(self, role: str, conf: Path) -> None:
         WG_RUN_DIR.mkdir(parents=True, exist_ok=True)  # the bind mount needs the folder
