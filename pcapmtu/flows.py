@@ -287,15 +287,26 @@ class Direction:
                 self.trace.segments.append(copy)
                 self.trace.duplicates.add(seg.frame)
             return  # bytes already acknowledged: a spurious retransmission
+        owned = False
         if snd_max is not None and start < snd_max:  # re-sent bytes: find their owners
             for sent in self.outstanding:
                 if sent.start >= end:
                     break  # `outstanding` is sorted by start: nothing further can overlap
                 if start < sent.end:
+                    owned = True
                     sent.copies.append(copy)
+                    if sent.size == UNKNOWN_SIZE:
+                        # first sent as a super-packet of unknown wire size (no MSS known): a
+                        # copy re-sent at a known size tells the size its packets have
+                        sent.size = copy.size
                     copy.resends = max(copy.resends, len(sent.copies) - 1)
         if self.trace is not None:
             self.trace.segments.append(copy)
+        if start < 0 and not owned:
+            # Bytes first sent before the capture began (sequence numbers count from its first
+            # segment): re-sent now, they are followed as if this were their first copy.
+            bisect.insort(self.outstanding, Sent(start, end, size, [copy]), key=_start_of)
+            return
         new_from = max(start, snd_max if snd_max is not None else start)
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))

@@ -102,3 +102,14 @@ def test_bytes_the_receiver_never_got_with_nothing_after_them_are_not_clean() ->
     assert report.verdict == "inconclusive", report.render_text()
     (suspected,) = report.suspected
     assert suspected.side == "receiver" and "4096 bytes" in suspected.evidence[0].what
+
+
+@pytest.mark.parametrize("first", [6, 7, 8, 9])
+def test_a_capture_on_eth0_started_at_the_super_packet_is_never_clean(first: int) -> None:
+    """The no-tunnel sample (eth0, TSO on) from its 1812-byte super-packet, or from the FIN
+    after it: without the SYN its wire size is unknown, and the bytes were sent before the
+    capture; the 1500-byte copies re-sent after them make the stall (a wrong clean once)."""
+    name = "no-tunnel.pcap"
+    cut = analyze(cut_from(SAMPLES / name, first), names=[f"{name} from {first}"])
+    assert cut.verdict == "black_hole", cut.render_text()
+    assert [f.dropped_ip_len for f in cut.black_holes] == [1500]
