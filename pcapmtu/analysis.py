@@ -29,10 +29,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, cast
 
-from pcapmtu import detect, fast, tunnels, wgwire
+from pcapmtu import detect, fast, tunnels
+from pcapmtu import underlay as underlay_pass
 from pcapmtu.capture import Capture, Source, Tee, replayable, size_of
 from pcapmtu.decode import Decoder
 from pcapmtu.detect import DetectConfig, Finding, HostMss
@@ -119,6 +120,7 @@ def analyze(
     shortlist: bool = True,
     tunnel: str | None = None,
     measured_path_mtu: int | None = None,
+    wireguard_port: int | None = None,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
@@ -136,6 +138,8 @@ def analyze(
     when it cannot tell itself (`tunnels.recognise`); its overhead and fix text follow.
     `measured_path_mtu`: the underlay path MTU `pcapmtu probe` measured; the recommendation is
     then exact (`basis` "measured").
+    `wireguard_port`: read WireGuard's messages on the underlay only on this UDP port (by
+    default they are recognised by their format on any port).
     """
     report, _ = analyze_and_trace(
         sources,
@@ -146,6 +150,7 @@ def analyze(
         shortlist=shortlist,
         tunnel=tunnel,
         measured_path_mtu=measured_path_mtu,
+        wireguard_port=wireguard_port,
     )
     return report
 
@@ -161,6 +166,7 @@ def analyze_and_trace(
     traced: TraceRequest | None = None,
     tunnel: str | None = None,
     measured_path_mtu: int | None = None,
+    wireguard_port: int | None = None,
 ) -> tuple[Report, list[CaptureTrace]]:
     """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
     postmortem's pictures): no pass more than the analysis itself takes."""
@@ -179,7 +185,7 @@ def analyze_and_trace(
         pairs = _pairs_to_replay(analysed, delivered, config, traced)
         for one in analysed:
             _second_pass(one, pairs, traced)
-        report = _report(analysed, delivered, config, tunnel, measured_path_mtu)
+        report = _report(analysed, delivered, config, tunnel, measured_path_mtu, wireguard_port)
     traces = _traces(analysed, report, traced) if traced is not None else []
     return report, traces
 
@@ -439,6 +445,7 @@ def _report(
     config: DetectConfig,
     tunnel: str | None = None,
     measured: int | None = None,
+    wireguard_port: int | None = None,
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths: dict[detect.Path, PathSummary] = {}
@@ -450,7 +457,23 @@ def _report(
     for one, table in tables:
         end = one.report.last_ts or 0.0
         findings += detect.detect(table, paths, one.too_big, one.name, end, config)
-    findings += _underlay_findings(analysed, config)
+    inputs = [
+        underlay_pass.UnderlayInput(
+            one.name,
+            one.source,
+            one.report.tunnels.get("wireguard", 0),
+            one.report.tcp_segments,
+            one.too_big,
+        )
+        for one in analysed
+    ]
+    seen = underlay_pass.read(inputs, config, wireguard_port)
+    for one in analysed:
+        if one.name in seen.off_port:
+            one.report = replace(
+                one.report, warnings=(*one.report.warnings, seen.off_port[one.name])
+            )
+    findings += seen.findings
     findings = detect.confirm_by_path(findings)
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
@@ -459,6 +482,8 @@ def _report(
         findings += detect.zero_windows(_facts(one), one.name, config)
         findings += detect.unseen_sends(_facts(one), one.name, findings)
     findings = _merge_same_flow(detect.sort_findings(findings))
+    ties = underlay_pass.ties(inputs, findings, seen.messages)
+    findings = underlay_pass.with_ties(findings, ties, seen.messages)
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)
     underlay = {
@@ -473,36 +498,16 @@ def _report(
         verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
         findings=tuple(findings),
         paths=tuple(reports),
-        recommendation=recommendation(findings, reports, recognised, measured),
+        recommendation=recommendation(
+            findings, reports, recognised, measured, {s.endpoints for s in seen.sessions}
+        ),
         captures=tuple(one.report for one in analysed),
         flows=tuple(flows),
         tool_version=__version__,
         tunnel=recognised,
+        sessions=tuple(seen.sessions),
+        ties=tuple(ties),
     )
-
-
-def _underlay_findings(analysed: list[_Analysed], config: DetectConfig) -> list[Finding]:
-    """Underlay captures (WireGuard's UDP and no TCP) read again for WireGuard's messages
-    (`wgwire`): both ends matched message by message; else each end's own signature."""
-    holding = [
-        one
-        for one in analysed
-        if one.report.tunnels.get("wireguard") and not one.report.tcp_segments
-    ]
-    if not holding:
-        return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
-        read = [list(wgwire.messages(one.source, name=one.name)) for one in holding]
-    found: list[Finding] = []
-    for i, first in enumerate(read):
-        for j in range(i + 1, len(read)):
-            fates = wgwire.matched(first, read[j])
-            found += detect.from_underlay(fates, holding[i].name, config)
-    if not found:  # one end alone, or the ends did not decide it: what one end shows
-        for one, messages in zip(holding, read, strict=True):
-            found += detect.from_one_underlay(messages, one.name, config)
-    return found
 
 
 def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:

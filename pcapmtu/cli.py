@@ -178,6 +178,14 @@ def cli() -> None:
     help="The underlay path MTU, measured (a number, or the JSON of `pcapmtu probe --via "
     "underlay --json`): the MTU to set is then exact (basis: measured).",
 )
+@click.option(
+    "--wireguard-port",
+    metavar="PORT",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Read WireGuard's messages on the underlay only on this UDP port (the endpoint's "
+    "ListenPort). Default: any port, WireGuard told by its messages' format.",
+)
 def analyze(
     captures: tuple[str, ...],
     as_json: bool,
@@ -187,12 +195,19 @@ def analyze(
     quiet: bool,
     tunnel: str | None,
     measured: str | None,
+    wireguard_port: int | None,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
     Several captures are analysed together: take them at both ends of the tunnel
     and their evidence adds up. Prints the verdict first, then the evidence, the
     bracket for the largest packet that gets through, and the MTU to set.
+
+    Underlay captures (tcpdump -i eth0 udp port 51820) are read for WireGuard's
+    messages: both ends' captures together prove a black hole (messages matched
+    by counter); one end's shows the resend's signature. A capture of the tunnel's
+    interface with one of its underlay (two files of one host, a pcapng with
+    both, or -i any) ties each inner packet to the message that carried it.
 
     Reading from stdin (-), the first Ctrl-C stops reading and analyses what
     arrived (as tcpdump stops and prints its summary); a second one gives up
@@ -201,6 +216,7 @@ def analyze(
     \b
     Example:
       pcapmtu analyze sample_captures/incident.home-wg0.pcap
+      pcapmtu analyze home-eth0.pcap proxy-eth0.pcap --wireguard-port 51820
       tcpdump -i wg0 -w - | pcapmtu analyze -
     """
     import warnings
@@ -224,6 +240,7 @@ def analyze(
             progress=_progress_line if show else None,
             tunnel=tunnel,
             measured_path_mtu=_path_mtu(measured, "--measured") if measured else None,
+            wireguard_port=wireguard_port,
         )
     if show:
         click.echo("\r\033[K", nl=False, err=True)

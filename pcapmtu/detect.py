@@ -30,6 +30,11 @@ Two stalls are said to be something else: `path_down`, a segment resent with not
 size getting through after it (an outage, a dead peer), and `zero_window`, a receiver that
 stopped reading (`zero_windows`, from the facts of every direction).
 
+Underlay captures (WireGuard's UDP, `wgwire`): both ends' messages matched by counter prove a
+black hole (`from_underlay`); one end's show the resend's signature (`from_one_underlay`,
+suspected); messages sent in IP fragments say the tunnel works only thanks to fragmentation
+(`fragmented`).
+
 Every decision of pcapmtu is here: besides the rules, which directions are worth the exact pass
 (`worth_exact_pass`, from the fast pass's facts: each of its predicates, `could_stall` and
 `could_hold_hole`, stands beside the rule it serves), what a path surely delivered
@@ -46,6 +51,7 @@ from typing import Any
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig
 from pcapmtu.mtu import ETHERNET_MTU
+from pcapmtu.tunnels import WG_TRANSPORT
 from pcapmtu.wgwire import Fate, WgMessage
 
 KIND_BLACK_HOLE = "black_hole"
@@ -54,6 +60,7 @@ KIND_TOO_BIG = "icmp_too_big"
 KIND_MSS_CLAMPED = "mss_clamped"
 KIND_PATH_DOWN = "path_down"  # not a black hole: the path stopped carrying packets of any size
 KIND_ZERO_WINDOW = "zero_window"  # not a black hole: the receiver stopped reading
+KIND_FRAGMENTED = "fragmented"  # not a black hole: the tunnel's packets cross in IP fragments
 # Every IPv4 host must accept 576-byte datagrams (RFC 791) and every tunnel worth the name
 # carries more: a packet this small is never lost for its size.
 MIN_TOO_BIG_SIZE = 576
@@ -114,6 +121,8 @@ class Finding:
     # through): its MTU fell between that and `first_ts`; evidence is from after it only.
     path_fell_after: float | None = None
     zero_window_s: float | None = None  # zero_window: the longest the window stayed closed
+    fragment_len: int | None = None  # fragmented: the first fragment's IP length, smallest seen
+    fragments_sent: int = 0  # fragmented: the IP fragments that carried the messages
 
     @property
     def src(self) -> bytes:
@@ -446,6 +455,48 @@ def from_one_underlay(
     return found
 
 
+def fragmented(messages: list[WgMessage], capture: str, shown: int = 5) -> list[Finding]:
+    """WireGuard messages sent in IP fragments, per direction of the tunnel's UDP: the sender
+    learned a path MTU smaller than its messages (from an ICMP too-big) and cuts them to it.
+    Not a black hole; the tunnel works only thanks to fragmentation. `shown` messages are
+    given as evidence, the first ones and the last."""
+    directions: dict[tuple[bytes, int, bytes, int], list[WgMessage]] = {}
+    for m in messages:
+        if m.kind == WG_TRANSPORT and m.fragments > 1:
+            directions.setdefault((m.src, m.sport, m.dst, m.dport), []).append(m)
+    found = []
+    for (src, sport, dst, dport), cut in directions.items():
+        cut.sort(key=lambda m: m.ts)
+        chosen = cut[: shown - 1] + cut[-1:] if len(cut) > shown else cut
+        evidence = [
+            Evidence(
+                m.frame,
+                m.ts,
+                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
+                f"{m.padded_inner} padded) sent in {m.fragments} IP fragments, the first of "
+                f"{m.first_fragment_len} bytes",
+                capture,
+            )
+            for m in chosen
+        ]
+        found.append(
+            Finding(
+                kind=KIND_FRAGMENTED,
+                side="underlay",
+                capture=capture,
+                flow=FlowKey(src, sport, dst, dport),
+                dropped_ip_len=min(m.padded_inner or 0 for m in cut),
+                largest_delivered_ip_len=None,
+                transmissions=len(cut),
+                first_ts=cut[0].ts,
+                evidence=_by_frame(evidence),
+                fragment_len=min(m.first_fragment_len or 0 for m in cut),
+                fragments_sent=sum(m.fragments for m in cut),
+            )
+        )
+    return found
+
+
 def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
     """Per path (src, dst): the smallest packet size a black hole, proven or suspected, lost."""
     dropped: dict[tuple[bytes, bytes], int] = {}
@@ -468,14 +519,16 @@ def fell_at(findings: list[Finding]) -> dict[tuple[bytes, bytes], float]:
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Black holes first, then suspected ones, then clamped flows and ICMP reports; by time."""
+    """Black holes first, then suspected ones, then clamped flows, ICMP reports and fragmented
+    tunnels; by time."""
     order = {
         KIND_BLACK_HOLE: 0,
         KIND_SUSPECTED: 1,
         KIND_MSS_CLAMPED: 2,
         KIND_TOO_BIG: 3,
-        KIND_PATH_DOWN: 4,
-        KIND_ZERO_WINDOW: 5,
+        KIND_FRAGMENTED: 4,
+        KIND_PATH_DOWN: 5,
+        KIND_ZERO_WINDOW: 6,
     }
     return sorted(findings, key=lambda f: (order[f.kind], f.first_ts))
 
@@ -941,13 +994,14 @@ def _from_too_big(capture: str, message: TooBig) -> Finding:
 def verdict(findings: Iterable[Finding], data_seen: bool) -> str:
     """The capture's verdict from its findings: a proven black hole; else inconclusive when one
     is suspected or when no TCP data was seen at all (nothing to judge); else clean (an ICMP
-    too-big that reached the host means path MTU discovery works)."""
+    too-big that reached the host means path MTU discovery works, and a tunnel's messages sent
+    in fragments, not resent, crossed)."""
     kinds = {f.kind for f in findings}
     if KIND_BLACK_HOLE in kinds:
         return VERDICT_BLACK_HOLE
     if KIND_SUSPECTED in kinds:
         return VERDICT_INCONCLUSIVE
-    if KIND_TOO_BIG in kinds:
+    if kinds & {KIND_TOO_BIG, KIND_FRAGMENTED}:
         return VERDICT_CLEAN
     return VERDICT_CLEAN if data_seen else VERDICT_INCONCLUSIVE
 

@@ -61,7 +61,7 @@ FLOW_COLUMNS: dict[str, str] = {
     "last_time": "datetime64[ns, UTC]",
 }
 FINDING_COLUMNS: dict[str, str] = {
-    "kind": "string",  # black_hole, suspected_black_hole, mss_clamped, icmp_too_big
+    "kind": "string",  # black_hole, suspected_black_hole, mss_clamped, icmp_too_big, ...
     "side": "string",
     "capture": "string",
     "flow": "string",

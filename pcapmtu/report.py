@@ -3,7 +3,7 @@ and HTML for Jupyter. The CLI and notebooks show exactly these, so they can neve
 
 JSON schema (version 1; bumped only on an incompatible change; documented in the README):
 `schema_version`, `tool`, `verdict`, `summary`, `findings[]`, `paths[]`, `recommendation`,
-`captures[]`, `flows[]`.
+`captures[]`, `flows[]`, `underlay` (`sessions[]`, `ties[]`: WireGuard on the underlay).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from pcapmtu import linktypes
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
+    KIND_FRAGMENTED,
     KIND_MSS_CLAMPED,
     KIND_PATH_DOWN,
     KIND_SUSPECTED,
@@ -30,6 +31,7 @@ from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address
 from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
 from pcapmtu.report_html import report_html
 from pcapmtu.tunnels import Recognised
+from pcapmtu.wgwire import Session, Tie
 
 SCHEMA_VERSION = 1
 MAX_EVIDENCE_SHOWN = 12
@@ -197,10 +199,48 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "first_time": iso_time(f.first_ts),
         "path_fell_after": iso_time(f.path_fell_after),
         "zero_window_s": f.zero_window_s,
+        "fragment_len": f.fragment_len,
+        "fragments_sent": f.fragments_sent,
         "evidence": [
             {"frame": e.frame, "time": iso_time(e.ts), "what": e.what, "capture": e.capture}
             for e in f.evidence
         ],
+    }
+
+
+def session_to_dict(s: Session) -> dict[str, Any]:
+    return {
+        "capture": s.capture,
+        "flow": _flow(s.src, s.sport, s.dst, s.dport),
+        "receiver": s.receiver,
+        "messages": s.messages,
+        "keepalives": s.keepalives,
+        "largest_inner": s.largest_inner,
+        "largest_outer": s.largest_outer,
+        "fragmented": s.fragmented,
+        "handshake": {
+            "initiations": s.initiations,
+            "responses": s.responses,
+            "cookies": s.cookies,
+        },
+        "first_time": iso_time(s.first_ts),
+        "last_time": iso_time(s.last_ts),
+        "icmp_too_big": s.too_big,
+        "icmp_mtu": s.too_big_mtu,
+    }
+
+
+def tie_to_dict(t: Tie) -> dict[str, Any]:
+    return {
+        "inner": {"capture": t.inner.capture, "frame": t.inner.frame, "ip_len": t.inner.ip_len},
+        "outer": {
+            "capture": t.outer.capture,
+            "frame": t.outer.frame,
+            "ip_len": t.outer.outer_ip_len,
+            "counter": t.outer.counter,
+            "receiver": t.outer.receiver,
+            "fragments": t.outer.fragments,
+        },
     }
 
 
@@ -245,6 +285,8 @@ class Report:
     flows: tuple[FlowReport, ...] = field(default_factory=tuple)
     tool_version: str = ""
     tunnel: Recognised | None = None  # the tunnel the captures were taken on, and how told
+    sessions: tuple[Session, ...] = ()  # WireGuard on the underlay: per endpoint pair, receiver
+    ties: tuple[Tie, ...] = ()  # inner packets and the WireGuard messages that carried them
 
     @property
     def black_holes(self) -> tuple[Finding, ...]:
@@ -303,11 +345,21 @@ class Report:
                 f"{format_address(worst.src)} waited on it, not on the network"
             )
         icmp = [f.icmp_mtu for f in self.findings if f.kind == KIND_TOO_BIG and f.icmp_mtu]
+        cut = [f for f in self.findings if f.kind == KIND_FRAGMENTED]
+        fragments = (
+            f"only thanks to fragmentation: {sum(f.transmissions for f in cut)} WireGuard "
+            f"message(s) crossed in IP fragments, cut to {min(f.fragment_len or 0 for f in cut)} "
+            "bytes"
+            if cut
+            else ""
+        )
         if icmp:
             return (
                 "no MTU black hole: path MTU discovery works (a router's ICMP too-big "
-                f"arrived: next hop {min(icmp)} bytes)"
+                f"arrived: next hop {min(icmp)} bytes)" + (f", but {fragments}" if cut else "")
             )
+        if cut:
+            return f"no MTU black hole: the tunnel works {fragments}"
         return "no MTU black hole: no packet was lost for its size"
 
     def to_decide(self) -> str | None:
@@ -447,6 +499,10 @@ class Report:
             ),
             "captures": [c.to_dict() for c in self.captures],
             "flows": [f.to_dict() for f in self.flows],
+            "underlay": {
+                "sessions": [session_to_dict(x) for x in self.sessions],
+                "ties": [tie_to_dict(t) for t in self.ties],
+            },
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -466,8 +522,9 @@ def _text_lines(report: Report) -> list[str]:
     if decide is not None:
         lines.append(f"TO DECIDE: {decide}")
     lines.append("")
+    wireguard = frozenset(x.endpoints for x in report.sessions)
     for f in report.findings:
-        lines += _finding_lines(f)
+        lines += _finding_lines(f, wireguard)
     holed = [p for p in report.paths if p.smallest_dropped is not None]
     if holed:
         lines.append("Paths (largest inner IP packet that gets through):")
@@ -489,6 +546,7 @@ def _text_lines(report: Report) -> list[str]:
     if report.recommendation is not None:
         broken = report.verdict == VERDICT_BLACK_HOLE
         lines += _fix_lines(report.recommendation, broken, report.probe_commands())
+    lines += _underlay_lines(report)
     for c in report.captures:
         types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
         lines.append(
@@ -499,13 +557,72 @@ def _text_lines(report: Report) -> list[str]:
     return lines
 
 
-def _finding_lines(f: Finding) -> list[str]:
+def _underlay_lines(report: Report) -> list[str]:
+    """WireGuard as the underlay captures show it: each direction's sessions, and how many
+    inner packets were tied to their messages."""
+    if not report.sessions:
+        return []
+    lines = ["WireGuard on the underlay (per endpoint pair and receiver index):"]
+    for s in report.sessions:
+        pair = flow_text(s.src, s.sport, s.dst, s.dport)
+        if s.receiver is None:
+            said = [
+                f"{n} {what}"
+                for n, what in (
+                    (s.initiations, "handshake initiation(s)"),
+                    (s.responses, "handshake response(s)"),
+                    (s.cookies, "cookie reply(ies)"),
+                )
+                if n
+            ]
+            lines.append(f"  {pair} ({s.capture}): {', '.join(said)}")
+            continue
+        parts = [f"{s.messages} transport message(s)"]
+        if s.keepalives:
+            parts.append(f"{s.keepalives} keepalive(s)")
+        parts.append(f"inner up to {s.largest_inner} bytes padded ({s.largest_outer} outer)")
+        if s.fragmented:
+            parts.append(f"{s.fragmented} sent in IP fragments")
+        if s.too_big:
+            parts.append(f"{s.too_big} ICMP too-big quoting it (next hop {s.too_big_mtu})")
+        lines.append(f"  {pair} receiver {s.receiver:#010x} ({s.capture}): {'; '.join(parts)}")
+    if report.ties:
+        pairs = sorted({(t.inner.capture, t.outer.capture) for t in report.ties})
+        names = ", ".join(f"{a} with {b}" for a, b in pairs)
+        lines.append(
+            f"  {len(report.ties)} inner packet(s) tied to the WireGuard message that carried "
+            f"them, by time and padded size ({names}); the evidence shows those it names"
+        )
+    lines.append("")
+    return lines
+
+
+def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int]]) -> list[str]:
     flow = flow_text(f.src, f.sport, f.dst, f.dport)
     if f.kind == KIND_TOO_BIG:
-        what = " (WireGuard's outer UDP)" if WIREGUARD_PORT in (f.sport, f.dport) else ""
+        ours = WIREGUARD_PORT in (f.sport, f.dport) or (f.src, f.sport, f.dst, f.dport) in wireguard
+        what = " (WireGuard's outer UDP)" if ours else ""
         return [
             f"ICMP too-big: a router says the next hop takes at most {f.icmp_mtu} bytes "
             f"(it quoted a {f.dropped_ip_len}-byte packet {flow}{what})",
+            *(f"    {e.frame}: {e.what} ({e.capture})" for e in f.evidence),
+            "",
+        ]
+    if f.kind == KIND_FRAGMENTED:
+        return [
+            f"FRAGMENTED: {flow} (IPv{f.ip_version}, WireGuard's UDP, {f.capture})",
+            f"  {f.transmissions} WireGuard message(s) carrying inner packets of "
+            f"{f.dropped_ip_len} bytes or more (padded) were sent in IP fragments, the first "
+            f"cut to {f.fragment_len} bytes: the sender learned that the path carries no more "
+            "(a router's ICMP too-big told it). The tunnel works only thanks to fragmentation.",
+            f"  Its cost: {f.fragments_sent} packets on the wire for {f.transmissions} "
+            "message(s), each fragment with its own IP header; the receiver must reassemble "
+            "them; one lost fragment loses the whole message "
+            "(and TCP resends the inner packet); and a path or NAT that drops fragments, or a "
+            "change of route, turns it into a black hole. Lower the tunnel's MTU (below) so "
+            "that nothing needs cutting.",
+            "  Evidence (frame: what):",
+            *(f"    {e.frame}: {e.what}" for e in f.evidence),
             "",
         ]
     if f.kind == KIND_MSS_CLAMPED:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pcapmtu import linktypes
 from pcapmtu.detect import (
     KIND_BLACK_HOLE,
+    KIND_FRAGMENTED,
     KIND_MSS_CLAMPED,
     KIND_PATH_DOWN,
     KIND_SUSPECTED,
@@ -31,6 +32,7 @@ _TITLES = {
     KIND_SUSPECTED: "Suspected black hole",
     KIND_MSS_CLAMPED: "MSS clamped",
     KIND_TOO_BIG: "ICMP too-big",
+    KIND_FRAGMENTED: "Fragmented (the tunnel works only thanks to fragmentation)",
     KIND_PATH_DOWN: "Path down (not an MTU problem)",
     KIND_ZERO_WINDOW: "Zero window (the receiver stopped reading)",
 }

@@ -4,9 +4,9 @@ bracket for the largest packet that crosses a path, and the recommendation (`mtu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
-from pcapmtu.detect import KIND_TOO_BIG, Finding, Path
+from pcapmtu.detect import KIND_FRAGMENTED, KIND_TOO_BIG, Finding, Path
 from pcapmtu.flows import PathSummary
 from pcapmtu.model import DirectionFacts
 from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
@@ -85,14 +85,25 @@ def path_reports(
     return reports
 
 
-def underlay_mtu(findings: list[Finding], tunnel: Tunnel = WIREGUARD) -> int | None:
-    """The smallest next-hop MTU from an ICMP too-big quoting the tunnel's UDP (the underlay)."""
+def underlay_mtu(
+    findings: list[Finding],
+    tunnel: Tunnel = WIREGUARD,
+    endpoints: Collection[tuple[bytes, int, bytes, int]] = (),
+) -> int | None:
+    """The smallest next-hop MTU from an ICMP too-big quoting the tunnel's UDP (its port, or
+    the `endpoints` of a session seen on the underlay); without one, the size the tunnel's
+    sender cut its messages' fragments to (the path MTU its kernel learned, at most)."""
     mtus = [
         f.icmp_mtu
         for f in findings
-        if f.kind == KIND_TOO_BIG and f.icmp_mtu and {f.sport, f.dport} & set(tunnel.ports)
+        if f.kind == KIND_TOO_BIG
+        and f.icmp_mtu
+        and (
+            {f.sport, f.dport} & set(tunnel.ports) or (f.src, f.sport, f.dst, f.dport) in endpoints
+        )
     ]
-    return min(mtus, default=None)
+    cut = [f.fragment_len for f in findings if f.kind == KIND_FRAGMENTED and f.fragment_len]
+    return min(mtus, default=None) or min(cut, default=None)
 
 
 def recommendation(
@@ -100,12 +111,13 @@ def recommendation(
     paths: list[PathReport],
     tunnel: Recognised | None = None,
     measured: int | None = None,
+    endpoints: Collection[tuple[bytes, int, bytes, int]] = (),
 ) -> Recommendation | None:
     """What to set, from the worst black-holed path (and any ICMP from the underlay, or the
     underlay path MTU `pcapmtu probe` measured), for the tunnel the capture was taken on
     (WireGuard when not said)."""
     told = tunnel or Recognised(WIREGUARD, "", False)
-    underlay = underlay_mtu(findings, told.tunnel)
+    underlay = underlay_mtu(findings, told.tunnel, endpoints)
     holed = [p for p in paths if p.smallest_dropped is not None]
     if holed:
         worst = min(holed, key=lambda p: p.smallest_dropped or 0)

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"flows", "fast"},  # the exact pass's TCP state; the fast pass's facts
     {"detect"},  # every decision
     {"replay"},  # the second pass
-    {"report_html", "report", "summary"},
+    {"report_html", "report", "summary", "underlay"},
     {"analysis"},  # the pipeline
     {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probing"},
     {"postmortem"},
