@@ -470,6 +470,7 @@ def _report(
     seen = underlay_pass.read(inputs, config, wireguard_port)
     for one in analysed:
         if one.name in seen.off_port:
+            warnings.warn(seen.off_port[one.name], CaptureWarning, stacklevel=4)
             one.report = replace(
                 one.report, warnings=(*one.report.warnings, seen.off_port[one.name])
             )

@@ -356,7 +356,12 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
         smaller = [m for m in after if m.padded_inner]
         if not smaller:
             continue  # nothing smaller got through after it: a dead path looks the same
-        best = max(smaller, key=lambda m: m.padded_inner or 0)
+        # the bracket's floor: the largest smaller message delivered, before the loss or after
+        carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) > 0]
+        best = max(
+            [m for m in carried if (m.padded_inner or 0) < smallest],
+            key=lambda m: m.padded_inner or 0,
+        )
         first = min(lost, key=lambda m: m.ts)
         evidence = [
             Evidence(
@@ -373,7 +378,8 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
                 best.frame,
                 best.ts,
                 f"a {best.outer_ip_len}-byte message (counter {best.counter}, inner "
-                f"{best.padded_inner} padded) sent after it got there",
+                f"{best.padded_inner} padded), sent {'after' if best.ts > since else 'before'} "
+                "the first lost one, got there",
                 best.capture,
             )
         )
@@ -455,11 +461,17 @@ def from_one_underlay(
     return found
 
 
-def fragmented(messages: list[WgMessage], capture: str, shown: int = 5) -> list[Finding]:
+def fragmented(
+    messages: list[WgMessage],
+    capture: str,
+    fates: dict[tuple[int | None, int | None], bool] | None = None,
+    shown: int = 5,
+) -> list[Finding]:
     """WireGuard messages sent in IP fragments, per direction of the tunnel's UDP: the sender
     learned a path MTU smaller than its messages (from an ICMP too-big) and cuts them to it.
     Not a black hole; the tunnel works only thanks to fragmentation. `shown` messages are
-    given as evidence, the first ones and the last."""
+    given as evidence, the first ones and the last; with `fates` (by receiver index and
+    counter, `wgwire.matched`), how many of them reached the other end, or did not."""
     directions: dict[tuple[bytes, int, bytes, int], list[WgMessage]] = {}
     for m in messages:
         if m.kind == WG_TRANSPORT and m.fragments > 1:
@@ -479,6 +491,21 @@ def fragmented(messages: list[WgMessage], capture: str, shown: int = 5) -> list[
             )
             for m in chosen
         ]
+        told = [(m, (fates or {}).get((m.receiver, m.counter))) for m in cut]
+        arrived = [m for m, fate in told if fate is True]
+        lost = [m for m, fate in told if fate is False]
+        if arrived or lost:
+            last = (lost or arrived)[-1]
+            evidence.append(
+                Evidence(
+                    last.frame,
+                    last.ts,
+                    f"the other end's capture holds {len(arrived)} of the "
+                    f"{len(arrived) + len(lost)} fragmented messages both captures cover"
+                    + (f"; {len(lost)} never reached it" if lost else ""),
+                    capture,
+                )
+            )
         found.append(
             Finding(
                 kind=KIND_FRAGMENTED,

@@ -14,9 +14,11 @@ from typing import Any
 import pandas as pd
 
 from pcapmtu.analysis import CaptureTrace
+from pcapmtu.capture import Source
 from pcapmtu.detect import Finding
 from pcapmtu.model import flow_text
 from pcapmtu.report import FlowReport, Report
+from pcapmtu.underlay import messages_and_fates
 
 SEGMENT_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
@@ -90,6 +92,20 @@ TOO_BIG_COLUMNS: dict[str, str] = {
     "quoted_ip_len_bytes": "Int64",
     "mtu_bytes": "Int64",  # the next-hop MTU the router announced
 }
+OUTER_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "ts_s": "float64",  # seconds since its capture's first WireGuard message
+    "capture": "string",
+    "tunnel": "string",  # the outer UDP, "src:sport -> dst:dport", in the direction sent
+    "receiver": "Int64",  # the receiver's index (transport messages); <NA>: a handshake
+    "type": "string",  # initiation, response, cookie, transport, keepalive
+    "counter": "Int64",
+    "frame": "int64",
+    "outer_ip_len_bytes": "int64",  # the whole message's IP packet, also when fragmented
+    "inner_padded_bytes": "Int64",  # the inner packet, padded to 16; 0: a keepalive
+    "fragments": "int64",  # IP fragments that carried it (1: not fragmented)
+    "delivered": "boolean",  # the other end's capture holds it; <NA>: no capture tells
+}
 
 # Each frame's function name -> its columns: for docs and tests that walk them all.
 COLUMNS: dict[str, dict[str, str]] = {
@@ -99,6 +115,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "findings": FINDING_COLUMNS,
     "evidence": EVIDENCE_COLUMNS,
     "too_big": TOO_BIG_COLUMNS,
+    "outer": OUTER_COLUMNS,
 }
 
 
@@ -164,6 +181,45 @@ def too_big(report: Report) -> pd.DataFrame:
         if f.kind == "icmp_too_big"
     ]
     return _frame(rows, TOO_BIG_COLUMNS, time_from="time")
+
+
+def outer(
+    captures: Source | Sequence[Source],
+    *,
+    names: Sequence[str] | None = None,
+    wireguard_port: int | None = None,
+) -> pd.DataFrame:
+    """One row per WireGuard message in underlay captures (pcapmtu.analyze tells the verdict;
+    this shows every message): its tunnel, type, counter, outer and inner sizes, fragments, and,
+    where two captures (both ends) tell it, whether it was delivered. Holds every message."""
+    sources: list[Source] = (
+        list(captures) if isinstance(captures, list | tuple) else [captures]  # type: ignore[list-item]
+    )
+    read = messages_and_fates(sources, names, wireguard_port)
+    first: dict[str, float] = {}
+    for m, _ in read:
+        first.setdefault(m.capture, m.ts)
+    rows = [
+        (
+            m.ts,
+            m.ts - first[m.capture],
+            m.capture,
+            flow_text(m.src, m.sport, m.dst, m.dport),
+            m.receiver,
+            _MESSAGE_TYPES.get(m.kind, "transport") if m.padded_inner != 0 else "keepalive",
+            m.counter,
+            m.frame,
+            m.outer_ip_len,
+            m.padded_inner,
+            m.fragments,
+            delivered,
+        )
+        for m, delivered in read
+    ]
+    return _frame(rows, OUTER_COLUMNS, time_from="time")
+
+
+_MESSAGE_TYPES = {1: "initiation", 2: "response", 3: "cookie", 4: "transport"}
 
 
 def _each(traced: CaptureTrace | Sequence[CaptureTrace]) -> Iterable[CaptureTrace]:

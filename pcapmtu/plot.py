@@ -153,6 +153,86 @@ def size_histogram(
     return ax
 
 
+# How each fate of a WireGuard message is drawn (`frames.outer`'s rows).
+_MESSAGE_FATES: dict[str, tuple[str, str, str]] = {
+    "delivered": ("delivered (the other end's capture holds it)", "tab:green", "o"),
+    "lost": ("lost (the other end's capture does not)", "tab:red", "X"),
+    "fragmented": ("sent in IP fragments", "tab:orange", "D"),
+    "unknown": ("fate unknown (one end's capture)", "tab:gray", "."),
+}
+
+
+def outer_sizes(
+    outer: pd.DataFrame,
+    *,
+    report: Report | None = None,
+    tunnel: str | None = None,
+    capture: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Every WireGuard transport message's outer IP size over time (`frames.outer`), by its
+    fate: delivered, lost, sent in fragments, or unknown. `tunnel` ("src:sport -> dst:dport")
+    keeps one direction and `capture` one capture. With a report, the underlay path's
+    thresholds: what it is known to carry, the largest it may carry, and the outer size of
+    the largest packet the MTU to set lets through."""
+    ax = _axes(ax)
+    shown = outer[outer["type"].isin(["transport", "keepalive"])]
+    if tunnel is not None:
+        shown = shown[shown["tunnel"] == tunnel]
+    if capture is not None:
+        shown = shown[shown["capture"] == capture]
+    fates = {
+        "fragmented": shown["fragments"] > 1,
+        "lost": (shown["fragments"] == 1) & (shown["delivered"] == False),  # noqa: E712
+        "delivered": (shown["fragments"] == 1) & (shown["delivered"] == True),  # noqa: E712
+        "unknown": (shown["fragments"] == 1) & shown["delivered"].isna(),
+    }
+    for fate, mask in fates.items():
+        rows = shown[mask.fillna(False)]
+        if not len(rows):
+            continue
+        label, colour, marker = _MESSAGE_FATES[fate]
+        ax.scatter(
+            rows["ts_s"],
+            rows["outer_ip_len_bytes"],
+            s=36 if fate in ("lost", "fragmented") else 18,
+            c=colour,
+            marker=marker,
+            label=f"{label} ({len(rows)})",
+            zorder=3,
+        )
+    top = _draw_underlay(ax, report)
+    ax.set_ylim(0, max(top, _max(shown["outer_ip_len_bytes"])) * 1.08)
+    ax.set_xlabel("time since the capture's first WireGuard message (s)")
+    ax.set_ylabel("outer IP packet size (bytes)")
+    where = tunnel if tunnel is not None else f"{shown['tunnel'].nunique()} direction(s)"
+    ax.set_title(f"WireGuard messages on the underlay: {where}")
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax)
+    return ax
+
+
+def _draw_underlay(ax: Axes, report: Report | None) -> int:
+    """The underlay's thresholds, across; returns the largest drawn."""
+    ax.axhline(ETHERNET_MTU, color="black", ls=":", lw=1, label=f"{ETHERNET_MTU}: Ethernet MTU")
+    r = report.recommendation if report is not None else None
+    if r is None:
+        return ETHERNET_MTU
+    low, high = r.underlay_path_mtu
+    if low is not None:
+        ax.axhline(low, color="tab:purple", ls="--", lw=1, label=f"{low}: the path carries")
+    ax.axhline(high, color="tab:purple", ls="-.", lw=1, label=f"{high}: the most it may carry")
+    fixed = r.mtu + r.tunnel.overhead(r.outer_version_assumed)
+    ax.axhline(
+        fixed,
+        color="tab:olive",
+        ls=(0, (6, 3)),
+        lw=2,
+        label=f"{fixed}: the largest outer packet with MTU = {r.mtu}",
+    )
+    return max(ETHERNET_MTU, high, fixed)
+
+
 def time_sequence(
     segments: pd.DataFrame,
     acks: pd.DataFrame,

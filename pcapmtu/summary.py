@@ -93,8 +93,32 @@ def underlay_mtu(
     """The smallest next-hop MTU from an ICMP too-big quoting the tunnel's UDP (its port, or
     the `endpoints` of a session seen on the underlay); without one, the size the tunnel's
     sender cut its messages' fragments to (the path MTU its kernel learned, at most)."""
-    mtus = [
-        f.icmp_mtu
+    told = _underlay_told(findings, tunnel, endpoints)
+    return told[0] if told else None
+
+
+def underlay_version(
+    findings: list[Finding],
+    tunnel: Tunnel = WIREGUARD,
+    endpoints: Collection[tuple[bytes, int, bytes, int]] = (),
+) -> int:
+    """The underlay's IP version: of the ICMP too-big or fragments that told its MTU, else of
+    the tunnel's sessions seen on the underlay when they agree, else 4 (assumed)."""
+    told = _underlay_told(findings, tunnel, endpoints)
+    if told:
+        return told[1]
+    versions = {6 if len(src) == 16 else 4 for src, _, _, _ in endpoints}
+    return versions.pop() if len(versions) == 1 else 4
+
+
+def _underlay_told(
+    findings: list[Finding],
+    tunnel: Tunnel,
+    endpoints: Collection[tuple[bytes, int, bytes, int]],
+) -> tuple[int, int] | None:
+    """(MTU, IP version) of the underlay as ICMP too-big, or else fragments, tell it."""
+    icmp = [
+        (f.icmp_mtu, f.ip_version)
         for f in findings
         if f.kind == KIND_TOO_BIG
         and f.icmp_mtu
@@ -102,8 +126,12 @@ def underlay_mtu(
             {f.sport, f.dport} & set(tunnel.ports) or (f.src, f.sport, f.dst, f.dport) in endpoints
         )
     ]
-    cut = [f.fragment_len for f in findings if f.kind == KIND_FRAGMENTED and f.fragment_len]
-    return min(mtus, default=None) or min(cut, default=None)
+    cut = [
+        (f.fragment_len, f.ip_version)
+        for f in findings
+        if f.kind == KIND_FRAGMENTED and f.fragment_len
+    ]
+    return min(icmp, default=None) or min(cut, default=None)
 
 
 def recommendation(
@@ -118,6 +146,7 @@ def recommendation(
     (WireGuard when not said)."""
     told = tunnel or Recognised(WIREGUARD, "", False)
     underlay = underlay_mtu(findings, told.tunnel, endpoints)
+    version = underlay_version(findings, told.tunnel, endpoints)
     holed = [p for p in paths if p.smallest_dropped is not None]
     if holed:
         worst = min(holed, key=lambda p: p.smallest_dropped or 0)
@@ -125,7 +154,7 @@ def recommendation(
             Bracket(worst.largest_delivered, worst.fits_max),
             tunnel_mtu=worst.tunnel_mtu,
             icmp_underlay_mtu=underlay,
-            outer_version=worst.ip_version if worst.underlay else 4,
+            outer_version=worst.ip_version if worst.underlay else version,
             inner_version=4 if worst.underlay else worst.ip_version,
             tunnel=told.tunnel,
             tunnel_how=told.how,
@@ -136,6 +165,7 @@ def recommendation(
             Bracket(None, None),
             tunnel_mtu=None,
             icmp_underlay_mtu=underlay,
+            outer_version=version,
             tunnel=told.tunnel,
             tunnel_how=told.how,
             measured_underlay_mtu=measured,

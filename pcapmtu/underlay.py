@@ -61,10 +61,12 @@ def read(captures: Sequence[UnderlayInput], config: DetectConfig, port: int | No
         warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
         read_ = [list(wgwire.messages(c.source, name=c.name, port=port)) for c in holding]
     underlay_only = [i for i, c in enumerate(holding) if not c.tcp_segments]
+    told: dict[tuple[int | None, int | None], bool] = {}  # by (receiver index, counter)
     for n, i in enumerate(underlay_only):
         for j in underlay_only[n + 1 :]:
             fates = wgwire.matched(read_[i], read_[j])
             found.findings += detect.from_underlay(fates, holding[i].name, config)
+            told.update(((f.sent.receiver, f.sent.counter), f.delivered) for f in fates)
     if not found.findings:  # one end alone, or the ends did not decide it: what one end shows
         for i in underlay_only:
             found.findings += detect.from_one_underlay(read_[i], holding[i].name, config)
@@ -74,7 +76,7 @@ def read(captures: Sequence[UnderlayInput], config: DetectConfig, port: int | No
                 f"{c.wireguard} WireGuard messages, none on UDP port {port} (--wireguard-port): "
                 "read none of them"
             )
-        found.findings += detect.fragmented(messages, c.name)
+        found.findings += detect.fragmented(messages, c.name, told)
         found.sessions += wgwire.sessions(messages, c.too_big)
         found.messages += messages
     return found
@@ -184,3 +186,29 @@ def message_text(m: WgMessage) -> str:
         f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}{cut}), frame "
         f"{m.frame} of {m.capture}"
     )
+
+
+def messages_and_fates(
+    sources: Sequence[Source], names: Sequence[str] | None = None, port: int | None = None
+) -> list[tuple[WgMessage, bool | None]]:
+    """Every WireGuard message of the captures, each with its fate where two of them tell it
+    (`wgwire.matched`: True delivered, on both ends' rows; False lost) and None elsewhere;
+    for notebooks
+    (`frames.outer`), so every message is held in memory."""
+    labels = list(names) if names is not None else [None] * len(sources)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        read_ = [
+            list(wgwire.messages(s, name=n, port=port))
+            for s, n in zip(sources, labels, strict=True)
+        ]
+    fate: dict[tuple[int | None, int | None], bool] = {}  # by (receiver index, counter)
+    for i, first in enumerate(read_):
+        for other in read_[i + 1 :]:
+            for f in wgwire.matched(first, other):
+                fate[(f.sent.receiver, f.sent.counter)] = f.delivered
+    return [
+        (m, fate.get((m.receiver, m.counter)) if m.counter is not None else None)
+        for messages in read_
+        for m in messages
+    ]

@@ -253,6 +253,29 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "underlay-ipv6",
+        "Both ends' underlays again, over an IPv6 underlay (80 bytes of overhead: the 1420-byte "
+        "inner packet leaves as a 1500-byte message). The home capture holds the 1500-byte "
+        "messages; the proxy's does not; the smaller ones are in both.",
+        _s(outer=6, captures=("home-underlay", "proxy-underlay")),
+        complete=False,
+    ),
+    Sample(
+        "fragmented",
+        "ICMP allowed over an IPv6 underlay, both ends' underlays: the router's packet too big "
+        "reaches the home peer, whose kernel from then on sends the 1500-byte messages in "
+        "IPv6 fragments. They arrive (the proxy's capture holds them) and the download "
+        "completes: the tunnel works only thanks to fragmentation.",
+        _s(
+            outer=6,
+            icmp="allowed",
+            workload="get",
+            response_bytes=20_000,
+            captures=("home-underlay", "proxy-underlay"),
+        ),
+        complete=True,
+    ),
+    Sample(
         "healthy-random-loss",
         "Not an MTU problem: a 1 MB download over a path that fits (wg 1420, path 1500) with "
         "2% random loss at the router; ordinary retransmissions of all sizes, all delivered. "
