@@ -73,6 +73,9 @@ def report_html(report: Report, *, heading_level: int = 3, verdict: bool = True)
     if fix:
         parts.append(f"<{h}>{'Fix' if report.verdict == VERDICT_BLACK_HOLE else 'Advice'}</{h}>")
         parts.append(f'<pre style="white-space:pre-wrap">{escape(fix)}</pre>')
+    if report.sessions:
+        parts.append(f"<{h}>WireGuard on the underlay</{h}>")
+        parts.append(underlay_html(report))
     parts.append(f"<{h}>What to check next</{h}>")
     parts.append("<ol>" + "".join(f"<li>{escape(s)}</li>" for s in report.next_steps()) + "</ol>")
     parts.append(f"<{h}>Captures</{h}>")
@@ -119,6 +122,40 @@ def finding_html(f: Finding, *, evidence_shown: int = 12) -> str:
         if len(f.evidence) > len(shown):
             parts.append(f"<p>… and {len(f.evidence) - len(shown)} more (see the JSON)</p>")
     return "\n".join(parts)
+
+
+def underlay_html(report: Report) -> str:
+    """The tunnels the underlay captures show, per endpoint pair and receiver index."""
+    rows = [
+        (
+            flow_text(x.src, x.sport, x.dst, x.dport),
+            f"{x.receiver:#010x}" if x.receiver is not None else "handshake",
+            x.capture,
+            str(x.messages),
+            str(x.keepalives) if x.receiver is not None else NONE,
+            f"{x.largest_inner} / {x.largest_outer}" if x.receiver is not None else NONE,
+            str(x.fragmented) if x.fragmented else NONE,
+            f"{x.too_big} (next hop {x.too_big_mtu})" if x.too_big else NONE,
+        )
+        for x in report.sessions
+    ]
+    head = (
+        "outer UDP",
+        "receiver",
+        "capture",
+        "messages",
+        "keepalives",
+        "largest inner (padded) / outer",
+        "fragmented",
+        "ICMP too-big",
+    )
+    table = _table(head, rows)
+    if report.ties:
+        table += (
+            f"<p>{len(report.ties)} inner packet(s) tied to the message that carried them "
+            "(by time and padded size); the evidence shows those it names.</p>"
+        )
+    return table
 
 
 def captures_html(report: Report) -> str:

@@ -8,6 +8,7 @@ packets where the lab cannot make the case (named so)."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_fragments_that_never_arrive_are_said() -> None:
         wgwire.WgMessage("a", i, i * 0.1, src, dst, 51820, 51820, 1480, 4, 7, i, 2, 1396)
         for i in range(3)
     ]
-    fates = {(7, 0): True, (7, 1): False, (7, 2): False}
+    fates: dict[tuple[int | None, int | None], bool] = {(7, 0): True, (7, 1): False, (7, 2): False}
     (finding,) = detect.fragmented(cut, "a", fates)
     assert finding.kind == detect.KIND_FRAGMENTED and finding.fragments_sent == 6
     assert "holds 1 of the 3" in finding.evidence[-1].what
@@ -167,7 +168,7 @@ def test_the_icmp_too_big_is_tied_to_the_message_it_quoted_and_its_inner_packet(
 
 
 @pytest.mark.parametrize("capture", BOTH_IN_ONE, ids=lambda p: p.name)
-def test_each_copy_of_the_lost_packet_is_tied_to_its_message(capture: object) -> None:
+def test_each_copy_of_the_lost_packet_is_tied_to_its_message(capture: Path) -> None:
     report = analyze(capture)
     (hole,) = report.black_holes
     copies = [e for e in hole.evidence if e.what.startswith("sent 1420 bytes")]
