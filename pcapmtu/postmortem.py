@@ -6,8 +6,9 @@ self-contained HTML page telling the story (what `pcapmtu report` writes). The n
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
@@ -52,6 +53,8 @@ class Postmortem:
     evidence: pd.DataFrame  # frames.EVIDENCE_COLUMNS
     too_big: pd.DataFrame  # frames.TOO_BIG_COLUMNS
     traced_all: bool  # False: segments and ACKs only of the flows with findings
+    # frames.OUTER_COLUMNS: WireGuard's messages, of captures that hold them (else empty)
+    outer: pd.DataFrame = field(default_factory=lambda: frames.outer([]))
 
     def stalled(self) -> list[tuple[str, str]]:
         """(capture, flow) of each direction with a black hole or a suspected one."""
@@ -61,7 +64,8 @@ class Postmortem:
     def figures(self) -> list[Figure]:
         """The pictures of the story, in order."""
         shown = []
-        for name in [c.name for c in self.report.captures][:MAX_CAPTURES_DRAWN]:
+        with_tcp = [c.name for c in self.report.captures if c.tcp_segments]
+        for name in with_tcp[:MAX_CAPTURES_DRAWN]:
             where = f" ({Path(name).name})" if len(self.report.captures) > 1 else ""
             shown += [
                 Figure(
@@ -85,6 +89,16 @@ class Postmortem:
                     "cumulative ACK (green), and in purple the bytes the receiver reported "
                     "holding beyond a gap (SACK).",
                     _time_sequence(self, flow, capture),
+                )
+            )
+        if len(self.outer):
+            shown.append(
+                Figure(
+                    "WireGuard messages on the underlay",
+                    "Each transport message's outer IP size over time: delivered or lost where "
+                    "both ends' captures tell it, sent in IP fragments, against what the "
+                    "underlay path carries and what the MTU to set lets through.",
+                    lambda ax: plot.outer_sizes(self.outer, report=self.report, ax=ax),
                 )
             )
         if int((self.flows["data_packets"] > 0).sum()) >= OVERVIEW_FROM_DIRECTIONS:
@@ -140,6 +154,16 @@ def postmortem(
         sources, names=names, config=config or DetectConfig(), traced=request
     )
     traced_all = request.every_flow(f.facts for f in report.flows)
+    items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
+    holding = {x.capture for x in report.sessions}
+    # read again for their messages: files and bytes (stdin and file objects were read once)
+    underlay = [
+        (item, c.name)
+        for item, c in zip(items, report.captures, strict=True)
+        if c.name in holding
+        and isinstance(item, str | os.PathLike | bytes | bytearray)
+        and item != "-"
+    ]
     return Postmortem(
         report=report,
         segments=frames.segments(traces),
@@ -149,6 +173,7 @@ def postmortem(
         evidence=frames.evidence(report),
         too_big=frames.too_big(report),
         traced_all=traced_all,
+        outer=frames.outer([i for i, _ in underlay], names=[n for _, n in underlay]),
     )
 
 

@@ -247,3 +247,19 @@ def test_the_command_line_pins_the_port_and_refuses_a_bad_one() -> None:
     assert "none on UDP port 51821" in off.stderr and "Traceback" not in off.stderr
     on = subprocess.run([*run, "51820"], capture_output=True, text=True, timeout=60)
     assert on.returncode == 0 and "FRAGMENTED:" in on.stdout
+
+
+def test_the_postmortem_draws_the_underlay_not_empty_segment_pictures() -> None:
+    from pcapmtu.postmortem import postmortem
+
+    pm = postmortem([FRAG_HOME, FRAG_PROXY])
+    titles = [f.title for f in pm.figures()]
+    assert titles == ["WireGuard messages on the underlay"]
+    assert len(pm.outer) == len(list(wgwire.messages(FRAG_HOME))) + len(
+        list(wgwire.messages(FRAG_PROXY))
+    )
+    both = postmortem([ICMP_WG0, ICMP_UNDERLAY])
+    titles = [f.title for f in both.figures()]
+    assert any(t.startswith("Segment sizes") and "home-wg0" in t for t in titles)
+    assert not any("home-underlay" in t for t in titles if t.startswith("Segment sizes"))
+    assert "WireGuard messages on the underlay" in titles
