@@ -496,7 +496,10 @@ def _report(
         evidence.merge(tunnel_evidence(one.report, _facts(one)))
     recognised = tunnels.recognise(evidence, tunnel)
     return Report(
-        verdict=detect.verdict(findings, any(f.facts.data_packets for f in flows)),
+        # data seen: TCP data, or WireGuard messages both ends' underlays show delivered
+        verdict=detect.verdict(
+            findings, any(f.facts.data_packets for f in flows) or seen.delivered > 0
+        ),
         findings=tuple(findings),
         paths=tuple(reports),
         recommendation=recommendation(

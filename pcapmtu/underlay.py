@@ -46,6 +46,8 @@ class Underlay:
     findings: list[Finding] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
     messages: list[WgMessage] = field(default_factory=list)
+    # Transport messages with an inner packet that both ends' captures hold: what got through.
+    delivered: int = 0
     # Captures with WireGuard messages, none of them on the port asked for: capture -> warning.
     off_port: dict[str, str] = field(default_factory=dict)
 
@@ -67,6 +69,7 @@ def read(captures: Sequence[UnderlayInput], config: DetectConfig, port: int | No
             fates = wgwire.matched(read_[i], read_[j])
             found.findings += detect.from_underlay(fates, holding[i].name, config)
             told.update(((f.sent.receiver, f.sent.counter), f.delivered) for f in fates)
+            found.delivered += sum(1 for f in fates if f.delivered and f.sent.padded_inner)
     if not found.findings:  # one end alone, or the ends did not decide it: what one end shows
         for i in underlay_only:
             found.findings += detect.from_one_underlay(read_[i], holding[i].name, config)

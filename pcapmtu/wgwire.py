@@ -41,7 +41,6 @@ WG_TAG = 16
 UDP_HEADER = 8
 IPPROTO_UDP = 17
 IPPROTO_FRAGMENT = 44  # IPv6's fragment header
-MARGIN_S = 0.5  # a message's trip between the two captures takes less than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,47 +177,29 @@ class Fate:
     delivered: bool
 
 
-def matched(
-    one: Iterable[WgMessage], other: Iterable[WgMessage], margin_s: float = MARGIN_S
-) -> list[Fate]:
+def matched(one: Iterable[WgMessage], other: Iterable[WgMessage]) -> list[Fate]:
     """Each transport message of either capture whose fate the other capture tells: delivered
     when it holds the same (receiver index, counter); lost when it does not although it was
-    capturing then. "Then" is read on the sending capture's own clock: between the first and
-    the last message (either way) both captures hold, less `margin_s` for the trip, so the
-    captures' clocks need not agree and either may have started late or stopped early.
-    Which capture sent a message is the one that holds more of its session's counters."""
-    captures = [list(one), list(other)]
-    names = [_by_name(c) for c in captures]
+    capturing then: it holds counters of the same session below and above it. Counters, not
+    clocks, tell when both were running, so the captures' clocks need not agree and either may
+    have started late or stopped early. Which capture sent a session's messages is the one
+    that holds more of them."""
+    names = [_by_name(one), _by_name(other)]
     fates: list[Fate] = []
     for receiver in sorted(set(names[0]) | set(names[1])):
         sides = [n.get(receiver, {}) for n in names]
-        if not sides[0] and not sides[1]:
-            continue
         sender = 0 if len(sides[0]) >= len(sides[1]) else 1
         seen = sides[1 - sender]
-        both = _both_times(names, sender)
-        if both is None:
-            continue  # the captures share no message: nothing tells when both were running
-        first, last = both
+        if not seen:
+            continue  # the other capture holds none of this session: it tells nothing
+        low, high = min(seen), max(seen)
         for counter in sorted(sides[sender]):
             message = sides[sender][counter]
             if counter in seen:
                 fates.append(Fate(message, True))
-            elif first + margin_s < message.ts < last - margin_s:
+            elif low < counter < high:
                 fates.append(Fate(message, False))
     return fates
-
-
-def _both_times(
-    names: list[dict[int, dict[int, WgMessage]]], clock: int
-) -> tuple[float, float] | None:
-    """The first and last time, on capture `clock`'s clock, of a message both captures hold."""
-    times = [
-        names[clock][receiver][counter].ts
-        for receiver in set(names[0]) & set(names[1])
-        for counter in set(names[0][receiver]) & set(names[1][receiver])
-    ]
-    return (min(times), max(times)) if times else None
 
 
 def _by_name(messages_: Iterable[WgMessage]) -> dict[int, dict[int, WgMessage]]:

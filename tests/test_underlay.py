@@ -263,3 +263,22 @@ def test_the_postmortem_draws_the_underlay_not_empty_segment_pictures() -> None:
     assert any(t.startswith("Segment sizes") and "home-wg0" in t for t in titles)
     assert not any("home-underlay" in t for t in titles if t.startswith("Segment sizes"))
     assert "WireGuard messages on the underlay" in titles
+
+
+def test_both_healthy_underlays_are_clean_and_every_random_loss_is_matched() -> None:
+    import json
+
+    from pcapmtu import frames
+
+    pair = [SAMPLES / f"underlay-healthy.{end}-underlay.pcap" for end in ("home", "proxy")]
+    report = analyze(pair)
+    assert report.verdict == "clean" and not report.black_holes and not report.suspected
+    # every message the router dropped at random is one the matching calls lost
+    routers = json.loads((SAMPLES / "underlay-healthy.json").read_text())["routers"]
+    dropped = sum(r["random_loss_dropped"] for r in routers.values())
+    outer = frames.outer(pair)
+    lost = outer[outer["delivered"] == False]  # noqa: E712
+    assert dropped > 0 and len(lost) == dropped
+    assert len(set(lost["outer_ip_len_bytes"])) > 1  # large and small alike: not the size
+    for alone in pair:
+        assert analyze(alone).verdict == "inconclusive"
