@@ -282,3 +282,24 @@ def test_both_healthy_underlays_are_clean_and_every_random_loss_is_matched() -> 
     assert len(set(lost["outer_ip_len_bytes"])) > 1  # large and small alike: not the size
     for alone in pair:
         assert analyze(alone).verdict == "inconclusive"
+
+
+def test_real_handshakes_cookies_and_keepalives_are_named() -> None:
+    """The public corpus's WireGuard captures (skipped without it): wg_4types holds one of
+    each message type; wg_trace8 re-keys, with keepalives: 9 receiver indexes and 10
+    keepalives, as tshark counts them (`-d udp.port==51820,wg`, type 4, UDP length 40)."""
+    from tests.test_corpus import CORPUS
+
+    if not (CORPUS / "wg_4types.pcapng").is_file():
+        pytest.skip("the public corpus is not beside the checkout")
+    sessions = analyze(CORPUS / "wg_4types.pcapng").sessions
+    handshake = [s for s in sessions if s.receiver is None]
+    counted = [
+        sum(getattr(s, k) for s in handshake) for k in ("initiations", "responses", "cookies")
+    ]
+    assert counted == [1, 1, 1]
+    assert sum(s.messages for s in sessions if s.receiver is not None) == 1
+    trace = analyze(CORPUS / "wg_trace8.pcap")
+    transport = [s for s in trace.sessions if s.receiver is not None]
+    assert len(transport) == 9 and sum(s.keepalives for s in transport) == 10
+    assert "handshake initiation(s)" in trace.render_text()
