@@ -56,3 +56,28 @@ def test_the_recommended_mtu_fixes_every_black_hole_sample(sample: Sample, tmp_p
 @pytest.mark.parametrize("scenario", MORE.values(), ids=list(MORE))
 def test_the_recommended_mtu_fixes_other_paths(scenario: Scenario, tmp_path: Path) -> None:
     _fixed_by_the_recommendation(scenario, tmp_path)
+
+
+FRAGMENTING = [s for s in SAMPLES if s.scenario.icmp == "allowed"]
+
+
+@pytest.mark.parametrize("sample", FRAGMENTING, ids=[s.name for s in FRAGMENTING])
+def test_the_advised_mtu_ends_the_fragmenting(sample: Sample, tmp_path: Path) -> None:
+    """ICMP allowed: the transfer completes in fragments; with the MTU advised, it completes
+    with no WireGuard message fragmented and no ICMP too-big (the router had nothing to
+    refuse)."""
+    from pcapmtu.detect import KIND_FRAGMENTED, KIND_TOO_BIG
+
+    scenario = replace(sample.scenario, captures=("home-underlay",), timeout_s=TIMEOUT_S)
+    before = run_scenario(scenario, tmp_path / "before.pcap")
+    report = analyze([c.path for c in before.captures])
+    kinds = {f.kind for f in report.findings}
+    assert before.outcome.complete and {KIND_FRAGMENTED, KIND_TOO_BIG} <= kinds
+    r = report.recommendation
+    assert r is not None and r.outer_version_assumed == scenario.outer
+    after = run_scenario(
+        replace(scenario, wg_mtu_home=r.mtu, wg_mtu_proxy=r.mtu), tmp_path / "after.pcap"
+    )
+    assert after.outcome.complete is True
+    kinds = {f.kind for f in analyze([c.path for c in after.captures]).findings}
+    assert not kinds & {KIND_FRAGMENTED, KIND_TOO_BIG}, kinds
