@@ -122,7 +122,13 @@ class Postmortem:
                 "<p><em>A large capture: the pictures of segments show only the flows with "
                 "findings.</em></p>"
             )
-        for figure in self.figures():
+        figures = self.figures()
+        if not figures:
+            body.append(
+                "<p><em>No pictures: the captures hold no TCP segments, nor WireGuard messages "
+                "that could be read again, to draw.</em></p>"
+            )
+        for figure in figures:
             data = base64.b64encode(plot.png(figure.draw)).decode("ascii")
             body.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{escape(figure.title)}"'
