@@ -967,13 +967,7 @@ def _from_hole(
 def _with_pmtud(finding: Finding, too_big: list[TooBig], name: str) -> Finding:
     """Tie an ICMP too-big that quotes the finding's flow to it (recovery by PMTUD)."""
     for message in too_big:
-        quoted = (
-            message.quoted_src,
-            message.quoted_sport,
-            message.quoted_dst,
-            message.quoted_dport,
-        )
-        if quoted == (finding.src, finding.sport, finding.dst, finding.dport):
+        if message.quoted == (finding.src, finding.sport, finding.dst, finding.dport):
             recovered = finding.recovered
             if recovered is None or recovered.by != "pmtud":
                 recovered = Recovery("pmtud", round(message.ts - finding.first_ts, 3))

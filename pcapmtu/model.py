@@ -111,6 +111,11 @@ class TooBig:
     quoted_dport: int | None = None
     quoted_seq: int | None = None
 
+    @property
+    def quoted(self) -> tuple[bytes, int | None, bytes, int | None]:
+        """The quoted packet's (src, sport, dst, dport): a flow's order."""
+        return (self.quoted_src, self.quoted_sport, self.quoted_dst, self.quoted_dport)
+
 
 @dataclass
 class CaptureInfo:

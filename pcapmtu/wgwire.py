@@ -135,23 +135,11 @@ def _message(capture: str, frame: int, ts: float, link_type: int, data: bytes) -
             return None
         total = (20 if version == 4 else 40) + udp_len
         pieces = -(-udp_len // carried)
-    if kind != WG_TRANSPORT:
-        return WgMessage(
-            capture,
-            frame,
-            ts,
-            src,
-            dst,
-            sport,
-            dport,
-            total,
-            kind,
-            fragments=pieces,
-            first_fragment_len=fragment,
-        )
-    if len(data) < p + WG_TRANSPORT_HEADER:  # the counter cut by the snaplen
-        return None
-    receiver, counter = struct.unpack_from("<IQ", data, p + 4)
+    receiver = counter = None
+    if kind == WG_TRANSPORT:
+        if len(data) < p + WG_TRANSPORT_HEADER:  # the counter cut by the snaplen
+            return None
+        receiver, counter = struct.unpack_from("<IQ", data, p + 4)
     return WgMessage(
         capture,
         frame,
@@ -246,45 +234,33 @@ class Session:
 def sessions(messages_: Iterable[WgMessage], too_big: Iterable[TooBig] = ()) -> list[Session]:
     """Each endpoint pair's handshakes and each receiver index's transport messages, with the
     ICMP too-big messages that quote the pair's UDP tied to its rows; in order of first seen."""
-    rows: dict[tuple[object, ...], dict[str, object]] = {}
+    rows: dict[tuple[str, bytes, int, bytes, int, int | None], Session] = {}
     for m in messages_:
         key = (m.capture, m.src, m.sport, m.dst, m.dport, m.receiver)
-        row = rows.setdefault(key, {"messages": 0, "first_ts": m.ts})
-        row["messages"] = int(row["messages"]) + 1  # type: ignore[call-overload]
-        row["last_ts"] = m.ts
-        _count(row, _KIND_FIELD.get(m.kind, ""))
-        if m.fragments > 1:
-            _count(row, "fragmented")
-        if m.kind == WG_TRANSPORT:
-            inner = m.padded_inner or 0
-            if inner == 0:
-                _count(row, "keepalives")
-            row["largest_inner"] = max(int(row.get("largest_inner", 0)), inner)  # type: ignore[call-overload]
-            row["largest_outer"] = max(int(row.get("largest_outer", 0)), m.outer_ip_len)  # type: ignore[call-overload]
-    found = [Session(*key, **fields) for key, fields in rows.items()]  # type: ignore[arg-type]
-    for message in too_big:
-        quoted = (
-            message.quoted_src,
-            message.quoted_sport,
-            message.quoted_dst,
-            message.quoted_dport,
+        s = rows.get(key) or Session(*key, messages=0, first_ts=m.ts)
+        inner = m.padded_inner
+        rows[key] = replace(
+            s,
+            messages=s.messages + 1,
+            last_ts=m.ts,
+            initiations=s.initiations + (m.kind == WG_INITIATION),
+            responses=s.responses + (m.kind == WG_RESPONSE),
+            cookies=s.cookies + (m.kind == WG_COOKIE),
+            fragmented=s.fragmented + (m.fragments > 1),
+            keepalives=s.keepalives + (inner == 0),
+            largest_inner=max(s.largest_inner, inner or 0),
+            largest_outer=max(s.largest_outer, m.outer_ip_len if inner is not None else 0),
         )
+    found = list(rows.values())
+    for message in too_big:
         for i, s in enumerate(found):
-            if s.endpoints == quoted and s.receiver is not None:
+            if s.endpoints == message.quoted and s.receiver is not None:
                 mtus = [v for v in (s.too_big_mtu, message.mtu) if v]
                 found[i] = replace(
                     s, too_big=s.too_big + 1, too_big_mtu=min(mtus) if mtus else None
                 )
                 break
     return found
-
-
-_KIND_FIELD = {WG_INITIATION: "initiations", WG_RESPONSE: "responses", WG_COOKIE: "cookies"}
-
-
-def _count(row: dict[str, object], name: str) -> None:
-    if name:
-        row[name] = int(row.get(name, 0)) + 1  # type: ignore[call-overload]
 
 
 # -- inner packets tied to their outer messages ----------------------------------------------
