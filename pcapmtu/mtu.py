@@ -196,12 +196,14 @@ def recommend(
     tunnel: Tunnel = WIREGUARD,
     tunnel_how: str = "",
     measured_underlay_mtu: int | None = None,
+    icmp_told: str | None = None,
 ) -> Recommendation | None:
     """The tunnel MTU to set on both ends, given what crossed the inner path: one that carries
     traffic on this path. An ICMP next-hop MTU for the underlay makes it exact; a packet seen
     delivered proves a size; otherwise the conservative 1280 when the capture does not rule it
     out. The smallest packet seen lost bounds it from above (`max_mtu`), the tunnel's padding
-    applied. With no tunnel, the inner packets are the path's own."""
+    applied. With no tunnel, the inner packets are the path's own. `icmp_told` says how the
+    ICMP-given underlay MTU was learned, when not from the router's message itself."""
     if inner.high is None and icmp_underlay_mtu is None and measured_underlay_mtu is None:
         return None
     overhead = tunnel.overhead(outer_version)
@@ -215,7 +217,9 @@ def recommend(
     elif icmp_underlay_mtu is not None:
         path_high = icmp_underlay_mtu
         path_low = icmp_underlay_mtu
-        reasons.append(f"a router reported the underlay next-hop MTU: {icmp_underlay_mtu} bytes")
+        reasons.append(
+            icmp_told or f"a router reported the underlay next-hop MTU: {icmp_underlay_mtu} bytes"
+        )
     else:
         assert inner.high is not None
         dropped = inner.high + 1

@@ -97,6 +97,21 @@ def underlay_mtu(
     return told[0] if told else None
 
 
+def underlay_told_by_fragments(
+    findings: list[Finding],
+    tunnel: Tunnel = WIREGUARD,
+    endpoints: Collection[tuple[bytes, int, bytes, int]] = (),
+) -> str | None:
+    """Why the underlay MTU is what it is, when fragments told it (no ICMP too-big seen)."""
+    told = _underlay_told(findings, tunnel, endpoints)
+    if told is None or not told[2]:
+        return None
+    return (
+        f"the tunnel's sender cut its messages into IP fragments of {told[0]} bytes: the "
+        "underlay path MTU its kernel learned from a router's ICMP too-big (at most)"
+    )
+
+
 def underlay_version(
     findings: list[Finding],
     tunnel: Tunnel = WIREGUARD,
@@ -115,10 +130,11 @@ def _underlay_told(
     findings: list[Finding],
     tunnel: Tunnel,
     endpoints: Collection[tuple[bytes, int, bytes, int]],
-) -> tuple[int, int] | None:
-    """(MTU, IP version) of the underlay as ICMP too-big, or else fragments, tell it."""
+) -> tuple[int, int, bool] | None:
+    """(MTU, IP version, told by fragments) of the underlay as ICMP too-big, or else
+    fragments, tell it."""
     icmp = [
-        (f.icmp_mtu, f.ip_version)
+        (f.icmp_mtu, f.ip_version, False)
         for f in findings
         if f.kind == KIND_TOO_BIG
         and f.icmp_mtu
@@ -127,7 +143,7 @@ def _underlay_told(
         )
     ]
     cut = [
-        (f.fragment_len, f.ip_version)
+        (f.fragment_len, f.ip_version, True)
         for f in findings
         if f.kind == KIND_FRAGMENTED and f.fragment_len
     ]
@@ -147,6 +163,7 @@ def recommendation(
     told = tunnel or Recognised(WIREGUARD, "", False)
     underlay = underlay_mtu(findings, told.tunnel, endpoints)
     version = underlay_version(findings, told.tunnel, endpoints)
+    how = underlay_told_by_fragments(findings, told.tunnel, endpoints)
     holed = [p for p in paths if p.smallest_dropped is not None]
     if holed:
         worst = min(holed, key=lambda p: p.smallest_dropped or 0)
@@ -159,6 +176,7 @@ def recommendation(
             tunnel=told.tunnel,
             tunnel_how=told.how,
             measured_underlay_mtu=measured,
+            icmp_told=how,
         )
     if underlay is not None or measured is not None:
         return recommend(
@@ -169,5 +187,6 @@ def recommendation(
             tunnel=told.tunnel,
             tunnel_how=told.how,
             measured_underlay_mtu=measured,
+            icmp_told=how,
         )
     return None

@@ -303,3 +303,14 @@ def test_real_handshakes_cookies_and_keepalives_are_named() -> None:
     transport = [s for s in trace.sessions if s.receiver is not None]
     assert len(transport) == 9 and sum(s.keepalives for s in transport) == 10
     assert "handshake initiation(s)" in trace.render_text()
+
+
+def test_fragments_alone_tell_the_underlay_mtu() -> None:
+    """The receiving end's underlay: no ICMP too-big there, but the fragments that arrived
+    were cut to the path MTU the sender's kernel learned."""
+    report = analyze(FRAG_PROXY)
+    assert not [f for f in report.findings if f.kind == detect.KIND_TOO_BIG]
+    r = report.recommendation
+    assert r is not None and (r.mtu, r.outer_version_assumed) == (1320, 6)
+    assert r.underlay_path_mtu == (1400, 1400)
+    assert any("cut its messages into IP fragments of 1400 bytes" in x for x in r.reasons)
