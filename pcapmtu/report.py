@@ -35,6 +35,7 @@ from pcapmtu.wgwire import Session, Tie
 
 SCHEMA_VERSION = 1
 MAX_EVIDENCE_SHOWN = 12
+MAX_SESSIONS_SHOWN = 16  # rows of the underlay's tunnels in the text (a day re-keys ~700 times)
 __all__ = [  # the names other modules take from here
     "SCHEMA_VERSION",
     "VERDICT_BLACK_HOLE",
@@ -563,7 +564,7 @@ def _underlay_lines(report: Report) -> list[str]:
     if not report.sessions:
         return []
     lines = ["WireGuard on the underlay (per endpoint pair and receiver index):"]
-    for s in report.sessions:
+    for s in report.sessions[:MAX_SESSIONS_SHOWN]:
         pair = flow_text(s.src, s.sport, s.dst, s.dport)
         if s.receiver is None:
             said = [
@@ -586,6 +587,8 @@ def _underlay_lines(report: Report) -> list[str]:
         if s.too_big:
             parts.append(f"{s.too_big} ICMP too-big quoting it (next hop {s.too_big_mtu})")
         lines.append(f"  {pair} receiver {s.receiver:#010x} ({s.capture}): {'; '.join(parts)}")
+    if len(report.sessions) > MAX_SESSIONS_SHOWN:
+        lines.append(f"  ... and {len(report.sessions) - MAX_SESSIONS_SHOWN} more (see the JSON)")
     if report.ties:
         pairs = sorted({(t.inner.capture, t.outer.capture) for t in report.ties})
         names = ", ".join(f"{a} with {b}" for a, b in pairs)

@@ -314,3 +314,17 @@ def test_fragments_alone_tell_the_underlay_mtu() -> None:
     assert r is not None and (r.mtu, r.outer_version_assumed) == (1320, 6)
     assert r.underlay_path_mtu == (1400, 1400)
     assert any("cut its messages into IP fragments of 1400 bytes" in x for x in r.reasons)
+
+
+def test_a_long_list_of_sessions_is_cut_in_the_text_not_in_the_json() -> None:
+    """A day's capture re-keys hundreds of times: the text shows the first rows only."""
+    import json
+    from dataclasses import replace
+
+    from pcapmtu.report import MAX_SESSIONS_SHOWN
+
+    report = analyze(ICMP_UNDERLAY)
+    many = replace(report, sessions=report.sessions * MAX_SESSIONS_SHOWN)
+    extra = len(many.sessions) - MAX_SESSIONS_SHOWN
+    assert extra > 0 and f"... and {extra} more (see the JSON)" in many.render_text()
+    assert len(json.loads(many.to_json())["underlay"]["sessions"]) == len(many.sessions)
