@@ -229,13 +229,18 @@ class Reader:
         future, self._next = self._next, None
         return future.result()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop reading ahead; with `wait`, until the reading thread has ended."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> Reader:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # A generator of batches stopped early (closed, or freed by the garbage collector,
+        # which may run in any thread at any allocation, even inside the start of a new
+        # thread): the reading thread is told to stop and left to end by itself. Joining it
+        # there could deadlock on the interpreter's thread locks.
+        self.close(wait=kind is not GeneratorExit)

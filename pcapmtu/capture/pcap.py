@@ -47,6 +47,10 @@ class PcapFormat:
     def batches(self) -> Iterator[Batch]:
         return self._batches
 
+    def close(self) -> None:
+        """Stop reading: the batches' generator closed now, not when the GC frees it."""
+        self._batches.close()  # type: ignore[attr-defined]
+
     def _pcap(self, order: str, ticks: int) -> Iterator[Batch]:
         header = read_exact(self._stream, PCAP_HEADER_LEN - 4)
         if len(header) < PCAP_HEADER_LEN - 4:

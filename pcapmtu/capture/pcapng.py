@@ -68,6 +68,10 @@ class PcapngFormat:
     def batches(self) -> Iterator[Batch]:
         return self._batches
 
+    def close(self) -> None:
+        """Stop reading: the batches' generator closed now, not when the GC frees it."""
+        self._batches.close()  # type: ignore[attr-defined]
+
     def _pcapng(self) -> Iterator[Batch]:
         order, problem = self._section_header(read_exact(self._stream, 4))
         if problem is not None:

@@ -95,6 +95,10 @@ class Capture:
             self.close()
 
     def close(self) -> None:
+        """Stop reading (a pass that needs no more records) and close what this opened."""
+        fmt = getattr(self, "_format", None)  # None when the capture was not recognised
+        if fmt is not None:
+            fmt.close()
         if self._owned is not None:
             self._owned.close()
             self._owned = None
