@@ -3,6 +3,7 @@ that folder is absent) and the same shapes built here."""
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import textwrap
@@ -74,3 +75,78 @@ def test_a_half_read_capture_neither_hangs_nor_leaves_its_reader(capture: str, h
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["no", "hang", "0"]  # and no reading thread left behind
+
+
+# -- pcapng with other blocks between its packets --------------------------------------------
+
+
+def _with_blocks_between(pcapng: bytes, block: bytes) -> bytes:
+    """SYNTHETIC: the real pcapng (little-endian) with `block` after every Enhanced Packet
+    Block."""
+    out, at = bytearray(), 0
+    while at + 8 <= len(pcapng):
+        kind, length = struct.unpack_from("<II", pcapng, at)
+        out += pcapng[at : at + length]
+        if kind == 6:
+            out += block
+        at += length
+    return bytes(out)
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack("<II", kind, length) + body + struct.pack("<I", length)
+
+
+BETWEEN = {
+    "name resolution": _block(4, struct.pack("<HH", 0, 0)),  # nrb_record_end only
+    "interface statistics": _block(5, struct.pack("<III", 0, 0, 0)),
+    "custom": _block(0x00000BAD, struct.pack("<I", 32473) + b"pcapmtu!"),
+}
+
+
+@pytest.mark.parametrize("what", list(BETWEEN))
+def test_blocks_between_the_packets_change_nothing(what: str) -> None:
+    from pcapmtu import analyze
+
+    plain = (SAMPLES / "pcapng-two-interfaces.pcapng").read_bytes()
+    mixed = _with_blocks_between(plain, BETWEEN[what])
+    assert len(mixed) > len(plain)
+    a, b = analyze(plain, names=["x"]), analyze(mixed, names=["x"])
+    assert a.render_text().replace(str(len(plain)), "") == b.render_text().replace(
+        str(len(mixed)), ""
+    )
+    assert a.to_dict()["findings"] == b.to_dict()["findings"]
+
+
+PEAK = textwrap.dedent(
+    """
+    import resource, sys, time, warnings
+    warnings.simplefilter("ignore")
+    import pcapmtu
+    start = time.process_time()
+    pcapmtu.analyze(sys.argv[1])
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.process_time() - start)
+    """
+)
+
+
+def _peak_kb_and_cpu_s(path: Path) -> tuple[int, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    kb, seconds = done.stdout.split()
+    return int(kb), float(seconds)
+
+
+@pytest.mark.parametrize(
+    "name", ["pcapng-nrb-after-every-packet.pcapng", "pcapng-idb-epb-interleaved-5000.pcapng"]
+)
+def test_interleaved_blocks_cost_what_any_pcapng_costs(name: str) -> None:
+    """Were 874 MB and 2.3 GB (every run of packets between two blocks copied the whole read
+    buffer), and 13 s for the 5000 interfaces (their table made again for each run)."""
+    kb, seconds = _peak_kb_and_cpu_s(_needs(name))
+    baseline, _ = _peak_kb_and_cpu_s(SAMPLES / "pcapng-two-interfaces.pcapng")
+    assert kb < baseline + 40_000, (kb, baseline)
+    assert seconds < 5.0

@@ -116,13 +116,32 @@ class Batch:
             interfaces=one * iface,
         )
 
+    def _used(self) -> Batch:
+        """This batch with `data` cut to the span its records' bytes take."""
+        low = int(self.offsets.min()) if len(self) else 0
+        high = int((self.offsets + self.caplens).max()) if len(self) else 0
+        if low == 0 and high == len(self.data):
+            return self
+        return Batch(
+            data=self.data[low:high],
+            first_frame=self.first_frame,
+            offsets=self.offsets - low,
+            caplens=self.caplens,
+            orig_lens=self.orig_lens,
+            ts=self.ts,
+            link_types=self.link_types,
+            interfaces=self.interfaces,
+            start=None if self.start is None else self.start + low,
+        )
+
     @classmethod
     def join(cls, parts: list[Batch], first_frame: int) -> Batch:
         """One batch of `parts` (whose `data` may differ), numbered from `first_frame`."""
         if len(parts) == 1:
             parts[0].first_frame = first_frame
             return parts[0]  # (a batch of several parts has no `start`: their bytes were copied)
-        datas = [p.data for p in parts]
+        parts = [p._used() for p in parts]  # only the bytes the records use: parts may share
+        datas = [p.data for p in parts]  # a whole read buffer (pcapng runs between blocks)
         starts = np.cumsum([0, *(len(d) for d in datas[:-1])], dtype=np.int64)
         empty = np.zeros(0, dtype=np.int64)
 

@@ -63,6 +63,9 @@ class PcapngFormat:
         self.info = info
         self._warn = warn
         self._section_length = 0  # of the current section's header block
+        self._table_of: list[Interface] | None = None  # `_table`: whose, how many, the rows
+        self._table_used = 0
+        self._table_rows = np.zeros((0, 4))
         self._batches = self._pcapng()
 
     def batches(self) -> Iterator[Batch]:
@@ -201,7 +204,7 @@ class PcapngFormat:
             offsets, if_id, high, low, caplen, orig_len = (
                 a[ok] for a in (offsets, if_id, high, low, caplen, orig_len)
             )
-        table = np.array([(*iface[:3], iface[4]) for iface in interfaces] or [(0, 1, 0, 0)])
+        table = self._table(interfaces)
         link, ticks, offset_s, global_id = (table[:, k] for k in range(4))
         stamp = ((high << 32) | low).astype(np.uint64).astype(np.float64)
         return Batch(
@@ -215,6 +218,24 @@ class PcapngFormat:
             interfaces=global_id[if_id].astype(np.int64),
             start=base,
         )
+
+    def _table(self, interfaces: list[Interface]) -> np.ndarray:
+        """The interfaces' (link type, ticks, offset, global id) as an array, grown as they
+        are added (a file may interleave thousands of them with its packets: each is put in
+        once, into room that doubles)."""
+        if self._table_of is not interfaces:  # a new section: its own interfaces
+            self._table_of, self._table_used = interfaces, 0
+        while self._table_used < len(interfaces):
+            if self._table_used == len(self._table_rows):
+                grown = np.zeros((max(8, 2 * len(self._table_rows)), 4))
+                grown[: self._table_used] = self._table_rows[: self._table_used]
+                self._table_rows = grown
+            iface = interfaces[self._table_used]
+            self._table_rows[self._table_used] = (*iface[:3], iface[4])
+            self._table_used += 1
+        if not self._table_used:
+            return np.array([(0, 1, 0, 0)], dtype=np.float64)
+        return self._table_rows[: self._table_used]
 
     def _interface(self, body: bytes, order: str, global_id: int) -> Interface:
         if len(body) < 8:
