@@ -27,6 +27,7 @@ from pcapmtu.errors import (
     UsageError,
 )
 from pcapmtu.lab import scenario as scenario_spec
+from pcapmtu.model import is_number
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.report import VERDICT_CLEAN, Report
 from pcapmtu.tunnels import TUNNELS
@@ -605,7 +606,7 @@ def _endpoint_of(conf: Path, target: str | None, mtu: int | None) -> tuple[str, 
 def _path_mtu(value: str, option: str) -> int:
     """--path-mtu, --measured: a number, or a probe's JSON file (the underlay path MTU it
     measured); read when the command runs."""
-    if value.isdigit():
+    if is_number(value):
         mtu = int(value)
     else:
         try:

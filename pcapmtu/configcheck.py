@@ -166,7 +166,7 @@ def _read_mtu(
             f"no MTU line: wg-quick sets the MTU of the route to the endpoint minus 80, "
             f"{mtu} on a {link_mtu}-byte link",
         )
-    at = f"MTU = {line.written} (line {line.line})"
+    at = f"MTU = {shortened(line.written)} (line {line.line})"
     if line.conditional:
         return (
             UNKNOWN,
@@ -179,6 +179,16 @@ def _read_mtu(
     if line.value is None:
         return INVALID, None, f"{at} is not a number: wg-quick would fail to set it"
     return None, line.value, at if line.expression is None else f"{at} = {line.value}"
+
+
+MAX_SHOWN = 80  # characters of a value shown in a line of output
+
+
+def shortened(text: str, limit: int = MAX_SHOWN) -> str:
+    """A value from the config as shown: cut to `limit` characters, saying how many more."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def _fits(mtu: int, largest: int, overhead: int, where: str, said: str) -> tuple[str, str]:
@@ -197,7 +207,7 @@ def _unknowable(
     """Why a template expression's MTU cannot be known, and how to give it."""
     text = f"{at} is a template expression: its value is unknowable without rendering"
     if variable is not None:
-        text += f"; give it with --var {variable}=N"
+        text += f"; give it with --var {shortened(variable)}=N"
         if default is not None and largest is not None:
             fits = "fits" if default <= largest else "does not fit"
             text += f" (unset, its default {default} {fits})"

@@ -180,3 +180,10 @@ class DirectionFacts:
     # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
     # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
     longest_gap_s: float | None = field(default=None, compare=False)
+
+
+def is_number(text: str) -> bool:
+    """Whether `text` is a plain decimal number: ASCII digits only, as wg-quick and the
+    kernel read one. (`str.isdigit` also takes "²" and "١٤٢٠", which `int` then rejects or
+    reads as 1420; a value from outside must be neither an error nor a different number.)"""
+    return text.isascii() and text.isdigit()

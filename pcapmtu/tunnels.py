@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from pcapmtu.model import is_number
+
 IPV4_HEADER = 20
 IPV6_HEADER = 40
 UDP_HEADER = 8
@@ -201,7 +203,7 @@ def by_kind(kind: str) -> Tunnel:
 def check_kind(kind: str) -> None:
     """Raise ValueError unless `kind` names a tunnel (`by_kind`)."""
     base, _, header = kind.partition(":")
-    if base not in TUNNELS or (header and not (base in ("gre", "gretap") and header.isdigit())):
+    if base not in TUNNELS or (header and not (base in ("gre", "gretap") and is_number(header))):
         known = ", ".join(TUNNELS)
         raise ValueError(f"unknown tunnel {kind!r}: one of {known} (gre:N: an N-byte GRE header)")
 

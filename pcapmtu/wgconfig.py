@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcapmtu.errors import InputFileError, UsageError
+from pcapmtu.model import is_number
 
 INTERFACE = "[interface]"
 PEER = "[peer]"
@@ -28,7 +29,7 @@ TEMPLATE_MARKS = ("{{", "{%", "${", "<%")
 _SIMPLE_EXPRESSION = re.compile(
     r"^\{\{-?\s*(?P<name>[A-Za-z_][\w.]*)\s*"
     r"(?:\|\s*int\s*)?"
-    r"(?:\|\s*(?:default|d)\(\s*(?P<default>\d+)\s*(?:,\s*(?:true|True)\s*)?\)\s*)?"
+    r"(?:\|\s*(?:default|d)\(\s*(?P<default>[0-9]+)\s*(?:,\s*(?:true|True)\s*)?\)\s*)?"
     r"(?:\|\s*int\s*)?-?\}\}$"
 )
 _BLOCK_OPEN = re.compile(r"\{%-?\s*(if|for|macro|block|with|filter|call)\b")
@@ -61,17 +62,25 @@ class WgQuickConfig:
     endpoints: tuple[str, ...] = ()  # the hosts of the peers' `Endpoint =` lines, as written
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a wg-quick config with thousands of peers is a few hundred kB
+
+
 def read_config(path: str | Path, variables: Mapping[str, int] | None = None) -> WgQuickConfig:
     """Read a wg-quick config or template; `variables` resolve simple template expressions."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise InputFileError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise InputFileError(f"{name}: is a folder, not a wg-quick config") from None
     except OSError as exc:
         raise InputFileError(f"{name}: cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InputFileError(
+            f"{name}: over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a wg-quick config"
+        )
     if b"\0" in raw:
         raise InputFileError(f"{name}: a binary file, not a wg-quick config")
     try:
@@ -128,7 +137,7 @@ def endpoint_host(endpoint: str) -> str:
     if endpoint.startswith("["):
         return endpoint[1:].split("]", 1)[0]
     host, sep, port = endpoint.rpartition(":")
-    return host if sep and port.isdigit() and ":" not in host else endpoint
+    return host if sep and is_number(port) and ":" not in host else endpoint
 
 
 def endpoint_version(host: str) -> int | None:
@@ -143,7 +152,7 @@ def endpoint_version(host: str) -> int | None:
 def _mtu_line(
     number: int, written: str, conditional: bool, variables: Mapping[str, int]
 ) -> MtuLine:
-    if written.isdigit():
+    if is_number(written):
         return MtuLine(number, written, int(written), conditional=conditional)
     if not any(mark in written for mark in TEMPLATE_MARKS):
         return MtuLine(number, written, None, conditional=conditional)  # not a number: invalid
@@ -167,7 +176,7 @@ def parse_variables(assignments: tuple[str, ...] | list[str]) -> dict[str, int]:
     found = {}
     for item in assignments:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit():
+        if not sep or not name.strip() or not is_number(value.strip()):
             raise UsageError(f"--var {item!r}: expected NAME=NUMBER, e.g. wg_mtu=1380")
         found[name.strip()] = int(value)
     return found

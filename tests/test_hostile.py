@@ -204,3 +204,70 @@ def test_millions_of_empty_records_take_seconds(tmp_path: Path) -> None:
     kb, seconds = _peak_kb_and_cpu_s(path)
     assert seconds < 6.0, seconds
     assert kb < 600_000, kb
+
+
+# -- names and values from outside ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "\u00b2",
+        "\u0661\u0664\u0662\u0660",
+        "\uff11\uff14\uff12\uff10",
+        "1420\u00b2",
+        "\u2074\u00b2\u2070",
+    ],
+    ids=["superscript", "arabic", "fullwidth", "mixed", "super3"],
+)
+def test_only_ascii_digits_are_an_mtu(written: str, tmp_path: Path) -> None:
+    """wg-quick reads ASCII digits only: the rest is INVALID (exit 1), never an internal
+    error (was: ValueError, exit 3) and never OK (was: "١٤٢٠" read as 1420)."""
+    conf = tmp_path / "wg0.conf"
+    conf.write_text(f"[Interface]\nMTU = {written}\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "config-check", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("INVALID") and "is not a number" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["config-mtu-superscript-two.conf", "config-mtu-arabic-indic-digits.conf"]
+)
+def test_the_shared_config_reproducers_are_invalid(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "config-check", str(_needs(name))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.split()[0]) == (1, "INVALID"), done.stderr
+
+
+def test_a_huge_config_is_refused_in_one_line_and_a_long_expression_shortened(
+    tmp_path: Path,
+) -> None:
+    huge = tmp_path / "huge.conf"
+    huge.write_text("[Interface]\nMTU = 1420\n" + "# padding\n" * 120_000)
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "config-check", str(huge)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "too large for a wg-quick config" in done.stderr
+    long = tmp_path / "long.conf"
+    long.write_text("[Interface]\nMTU = {{ " + "x" * 5000 + " }}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "config-check", str(long)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "more characters" in done.stdout
+    assert len(done.stdout) < 1000

@@ -17,6 +17,7 @@ from pathlib import Path
 from pcapmtu.errors import LabSetupError
 from pcapmtu.lab import system
 from pcapmtu.lab.topology import NAMESPACE_PREFIX, WORKDIR_PREFIX
+from pcapmtu.model import is_number
 
 
 def owner_pid(name: str, prefix: str = NAMESPACE_PREFIX) -> int | None:
@@ -24,7 +25,7 @@ def owner_pid(name: str, prefix: str = NAMESPACE_PREFIX) -> int | None:
     if not name.startswith(prefix):
         return None
     pid_text = name[len(prefix) :].split("-", 1)[0]
-    return int(pid_text) if pid_text.isdigit() else None
+    return int(pid_text) if is_number(pid_text) else None
 
 
 def _alive(pid: int) -> bool:
@@ -54,7 +55,7 @@ def remove_stale() -> list[str]:
     removed = []
     for name in stale_namespaces():
         pids = system.run(["ip", "netns", "pids", name]).split()
-        for pid in (int(p) for p in pids if p.isdigit()):
+        for pid in (int(p) for p in pids if is_number(p)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         try:

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 
+from pcapmtu.model import is_number
 from pcapmtu.probing.icmp import Pinger, ProbeSocketError, family_of
 from pcapmtu.probing.result import VIA_TUNNEL, VIA_UNDERLAY, ProbeResult
 from pcapmtu.probing.search import BudgetSpent, PathSilent, largest_passing
@@ -109,12 +110,12 @@ def parse_target(target: str) -> tuple[str, int | None]:
     """(address, port or None) from "10.0.0.2", "10.0.0.2:8080", "fd00::2" or "[fd00::2]:8080"."""
     if target.startswith("["):
         address, _, rest = target[1:].partition("]")
-        if not rest.startswith(":") or not rest[1:].isdigit():
+        if not rest.startswith(":") or not is_number(rest[1:]):
             raise ValueError(f"{target!r}: expected [IPv6]:PORT")
         return address, _port(rest[1:])
     if target.count(":") == 1:
         address, _, port = target.partition(":")
-        if not port.isdigit():
+        if not is_number(port):
             raise ValueError(f"{target!r}: expected HOST:PORT with a numeric port")
         return address, _port(port)
     return target, None
