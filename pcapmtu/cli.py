@@ -332,7 +332,7 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
     Example:
       pcapmtu check sample_captures/ --junit pcapmtu-junit.xml
     """
-    from pcapmtu import check_output
+    from pcapmtu import check_output, output
     from pcapmtu.check import ERROR, FAIL, check_captures
 
     if junit is not None and not junit.parent.is_dir():
@@ -349,7 +349,7 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
         click.echo(check_output.summary(results))
     if junit is not None:
         try:
-            junit.write_text(check_output.junit_xml(results), encoding="utf-8")
+            output.write_text(junit, check_output.junit_xml(results))
         except OSError as exc:
             raise UsageError(f"cannot write {junit}: {exc.strerror or exc}") from exc
     if any(r.status == ERROR for r in results):

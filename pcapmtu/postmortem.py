@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.axes import Axes
 
-from pcapmtu import frames, plot
+from pcapmtu import frames, output, plot
 from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
@@ -143,7 +143,7 @@ class Postmortem:
         return _PAGE.format(title=escape(title), body="\n".join(body))
 
     def write_html(self, path: str | Path, *, title: str | None = None) -> None:
-        Path(path).write_text(self.to_html(title=title), encoding="utf-8")
+        output.write_text(path, self.to_html(title=title))
 
 
 def postmortem(

@@ -271,3 +271,47 @@ def test_a_huge_config_is_refused_in_one_line_and_a_long_expression_shortened(
     )
     assert done.returncode == 1 and "more characters" in done.stdout
     assert len(done.stdout) < 1000
+
+
+def test_output_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    import os
+
+    from pcapmtu import output
+
+    page = tmp_path / "page.html"
+    page.write_text("the old page")
+    os.chmod(page, 0o640)
+    output.write_text(page, "the new page")
+    assert page.read_text() == "the new page" and page.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary left
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(*_: object) -> None:
+        raise Interrupted
+
+    real = os.replace
+    os.replace = interrupted  # type: ignore[assignment]
+    try:
+        with pytest.raises(Interrupted):
+            output.write_text(page, "half")
+    finally:
+        os.replace = real
+    assert page.read_text() == "the new page"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
+
+
+def test_a_failed_report_leaves_the_old_page(tmp_path: Path) -> None:
+    page = tmp_path / "postmortem.html"
+    page.write_text("yesterday's postmortem")
+    bad = tmp_path / "text.pcap"
+    bad.write_text("not a capture\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "report", str(bad), "-o", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert page.read_text() == "yesterday's postmortem"
