@@ -1,6 +1,6 @@
 """The `pcapmtu` command: options in, one library call, a line out, an exit code.
 
-Exit codes follow the checker convention (ruff, mypy): they are the table in EXIT_CODES_HELP,
+Exit codes follow the checker convention (ruff, mypy): they are the table in EXIT_CODES,
 also shown in the README, and a test keeps the two equal.
 """
 
@@ -65,12 +65,90 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INTERNAL, "internal error, or a lab step failed"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"),
 )
-EXIT_CODES_HELP = "\b\nExit codes:\n" + "".join(
-    f"  {code:<4} {meaning}\n" for code, meaning in EXIT_CODES
-)
+# Each command's own meaning of 0, 1, 2 and 3 (130 is the same everywhere): its --help shows
+# only these, wrapped to the terminal.
+_CAPTURE_UNREADABLE = "usage error, or a capture that cannot be read"
+_LAB_UNAVAILABLE = "usage error, or the lab cannot run on this machine"
+_INTERNAL = "internal error"
+_LAB_FAILED = "internal error, or a lab step failed"
+_OWN: dict[str, tuple[str, str | None, str, str]] = {  # None: not used
+    "analyze": (
+        "no black hole: the capture shows none",
+        "black hole found, confirmed or suspected, or the capture cannot decide (inconclusive)",
+        _CAPTURE_UNREADABLE,
+        _INTERNAL,
+    ),
+    "check": (
+        "every capture met its expectation",
+        "a capture did not meet its expectation",
+        _CAPTURE_UNREADABLE,
+        _INTERNAL,
+    ),
+    "config-check": (
+        "every MTU fits",
+        "an MTU does not fit or cannot be known",
+        "usage error, or a config that cannot be read",
+        _INTERNAL,
+    ),
+    "probe": (
+        "the tunnel MTU in use fits the path",
+        "the tunnel MTU in use does not fit",
+        "usage error, or the target does not answer at all",
+        _INTERNAL,
+    ),
+    "lab run": (
+        "the client got the whole response",
+        "the transfer did not complete",
+        _LAB_UNAVAILABLE,
+        _LAB_FAILED,
+    ),
+    "lab samples": (
+        "every sample made, each with the outcome it is meant to have",
+        None,
+        _LAB_UNAVAILABLE,
+        "internal error, a lab step failed, or a sample did not have its outcome",
+    ),
+    "lab cleanup": (
+        "done: what was removed is listed",
+        None,
+        _LAB_UNAVAILABLE,
+        _LAB_FAILED,
+    ),
+}
+_OWN["report"] = _OWN["analyze"]
 
 
-class ExitCodeGroup(click.Group):
+def exit_codes_of(command: str) -> tuple[tuple[int, str], ...]:
+    """The exit codes `command` ("analyze", "lab run", ...; "" for all) can end with."""
+    if command not in _OWN:
+        return EXIT_CODES
+    codes = (EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL)
+    own = [(code, meaning) for code, meaning in zip(codes, _OWN[command], strict=True) if meaning]
+    return (*own, EXIT_CODES[-1])
+
+
+class _ExitCodesHelp:
+    """--help ends with the command's exit codes, each wrapped to the terminal's width."""
+
+    exit_codes_for = ""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Exit codes"):
+            rows = [(str(code), meaning) for code, meaning in exit_codes_of(self.exit_codes_for)]
+            formatter.write_dl(rows, col_max=6)
+
+
+class Command(_ExitCodesHelp, click.Command):
+    def __init__(self, *args: Any, exit_codes_for: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exit_codes_for = exit_codes_for or (self.name or "")
+
+
+class Group(_ExitCodesHelp, click.Group):
+    command_class = Command
+
+
+class ExitCodeGroup(Group):
     """A click group whose errors and interrupts end in pcapmtu's exit codes, not click's.
 
     Click exits 1 on Ctrl-C and prints a traceback for anything unexpected; here every known
@@ -122,13 +200,13 @@ def _tunnel_kind(value: str | None) -> str | None:
     return value
 
 
-@click.group(cls=ExitCodeGroup, epilog=EXIT_CODES_HELP)
+@click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapmtu")
 def cli() -> None:
     """Find MTU black holes in packet captures, and reproduce them in a lab."""
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
     "--json",
@@ -251,7 +329,7 @@ def analyze(
     return exit_code(report)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
     "-o",
@@ -294,7 +372,7 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
     return exit_code(made.report)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of lines.")
 @click.option(
@@ -358,7 +436,7 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
     return EXIT_FOUND if failed and not exit_zero else EXIT_OK
 
 
-@cli.command("config-check", epilog=EXIT_CODES_HELP)
+@cli.command("config-check")
 @click.argument("configs", nargs=-1, required=True, metavar="FILE...")
 @click.option(
     "--path-mtu",
@@ -437,7 +515,7 @@ def config_check(
     return EXIT_OK if all(v.ok for v in verdicts) else EXIT_FOUND
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command()
 @click.argument("target", required=False)
 @click.option(
     "--endpoint-from",
@@ -656,7 +734,7 @@ def exit_code(report: Report) -> int:
     return EXIT_OK if report.verdict == VERDICT_CLEAN else EXIT_FOUND
 
 
-@cli.group(epilog=EXIT_CODES_HELP)
+@cli.group(cls=Group)
 def lab() -> None:
     """Build real WireGuard tunnels in network namespaces and capture them (Linux, root).
 
@@ -673,7 +751,7 @@ def _parse_sysctls(values: Sequence[str]) -> tuple[Any, ...]:
     return tuple(Sysctl.parse(v) for v in values)
 
 
-@lab.command("run", epilog=EXIT_CODES_HELP)
+@lab.command("run", exit_codes_for="lab run")
 @click.option(
     "-o",
     "--output",
@@ -986,7 +1064,7 @@ def _mtu_from_config(path: Path, variables: tuple[str, ...]) -> int:
     return mtu
 
 
-@lab.command("samples", epilog=EXIT_CODES_HELP)
+@lab.command("samples", exit_codes_for="lab samples")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option(
     "--only",
@@ -1027,7 +1105,7 @@ def lab_samples(
     return EXIT_OK
 
 
-@lab.command("cleanup", epilog=EXIT_CODES_HELP)
+@lab.command("cleanup", exit_codes_for="lab cleanup")
 def lab_cleanup() -> int:
     """Remove namespaces, processes and work folders left by lab runs that were killed.
 
