@@ -45,7 +45,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.flows import FlowTable, PathSummary, Trace
 from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, TooBig
-from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay
+from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay, times_of
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
 from pcapmtu.tunnels import TunnelEvidence
@@ -485,6 +485,7 @@ def _report(
     findings = _merge_same_flow(detect.sort_findings(findings))
     ties = underlay_pass.ties(inputs, findings, seen.messages)
     findings = underlay_pass.with_ties(findings, ties, seen.messages)
+    findings = _with_times(findings, analysed)
     flows = [FlowReport(one.name, facts) for one in analysed for facts in _facts(one)]
     fell = detect.fell_at(findings)
     underlay = {
@@ -512,6 +513,36 @@ def _report(
         sessions=tuple(seen.sessions),
         ties=tuple(ties),
     )
+
+
+def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Finding]:
+    """Evidence whose rule kept only the frame number gets its time (from the records the
+    first pass kept, else read again): JSON's `time` is null only for a timestamp that cannot
+    be a date."""
+    missing: dict[str, set[int]] = {}
+    for f in findings:
+        for e in f.evidence:
+            if e.ts is None:
+                missing.setdefault(e.capture, set()).add(e.frame)
+    if not missing:
+        return findings
+    times: dict[tuple[str, int], float] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
+        for one in analysed:
+            if one.name in missing:
+                found = times_of(one.source, missing[one.name], one.keeper, one.name)
+                times.update(((one.name, frame), ts) for frame, ts in found.items())
+    return [
+        replace(
+            f,
+            evidence=tuple(
+                replace(e, ts=times.get((e.capture, e.frame))) if e.ts is None else e
+                for e in f.evidence
+            ),
+        )
+        for f in findings
+    ]
 
 
 def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:

@@ -184,3 +184,30 @@ def _is_host(c: Columns, side: str, host: bytes) -> np.ndarray:
         & (c[side + "_hi"] == np.uint64(hi))
         & (c[side + "_lo"] == np.uint64(lo))
     )
+
+
+def times_of(
+    source: Source, frames: Iterable[int], keeper: Keeper | None = None, name: str | None = None
+) -> dict[int, float]:
+    """The timestamps of `frames` of a capture: from what `keeper` kept when it has them, else
+    read again (headers only), stopping at the last one wanted."""
+    wanted = np.array(sorted(set(frames)), dtype=np.int64)
+    found: dict[int, float] = {}
+    kept: list[list[RecordIndex]] = []
+    if keeper is not None:
+        kept = [i for table in (keeper.pairs, keeper.syns) for i in table.values() if i]
+    for indexes in kept:
+        for index in indexes:
+            hit = np.isin(index.frames, wanted)
+            found.update(zip(index.frames[hit].tolist(), index.ts[hit].tolist(), strict=True))
+    rest = wanted[~np.isin(wanted, np.array(list(found), dtype=np.int64))]
+    if not len(rest):
+        return found
+    with Capture(source, name=name) as capture:
+        for batch in capture.batches():
+            frames_here = batch.frames
+            hit = np.isin(frames_here, rest)
+            found.update(zip(frames_here[hit].tolist(), batch.ts[hit].tolist(), strict=True))
+            if frames_here[-1] >= rest[-1]:
+                break
+    return found
