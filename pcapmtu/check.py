@@ -28,6 +28,7 @@ from typing import Any
 from pcapmtu.analysis import analyze
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError, CaptureWarning, InputFileError, UsageError
+from pcapmtu.model import plural
 from pcapmtu.report import VERDICT_BLACK_HOLE, VERDICT_CLEAN, VERDICT_INCONCLUSIVE, Report
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -51,7 +52,7 @@ class Expectation:
     def describe(self) -> str:
         parts = [self.verdict.replace("_", " ")]
         if self.affected_flows is not None:
-            parts.append(f"{self.affected_flows} affected flow(s)")
+            parts.append(plural(self.affected_flows, "affected flow"))
         if self.bracket is not None:
             parts.append(f"bracket {_bracket_text(self.bracket)}")
         return ", ".join(parts)
@@ -79,8 +80,9 @@ class CheckResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def line(self) -> str:
-        if self.status == ERROR:
-            return f"ERROR {self.capture}: {'; '.join(self.problems)}"
+        if self.status == ERROR:  # the file named once (the error's text may name it too)
+            said = [p.removeprefix(f"{self.capture}: ") for p in self.problems]
+            return f"ERROR {self.capture}: {'; '.join(said)}"
         if self.status == FAIL:
             return f"FAIL  {self.capture}: {'; '.join(self.problems)}"
         return f"PASS  {self.capture}: {self.expectation.describe()}"
@@ -105,7 +107,7 @@ def compare(report: Report, expected: Expectation) -> list[str]:
         problems.append(f"expected {expected.verdict}, got {report.verdict}: {report.summary()}")
     found = affected_flows(report)
     if expected.affected_flows is not None and found != expected.affected_flows:
-        problems.append(f"expected {expected.affected_flows} affected flow(s), got {found}")
+        problems.append(f"expected {plural(expected.affected_flows, 'affected flow')}, got {found}")
     if expected.bracket is not None and expected.bracket not in brackets(report):
         got = ", ".join(_bracket_text(b) for b in brackets(report)) or "none"
         problems.append(f"expected bracket {_bracket_text(expected.bracket)}, got {got}")

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pcapmtu.check import ERROR, FAIL, PASS, CheckResult, affected_flows, brackets
+from pcapmtu.model import plural
 from pcapmtu.version import __version__
 
 SCHEMA_VERSION = 1
@@ -20,7 +21,7 @@ def summary(results: Sequence[CheckResult]) -> str:
     parts = [f"{counts[PASS]} passed"]
     parts += [f"{counts[FAIL]} failed"] if counts[FAIL] else []
     parts += [f"{counts[ERROR]} could not be read"] if counts[ERROR] else []
-    return f"{len(results)} capture(s): {', '.join(parts)}"
+    return f"{plural(len(results), 'capture')}: {', '.join(parts)}"
 
 
 def to_dict(results: Sequence[CheckResult]) -> dict[str, Any]:

@@ -422,8 +422,8 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
     if as_json:
         click.echo(json.dumps(check_output.to_dict(results), indent=2))
     else:
-        for r in results:
-            click.echo(r.line())
+        for r in results:  # a capture that could not be read is an error: on stderr
+            click.echo(r.line(), err=r.status == ERROR)
         click.echo(check_output.summary(results))
     if junit is not None:
         try:

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
-from pcapmtu.model import DirectionFacts, FlowKey, TooBig
+from pcapmtu.model import DirectionFacts, FlowKey, TooBig, plural
 from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.tunnels import WG_TRANSPORT
 from pcapmtu.wgwire import Fate, WgMessage
@@ -768,7 +768,7 @@ def _dup_acks_evidence(stall: Stall, dup_acks: int, capture: str) -> Evidence:
     return Evidence(
         first.frame,
         first.ts,
-        f"{dup_acks} duplicate ACKs while only smaller segments "
+        f"{plural(dup_acks, 'duplicate ACK')} while only smaller segments "
         f"(<= {stall.beyond_size} bytes) followed it",
         capture,
     )

@@ -187,3 +187,8 @@ def is_number(text: str) -> bool:
     kernel read one. (`str.isdigit` also takes "²" and "١٤٢٠", which `int` then rejects or
     reads as 1420; a value from outside must be neither an error nor a different number.)"""
     return text.isascii() and text.isdigit()
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """ "1 flow", "2 flows"; `many` for a word that does not take an s ("1 reply", "2 replies")."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

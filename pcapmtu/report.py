@@ -27,7 +27,7 @@ from pcapmtu.detect import (
     VERDICT_INCONCLUSIVE,
     Finding,
 )
-from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address
+from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address, plural
 from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
 from pcapmtu.report_html import report_html
 from pcapmtu.tunnels import Recognised
@@ -307,24 +307,24 @@ class Report:
             sizes = sorted({f.dropped_ip_len for f in self.black_holes if f.dropped_ip_len})
             recovered = sum(1 for f in self.black_holes if f.recovered)
             text = (
-                f"MTU black hole: {len(self.black_holes)} flow(s) lost packets of "
+                f"MTU black hole: {plural(len(self.black_holes), 'flow')} lost packets of "
                 f"{', '.join(map(str, sizes))} bytes while smaller packets got through"
             )
             return text + (f" ({recovered} recovered)" if recovered else "")
         if self.verdict == VERDICT_INCONCLUSIVE:
             if any(f.side == "underlay" for f in self.suspected):
                 return (
-                    f"inconclusive: {len(self.suspected)} WireGuard session(s) resent a "
+                    f"inconclusive: {plural(len(self.suspected), 'WireGuard session')} resent a "
                     "large message as a backing-off timer does, but one end's underlay "
                     "capture cannot tell whether the copies arrived"
                 )
             if self.suspected:
                 return (
-                    f"inconclusive: {len(self.suspected)} flow(s) stalled on full-size "
+                    f"inconclusive: {plural(len(self.suspected), 'flow')} stalled on full-size "
                     "packets, but nothing smaller of the same connection got through after "
                     "them to prove the size is the cause"
                     if any(f.side == "sender" for f in self.suspected)
-                    else f"inconclusive: {len(self.suspected)} flow(s) wait for bytes that "
+                    else f"inconclusive: {plural(len(self.suspected), 'flow')} wait for bytes that "
                     "never arrived, but the capture cannot tell the size of what was lost"
                 )
             return "inconclusive: the capture holds no TCP data to judge by"
@@ -348,9 +348,9 @@ class Report:
         icmp = [f.icmp_mtu for f in self.findings if f.kind == KIND_TOO_BIG and f.icmp_mtu]
         cut = [f for f in self.findings if f.kind == KIND_FRAGMENTED]
         fragments = (
-            f"only thanks to fragmentation: {sum(f.transmissions for f in cut)} WireGuard "
-            f"message(s) crossed in IP fragments, cut to {min(f.fragment_len or 0 for f in cut)} "
-            "bytes"
+            "only thanks to fragmentation: "
+            f"{plural(sum(f.transmissions for f in cut), 'WireGuard message')} crossed in IP "
+            f"fragments, cut to {min(f.fragment_len or 0 for f in cut)} bytes"
             if cut
             else ""
         )
@@ -413,7 +413,8 @@ class Report:
         if self.recommendation is None:
             return ""
         broken = self.verdict == VERDICT_BLACK_HOLE
-        return "\n".join(_fix_lines(self.recommendation, broken, self.probe_commands()))
+        advice = _advice_for(self.findings)
+        return "\n".join(_fix_lines(self.recommendation, broken, self.probe_commands(), advice))
 
     def probe_commands(self) -> tuple[str, ...]:
         """For each path that black-holed a packet: the `pcapmtu probe` that measures it live,
@@ -539,14 +540,15 @@ def _text_lines(report: Report) -> list[str]:
                     "in the capture to tell the MSS)"
                 )
             since = f" since its MTU fell ({clock(p.mtu_fell_at)})" if p.mtu_fell_at else ""
+            span = f"at most {high} bytes" if low == "?" else f"between {low} and {high} bytes"
             lines.append(
-                f"  {format_address(p.src)} -> {format_address(p.dst)}: "
-                f"between {low} and {high} bytes{since}{tunnel}"
+                f"  {format_address(p.src)} -> {format_address(p.dst)}: {span}{since}{tunnel}"
             )
         lines.append("")
     if report.recommendation is not None:
         broken = report.verdict == VERDICT_BLACK_HOLE
-        lines += _fix_lines(report.recommendation, broken, report.probe_commands())
+        advice = _advice_for(report.findings)
+        lines += _fix_lines(report.recommendation, broken, report.probe_commands(), advice)
     lines += _underlay_lines(report)
     for c in report.captures:
         types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
@@ -568,19 +570,19 @@ def _underlay_lines(report: Report) -> list[str]:
         pair = flow_text(s.src, s.sport, s.dst, s.dport)
         if s.receiver is None:
             said = [
-                f"{n} {what}"
-                for n, what in (
-                    (s.initiations, "handshake initiation(s)"),
-                    (s.responses, "handshake response(s)"),
-                    (s.cookies, "cookie reply(ies)"),
+                plural(n, what, many)
+                for n, what, many in (
+                    (s.initiations, "handshake initiation", None),
+                    (s.responses, "handshake response", None),
+                    (s.cookies, "cookie reply", "cookie replies"),
                 )
                 if n
             ]
             lines.append(f"  {pair} ({s.capture}): {', '.join(said)}")
             continue
-        parts = [f"{s.messages} transport message(s)"]
+        parts = [plural(s.messages, "transport message")]
         if s.keepalives:
-            parts.append(f"{s.keepalives} keepalive(s)")
+            parts.append(plural(s.keepalives, "keepalive"))
         parts.append(f"inner up to {s.largest_inner} bytes padded ({s.largest_outer} outer)")
         if s.fragmented:
             parts.append(f"{s.fragmented} sent in IP fragments")
@@ -593,8 +595,8 @@ def _underlay_lines(report: Report) -> list[str]:
         pairs = sorted({(t.inner.capture, t.outer.capture) for t in report.ties})
         names = ", ".join(f"{a} with {b}" for a, b in pairs)
         lines.append(
-            f"  {len(report.ties)} inner packet(s) tied to the WireGuard message that carried "
-            f"them, by time and padded size ({names}); the evidence shows those it names"
+            f"  {plural(len(report.ties), 'inner packet')} tied to the WireGuard message that "
+            f"carried it, by time and padded size ({names}); the evidence shows those it names"
         )
     lines.append("")
     return lines
@@ -614,13 +616,13 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
     if f.kind == KIND_FRAGMENTED:
         return [
             f"FRAGMENTED: {flow} (IPv{f.ip_version}, WireGuard's UDP, {f.capture})",
-            f"  {f.transmissions} WireGuard message(s) carrying inner packets of "
+            f"  {plural(f.transmissions, 'WireGuard message')} carrying inner packets of "
             f"{f.dropped_ip_len} bytes or more (padded) were sent in IP fragments, the first "
             f"cut to {f.fragment_len} bytes: the sender learned that the path carries no more "
             "(a router's ICMP too-big told it). The tunnel works only thanks to fragmentation.",
-            f"  Its cost: {f.fragments_sent} packets on the wire for {f.transmissions} "
-            "message(s), each fragment with its own IP header; the receiver must reassemble "
-            "them; one lost fragment loses the whole message "
+            f"  Its cost: {plural(f.fragments_sent, 'packet')} on the wire for "
+            f"{plural(f.transmissions, 'message')}, each fragment with its own IP header; the "
+            "receiver must reassemble them; one lost fragment loses the whole message "
             "(and TCP resends the inner packet); and a path or NAT that drops fragments, or a "
             "change of route, turns it into a black hole. Lower the tunnel's MTU (below) so "
             "that nothing needs cutting.",
@@ -755,12 +757,29 @@ def _setting(r: Recommendation, mtu: int | None = None) -> str:
     return f"the {r.tunnel.name} tunnel's MTU to {value} on both ends"
 
 
-def _fix_lines(r: Recommendation, broken: bool, probes: tuple[str, ...] = ()) -> list[str]:
+_ADVICE = {
+    KIND_FRAGMENTED: "would end the fragmenting of the tunnel's packets.",
+    KIND_TOO_BIG: "would keep the tunnel's packets within what the path carries: a router "
+    "dropped a larger one and said so (path MTU discovery recovered it).",
+    KIND_SUSPECTED: "would get the stalled packets through if their size is the cause "
+    "(suspected, not proven).",
+}
+
+
+def _advice_for(findings: tuple[Finding, ...]) -> str:
+    """What the advice (no proven black hole) is for: the first kind of finding it answers."""
+    kinds = {f.kind for f in findings}
+    return next((kind for kind in _ADVICE if kind in kinds), KIND_SUSPECTED)
+
+
+def _fix_lines(
+    r: Recommendation, broken: bool, probes: tuple[str, ...] = (), advice: str = KIND_SUSPECTED
+) -> list[str]:
     low, high = r.underlay_path_mtu
     outer = f" (IPv{r.outer_version_assumed} underlay)" if r.tunnel.is_tunnel else ""
     setting = _setting(r)
     if not broken:
-        head = f"ADVICE: {setting}{outer} would avoid fragmenting the tunnel's packets."
+        head = f"ADVICE: {setting}{outer} {_ADVICE[advice]}"
     elif r.certainty == "exact":
         head = f"FIX: set {setting}{outer}: the largest that works on this path."
     elif r.certainty == "safe":

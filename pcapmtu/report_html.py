@@ -21,7 +21,7 @@ from pcapmtu.detect import (
     VERDICT_BLACK_HOLE,
     Finding,
 )
-from pcapmtu.model import flow_text, format_address
+from pcapmtu.model import flow_text, format_address, plural
 
 if TYPE_CHECKING:  # the report is drawn here and shows itself with this module (`_repr_html_`)
     from pcapmtu.report import Report
@@ -152,7 +152,7 @@ def underlay_html(report: Report) -> str:
     table = _table(head, rows)
     if report.ties:
         table += (
-            f"<p>{len(report.ties)} inner packet(s) tied to the message that carried them "
+            f"<p>{plural(len(report.ties), 'inner packet')} tied to the message that carried it "
             "(by time and padded size); the evidence shows those it names.</p>"
         )
     return table

@@ -75,7 +75,7 @@ def test_a_sidecar_states_the_expectation(folder: Path) -> None:
     result = check_captures([folder / INCIDENT])[0]
     assert result.status == FAIL
     assert result.problems == (
-        "expected 2 affected flow(s), got 1",
+        "expected 2 affected flows, got 1",
         "expected bracket 500-1419, got 444-1419",
     )
 
@@ -139,16 +139,18 @@ def test_the_command_line_exit_codes(folder: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"PASS  {folder / FIXED}: no black hole"
     assert lines[1].startswith(f"FAIL  {folder / INCIDENT}: expected no black hole")
-    assert lines[2] == "2 capture(s): 1 passed, 1 failed"
+    assert lines[2] == "2 captures: 1 passed, 1 failed"
     assert _run(str(folder), "--exit-zero").exit_code == cli.EXIT_OK
     assert _run(str(folder / FIXED)).exit_code == cli.EXIT_OK
     (folder / "broken.pcap").write_text("not a capture\n")
     broken = _run(str(folder), "--exit-zero")
     assert broken.exit_code == cli.EXIT_USAGE
-    assert f"ERROR {folder / 'broken.pcap'}: " in broken.stdout
+    error = f"ERROR {folder / 'broken.pcap'}: "
+    assert error in broken.stderr and error not in broken.stdout
+    assert broken.stderr.count(str(folder / "broken.pcap")) == 1  # named once
     missing = _run(str(folder / "nope.pcap"))
     assert missing.exit_code == cli.EXIT_USAGE
-    assert "no such file" in missing.stdout
+    assert missing.stderr.strip() == f"ERROR {folder / 'nope.pcap'}: no such file"
 
 
 def test_junit_xml_is_one_test_case_per_capture(folder: Path, tmp_path: Path) -> None:
