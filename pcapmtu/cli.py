@@ -138,14 +138,22 @@ class _ExitCodesHelp:
             formatter.write_dl(rows, col_max=6)
 
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
+
 class Command(_ExitCodesHelp, click.Command):
     def __init__(self, *args: Any, exit_codes_for: str = "", **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**HELP_OPTIONS, **kwargs.get("context_settings", {})}
         super().__init__(*args, **kwargs)
         self.exit_codes_for = exit_codes_for or (self.name or "")
 
 
 class Group(_ExitCodesHelp, click.Group):
     command_class = Command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**HELP_OPTIONS, **kwargs.get("context_settings", {})}
+        super().__init__(*args, **kwargs)
 
 
 class ExitCodeGroup(Group):
@@ -200,7 +208,7 @@ def _tunnel_kind(value: str | None) -> str | None:
     return value
 
 
-@click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ExitCodeGroup)
 @click.version_option(__version__, prog_name="pcapmtu")
 def cli() -> None:
     """Find MTU black holes in packet captures, and reproduce them in a lab."""
@@ -258,6 +266,12 @@ def cli() -> None:
     "underlay --json`): the MTU to set is then exact (basis: measured).",
 )
 @click.option(
+    "--all-flows",
+    is_flag=True,
+    help="With --json: list every flow direction in flows[] (by default only those that sent "
+    "data or have a finding; the rest are counted in flows_not_listed).",
+)
+@click.option(
     "--wireguard-port",
     metavar="PORT",
     type=click.IntRange(1, 65535),
@@ -275,6 +289,7 @@ def analyze(
     tunnel: str | None,
     measured: str | None,
     wireguard_port: int | None,
+    all_flows: bool,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
@@ -325,7 +340,9 @@ def analyze(
         click.echo("\r\033[K", nl=False, err=True)
     for warning in report.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
-    click.echo(report.to_json() if as_json else report.render_text(), nl=as_json)
+    click.echo(
+        report.to_json(every_flow=all_flows) if as_json else report.render_text(), nl=as_json
+    )
     return exit_code(report)
 
 

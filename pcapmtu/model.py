@@ -135,7 +135,7 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class DirectionFacts:
     """What one direction of one flow did, in policy-neutral terms: counts, sizes, times.
 

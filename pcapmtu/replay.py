@@ -37,6 +37,9 @@ class Keeper:
         self.placeless = False  # segments were met whose place in the file is unknown
         self.directions: dict[Pair, set[int]] = {}  # the fast pass's directions of each pair
         self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
+        # KEEP_TOTAL was reached once: from then on, pairs and hosts not kept already are not
+        # kept, and not noted one by one either (a flood of new flows would fill the tables)
+        self.full = False
 
     def add(self, batch: Batch, c: Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
         """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
@@ -49,7 +52,7 @@ class Keeper:
             busy = np.zeros(len(who), dtype=bool)
             busy[: len(self.busy)] = self.busy
             for d in range(len(self.busy), len(who)):
-                busy[d] = self.pairs.get(pair_of(who[d]), []) is None
+                busy[d] = self._kept(self.pairs, pair_of(who[d])) is None
             self.busy = busy
         rows = c["frame"] - batch.first_frame
         live = np.flatnonzero(~self.busy[dirs])
@@ -78,12 +81,14 @@ class Keeper:
         rows: np.ndarray,
     ) -> bool:
         """Keep `rows` under `key`; False when there are now too many (all are forgotten)."""
-        kept = table.get(key, [])  # type: ignore[arg-type]
+        kept = self._kept(table, key)
         if kept is None:
             return False
         count = self.counts.get(key, 0) + len(rows)
         if count > KEEP_PER_PAIR or self.total + len(rows) > KEEP_TOTAL:
-            table[key] = None  # type: ignore[index]
+            self.full = self.full or self.total + len(rows) > KEEP_TOTAL
+            if key in table or not self.full:
+                table[key] = None  # type: ignore[index]
             self.total -= self.counts.pop(key, 0)
             return False
         kept.append(RecordIndex.of(batch, rows))
@@ -92,6 +97,17 @@ class Keeper:
         self.total += len(rows)
         return True
 
+    def _kept(
+        self,
+        table: dict[Pair, list[RecordIndex] | None] | dict[bytes, list[RecordIndex] | None],
+        key: Pair | bytes,
+    ) -> list[RecordIndex] | None:
+        """What is kept under `key`: None when it is not kept (too many, or met after the
+        tables filled up)."""
+        if key in table:
+            return table[key]  # type: ignore[index]
+        return None if self.full else []
+
     def index_for(self, pairs: Iterable[Pair]) -> RecordIndex | None:
         """Where the segments of `pairs` and their hosts' SYNs are; None if not all kept."""
         if self.placeless:
@@ -99,13 +115,13 @@ class Keeper:
         parts: list[RecordIndex] = []
         hosts: set[bytes] = set()
         for pair in pairs:
-            kept = self.pairs.get(pair, [])
+            kept = self._kept(self.pairs, pair)
             if kept is None:
                 return None
             parts += kept
             hosts |= pair
         for host in hosts:
-            syns = self.syns.get(host, [])
+            syns = self._kept(self.syns, host)
             if syns is None:
                 return None
             parts += syns

@@ -103,7 +103,7 @@ class PathReport:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowReport:
     """One direction of one TCP flow in one capture, and its facts (the counts shown)."""
 
@@ -476,7 +476,21 @@ class Report:
             )
         return tuple(steps)
 
-    def to_dict(self) -> dict[str, Any]:
+    def listed_flows(self, every: bool = False) -> tuple[FlowReport, ...]:
+        """The flows the JSON lists: those that sent data or have a finding (all with
+        `every`). A flood of connections without data is counted, not listed."""
+        if every:
+            return self.flows
+        found = {(f.capture, f.flow) for f in self.findings}
+        found |= {(f.capture, f.flow.reverse()) for f in self.findings}
+        return tuple(f for f in self.flows if f.facts.data_packets or (f.capture, f.flow) in found)
+
+    def to_dict(self, every_flow: bool = False) -> dict[str, Any]:
+        """The JSON object; `flows[]` lists the flows with data or findings (`listed_flows`),
+        and `flows_not_listed` counts the rest (`every_flow` lists them all)."""
+        listed = self.listed_flows(every_flow)
+        shown = {id(f) for f in listed}
+        left = [f for f in self.flows if id(f) not in shown]
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "pcapmtu", "version": self.tool_version},
@@ -500,15 +514,19 @@ class Report:
                 recommendation_to_dict(self.recommendation) if self.recommendation else None
             ),
             "captures": [c.to_dict() for c in self.captures],
-            "flows": [f.to_dict() for f in self.flows],
+            "flows": [f.to_dict() for f in listed],
+            "flows_not_listed": {
+                "directions": len(left),
+                "packets": sum(f.facts.packets for f in left),
+            },
             "underlay": {
                 "sessions": [session_to_dict(x) for x in self.sessions],
                 "ties": [tie_to_dict(t) for t in self.ties],
             },
         }
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+    def to_json(self, indent: int | None = 2, every_flow: bool = False) -> str:
+        return json.dumps(self.to_dict(every_flow), indent=indent)
 
     def render_text(self) -> str:
         return "\n".join(_text_lines(self)) + "\n"

@@ -329,3 +329,48 @@ def test_every_piece_of_evidence_has_its_time(capture: Path) -> None:
     report = analyze(capture).to_dict()
     untimed = [e for f in report["findings"] for e in f["evidence"] if e["time"] is None]
     assert untimed == []
+
+
+# -- a flood of flows ------------------------------------------------------------------------
+
+
+def _syn_flood(path: Path, flows: int) -> None:
+    """SYNTHETIC: `flows` connection attempts, each one SYN from its own address and port."""
+    eth = bytes.fromhex("020000000001020000000002") + b"\x08\x00"
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i in range(flows):
+        src = struct.pack("!I", 0x0A000000 | (i >> 8))
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0x4000, 64, 6, 0, src,
+                         bytes([192, 0, 2, 1]))  # fmt: skip
+        tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 0, 0x50, 0x02, 64240, 0, 0)
+        packet = eth + ip + tcp
+        out += struct.pack("<IIII", 1000 + i // 1000, i % 1000, len(packet), len(packet))
+        out += packet
+    path.write_bytes(bytes(out))
+
+
+def test_flows_without_data_are_counted_not_listed(tmp_path: Path) -> None:
+    import json
+
+    flood = tmp_path / "syn-flood.pcap"
+    _syn_flood(flood, 5000)
+    run = [sys.executable, "-m", "pcapmtu", "analyze", "--json", str(flood)]
+    short = json.loads(subprocess.run(run, capture_output=True, timeout=300).stdout)
+    assert short["flows"] == []
+    assert short["flows_not_listed"] == {"directions": 5000, "packets": 5000}
+    every = json.loads(subprocess.run([*run, "--all-flows"], capture_output=True).stdout)
+    assert len(every["flows"]) == 5000 and every["flows_not_listed"]["directions"] == 0
+
+
+def test_the_flows_listed_are_those_with_data_or_findings() -> None:
+    from pcapmtu import analyze
+
+    report = analyze(SAMPLES / "many-flows.pcap")
+    listed = report.listed_flows()
+    assert listed and all(
+        f.facts.data_packets or any(f.flow in (x.flow, x.flow.reverse()) for x in report.findings)
+        for f in listed
+    )
+    assert len(report.to_dict()["flows"]) + report.to_dict()["flows_not_listed"][
+        "directions"
+    ] == len(report.flows)

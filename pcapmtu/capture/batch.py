@@ -178,11 +178,10 @@ class RecordIndex:
     @classmethod
     def of(cls, batch: Batch, rows: np.ndarray) -> RecordIndex:
         """Records `rows` (numbers within the batch) of a batch whose `positions` are known."""
-        positions = batch.positions
-        assert positions is not None
+        assert batch.start is not None
         return cls(
             batch.first_frame + rows,
-            positions[rows],
+            batch.offsets[rows] + batch.start,  # (not `positions`: the whole batch's, each time)
             batch.caplens[rows],
             batch.orig_lens[rows],
             batch.ts[rows],

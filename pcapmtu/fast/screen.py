@@ -58,7 +58,7 @@ _FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
 _STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack", "unseen_start", "unseen_end")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Direction:
     """Who a direction is, and its place among the flows."""
 
