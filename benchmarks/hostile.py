@@ -1,0 +1,130 @@
+"""Build captures of hostile shapes and print pcapmtu's time and peak memory on each.
+
+    python benchmarks/hostile.py FOLDER [--flows 1000000] [--empty 4000000]
+
+The shapes (each written to FOLDER, then analysed by `pcapmtu analyze` and `--json`):
+- a SYN flood: `--flows` connection attempts, one SYN each, each from its own address and port;
+- empty records: `--empty` records of zero bytes (a capture of nothing, or a broken writer);
+- a pcapng with a name-resolution block after every packet, and one whose packets alternate
+  with new interface blocks: made from the flood's first 5000 SYNs.
+The table shows the wall time, the CPU time, the peak RSS of the process and the output's size.
+This is not a test: nothing here fails on a slow machine (tests/test_hostile.py holds the bounds
+the README states).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+ETHERNET = bytes.fromhex("020000000001020000000002") + b"\x08\x00"
+
+
+def syn(i: int) -> bytes:
+    """The i-th SYN of the flood: from 10.x.y.z, port 1024 + i % 256, to 192.0.2.1:80."""
+    src = struct.pack("!I", 0x0A000000 | (i >> 8))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0x4000, 64, 6, 0, src, bytes([192, 0, 2, 1])
+    )
+    tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 0, 0x50, 0x02, 64240, 0, 0)
+    return ETHERNET + ip + tcp
+
+
+def write_flood(path: Path, flows: int) -> None:
+    with path.open("wb") as out:
+        out.write(PCAP_HEADER)
+        chunk = bytearray()
+        for i in range(flows):
+            packet = syn(i)
+            chunk += struct.pack("<IIII", 1000 + i // 1000, i % 1000, len(packet), len(packet))
+            chunk += packet
+            if len(chunk) > 1 << 22:
+                out.write(chunk)
+                chunk.clear()
+        out.write(chunk)
+
+
+def write_empty(path: Path, records: int) -> None:
+    with path.open("wb") as out:
+        out.write(PCAP_HEADER)
+        for _ in range(records // 100_000):
+            out.write(struct.pack("<IIII", 1, 0, 0, 0) * 100_000)
+
+
+def block(kind: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def write_pcapng(path: Path, packets: int, between: str) -> None:
+    """`packets` SYNs, with a name-resolution block ("nrb") or a new interface ("idb") after
+    each."""
+    section = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    interface = block(1, struct.pack("<HHI", 1, 0, 65535))
+    out = bytearray(section + interface)
+    for i in range(packets):
+        packet = syn(i)
+        epb = struct.pack("<IIIII", i if between == "idb" else 0, 0, i, len(packet), len(packet))
+        out += block(6, epb + packet)
+        out += interface if between == "idb" else block(4, struct.pack("<HH", 0, 0))
+    path.write_bytes(bytes(out))
+
+
+# Runs one command as its only child and reports that child's own peak RSS and CPU time.
+_WRAP = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
+                  usage.ru_maxrss, len(done.stdout)]))
+"""
+
+
+def measure(args: list[str]) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, peak RSS KB, bytes of stdout) of one pcapmtu run."""
+    command = [sys.executable, "-m", "pcapmtu", *args]
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAP, *command], capture_output=True, text=True, check=True
+    )
+    wall, cpu, rss, out = json.loads(done.stdout)
+    return float(wall), float(cpu), int(rss), int(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--flows", type=int, default=1_000_000)
+    parser.add_argument("--empty", type=int, default=4_000_000)
+    options = parser.parse_args()
+    folder: Path = options.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes: dict[str, Callable[[Path], None]] = {
+        f"syn-flood-{options.flows}.pcap": lambda p: write_flood(p, options.flows),
+        f"empty-{options.empty}.pcap": lambda p: write_empty(p, options.empty),
+        "nrb-after-every-packet.pcapng": lambda p: write_pcapng(p, 5000, "nrb"),
+        "idb-after-every-packet.pcapng": lambda p: write_pcapng(p, 5000, "idb"),
+    }
+    print("| capture | MB | output | wall s | CPU s | peak RSS MB | stdout kB |")
+    print("|---|---|---|---|---|---|---|")
+    for name, write in shapes.items():
+        path = folder / name
+        if not path.exists():
+            write(path)
+        size = path.stat().st_size / 1e6
+        for how, extra in (("text", []), ("--json", ["--json"])):
+            wall, cpu, rss, out = measure(["analyze", "-q", *extra, str(path)])
+            print(
+                f"| {name} | {size:.1f} | {how} | {wall:.2f} | {cpu:.2f} | {rss / 1000:.0f} "
+                f"| {out / 1e3:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
