@@ -133,11 +133,25 @@ def test_cut_mid_record_keeps_what_is_there() -> None:
     assert len(records) == 2
 
 
-def test_absurd_record_length_stops_with_a_warning() -> None:
+def test_absurd_record_length_is_skipped_to_the_next_plausible_record() -> None:
+    """A damaged record header in the middle: the records after it are read (issue 14)."""
     data = bytearray(syn.pcap(PACKETS))
     second = len(syn.pcap(PACKETS[:1]))
     data[second + 8 : second + 12] = (50_000_000).to_bytes(4, "little")
-    with pytest.warns(TruncatedCaptureWarning, match="record 2 claims 50000000 bytes"):
+    with pytest.warns(TruncatedCaptureWarning, match="record 2 claims 50000000 bytes") as told:
+        _capture, records = _read(bytes(data))
+    third = len(syn.pcap(PACKETS[:2])) - second
+    assert f"skipped {third} bytes to the next plausible record" in str(told[0].message)
+    _, plain = _read(syn.pcap(PACKETS))
+    assert [r.data for r in records] == [plain[0].data, plain[2].data]
+
+
+def test_absurd_record_length_with_nothing_plausible_after_it_stops() -> None:
+    data = bytearray(syn.pcap(PACKETS[:2]))
+    second = len(syn.pcap(PACKETS[:1]))
+    data[second + 8 : second + 12] = (50_000_000).to_bytes(4, "little")
+    data += b"\xff" * 4000  # garbage: no record header fits
+    with pytest.warns(TruncatedCaptureWarning, match="damaged from there"):
         _capture, records = _read(bytes(data))
     assert len(records) == 1
 

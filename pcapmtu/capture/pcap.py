@@ -105,11 +105,22 @@ class PcapFormat:
             if status == walk.BAD_LENGTH:
                 number = self.info.packets + 1
                 caplen = struct.unpack_from(order + "I", buf, 8)[0]
+                skip = resync(buf, big_endian, ticks, self.info.last_ts)
+                if skip is None:
+                    self._warn(
+                        f"record {number} claims {caplen} bytes, more than any packet: the "
+                        f"file is damaged from there; analysed the {number - 1} records "
+                        "before it"
+                    )
+                    return
                 self._warn(
                     f"record {number} claims {caplen} bytes, more than any packet: the file is "
-                    f"damaged from there; analysed the {number - 1} records before it"
+                    f"damaged there; skipped {skip} bytes to the next plausible record and "
+                    "read on (frames after it are numbered as read)"
                 )
-                return
+                base += skip
+                reader.start(buf[skip:])
+                continue
             if not more:
                 if buf:
                     yield from self._pcap_cut_record(buf, order, ticks, link_type)
@@ -135,3 +146,47 @@ class PcapFormat:
         if data:
             yield Batch.single(number, sec + frac / ticks, link_type, data, orig_len, 0)
             # (its place in the file is not kept: a cut record is not read twice)
+
+
+RESYNC_WINDOW = 1 << 20  # bytes searched for the next record after a damaged one
+MAX_ORIG_LEN = 1 << 20  # a record's length on the wire, at most (TSO and BIG TCP included)
+DAY_S = 86_400
+
+
+def resync(
+    buf: Bytes, big_endian: bool, ticks: int, last_ts: float | None, window: int = RESYNC_WINDOW
+) -> int | None:
+    """After a damaged record header at the start of `buf`: how many bytes on the next
+    plausible record starts, or None when none is within `window`. Plausible: its lengths fit
+    (captured <= on the wire <= 1 MB), its fraction of a second is one, its time is within a
+    day of the last record's (when known), and the record after it is plausible too (or the
+    buffer ends exactly with it)."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    last = len(data) - PCAP_RECORD_HEADER_LEN  # the last offset a header can start at
+    if last < 1:
+        return None
+    at = np.arange(1, min(last, window) + 1)
+
+    def field(offset: np.ndarray, k: int) -> np.ndarray:
+        parts = [data[offset + 4 * k + i].astype(np.uint64) for i in range(4)]
+        if big_endian:
+            parts.reverse()
+        value: np.ndarray = parts[0] | parts[1] << 8 | parts[2] << 16 | parts[3] << 24
+        return value
+
+    def plausible(offset: np.ndarray) -> np.ndarray:
+        sec, frac, caplen, orig = (field(offset, k) for k in range(4))
+        ok: np.ndarray = (caplen <= MAX_RECORD_BYTES) & (caplen <= orig) & (orig <= MAX_ORIG_LEN)
+        ok &= frac < ticks
+        if last_ts is not None:
+            ok &= np.abs(sec.astype(np.float64) - last_ts) <= DAY_S
+        return ok
+
+    candidates = at[plausible(at)]
+    following = candidates + PCAP_RECORD_HEADER_LEN + field(candidates, 2).astype(np.int64)
+    ends = following == len(data)
+    inside = following <= last
+    chained = np.zeros(len(candidates), dtype=bool)
+    chained[inside] = plausible(following[inside])
+    found = np.flatnonzero(chained | ends)
+    return int(candidates[found[0]]) if len(found) else None
