@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,18 @@ def test_a_stream_read_once_is_copied_for_the_second_pass_and_the_copy_removed(
     assert from_stream.to_dict() == from_bytes.to_dict()
     assert from_stream.verdict == "black_hole"
     assert list(tmp_path.iterdir()) == []  # the temporary copy is gone
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_a_damaged_pcapng_block_is_skipped_to_the_next_plausible_block(big_endian: bool) -> None:
+    """A block length damaged in the middle: the blocks after it are read (issue 14)."""
+    order = ">" if big_endian else "<"
+    packets = [(0, 1_700_000_000_000_000 + i, p) for i, p in enumerate(PACKETS)]
+    plain = syn.pcapng([(101, 6)], packets, big_endian=big_endian)
+    head = len(syn.pcapng([(101, 6)], packets[:1], big_endian=big_endian))
+    data = bytearray(plain)
+    data[head + 4 : head + 8] = struct.pack(order + "I", 0x7FFFFFF0)  # the second packet's block
+    with pytest.warns(TruncatedCaptureWarning, match="damaged there; skipped"):
+        _capture, records = _read(bytes(data))
+    _, every = _read(plain)
+    assert [r.data for r in records] == [every[0].data, every[2].data]

@@ -170,11 +170,21 @@ class PcapngFormat:
                 continue
             if status == walk.BAD_LENGTH:
                 length = struct.unpack_from(order + "I", buf, 4)[0]
+                skip = resync(buf, order)
+                if skip is None:
+                    self._warn(
+                        f"a block claims {length} bytes: the file is damaged from there; "
+                        f"analysed the {number - 1} packets before it"
+                    )
+                    return
                 self._warn(
-                    f"a block claims {length} bytes: the file is damaged from there; "
-                    f"analysed the {number - 1} packets before it"
+                    f"a block claims {length} bytes: the file is damaged there; skipped "
+                    f"{skip} bytes to the next plausible block and read on (frames after it "
+                    "are numbered as read)"
                 )
-                return
+                base += skip
+                reader.start(buf[skip:])
+                continue
             if not more:
                 if 0 < len(buf) < 8:
                     self._warn(f"the file ends inside a block header after {number - 1} packets")
@@ -295,3 +305,26 @@ class PcapngFormat:
         ts = ((high << 32) | low) / ticks + offset_s
         data = body[data_at : data_at + caplen]
         return Batch.single(number, ts, link_type, data, max(orig_len, caplen), global_id)
+
+
+RESYNC_WINDOW = 1 << 20  # bytes searched for the next block after a damaged one
+KNOWN_BLOCKS = (PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB)  # (not a new section)
+
+
+def resync(buf: Bytes, order: str, window: int = RESYNC_WINDOW) -> int | None:
+    """After a damaged block header at the start of `buf`: how many bytes on (a multiple of
+    4, as blocks are aligned) the next plausible block starts, or None when none is within
+    `window`. Plausible: a known block type, a length of at least 12 bytes and a multiple of
+    4 that fits the buffer, and the same length again at its end."""
+    words = np.frombuffer(buf[: len(buf) - len(buf) % 4], dtype=np.dtype(order + "u4"))
+    n = len(words)
+    at = np.arange(1, min(n - 3, window // 4) + 1) if n > 3 else np.zeros(0, dtype=np.int64)
+    if not len(at):
+        return None
+    kinds, lengths = words[at], words[at + 1].astype(np.int64)
+    ok = np.isin(kinds, KNOWN_BLOCKS) & (lengths >= PCAPNG_BLOCK_OVERHEAD) & (lengths % 4 == 0)
+    ok &= at + lengths // 4 <= n
+    candidates = at[ok]
+    trailers = words[candidates + lengths[ok] // 4 - 1]
+    found = np.flatnonzero(trailers == lengths[ok])
+    return int(candidates[found[0]]) * 4 if len(found) else None
