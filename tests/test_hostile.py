@@ -3,6 +3,7 @@ that folder is absent) and the same shapes built here."""
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -374,3 +375,81 @@ def test_the_flows_listed_are_those_with_data_or_findings() -> None:
     assert len(report.to_dict()["flows"]) + report.to_dict()["flows_not_listed"][
         "directions"
     ] == len(report.flows)
+
+
+# -- the lab touches only what it made ---------------------------------------------------------
+
+
+def _netns(*args: str) -> None:
+    subprocess.run(["ip", "netns", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab_ready")
+def test_cleanup_removes_only_namespaces_the_lab_marked() -> None:
+    """A namespace named like a dead run's but not made by the lab (no mark) survives, and its
+    process is not signalled; one the lab marked, whose run is gone, is removed."""
+    from pcapmtu.lab import marks
+    from pcapmtu.lab.cleanup import remove_stale
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    decoy, ours = "pcapmtu-999999-decoy-home", f"pcapmtu-{dead.pid}-test-home"
+    sleepers = []
+    try:
+        for name in (decoy, ours):
+            _netns("add", name)
+            sleepers.append(
+                subprocess.Popen(["ip", "netns", "exec", name, "sleep", "60"])  # ours to end
+            )
+        marks.mark(ours)
+        (marks.MARK_DIR / ours).write_text(
+            (marks.MARK_DIR / ours).read_text().replace(str(os.getpid()), str(dead.pid), 1)
+        )
+        removed = remove_stale()
+        assert ours in removed and decoy not in removed
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert decoy in listed and ours not in listed
+        assert sleepers[0].poll() is None  # the decoy's process was left alone
+        assert not (marks.MARK_DIR / ours).exists()
+    finally:
+        for proc in sleepers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        for name in (decoy, ours):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        marks.unmark(ours)
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab_ready")
+@pytest.mark.parametrize("after_s", [0.3, 1.5, 3.0])
+def test_two_ctrl_c_leave_nothing_behind(after_s: float, tmp_path: Path) -> None:
+    """Ctrl-C, and another one a moment later (during the teardown): exit 130, no traceback,
+    and no namespace, mark, process or work folder of the run left."""
+    import signal
+    import time
+
+    from pcapmtu.lab import marks
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pcapmtu", "lab", "run", "-o", str(tmp_path / "x.pcap")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after_s)
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    if run.poll() is None:
+        run.send_signal(signal.SIGINT)
+    _out, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and "Traceback" not in err, err
+    mine = f"pcapmtu-{run.pid}-"
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert mine not in listed
+    assert not (marks.MARK_DIR.is_dir() and list(marks.MARK_DIR.glob(f"{mine}*")))
+    assert not list(Path("/tmp").glob(f"pcapmtu-lab-{run.pid}-*"))
+    left = subprocess.run(["pgrep", "-f", f"pcapmtu-lab-{run.pid}-"], capture_output=True)
+    assert left.returncode == 1  # no process of the run (they name its work folder)

@@ -1,8 +1,10 @@
 """Remove what a lab run left behind when it could not clean up after itself (kill -9, a crash).
 
-Every lab namespace is named `pcapmtu-<owner pid>-<random>-<role>`. A namespace whose owner is
-still alive belongs to a running lab and is left alone; for the others, the processes inside
-(which only a lab run started there) are stopped and the namespace is deleted.
+Every lab namespace is named `pcapmtu-<owner pid>-<random>-<role>`, and marked when made
+(`marks`: the owner's PID and the namespace's identity). Only a marked namespace is the lab's:
+one whose owner is still alive belongs to a running lab and is left alone; for the others, the
+processes inside (which only a lab run started there) are stopped and the namespace is deleted.
+A namespace with a lab-like name and no mark (or the mark of another namespace) is not touched.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from pcapmtu.errors import LabSetupError
-from pcapmtu.lab import system
+from pcapmtu.lab import marks, system
 from pcapmtu.lab.topology import NAMESPACE_PREFIX, WORKDIR_PREFIX
 from pcapmtu.model import is_number
 
@@ -44,7 +46,7 @@ def stale_namespaces() -> list[str]:
     names = [line.split()[0] for line in listing.splitlines() if line.strip()]
     stale = []
     for name in names:
-        pid = owner_pid(name)
+        pid = marks.owner(name) if owner_pid(name) is not None else None
         if pid is not None and not _alive(pid):
             stale.append(name)
     return stale
@@ -62,7 +64,9 @@ def remove_stale() -> list[str]:
             system.run(["ip", "netns", "del", name])
         except LabSetupError:
             continue
+        marks.unmark(name)
         removed.append(name)
+    marks.forget_stale_marks()
     return removed
 
 

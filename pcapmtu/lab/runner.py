@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapmtu.errors import LabSetupError, UsageError
-from pcapmtu.lab import firewall, sshd, system, tlscerts, topology, vxlan, wireguard
+from pcapmtu.lab import firewall, marks, sshd, system, tlscerts, topology, vxlan, wireguard
 from pcapmtu.lab.pcapng import Interface, write_pcapng
 from pcapmtu.lab.recorder import Recorder, Recording, read_pcap_header
 from pcapmtu.lab.scenario import Scenario
@@ -227,6 +227,7 @@ def _build(
         system.run(step.argv, stdin=step.stdin)
         if step.argv[:3] == ("ip", "netns", "add"):
             created.append(step.argv[3])
+            marks.mark(step.argv[3])
     if scenario.tunnel == "wireguard":
         wireguard.Tunnel(scenario, ns, implementation, workdir, processes).build()
     elif scenario.tunnel == "vxlan":
@@ -563,14 +564,56 @@ def running(scenario: Scenario) -> Iterator[LiveLab]:
 
 
 def _teardown(processes: system.Processes, namespaces: list[str], workdir: Path) -> list[str]:
-    """Stop what the run started and delete what it made; return problems, never raise."""
+    """Stop what the run started and delete what it made; return problems, never raise. A
+    Ctrl-C (or SIGTERM) meanwhile does not stop it half-way: it is said and the teardown goes
+    on. What could not be removed is printed with the command that removes it."""
+    with _interrupts_wait():
+        problems = _tear_down(processes, namespaces, workdir)
+    if problems:
+        try:
+            listed = system.run(["ip", "netns", "list"])
+        except LabSetupError:
+            listed = ""
+        left = [n for n in namespaces if n in listed]
+        print(
+            "pcapmtu: the lab could not remove everything it made"
+            + (f" (namespaces left: {', '.join(left)})" if left else "")
+            + "; run: pcapmtu lab cleanup",
+            file=sys.stderr,
+        )
+    return problems
+
+
+@contextlib.contextmanager
+def _interrupts_wait() -> Iterator[None]:
+    """SIGINT and SIGTERM are said, not raised, while the lab is torn down."""
+
+    def later(signum: int, frame: object) -> None:
+        print("pcapmtu: removing the lab first; it takes a moment", file=sys.stderr)
+
+    try:
+        previous = {s: signal.signal(s, later) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not delivered here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _tear_down(processes: system.Processes, namespaces: list[str], workdir: Path) -> list[str]:
     problems = processes.stop_all()
     for namespace in reversed(namespaces):
         try:
             system.run(["ip", "netns", "del", namespace])
         except LabSetupError as exc:
             problems.append(str(exc))
+            continue
+        marks.unmark(namespace)
     shutil.rmtree(workdir, ignore_errors=True)
+    wireguard.remove_run_dir()
     return problems
 
 

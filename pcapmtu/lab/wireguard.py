@@ -9,6 +9,7 @@ it, runs under `unshare -m` with a private bind mount of its own folder over /va
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,20 +96,25 @@ class Tunnel:
         mtus = {"home": self.scenario.wg_mtu_home, "proxy": self.scenario.wg_mtu_proxy}
         for role, peer in (("home", "proxy"), ("proxy", "home")):
             namespace = self.ns[role]
-            conf = self.workdir / f"wg-{role}.conf"
-            conf.touch(mode=0o600)
-            conf.write_text(config_text(keys[role], keys[peer], peer, self.scenario))
+            # the private key goes to `wg` on its stdin: it is never written to a file
+            conf = config_text(keys[role], keys[peer], peer, self.scenario)
+            setconf = ["wg", "setconf", WG_IFACE, "/dev/stdin"]
             if self.implementation == "kernel":
                 system.run(["ip", "-n", namespace, "link", "add", WG_IFACE, "type", "wireguard"])
-                system.run(["ip", "netns", "exec", namespace, "wg", "setconf", WG_IFACE, str(conf)])
+                system.run(["ip", "netns", "exec", namespace, *setconf], stdin=conf)
             else:
-                self._start_userspace(role, conf)
+                self._start_userspace(role)
+                socket_dir = self.socket_dir(role)
+                system.run(_in_private_run_dir(namespace, socket_dir, setconf), stdin=conf)
             inner = self.scenario.inner
             for step in tunnel_up_steps(namespace, WG_IFACE, role, inner, mtus[role]):
                 system.run(step.argv)
 
-    def _start_userspace(self, role: str, conf: Path) -> None:
-        WG_RUN_DIR.mkdir(parents=True, exist_ok=True)  # the bind mount needs the folder
+    def _start_userspace(self, role: str) -> None:
+        global _MADE_RUN_DIR
+        if not WG_RUN_DIR.exists():  # the bind mount needs the folder: made, and removed after
+            WG_RUN_DIR.mkdir(parents=True)
+            _MADE_RUN_DIR = True
         socket_dir = self.socket_dir(role)
         socket_dir.mkdir(mode=0o700)
         namespace = self.ns[role]
@@ -129,9 +135,18 @@ class Tunnel:
             return sock.exists()
 
         system.wait_until(ready, SOCKET_WAIT_S, f"wireguard-go ({role}) to open {sock}")
-        system.run(
-            _in_private_run_dir(namespace, socket_dir, ["wg", "setconf", WG_IFACE, str(conf)])
-        )
+
+
+_MADE_RUN_DIR = False  # this process made /var/run/wireguard (for the bind mounts)
+
+
+def remove_run_dir() -> None:
+    """Remove /var/run/wireguard when the lab made it and it is empty again."""
+    global _MADE_RUN_DIR
+    if _MADE_RUN_DIR:
+        with contextlib.suppress(OSError):
+            WG_RUN_DIR.rmdir()
+        _MADE_RUN_DIR = False
 
 
 def version(implementation: str) -> str:
