@@ -121,8 +121,13 @@ def test_cleanup_removes_only_namespaces_whose_owner_is_gone() -> None:
     dead.wait()
     stale = f"pcapmtu-{dead.pid}-test-home"
     alive = f"pcapmtu-{os.getpid()}-test-home"
+    from pcapmtu.lab import marks
+
     for name in (stale, alive):
         subprocess.run(["ip", "netns", "add", name], check=True)
+        marks.mark(name)  # as the lab marks what it makes (this test's PID: alive)
+    mark = marks.MARK_DIR / stale
+    mark.write_text(mark.read_text().replace(str(os.getpid()), str(dead.pid), 1))
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pcapmtu", "lab", "cleanup"],
@@ -138,6 +143,7 @@ def test_cleanup_removes_only_namespaces_whose_owner_is_gone() -> None:
     finally:
         for name in (stale, alive):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+            marks.unmark(name)
 
 
 GATE_TEMPLATE = """\
