@@ -28,7 +28,7 @@ from typing import Any
 from pcapmtu.analysis import analyze
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError, CaptureWarning, InputFileError, UsageError
-from pcapmtu.model import plural
+from pcapmtu.model import plural, printable
 from pcapmtu.report import VERDICT_BLACK_HOLE, VERDICT_CLEAN, VERDICT_INCONCLUSIVE, Report
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -149,10 +149,10 @@ def _check_one(path: Path, expected: Expectation, config: DetectConfig | None) -
             warnings.simplefilter("ignore", CaptureWarning)  # the report lists them
             report = analyze(path, config=config or DetectConfig())
     except CaptureError as exc:
-        return CheckResult(str(path), expected, ERROR, (str(exc),))
+        return CheckResult(printable(str(path)), expected, ERROR, (str(exc),))
     problems = compare(report, expected)
     return CheckResult(
-        str(path),
+        printable(str(path)),
         expected,
         FAIL if problems else PASS,
         tuple(problems),

@@ -27,7 +27,7 @@ from pcapmtu.errors import (
     UsageError,
 )
 from pcapmtu.lab import scenario as scenario_spec
-from pcapmtu.model import is_number
+from pcapmtu.model import is_number, printable
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.report import VERDICT_CLEAN, Report
 from pcapmtu.tunnels import TUNNELS
@@ -385,7 +385,7 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
         made.write_html(output, title=title)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    click.echo(f"{made.report.summary()}\nwrote {output}")
+    click.echo(f"{made.report.summary()}\nwrote {printable(str(output))}")
     return exit_code(made.report)
 
 

@@ -192,3 +192,21 @@ def is_number(text: str) -> bool:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """ "1 flow", "2 flows"; `many` for a word that does not take an s ("1 reply", "2 replies")."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def printable(name: str) -> str:
+    """A name from outside (a file name, a config value) as pcapmtu shows it, in text, JSON,
+    XML and HTML alike: bytes that are not UTF-8 (Python's surrogate escapes) and control
+    characters (which a terminal would obey) written as \\xNN; the rest as it is."""
+    if name.isprintable() and name.isascii():
+        return name
+    out = []
+    for ch in name:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
+            out.append(ch)
+        else:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)

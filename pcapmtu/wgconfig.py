@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcapmtu.errors import InputFileError, UsageError
-from pcapmtu.model import is_number
+from pcapmtu.model import is_number, printable
 
 INTERFACE = "[interface]"
 PEER = "[peer]"
@@ -67,7 +67,7 @@ MAX_CONFIG_BYTES = 1_000_000  # a wg-quick config with thousands of peers is a f
 
 def read_config(path: str | Path, variables: Mapping[str, int] | None = None) -> WgQuickConfig:
     """Read a wg-quick config or template; `variables` resolve simple template expressions."""
-    name = str(path)
+    name = printable(str(path))
     try:
         with Path(path).open("rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)

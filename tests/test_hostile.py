@@ -453,3 +453,35 @@ def test_two_ctrl_c_leave_nothing_behind(after_s: float, tmp_path: Path) -> None
     assert not list(Path("/tmp").glob(f"pcapmtu-lab-{run.pid}-*"))
     left = subprocess.run(["pgrep", "-f", f"pcapmtu-lab-{run.pid}-"], capture_output=True)
     assert left.returncode == 1  # no process of the run (they name its work folder)
+
+
+def test_names_from_outside_are_shown_escaped_everywhere(tmp_path: Path) -> None:
+    """A file name that is not UTF-8 and holds a terminal escape: escaped in the text, the
+    JSON, the JUnit XML (valid XML: was an internal error) and the HTML page; the same for a
+    missing one in the error line."""
+    import json
+    import xml.dom.minidom
+
+    raw = os.fsencode(tmp_path) + b"/bad\xffname\x1b[31m.pcap"
+    with open(raw, "wb") as f:
+        f.write((SAMPLES / "incident.home-wg0.pcap").read_bytes())
+    name = os.fsdecode(raw)
+    shown = f"{tmp_path}/bad\\xffname\\x1b[31m.pcap"
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "pcapmtu", *args], capture_output=True)
+
+    text = run("analyze", name)
+    assert shown.encode() in text.stdout and b"\x1b" not in text.stdout
+    data = json.loads(run("analyze", "--json", name).stdout)
+    assert data["captures"][0]["name"] == shown
+    junit = tmp_path / "junit.xml"
+    done = run("check", name, "--junit", str(junit))
+    assert done.returncode == 1 and b"internal error" not in done.stderr
+    xml.dom.minidom.parse(str(junit))
+    page = tmp_path / "page.html"
+    assert run("report", name, "-o", str(page)).returncode == 1
+    assert "\x1b" not in page.read_text() and "bad\\xffname" in page.read_text()
+    missing = run("analyze", os.fsdecode(os.fsencode(tmp_path) + b"/gone\x1b[2J\xff.pcap"))
+    assert missing.returncode == 2 and b"\x1b" not in missing.stderr
+    assert b"gone\\x1b[2J\\xff.pcap: no such file" in missing.stderr

@@ -33,7 +33,7 @@ from pcapmtu.errors import (
     EmptyCaptureError,
     NotACaptureError,
 )
-from pcapmtu.model import Record
+from pcapmtu.model import Record, printable
 
 Source = str | os.PathLike[str] | Bytes | IO[bytes]
 
@@ -131,13 +131,18 @@ def read_exact(stream: IO[bytes], n: int) -> bytes:
 
 def open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]:
     """(stream, display name, whether we must close it)."""
+    stream, display, owned = _open_source(source, name)
+    return stream, printable(display), owned
+
+
+def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]:
     if isinstance(source, Bytes):
         return io.BytesIO(bytes(source)), name or "<bytes>", True
     if isinstance(source, str | os.PathLike):
         if str(source) == STDIN_NAME:
             return sys.stdin.buffer, name or "<stdin>", False
         path = Path(source)
-        display = name or str(path)
+        display = printable(name or str(path))
         if path.is_dir():
             raise CaptureNotFoundError(f"{display}: is a folder, not a capture file")
         try:
