@@ -128,7 +128,9 @@ def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path, Expectation]]
     found: list[tuple[Path, Expectation]] = []
     for given in map(Path, paths):
         if given.is_dir():
-            captures = sorted(p for p in given.rglob("*") if p.is_file() and _is_capture(p))
+            captures = sorted(
+                p for p in given.rglob("*") if p.is_file() and _is_capture(p) and _inside(p, given)
+            )
             top = given
         else:
             captures, top = [given], given.parent  # missing: analyse reports it as an ERROR
@@ -235,7 +237,9 @@ def _read_manifest(path: Path) -> _Manifest:
         raise InputFileError(f'{path}: "captures" must map file names to expectations')
     captures = {}
     for name, item in listed.items():
-        where = f'{path} ("{name}")'
+        where = f'{path} ("{printable(name)}")'
+        if not _inside(path.parent / name, path.parent):
+            raise InputFileError(f"{where}: names a file outside the manifest's folder")
         if not (path.parent / name).is_file():
             raise InputFileError(f"{where}: no such capture beside the manifest")
         captures[name] = _parse_expectation(item, where)
@@ -245,6 +249,14 @@ def _read_manifest(path: Path) -> _Manifest:
         _parse_expectation(default, f"{path} (default)") if default is not None else None,
         captures,
     )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, symbolic links followed, is in `folder` (or below it)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return False
 
 
 def _read_json(path: Path) -> Any:

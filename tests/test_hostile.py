@@ -485,3 +485,23 @@ def test_names_from_outside_are_shown_escaped_everywhere(tmp_path: Path) -> None
     missing = run("analyze", os.fsdecode(os.fsencode(tmp_path) + b"/gone\x1b[2J\xff.pcap"))
     assert missing.returncode == 2 and b"\x1b" not in missing.stderr
     assert b"gone\\x1b[2J\\xff.pcap: no such file" in missing.stderr
+
+
+def test_a_manifest_names_only_files_in_its_folder(tmp_path: Path) -> None:
+    import json
+
+    outside = tmp_path / "outside.pcap"
+    outside.write_bytes((SAMPLES / "incident.home-wg0.pcap").read_bytes())
+    folder = tmp_path / "checked"
+    folder.mkdir()
+    (folder / "fixed.pcap").write_bytes((SAMPLES / "fixed-mtu1340.pcap").read_bytes())
+    (folder / "linked.pcap").symlink_to(outside)  # a link out of the folder: not followed
+    manifest = {"captures": {"../outside.pcap": {"verdict": "black_hole"}}}
+    (folder / "expectations.json").write_text(json.dumps(manifest))
+    run = [sys.executable, "-m", "pcapmtu", "check", str(folder)]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "outside the manifest's folder" in done.stderr
+    (folder / "expectations.json").write_text(json.dumps({"captures": {}}))
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fixed.pcap" in done.stdout and "linked.pcap" not in done.stdout + done.stderr
