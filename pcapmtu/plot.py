@@ -370,29 +370,40 @@ def _by_fate(segments: pd.DataFrame) -> Iterable[tuple[str, pd.DataFrame]]:
 
 
 def _draw_thresholds(ax: Axes, t: Thresholds, *, horizontal: bool) -> int:
-    """Draw the thresholds across (horizontal) or up (vertical); returns the largest drawn."""
+    """Draw the thresholds across (horizontal) or up (vertical); returns the largest drawn.
+    Thresholds of the same value are one line with one label (a tunnel MTU of 1420 with a
+    bound of 1419 and a fix of 1419 draws two lines, not three)."""
     line = ax.axhline if horizontal else ax.axvline
     span = ax.axhspan if horizontal else ax.axvspan
-    line(ETHERNET_MTU, color="black", ls=":", lw=1, label=f"{ETHERNET_MTU}: Ethernet MTU")
+    lines: list[tuple[int, dict[str, Any], str]] = [
+        (ETHERNET_MTU, {"color": "black", "ls": ":", "lw": 1}, "Ethernet MTU")
+    ]
     if t.tunnel_mtu is not None:
-        line(t.tunnel_mtu, color="tab:blue", lw=1.5, label=f"{t.tunnel_mtu}: tunnel MTU (SYN MSS)")
+        lines.append((t.tunnel_mtu, {"color": "tab:blue", "lw": 1.5}, "tunnel MTU (SYN MSS)"))
     if t.smallest_dropped is not None:
         low = t.largest_delivered or 0
         high = t.smallest_dropped - 1
-        span(low, t.smallest_dropped, color="tab:purple", alpha=0.08, lw=0)
-        line(low, color="tab:purple", ls="--", lw=1, label=f"{low}: largest delivered")
-        line(high, color="tab:purple", ls="-.", lw=1, label=f"{high}: largest that may fit")
+        span(
+            low,
+            t.smallest_dropped,
+            color="tab:purple",
+            alpha=0.08,
+            lw=0,
+            label=f"{low} to {high}: where the path's limit lies",
+        )
+        lines.append((low, {"color": "tab:purple", "ls": "--", "lw": 1}, "largest delivered"))
+        lines.append((high, {"color": "tab:purple", "ls": "-.", "lw": 1}, "largest that may fit"))
     if t.recommended_mtu is not None:
         words = " (at most)" if t.recommended_certainty == "at_most" else ""  # not shown to work
-        line(
-            t.recommended_mtu,
-            color="tab:olive",
-            ls=(0, (6, 3)),
-            lw=2,
-            label=f"{t.recommended_mtu}: WireGuard MTU to set{words}",
-        )
-    drawn = [ETHERNET_MTU, t.tunnel_mtu, t.smallest_dropped, t.recommended_mtu]
-    return max(v for v in drawn if v is not None)
+        style = {"color": "tab:olive", "ls": (0, (6, 3)), "lw": 2}
+        lines.append((t.recommended_mtu, style, f"WireGuard MTU to set{words}"))
+    merged: dict[int, tuple[dict[str, Any], list[str]]] = {}
+    for value, style, label in lines:
+        merged.setdefault(value, (style, []))[1].append(label)
+    for value, (style, labels) in merged.items():
+        drawn = line(value)
+        drawn.set(label=f"{value}: {'; '.join(labels)}", **style)
+    return max(merged)
 
 
 def _seq_bars(ax: Axes, rows: pd.DataFrame, colour: str, label: str, z: int = 3) -> None:

@@ -505,3 +505,23 @@ def test_a_manifest_names_only_files_in_its_folder(tmp_path: Path) -> None:
     done = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fixed.pcap" in done.stdout and "linked.pcap" not in done.stdout + done.stderr
+
+
+def test_thresholds_of_one_value_are_one_line_and_the_bracket_has_its_legend() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pcapmtu.plot import Thresholds, _draw_thresholds
+
+    figure, ax = plt.subplots()
+    t = Thresholds(tunnel_mtu=1420, largest_delivered=444, smallest_dropped=1420,
+                   recommended_mtu=1419)  # fmt: skip
+    _draw_thresholds(ax, t, horizontal=True)
+    labels = ax.get_legend_handles_labels()[1]
+    plt.close(figure)
+    assert "1419: largest that may fit; WireGuard MTU to set" in labels
+    assert [label.split(":")[0] for label in labels if ":" in label].count("1419") == 1
+    assert "444 to 1419: where the path's limit lies" in labels
+    assert len(ax.lines) == 4  # 1500, 1420, 444, 1419
