@@ -21,7 +21,7 @@ from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
 from pcapmtu.report import Report
-from pcapmtu.report_html import report_html, verdict_html
+from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
 
 # Past this many directions with data, segments are kept only for the flows with findings:
@@ -117,6 +117,7 @@ class Postmortem:
         names = ", ".join(Path(c.name).name for c in self.report.captures)
         title = title or f"MTU postmortem: {names}"
         body = [f"<h1>{escape(title)}</h1>", verdict_html(self.report)]
+        body.append(fix_html(self.report, heading_level=2))  # what to do, before the why
         if not self.traced_all:
             body.append(
                 "<p><em>A large capture: the pictures of segments show only the flows with "
@@ -136,8 +137,8 @@ class Postmortem:
                 f"<figcaption><b>{escape(figure.title)}.</b> {escape(figure.caption)}"
                 "</figcaption></figure>"
             )
-        body.append("<h2>Evidence and fix</h2>")
-        body.append(report_html(self.report, verdict=False))
+        body.append("<h2>Evidence</h2>")
+        body.append(report_html(self.report, verdict=False, fix=False))
         made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         body.append(f"<p><small>pcapmtu {escape(__version__)}, {made}</small></p>")
         return _PAGE.format(title=escape(title), body="\n".join(body))

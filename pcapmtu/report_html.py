@@ -41,10 +41,23 @@ _TABLE = 'style="border-collapse:collapse;margin:0.3em 0 0.8em 0;font-size:0.95e
 _CELL = 'style="border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top"'
 
 
-def report_html(report: Report, *, heading_level: int = 3, verdict: bool = True) -> str:
+def fix_html(report: Report, heading_level: int = 3) -> str:
+    """The fix (or advice) alone: its heading and text; empty when there is none."""
+    fix = report.fix_text()
+    if not fix:
+        return ""
+    h = f"h{heading_level}"
+    title = "Fix" if report.verdict == VERDICT_BLACK_HOLE else "Advice"
+    return f'<{h}>{title}</{h}>\n<pre style="white-space:pre-wrap">{escape(fix)}</pre>'
+
+
+def report_html(
+    report: Report, *, heading_level: int = 3, verdict: bool = True, fix: bool = True
+) -> str:
     """The whole report: verdict, findings with their evidence, paths, the fix, what to check
     next, and the captures read. `heading_level` fits it under the page's own headings;
-    `verdict=False` leaves out the verdict line, for a page that shows it above."""
+    `verdict=False` and `fix=False` leave out the verdict line and the fix, for a page that
+    shows them above."""
     h = f"h{heading_level}"
     parts = [verdict_html(report)] if verdict else []
     for f in report.findings:
@@ -69,10 +82,8 @@ def report_html(report: Report, *, heading_level: int = 3, verdict: bool = True)
                 ],
             )
         )
-    fix = report.fix_text()
-    if fix:
-        parts.append(f"<{h}>{'Fix' if report.verdict == VERDICT_BLACK_HOLE else 'Advice'}</{h}>")
-        parts.append(f'<pre style="white-space:pre-wrap">{escape(fix)}</pre>')
+    if fix and report.fix_text():
+        parts.append(fix_html(report, heading_level))
     if report.sessions:
         parts.append(f"<{h}>WireGuard on the underlay</{h}>")
         parts.append(underlay_html(report))
@@ -174,7 +185,8 @@ def captures_html(report: Report) -> str:
 
 
 def _finding_title(f: Finding) -> str:
-    return f"{_TITLES.get(f.kind, f.kind)}: {format_address(f.src)} → {format_address(f.dst)}"
+    """The kind and the flow with its ports: two flows between the same hosts differ."""
+    return f"{_TITLES.get(f.kind, f.kind)}: {flow_text(f.src, f.sport, f.dst, f.dport)}"
 
 
 def _bytes(n: int | None) -> str:

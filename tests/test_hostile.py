@@ -525,3 +525,20 @@ def test_thresholds_of_one_value_are_one_line_and_the_bracket_has_its_legend() -
     assert [label.split(":")[0] for label in labels if ":" in label].count("1419") == 1
     assert "444 to 1419: where the path's limit lies" in labels
     assert len(ax.lines) == 4  # 1500, 1420, 444, 1419
+
+
+def test_the_page_tells_the_verdict_and_the_fix_before_the_pictures(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    capture = SAMPLES / "many-flows.pcap"
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "report", str(capture), "-o", str(page)],
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    html = page.read_text()
+    verdict, fix = html.index("pcapmtu-verdict"), html.index("<h2>Fix</h2>")
+    assert verdict < fix < html.index("<figure>") < html.index("<h2>Evidence</h2>")
+    assert html.count("<h2>Fix</h2>") == 1 and "<h3>Fix</h3>" not in html
+    titles = [t.split("</h3>")[0] for t in html.split("<h3>")[1:] if t.startswith("Black hole")]
+    assert len(titles) == len(set(titles)) > 1  # three flows between the same hosts
