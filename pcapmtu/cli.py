@@ -508,7 +508,7 @@ def config_check(
 
     \b
     Example:
-      pcapmtu config-check templates/*_wg0.conf.j2 --path-mtu 1492 --var wg_mtu=1412
+      pcapmtu config-check docs/examples/*_wg0.conf.j2 --path-mtu 1492 --var wg_mtu=1412
     """
     from pcapmtu.configcheck import check_configs, to_dict
     from pcapmtu.wgconfig import parse_variables
@@ -1019,7 +1019,7 @@ def lab_run(
     \b
     Example:
       sudo pcapmtu lab run --wg-mtu 1340 --path-mtu 1400 -o fixed.pcap
-      sudo pcapmtu lab run --wg-mtu-from templates/server_wg0.conf.j2 \\
+      sudo pcapmtu lab run --wg-mtu-from docs/examples/server_wg0.conf.j2 \\
           --var wg_mtu=1412 --path-mtu 1492 -o gate.pcap
     """
     from pcapmtu.lab import Scenario, run_scenario

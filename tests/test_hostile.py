@@ -542,3 +542,33 @@ def test_the_page_tells_the_verdict_and_the_fix_before_the_pictures(tmp_path: Pa
     assert html.count("<h2>Fix</h2>") == 1 and "<h3>Fix</h3>" not in html
     titles = [t.split("</h3>")[0] for t in html.split("<h3>")[1:] if t.startswith("Black hole")]
     assert len(titles) == len(set(titles)) > 1  # three flows between the same hosts
+
+
+def test_the_readme_config_check_example_is_what_it_prints() -> None:
+    """The templates the README and --help name exist, and give the output the README shows."""
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index("$ pcapmtu config-check docs/examples/") :]
+    block = block[: block.index("```")]
+    commands = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
+    shown = [line for line in block.splitlines() if line and not line.startswith("$ ")]
+    printed = []
+    for command in commands:
+        args = command.split()[1:]
+        files = [a for a in args if a.endswith(".j2")]
+        if any("*" in a for a in files):
+            glob = next(a for a in files if "*" in a)
+            expanded = sorted(str(p.relative_to(REPO)) for p in REPO.glob(glob))
+            args = [x for a in args for x in (expanded if a == glob else [a])]
+        done = subprocess.run(
+            [sys.executable, "-m", "pcapmtu", *args], capture_output=True, text=True, cwd=REPO
+        )
+        printed += done.stdout.splitlines()
+    assert printed == shown
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "config-check", "--help"], capture_output=True, text=True
+    ).stdout
+    for name in ("docs/examples/server_wg0.conf.j2", "docs/examples/client_wg0.conf.j2"):
+        assert (REPO / name).is_file()
+    assert "docs/examples/" in help_text
