@@ -20,6 +20,8 @@ from pcapmtu import frames, output, plot
 from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
+from pcapmtu.errors import CaptureNotFoundError
+from pcapmtu.model import printable
 from pcapmtu.report import Report
 from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
@@ -145,6 +147,28 @@ class Postmortem:
 
     def write_html(self, path: str | Path, *, title: str | None = None) -> None:
         output.write_text(path, self.to_html(title=title))
+
+
+def locate(
+    paths: str | Path | Sequence[str | Path], roots: Sequence[str | Path] = ()
+) -> list[Path]:
+    """The captures named, as they are found: each path as given (relative to the current
+    folder, as a notebook's are), else relative to each of `roots`, else to the repository or
+    folder pcapmtu runs from. A capture found nowhere is a `CaptureNotFoundError` that says
+    where it looked (one line: notebooks show it so with `%xmode Minimal`)."""
+    names = [paths] if isinstance(paths, str | Path) else list(paths)
+    bases = [Path.cwd(), *map(Path, roots), Path(__file__).resolve().parent.parent]
+    found = []
+    for name in map(Path, names):
+        tried = [name] if name.is_absolute() else [base / name for base in bases]
+        hit = next((p for p in tried if p.is_file()), None)
+        if hit is None:
+            looked = ", ".join(printable(str(p)) for p in dict.fromkeys(tried))
+            raise CaptureNotFoundError(
+                f"{printable(str(name))}: no such file (looked for {looked})"
+            )
+        found.append(hit)
+    return found
 
 
 def postmortem(

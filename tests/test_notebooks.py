@@ -106,3 +106,21 @@ def test_before_after_compares_the_two_verdicts() -> None:
     assert f"before: {before.summary()}" in text
     assert f"after: {after.summary()}" in text
     assert _images(notebook) == 1
+
+
+def test_a_capture_path_relative_to_the_repository_works_too() -> None:
+    notebook = _run(
+        NOTEBOOKS / "postmortem.ipynb",
+        'CAPTURES = ["sample_captures/incident.home-wg0.pcap"]',
+    )
+    assert "MTU black hole" in _text(notebook)
+
+
+def test_a_missing_capture_says_where_it_looked_in_one_line() -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    with pytest.raises(CellExecutionError) as failed:
+        _run(NOTEBOOKS / "postmortem.ipynb", 'CAPTURES = ["no/such/capture.pcap"]')
+    said = str(failed.value)
+    assert "CaptureNotFoundError" in said and "no such file (looked for" in said
+    assert str(NOTEBOOKS / "no/such/capture.pcap") in said and "Traceback" not in said
