@@ -106,3 +106,28 @@ def test_ci_examples_are_valid_yaml_with_real_commands() -> None:
             assert command is not None
             command.make_context(str(command.name), words)  # raises on a bad option or value
     assert "docs/ci/github-actions.yml" in README and "docs/ci/gitlab-ci.yml" in README
+
+
+def test_readme_json_table_is_what_to_dict_gives() -> None:
+    """Every field `analyze --json` prints is in the README's JSON section, and every field the
+    table names is printed: top level, and each finding's, path's and capture's fields."""
+    from pcapmtu import analyze
+
+    section = README.split("## JSON output", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        line.split("|")[1].strip().strip("`").removesuffix("[]"): line.split("|", 2)[2]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    data = analyze(
+        [REPO / "sample_captures" / "icmp-allowed.home-wg0.pcap",
+         REPO / "sample_captures" / "icmp-allowed.home-underlay.pcap"]
+    ).to_dict()  # fmt: skip
+    assert set(rows) <= set(data)
+    for key in set(data) - set(rows):
+        assert any(f in section for f in (f"`{key}`", f"`{key}[]`", f'`"{key}"')), key
+    for table in ("findings", "paths", "captures", "flows"):
+        if data[table]:
+            for field in data[table][0]:
+                said = (f"`{field}`", f"`{field}[]`")
+                assert any(f in rows[table] for f in said), (table, field)

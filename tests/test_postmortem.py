@@ -117,7 +117,7 @@ def test_report_renders_in_jupyter_as_tables() -> None:
     page = _parse(report._repr_html_())
     text = " ".join(page.text)
     assert report.summary() in text
-    assert "Black hole: 198.19.0.1 → 198.19.0.2" in text
+    assert "Black hole: 198.19.0.1:8080 -> 198.19.0.2:60378" in text  # with ports
     for evidence in report.black_holes[0].evidence:
         assert evidence.what in text
     assert report.fix_text().splitlines()[0] in text
