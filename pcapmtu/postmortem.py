@@ -59,8 +59,11 @@ class Postmortem:
     outer: pd.DataFrame = field(default_factory=lambda: frames.outer([]))
 
     def stalled(self) -> list[tuple[str, str]]:
-        """(capture, flow) of each direction with a black hole or a suspected one."""
-        holes = self.findings[self.findings["kind"].isin([KIND_BLACK_HOLE, KIND_SUSPECTED])]
+        """(capture, flow) of each TCP direction with a black hole or a suspected one."""
+        holes = self.findings[
+            self.findings["kind"].isin([KIND_BLACK_HOLE, KIND_SUSPECTED])
+            & (self.findings["side"] != "underlay")  # WireGuard's UDP: no TCP to draw
+        ]
         return list(zip(holes["capture"], holes["flow"], strict=True))
 
     def figures(self) -> list[Figure]:
@@ -72,9 +75,7 @@ class Postmortem:
             shown += [
                 Figure(
                     f"Segment sizes against the MTU thresholds{where}",
-                    "Every data segment's IP size over time. A size that is sent again and "
-                    "again and never delivered, while smaller ones get through, is the black "
-                    "hole.",
+                    _sizes_caption(self.segments[self.segments["capture"] == name]),
                     _sizes(self, name),
                 ),
                 Figure(
@@ -87,9 +88,7 @@ class Postmortem:
             shown.append(
                 Figure(
                     f"Time-sequence graph: {flow}",
-                    f"In {Path(capture).name}: data sent (blue) and sent again (red), the "
-                    "cumulative ACK (green), and in purple the bytes the receiver reported "
-                    "holding beyond a gap (SACK).",
+                    _time_sequence_caption(self, flow, capture),
                     _time_sequence(self, flow, capture),
                 )
             )
@@ -97,9 +96,7 @@ class Postmortem:
             shown.append(
                 Figure(
                     "WireGuard messages on the underlay",
-                    "Each transport message's outer IP size over time: delivered or lost where "
-                    "both ends' captures tell it, sent in IP fragments, against what the "
-                    "underlay path carries and what the MTU to set lets through.",
+                    _outer_caption(self.outer, self.report),
                     lambda ax: plot.outer_sizes(self.outer, report=self.report, ax=ax),
                 )
             )
@@ -206,6 +203,46 @@ def postmortem(
         traced_all=traced_all,
         outer=frames.outer([i for i, _ in underlay], names=[n for _, n in underlay]),
     )
+
+
+# Each figure's caption says what its picture holds, and only that.
+
+
+def _sizes_caption(segments: pd.DataFrame) -> str:
+    never = segments[segments["delivered_by"] == "never"]
+    text = "Every data segment's IP size over time, by what became of it."
+    if not len(never):
+        return text + " Every size sent got through."
+    sizes = ", ".join(str(v) for v in sorted(set(never["wire_ip_len_bytes"].tolist())))
+    resent = " (and sent again)" if (never["retrans_count"] > 0).any() else ""
+    return text + f" Never delivered{resent} (red): segments of {sizes} bytes."
+
+
+def _time_sequence_caption(pm: Postmortem, flow: str, capture: str) -> str:
+    acks = pm.acks[(pm.acks["flow"] == flow) & (pm.acks["capture"] == capture)]
+    mine = pm.segments[(pm.segments["flow"] == flow) & (pm.segments["capture"] == capture)]
+    parts = ["data sent (blue)"]
+    if (mine["retrans_count"] > 0).any():
+        parts.append("sent again (red)")
+    if len(acks):
+        parts.append("the cumulative ACK (green)")
+    if len(acks) and acks["sack_blocks"].map(len).gt(0).any():
+        parts.append("in purple the bytes the receiver reported holding beyond a gap (SACK)")
+    return f"In {Path(capture).name}: " + ", ".join(parts) + "."
+
+
+def _outer_caption(outer: pd.DataFrame, report: Report) -> str:
+    parts = ["Each WireGuard transport message's outer IP size over time"]
+    if outer["delivered"].notna().any():
+        parts.append("delivered or lost, as both ends' captures tell it")
+    else:
+        parts.append("its fate unknown (one end's capture)")
+    if (outer["fragments"] > 1).any():
+        parts.append("those sent in IP fragments marked")
+    text = "; ".join(parts)
+    if report.recommendation is not None:
+        text += "; against what the underlay path carries and what the MTU to set lets through"
+    return text + "."
 
 
 # Each figure's drawing, bound to its own capture and flow (a lambda in a loop would not be).

@@ -572,3 +572,24 @@ def test_the_readme_config_check_example_is_what_it_prints() -> None:
     for name in ("docs/examples/server_wg0.conf.j2", "docs/examples/client_wg0.conf.j2"):
         assert (REPO / name).is_file()
     assert "docs/examples/" in help_text
+
+
+def test_captions_say_only_what_is_drawn() -> None:
+    import warnings
+
+    from pcapmtu.postmortem import postmortem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        broken = postmortem(SAMPLES / "incident.home-wg0.pcap").figures()
+        fixed = postmortem(SAMPLES / "fixed-mtu1340.pcap").figures()
+        no_sack = postmortem(SAMPLES / "no-sack.pcap").figures()
+        both = postmortem(
+            [SAMPLES / f"underlay-both-ends.{end}-underlay.pcap" for end in ("home", "proxy")]
+        ).figures()
+    assert "Never delivered (and sent again) (red): segments of 1420 bytes." in broken[0].caption
+    assert "Every size sent got through." in fixed[0].caption
+    sequence = next(f for f in no_sack if f.title.startswith("Time-sequence"))
+    assert "SACK" not in sequence.caption and "sent again (red)" in sequence.caption
+    assert [f.title for f in both] == ["WireGuard messages on the underlay"]  # no TCP to draw
+    assert "as both ends' captures tell it" in both[0].caption
