@@ -335,7 +335,7 @@ class Direction:
             if self._unseen is None:
                 self._unseen = (self.snd_max or start, start, seg.frame)
             self._unseen = (self._unseen[0], max(self._unseen[1], start), self._unseen[2])
-        if tcp.is_retransmission(start, self.snd_max, seg.flags, payload):
+        if tcp.is_retransmission(start, self.snd_max, seg.flags, payload, self.cum_ack):
             facts.retransmissions += 1
             entry = facts.resent.setdefault(seg.ip_len, [0, 0, 0])
             entry[0] += 1

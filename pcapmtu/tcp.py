@@ -32,25 +32,34 @@ def seq_length(flags: int, payload_len: int) -> int:
     return payload_len + (flags & TCP_SYN != 0) + (flags & TCP_FIN != 0)
 
 
-def is_keepalive(seq: int, snd_max: int | None, flags: int, payload_len: int) -> bool:
+def is_keepalive(
+    seq: int, snd_max: int | None, flags: int, payload_len: int, cum_ack: int | None = None
+) -> bool:
     """A keep-alive probe: no more than one byte, just below the highest sequence sent, no SYN
-    or FIN (RFC 9293 section 3.8.4)."""
+    or FIN (RFC 9293 section 3.8.4), sent when everything was acknowledged (`cum_ack`, the
+    peer's cumulative ACK of this direction, reached `snd_max`). Wireshark leaves out that last
+    condition, and so calls the resend of a last 1-byte segment still unacknowledged a
+    keep-alive: it is a retransmission."""
     return (
         snd_max is not None
         and payload_len <= 1
         and seq == snd_max - 1
         and not flags & (TCP_SYN | TCP_FIN)
+        and cum_ack is not None
+        and cum_ack >= snd_max
     )
 
 
-def is_retransmission(seq: int, snd_max: int | None, flags: int, payload_len: int) -> bool:
+def is_retransmission(
+    seq: int, snd_max: int | None, flags: int, payload_len: int, cum_ack: int | None = None
+) -> bool:
     """A segment taking sequence space that starts below the highest sequence its direction had
     sent before it (`snd_max`, unwrapped), keep-alives excepted."""
     return (
         seq_length(flags, payload_len) > 0
         and snd_max is not None
         and seq < snd_max
-        and not is_keepalive(seq, snd_max, flags, payload_len)
+        and not is_keepalive(seq, snd_max, flags, payload_len, cum_ack)
     )
 
 

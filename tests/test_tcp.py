@@ -24,8 +24,13 @@ def test_retransmission_and_keepalive() -> None:
     assert not tcp.is_retransmission(100, None, TCP_ACK, 10)  # nothing sent before
     assert not tcp.is_retransmission(100, 100, TCP_ACK, 10)  # new data
     assert tcp.is_retransmission(90, 100, TCP_ACK, 10)  # partly below: resent
-    assert not tcp.is_retransmission(99, 100, TCP_ACK, 1)  # the last byte again: keep-alive
-    assert not tcp.is_retransmission(99, 100, TCP_ACK, 0)  # an empty keep-alive
+    # the last byte again, everything acknowledged: a keep-alive probe
+    assert not tcp.is_retransmission(99, 100, TCP_ACK, 1, cum_ack=100)
+    assert not tcp.is_retransmission(99, 100, TCP_ACK, 0, cum_ack=100)  # an empty keep-alive
+    # the last byte again while it is not acknowledged: a retransmission (Wireshark says
+    # keep-alive); a 1-byte segment resent by a backing-off timer is one
+    assert tcp.is_retransmission(99, 100, TCP_ACK, 1, cum_ack=99)
+    assert tcp.is_retransmission(99, 100, TCP_ACK, 1, cum_ack=None)
     assert tcp.is_retransmission(99, 100, TCP_ACK | TCP_FIN, 0)  # a FIN again is resent
     assert not tcp.is_retransmission(50, 100, TCP_ACK, 0)  # a pure ACK takes no space
 

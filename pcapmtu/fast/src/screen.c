@@ -117,7 +117,8 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         /* tcp.seq_length, tcp.is_keepalive, tcp.is_retransmission */
         int64_t length = payload + ((flags & TCP_SYN_FLAG) != 0) + ((flags & TCP_FIN) != 0);
         int64_t end = seq + length, before = st[S_SND_MAX][d];
-        int keepalive = payload <= 1 && seq == before - 1 && !(flags & (TCP_SYN_FLAG | TCP_FIN));
+        int keepalive = payload <= 1 && seq == before - 1 && !(flags & (TCP_SYN_FLAG | TCP_FIN)) &&
+                        st[S_CUM_ACK][d] != NONE_SEQ && st[S_CUM_ACK][d] >= before;
         int resent = length > 0 && before != NONE_SEQ && seq < before && !keepalive;
         /* tcp.skips_unseen: a segment without data numbered beyond every byte seen sent */
         if (payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_RST)) && before != NONE_SEQ &&
