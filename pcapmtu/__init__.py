@@ -13,26 +13,78 @@ For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
 asked for.
 """
 
-from pcapmtu.analysis import CaptureTrace, analyze, trace
-from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
-from pcapmtu.errors import (
-    CaptureError,
-    CaptureNotFoundError,
-    CaptureWarning,
-    CorruptCaptureError,
-    EmptyCaptureError,
-    InterruptedCaptureWarning,
-    NotACaptureError,
-    PcapmtuError,
-    TruncatedCaptureWarning,
-    UndecodablePacketWarning,
-    UnknownLinkTypeWarning,
-)
-from pcapmtu.model import DirectionFacts, FlowKey
-from pcapmtu.mtu import Recommendation
-from pcapmtu.probing import PathSilent, ProbeResult, ProbeSocketError, probe
-from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
-from pcapmtu.version import __version__
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load when first used
+    from pcapmtu.analysis import CaptureTrace, analyze, trace
+    from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
+    from pcapmtu.errors import (
+        CaptureError,
+        CaptureNotFoundError,
+        CaptureWarning,
+        CorruptCaptureError,
+        EmptyCaptureError,
+        InterruptedCaptureWarning,
+        NotACaptureError,
+        PcapmtuError,
+        TruncatedCaptureWarning,
+        UndecodablePacketWarning,
+        UnknownLinkTypeWarning,
+    )
+    from pcapmtu.model import DirectionFacts, FlowKey
+    from pcapmtu.mtu import Recommendation
+    from pcapmtu.probing import PathSilent, ProbeResult, ProbeSocketError, probe
+    from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
+    from pcapmtu.version import __version__
+
+# Where each public name lives: imported on first use (PEP 562), so that `import pcapmtu`
+# costs next to nothing and the command line can take Ctrl-C from its first moment.
+_WHERE = {
+    "CaptureError": "pcapmtu.errors",
+    "CaptureNotFoundError": "pcapmtu.errors",
+    "CaptureReport": "pcapmtu.report",
+    "CaptureTrace": "pcapmtu.analysis",
+    "CaptureWarning": "pcapmtu.errors",
+    "CorruptCaptureError": "pcapmtu.errors",
+    "DetectConfig": "pcapmtu.detect",
+    "DirectionFacts": "pcapmtu.model",
+    "EmptyCaptureError": "pcapmtu.errors",
+    "Evidence": "pcapmtu.detect",
+    "Finding": "pcapmtu.detect",
+    "FlowKey": "pcapmtu.model",
+    "FlowReport": "pcapmtu.report",
+    "InterruptedCaptureWarning": "pcapmtu.errors",
+    "NotACaptureError": "pcapmtu.errors",
+    "PathReport": "pcapmtu.report",
+    "PathSilent": "pcapmtu.probing",
+    "PcapmtuError": "pcapmtu.errors",
+    "ProbeResult": "pcapmtu.probing",
+    "ProbeSocketError": "pcapmtu.probing",
+    "Recommendation": "pcapmtu.mtu",
+    "Recovery": "pcapmtu.detect",
+    "Report": "pcapmtu.report",
+    "TruncatedCaptureWarning": "pcapmtu.errors",
+    "UndecodablePacketWarning": "pcapmtu.errors",
+    "UnknownLinkTypeWarning": "pcapmtu.errors",
+    "__version__": "pcapmtu.version",
+    "analyze": "pcapmtu.analysis",
+    "probe": "pcapmtu.probing",
+    "trace": "pcapmtu.analysis",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _WHERE:
+        value = getattr(_importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pcapmtu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "CaptureError",

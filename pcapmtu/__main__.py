@@ -1,5 +1,5 @@
 """`python -m pcapmtu` runs the command line."""
 
-from pcapmtu.cli import main
+from pcapmtu.start import main
 
 main()

@@ -593,3 +593,23 @@ def test_captions_say_only_what_is_drawn() -> None:
     assert "SACK" not in sequence.caption and "sent again (red)" in sequence.caption
     assert [f.title for f in both] == ["WireGuard messages on the underlay"]  # no TCP to draw
     assert "as both ends' captures tell it" in both[0].caption
+
+
+@pytest.mark.parametrize("after_s", [0.06, 0.1, 0.2])
+def test_ctrl_c_while_the_command_starts_is_quiet(after_s: float) -> None:
+    """Ctrl-C while Python loads pcapmtu (before the command runs): exit 130, one line, no
+    traceback (was: a KeyboardInterrupt traceback from inside an import, exit 1 or -2)."""
+    import signal
+    import time
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pcapmtu", "analyze", str(SAMPLES / "many-flows.pcap")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after_s)
+    run.send_signal(signal.SIGINT)
+    _out, err = run.communicate(timeout=60)
+    assert "Traceback" not in err
+    assert run.returncode in (130, 1) and (run.returncode == 1 or "interrupted" in err)

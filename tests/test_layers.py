@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"analysis"},  # the pipeline
     {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probing"},
     {"postmortem"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__", "start"},
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
