@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pcapmtu import linktypes
 from pcapmtu.capture import Capture, Source
@@ -201,7 +201,7 @@ def _by_name(messages_: Iterable[WgMessage]) -> dict[int, dict[int, WgMessage]]:
 # -- what each tunnel carried ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Session:
     """What one end of a tunnel sent the other, as one underlay capture shows it: per
     endpoint pair (outer addresses and ports, in the direction sent) and receiver index; the
@@ -235,31 +235,31 @@ def sessions(messages_: Iterable[WgMessage], too_big: Iterable[TooBig] = ()) -> 
     """Each endpoint pair's handshakes and each receiver index's transport messages, with the
     ICMP too-big messages that quote the pair's UDP tied to its rows; in order of first seen."""
     rows: dict[tuple[str, bytes, int, bytes, int, int | None], Session] = {}
-    for m in messages_:
+    for m in messages_:  # (summed in place: a capture holds hundreds of thousands of messages)
         key = (m.capture, m.src, m.sport, m.dst, m.dport, m.receiver)
-        s = rows.get(key) or Session(*key, messages=0, first_ts=m.ts)
+        s = rows.get(key)
+        if s is None:
+            s = rows[key] = Session(*key, messages=0, first_ts=m.ts)
         inner = m.padded_inner
-        rows[key] = replace(
-            s,
-            messages=s.messages + 1,
-            last_ts=m.ts,
-            initiations=s.initiations + (m.kind == WG_INITIATION),
-            responses=s.responses + (m.kind == WG_RESPONSE),
-            cookies=s.cookies + (m.kind == WG_COOKIE),
-            fragmented=s.fragmented + (m.fragments > 1),
-            keepalives=s.keepalives + (inner == 0),
-            largest_inner=max(s.largest_inner, inner or 0),
-            largest_outer=max(s.largest_outer, m.outer_ip_len if inner is not None else 0),
-        )
+        s.messages += 1
+        s.last_ts = m.ts
+        s.initiations += m.kind == WG_INITIATION
+        s.responses += m.kind == WG_RESPONSE
+        s.cookies += m.kind == WG_COOKIE
+        s.fragmented += m.fragments > 1
+        s.keepalives += inner == 0
+        if inner is not None:
+            s.largest_inner = max(s.largest_inner, inner)
+            s.largest_outer = max(s.largest_outer, m.outer_ip_len)
     found = list(rows.values())
     for message in too_big:
-        for i, s in enumerate(found):
-            if s.endpoints == message.quoted and s.receiver is not None:
-                mtus = [v for v in (s.too_big_mtu, message.mtu) if v]
-                found[i] = replace(
-                    s, too_big=s.too_big + 1, too_big_mtu=min(mtus) if mtus else None
-                )
-                break
+        quoting = next(
+            (s for s in found if s.endpoints == message.quoted and s.receiver is not None), None
+        )
+        if quoting is not None:
+            quoting.too_big += 1
+            mtus = [v for v in (quoting.too_big_mtu, message.mtu) if v]
+            quoting.too_big_mtu = min(mtus) if mtus else None
     return found
 
 
