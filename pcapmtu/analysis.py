@@ -520,10 +520,12 @@ def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Find
     first pass kept, else read again): JSON's `time` is null only for a timestamp that cannot
     be a date."""
     missing: dict[str, set[int]] = {}
+    pairs: dict[str, set[Pair]] = {}  # the host pairs whose kept records may hold them
     for f in findings:
         for e in f.evidence:
             if e.ts is None:
                 missing.setdefault(e.capture, set()).add(e.frame)
+                pairs.setdefault(e.capture, set()).add(pair_of(f.flow))
     if not missing:
         return findings
     times: dict[tuple[str, int], float] = {}
@@ -531,7 +533,8 @@ def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Find
         warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
         for one in analysed:
             if one.name in missing:
-                found = times_of(one.source, missing[one.name], one.keeper, one.name)
+                kept = one.keeper.index_for(pairs[one.name]) if one.keeper else None
+                found = times_of(one.source, missing[one.name], kept, one.name)
                 times.update(((one.name, frame), ts) for frame, ts in found.items())
     return [
         replace(

@@ -203,19 +203,16 @@ def _is_host(c: Columns, side: str, host: bytes) -> np.ndarray:
 
 
 def times_of(
-    source: Source, frames: Iterable[int], keeper: Keeper | None = None, name: str | None = None
+    source: Source, frames: Iterable[int], kept: RecordIndex | None = None, name: str | None = None
 ) -> dict[int, float]:
-    """The timestamps of `frames` of a capture: from what `keeper` kept when it has them, else
-    read again (headers only), stopping at the last one wanted."""
+    """The timestamps of `frames` of a capture: from the records `kept` (a `Keeper.index_for`
+    the flows they belong to) when it has them, else read again (headers only), stopping at
+    the last one wanted."""
     wanted = np.array(sorted(set(frames)), dtype=np.int64)
     found: dict[int, float] = {}
-    kept: list[list[RecordIndex]] = []
-    if keeper is not None:
-        kept = [i for table in (keeper.pairs, keeper.syns) for i in table.values() if i]
-    for indexes in kept:
-        for index in indexes:
-            hit = np.isin(index.frames, wanted)
-            found.update(zip(index.frames[hit].tolist(), index.ts[hit].tolist(), strict=True))
+    if kept is not None:
+        hit = np.isin(kept.frames, wanted)
+        found.update(zip(kept.frames[hit].tolist(), kept.ts[hit].tolist(), strict=True))
     rest = wanted[~np.isin(wanted, np.array(list(found), dtype=np.int64))]
     if not len(rest):
         return found
