@@ -44,9 +44,9 @@ Every decision of pcapmtu is here: besides the rules, which directions are worth
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig, plural
@@ -336,12 +336,8 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
     times or more at the retransmission timer's backing-off intervals (one packet resent, as
     its encrypted copies show it), none smaller lost, while later smaller messages got through
     and none as large did. The sizes are the inner packets', padded."""
-    sessions: dict[int, list[Fate]] = {}
-    for fate in fates:
-        if fate.sent.receiver is not None:
-            sessions.setdefault(fate.sent.receiver, []).append(fate)
     found = []
-    for session in sessions.values():
+    for session in _by_receiver(fates, lambda f: f.sent).values():
         lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
         if len(lost) < config.min_full_size_copies:
             continue
@@ -364,13 +360,7 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
         )
         first = min(lost, key=lambda m: m.ts)
         evidence = [
-            Evidence(
-                m.frame,
-                m.ts,
-                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
-                f"{m.padded_inner} bytes padded) never reached the other end",
-                m.capture,
-            )
+            _message_evidence(m, m.capture, " never reached the other end")
             for m in sorted(lost, key=lambda m: m.ts)
         ]
         evidence.append(
@@ -407,12 +397,8 @@ def from_one_underlay(
     with nothing as large sent in between (a resend, not a transfer), while the other end's
     messages keep arriving (it is alive). Whether the copies arrived the capture cannot say:
     suspected, the evidence given; the other end's capture decides it (`from_underlay`)."""
-    sessions: dict[int, list[WgMessage]] = {}
-    for m in messages:
-        if m.receiver is not None:
-            sessions.setdefault(m.receiver, []).append(m)
     found = []
-    for session in sessions.values():
+    for session in _by_receiver(messages, lambda m: m).values():
         ordered = sorted(session, key=lambda m: m.ts)
         largest = max((m.padded_inner or 0) for m in ordered)
         if largest <= MIN_TOO_BIG_SIZE:
@@ -426,16 +412,7 @@ def from_one_underlay(
         answers = [m for m in messages if (m.src, m.dst) == back and m.ts > first.ts]
         if not answers:
             continue  # nothing came back: a dead peer looks the same, and says nothing
-        evidence = [
-            Evidence(
-                m.frame,
-                m.ts,
-                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
-                f"{m.padded_inner} padded), copy {i}",
-                capture,
-            )
-            for i, m in enumerate(copies, 1)
-        ]
+        evidence = [_message_evidence(m, capture, f", copy {i}") for i, m in enumerate(copies, 1)]
         evidence.append(
             Evidence(
                 answers[-1].frame,
@@ -481,13 +458,10 @@ def fragmented(
         cut.sort(key=lambda m: m.ts)
         chosen = cut[: shown - 1] + cut[-1:] if len(cut) > shown else cut
         evidence = [
-            Evidence(
-                m.frame,
-                m.ts,
-                f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
-                f"{m.padded_inner} padded) sent in {m.fragments} IP fragments, the first of "
-                f"{m.first_fragment_len} bytes",
+            _message_evidence(
+                m,
                 capture,
+                f" sent in {m.fragments} IP fragments, the first of {m.first_fragment_len} bytes",
             )
             for m in chosen
         ]
@@ -522,6 +496,31 @@ def fragmented(
             )
         )
     return found
+
+
+T = TypeVar("T")
+
+
+def _by_receiver(items: Iterable[T], message: Callable[[T], WgMessage]) -> dict[int, list[T]]:
+    """Items (messages, or their fates) per WireGuard session: the receiver index of their
+    message; handshake messages, which carry none, are left out."""
+    sessions: dict[int, list[T]] = {}
+    for item in items:
+        receiver = message(item).receiver
+        if receiver is not None:
+            sessions.setdefault(receiver, []).append(item)
+    return sessions
+
+
+def _message_evidence(m: WgMessage, capture: str, what: str) -> Evidence:
+    """A WireGuard message as evidence: its size, counter and padded inner size, then `what`."""
+    return Evidence(
+        m.frame,
+        m.ts,
+        f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
+        f"{m.padded_inner} padded){what}",
+        capture,
+    )
 
 
 def smallest_dropped(findings: list[Finding]) -> dict[tuple[bytes, bytes], int]:
