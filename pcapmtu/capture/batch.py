@@ -25,6 +25,7 @@ BATCH_BYTES = 16 << 20  # of file per batch: the per-call cost of arrays vanishe
 # No link carries a frame this large (BIG TCP super-packets reach 512 KiB); a record that
 # claims more is damage, and nothing after it can be trusted.
 MAX_RECORD_BYTES = 1 << 20
+RESYNC_WINDOW = 1 << 20  # bytes searched for the next record or block after a damaged one
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a pcapng block: the record and its fields
 
 

@@ -15,7 +15,7 @@ from typing import IO
 import numpy as np
 
 from pcapmtu.capture import walk
-from pcapmtu.capture.batch import MAX_RECORD_BYTES, Batch, Bytes, Reader
+from pcapmtu.capture.batch import MAX_RECORD_BYTES, RESYNC_WINDOW, Batch, Bytes, Reader
 from pcapmtu.capture.source import read_exact
 from pcapmtu.errors import CorruptCaptureError
 from pcapmtu.linktypes import LINKTYPE_MASK
@@ -148,7 +148,6 @@ class PcapFormat:
             # (its place in the file is not kept: a cut record is not read twice)
 
 
-RESYNC_WINDOW = 1 << 20  # bytes searched for the next record after a damaged one
 MAX_ORIG_LEN = 1 << 20  # a record's length on the wire, at most (TSO and BIG TCP included)
 DAY_S = 86_400
 

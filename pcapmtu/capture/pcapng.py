@@ -16,7 +16,7 @@ from typing import IO
 import numpy as np
 
 from pcapmtu.capture import walk
-from pcapmtu.capture.batch import MAX_BLOCK_BYTES, Batch, Bytes, Reader
+from pcapmtu.capture.batch import MAX_BLOCK_BYTES, RESYNC_WINDOW, Batch, Bytes, Reader
 from pcapmtu.capture.source import Prefixed, read_exact
 from pcapmtu.errors import CorruptCaptureError
 from pcapmtu.linktypes import LINKTYPE_MASK
@@ -307,7 +307,6 @@ class PcapngFormat:
         return Batch.single(number, ts, link_type, data, max(orig_len, caplen), global_id)
 
 
-RESYNC_WINDOW = 1 << 20  # bytes searched for the next block after a damaged one
 KNOWN_BLOCKS = (PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB)  # (not a new section)
 
 
