@@ -324,7 +324,8 @@ class Report:
                     "packets, but nothing smaller of the same connection got through after "
                     "them to prove the size is the cause"
                     if any(f.side == "sender" for f in self.suspected)
-                    else f"inconclusive: {plural(len(self.suspected), 'flow')} wait for bytes that "
+                    else f"inconclusive: {plural(len(self.suspected), 'flow')} "
+                    f"{'waits' if len(self.suspected) == 1 else 'wait'} for bytes that "
                     "never arrived, but the capture cannot tell the size of what was lost"
                 )
             return "inconclusive: the capture holds no TCP data to judge by"
