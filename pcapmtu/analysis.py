@@ -44,7 +44,7 @@ from pcapmtu.errors import (
     UnknownLinkTypeWarning,
 )
 from pcapmtu.flows import FlowTable, PathSummary, Trace
-from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, TooBig
+from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Forgotten, TooBig
 from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay, times_of
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
@@ -52,6 +52,7 @@ from pcapmtu.tunnels import TunnelEvidence
 from pcapmtu.version import __version__
 
 DEFAULT_CONFIG = DetectConfig()
+PART_RECORDS = 1 << 15  # records the fast pass decodes at once
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class _Analysed:
     table: FlowTable | None  # the exact pass: complete when `exact`, else after the replay
     keeper: Keeper | None  # where to find each host pair's segments again
     exact: bool  # the first pass was the exact pass over everything
+    forgotten: Forgotten  # flows without data the fast pass counted and forgot
     replayed: set[Pair] = field(default_factory=set)
 
 
@@ -121,6 +123,7 @@ def analyze(
     tunnel: str | None = None,
     measured_path_mtu: int | None = None,
     wireguard_port: int | None = None,
+    every_flow: bool = False,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
@@ -140,6 +143,9 @@ def analyze(
     then exact (`basis` "measured").
     `wireguard_port`: read WireGuard's messages on the underlay only on this UDP port (by
     default they are recognised by their format on any port).
+    `every_flow`: keep every flow's facts in `Report.flows`. By default, past
+    `fast.screen.LIVE_LIMIT` flow directions, flows without data are counted and forgotten while
+    reading (a SYN flood would otherwise cost memory by its length): the findings are the same.
     """
     report, _ = analyze_and_trace(
         sources,
@@ -151,6 +157,7 @@ def analyze(
         tunnel=tunnel,
         measured_path_mtu=measured_path_mtu,
         wireguard_port=wireguard_port,
+        every_flow=every_flow,
     )
     return report
 
@@ -167,6 +174,7 @@ def analyze_and_trace(
     tunnel: str | None = None,
     measured_path_mtu: int | None = None,
     wireguard_port: int | None = None,
+    every_flow: bool = False,
 ) -> tuple[Report, list[CaptureTrace]]:
     """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
     postmortem's pictures): no pass more than the analysis itself takes."""
@@ -177,7 +185,7 @@ def analyze_and_trace(
     exact = not shortlist or not fast.AVAILABLE
     with _replayable(items, labels) as readable:
         with _first_ctrl_c_stops([i.tee for i in readable if i.tee is not None]):
-            analysed = _first_pass_all(readable, jobs, progress, exact, traced)
+            analysed = _first_pass_all(readable, jobs, progress, exact, traced, every_flow)
         delivered: dict[detect.Path, int] = {}
         for one in analysed:
             for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
@@ -256,23 +264,25 @@ def _first_pass_all(
     progress: ProgressCallback | None,
     exact: bool,
     traced: TraceRequest | None,
+    every_flow: bool,
 ) -> list[_Analysed]:
     """The first pass over every capture, in worker processes when asked and possible."""
     by_path = all(isinstance(i.source, str | os.PathLike) for i in inputs)
     if jobs <= 1 or len(inputs) < 2 or not by_path or traced is not None:
-        return [_first_pass(i, progress, exact, traced) for i in inputs]
+        return [_first_pass(i, progress, exact, traced, every_flow) for i in inputs]
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        analysed = list(pool.map(_first_pass_quietly, inputs, [exact] * len(inputs)))
+        many = [exact] * len(inputs), [every_flow] * len(inputs)
+        analysed = list(pool.map(_first_pass_quietly, inputs, *many))
     for one in analysed:  # the workers' warnings did not reach this process
         for message in one.report.warnings:
             warnings.warn(message, CaptureWarning, stacklevel=3)
     return analysed
 
 
-def _first_pass_quietly(given: _Input, exact: bool) -> _Analysed:
+def _first_pass_quietly(given: _Input, exact: bool, every_flow: bool) -> _Analysed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
-        return _first_pass(given, None, exact, None)
+        return _first_pass(given, None, exact, None, every_flow)
 
 
 def _first_pass(
@@ -280,6 +290,7 @@ def _first_pass(
     progress: ProgressCallback | None,
     exact: bool,
     traced: TraceRequest | None,
+    every_flow: bool = False,
 ) -> _Analysed:
     """Read a capture once: the fast pass's facts, or the exact pass over everything."""
     source = given.source
@@ -306,19 +317,27 @@ def _first_pass(
                 tell()
         table.finish(info.last_ts)
         facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
+        forgotten = Forgotten()
     else:
         from pcapmtu.fast import columns
-        from pcapmtu.fast.screen import Screen
+        from pcapmtu.fast.screen import LIVE_LIMIT, Screen
 
-        screen = Screen(info.name)
+        screen = Screen(info.name, limit=None if every_flow else LIVE_LIMIT)
         keeper = Keeper()
         with capture:
-            for batch in capture.batches():
-                decoded = columns.decode(batch, decoder)
-                segments += len(decoded.segments["frame"])
-                too_big += decoded.too_big
-                dirs = screen.add(decoded.segments, float(batch.ts[-1]))
-                keeper.add(batch, decoded.segments, dirs, screen.keys)
+            for whole in capture.batches():
+                # a batch of small records is taken in parts: its columns cost memory by the
+                # record, and a part of a flood adds at most this many new directions before
+                # the screen forgets some
+                for batch in whole.parts(PART_RECORDS):
+                    decoded = columns.decode(batch, decoder)
+                    segments += len(decoded.segments["frame"])
+                    too_big += decoded.too_big
+                    dirs = screen.add(decoded.segments, float(batch.ts[-1]))
+                    keeper.add(batch, decoded.segments, dirs, screen.keys)
+                    renumbered = screen.evict()
+                    if renumbered is not None:
+                        keeper.renumber(renumbered)
                 tell()
         result = screen.finish(info.last_ts)
         facts, host_mss, syn_frames, table = (
@@ -327,6 +346,7 @@ def _first_pass(
             result.host_syn_frames,
             None,
         )
+        forgotten = result.forgotten
     if given.tee is not None:
         given.tee.finish()
         if given.tee.stopped:
@@ -337,9 +357,19 @@ def _first_pass(
                 InterruptedCaptureWarning,
             )
     _warn_skipped(info, decoder)
-    report = _capture_report(info, decoder, segments, len(too_big))
+    report = _capture_report(info, decoder, segments, len(too_big), forgotten)
     return _Analysed(
-        info.name, given.again, report, too_big, facts, host_mss, syn_frames, table, keeper, exact
+        info.name,
+        given.again,
+        report,
+        too_big,
+        facts,
+        host_mss,
+        syn_frames,
+        table,
+        keeper,
+        exact,
+        forgotten,
     )
 
 
@@ -363,7 +393,7 @@ def _warn_skipped(info: CaptureInfo, decoder: Decoder) -> None:
 
 
 def _capture_report(
-    info: CaptureInfo, decoder: Decoder, segments: int, too_big: int
+    info: CaptureInfo, decoder: Decoder, segments: int, too_big: int, forgotten: Forgotten
 ) -> CaptureReport:
     return CaptureReport(
         name=info.name,
@@ -381,6 +411,9 @@ def _capture_report(
         warnings=tuple(info.warnings),
         tunnels=dict(decoder.tunnels),
         interfaces=tuple(info.interfaces),
+        flows_forgotten=forgotten.flows,
+        directions_forgotten=forgotten.directions,
+        packets_forgotten=forgotten.packets,
     )
 
 
@@ -491,10 +524,16 @@ def _report(
     underlay = {
         (f.src, f.dst): f.largest_delivered_ip_len for f in findings if f.side == "underlay"
     }
-    reports = path_reports([f.facts for f in flows], paths, dropped, delivered, fell, underlay)
+    forgotten_mss: dict[detect.Path, tuple[int, int]] = {}
+    for one in analysed:
+        for key, value in one.forgotten.path_mss.items():
+            forgotten_mss[key] = max(forgotten_mss.get(key, value), value)
+    reports = path_reports(
+        [f.facts for f in flows], paths, dropped, delivered, fell, underlay, forgotten_mss
+    )
     evidence = TunnelEvidence()
     for one in analysed:
-        evidence.merge(tunnel_evidence(one.report, _facts(one)))
+        evidence.merge(tunnel_evidence(one.report, _facts(one), one.forgotten))
     recognised = tunnels.recognise(evidence, tunnel)
     return Report(
         # data seen: TCP data, or WireGuard messages both ends' underlays show delivered
@@ -548,9 +587,12 @@ def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Find
     ]
 
 
-def tunnel_evidence(capture: CaptureReport, facts: list[DirectionFacts]) -> TunnelEvidence:
-    """What one capture shows of its tunnel: outer headers, interface names, SYNs' MSS."""
-    mss: dict[tuple[int, int], int] = {}
+def tunnel_evidence(
+    capture: CaptureReport, facts: list[DirectionFacts], forgotten: Forgotten | None = None
+) -> TunnelEvidence:
+    """What one capture shows of its tunnel: outer headers, interface names, SYNs' MSS (of
+    the flows forgotten while reading too)."""
+    mss = dict(forgotten.syn_mss) if forgotten is not None else {}
     for f in facts:
         if f.syn_mss:
             key = (f.syn_mss, f.flow.ip_version)

@@ -268,8 +268,10 @@ def cli() -> None:
 @click.option(
     "--all-flows",
     is_flag=True,
-    help="With --json: list every flow direction in flows[] (by default only those that sent "
-    "data or have a finding; the rest are counted in flows_not_listed).",
+    help="Keep every flow: past 65,536 flow directions, flows without data are by default "
+    "counted and forgotten while reading, to bound memory (a SYN flood); and with --json, "
+    "list every flow direction in flows[] (by default only those that sent data or have a "
+    "finding; the rest are counted in flows_not_listed). Memory then grows with the flows.",
 )
 @click.option(
     "--wireguard-port",
@@ -335,6 +337,7 @@ def analyze(
             tunnel=tunnel,
             measured_path_mtu=_path_mtu(measured, "--measured") if measured else None,
             wireguard_port=wireguard_port,
+            every_flow=all_flows,
         )
     if show:
         click.echo("\r\033[K", nl=False, err=True)

@@ -210,3 +210,17 @@ def printable(name: str) -> str:
         else:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out)
+
+
+@dataclass
+class Forgotten:
+    """What the flows without data that the fast pass forgot while reading add up to
+    (`fast.screen.Screen.evict`): counts, and the MSS their SYNs announced (which tells the
+    tunnel and its MTU)."""
+
+    directions: int = 0
+    flows: int = 0
+    packets: int = 0
+    syn_mss: dict[tuple[int, int], int] = field(default_factory=dict)  # (MSS, IP version) -> SYNs
+    # per path (src, dst): the largest MSS the receiver (dst) announced to src, and the version
+    path_mss: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)

@@ -56,22 +56,34 @@ class Keeper:
             self.busy = busy
         rows = c["frame"] - batch.first_frame
         live = np.flatnonzero(~self.busy[dirs])
-        order = live[np.argsort(dirs[live], kind="stable")]
-        if len(order):
-            starts = np.flatnonzero(np.r_[True, dirs[order][1:] != dirs[order][:-1]])
-            for start, stop in zip(
-                starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True
-            ):
-                d = int(dirs[order[start]])
-                pair = pair_of(who[d])
-                if not self._keep(self.pairs, pair, batch, rows[order[start:stop]]):
-                    for other in self.directions.get(pair, ()):
-                        self.busy[other] = True
-                    self.busy[d] = True
-                self.directions.setdefault(pair, set()).add(d)
+        by_pair: dict[Pair, tuple[list[int], list[np.ndarray]]] = {}
+        for d, found in _groups(dirs[live], live).items():
+            ids, parts = by_pair.setdefault(pair_of(who[d]), ([], []))
+            ids.append(d)
+            parts.append(found)
+        for pair, (ids, parts) in by_pair.items():  # one piece per pair: few objects
+            if not self._keep(self.pairs, pair, batch, rows[np.sort(np.concatenate(parts))]):
+                for other in (*self.directions.get(pair, ()), *ids):
+                    self.busy[other] = True
+            self.directions.setdefault(pair, set()).update(ids)
         syn = np.flatnonzero(((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0))
-        for i in syn.tolist():
-            self._keep(self.syns, who[int(dirs[i])].src, batch, rows[i : i + 1])
+        by_host: dict[bytes, list[np.ndarray]] = {}
+        for d, found in _groups(dirs[syn], syn).items():
+            by_host.setdefault(who[d].src, []).append(found)
+        for host, parts in by_host.items():
+            self._keep(self.syns, host, batch, rows[np.sort(np.concatenate(parts))])
+
+    def renumber(self, new_id: np.ndarray) -> None:
+        """The fast pass renumbered its directions (`fast.screen.Screen.evict`): `new_id` gives
+        each old id's new one, -1 for a direction forgotten."""
+        old = np.flatnonzero(new_id[: len(self.busy)] >= 0)
+        busy = np.zeros(int(new_id.max(initial=-1)) + 1, dtype=bool)
+        busy[new_id[old]] = self.busy[old]
+        self.busy = busy
+        self.directions = {
+            pair: {int(new_id[d]) for d in dirs if new_id[d] >= 0}
+            for pair, dirs in self.directions.items()
+        }
 
     def _keep(
         self,
@@ -126,6 +138,17 @@ class Keeper:
                 return None
             parts += syns
         return RecordIndex.join(parts) if parts else None
+
+
+def _groups(keys: np.ndarray, items: np.ndarray) -> dict[int, np.ndarray]:
+    """`items` grouped by their `keys` (equal length), each group in its original order."""
+    if not len(keys):
+        return {}
+    order = np.argsort(keys, kind="stable")
+    keys, items = keys[order], items[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist()
+    stops = [*starts[1:], len(keys)]
+    return {int(keys[a]): items[a:b] for a, b in zip(starts, stops, strict=True)}
 
 
 def pair_of(direction: FlowKey) -> Pair:

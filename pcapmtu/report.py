@@ -153,6 +153,10 @@ class CaptureReport:
     warnings: tuple[str, ...]
     tunnels: dict[str, int] = field(default_factory=dict)  # packets by the tunnel wrapping them
     interfaces: tuple[str, ...] = ()  # pcapng interface names
+    # flows without data counted and forgotten while reading (`analysis.analyze`'s every_flow)
+    flows_forgotten: int = 0
+    directions_forgotten: int = 0
+    packets_forgotten: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -517,8 +521,9 @@ class Report:
             "captures": [c.to_dict() for c in self.captures],
             "flows": [f.to_dict() for f in listed],
             "flows_not_listed": {
-                "directions": len(left),
-                "packets": sum(f.facts.packets for f in left),
+                "directions": len(left) + sum(c.directions_forgotten for c in self.captures),
+                "packets": sum(f.facts.packets for f in left)
+                + sum(c.packets_forgotten for c in self.captures),
             },
             "underlay": {
                 "sessions": [session_to_dict(x) for x in self.sessions],
@@ -575,6 +580,12 @@ def _text_lines(report: Report) -> list[str]:
             f"Capture {c.name}: {c.format}{' (gzip)' if c.compression else ''}, "
             f"{c.packets} packets, {c.tcp_segments} TCP segments, link type {types or '-'}"
         )
+        if c.flows_forgotten:
+            lines.append(
+                f"  {plural(c.flows_forgotten, 'flow')} without data "
+                f"({plural(c.packets_forgotten, 'packet')}) counted and forgotten while reading, "
+                "to keep memory bounded (--all-flows keeps them)"
+            )
         lines += [f"  warning: {w}" for w in c.warnings]
     return lines
 

@@ -33,16 +33,20 @@ def path_reports(
     delivered: dict[Path, int],
     fell: dict[Path, float] | None = None,
     underlay: dict[Path, int | None] | None = None,
+    forgotten_mss: dict[Path, tuple[int, int]] | None = None,
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried segments, black holes first.
 
     The largest size delivered: on a path with a black hole, the largest below the lost size
     (the exact pass saw every packet of it), sent after its MTU fell when it did (`fell`);
-    elsewhere the largest surely delivered (`detect.surely_delivered`).
+    elsewhere the largest surely delivered (`detect.surely_delivered`). `forgotten_mss`: per
+    path, the largest MSS (and IP version) of SYNs of flows forgotten while reading.
     """
     fell = fell or {}
     underlay = underlay or {}  # outer paths judged from WireGuard's messages: what got through
     mtus = tunnel_mtus(facts)
+    for key, (mss, version) in (forgotten_mss or {}).items():
+        mtus[key] = max(mtus.get(key, 0), mtu_from_mss(mss, version))
     versions: dict[Path, int] = {}
     largest: dict[Path, int] = {}  # the largest packet each path was seen to carry
     for f in facts:

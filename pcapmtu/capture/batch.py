@@ -117,6 +117,26 @@ class Batch:
             interfaces=one * iface,
         )
 
+    def parts(self, most: int) -> Iterator[Batch]:
+        """This batch as consecutive batches of at most `most` records each, sharing its bytes
+        (itself when it has no more)."""
+        if len(self) <= most:
+            yield self
+            return
+        for start in range(0, len(self), most):
+            cut = slice(start, start + most)
+            yield Batch(
+                data=self.data,
+                first_frame=self.first_frame + start,
+                offsets=self.offsets[cut],
+                caplens=self.caplens[cut],
+                orig_lens=self.orig_lens[cut],
+                ts=self.ts[cut],
+                link_types=self.link_types[cut],
+                interfaces=self.interfaces[cut],
+                start=self.start,
+            )
+
     def _used(self) -> Batch:
         """This batch with `data` cut to the span its records' bytes take."""
         low = int(self.offsets.min()) if len(self) else 0

@@ -10,7 +10,10 @@ is `detect.worth_exact_pass`.
 The rules that follow a direction's segments one after another run compiled
 (`fast/src/screen.c`); this module finds each segment's direction, carries state between
 batches and gathers the facts. Memory stays flat: per direction a fixed set of numbers and a few
-sizes, plus the segments in flight.
+sizes, plus the segments in flight. And the directions themselves stay few: past `LIVE_LIMIT` of
+them, flows that carried no data (a SYN flood, port scans, health checks) are counted and
+forgotten, the least recently active first (`Screen.evict`), so a flood of new flows costs memory
+by the flows that carried data, not by its length.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import numpy as np
 from pcapmtu import tcp
 from pcapmtu.fast import _native as native  # type: ignore[attr-defined]
 from pcapmtu.fast.columns import Columns, address
-from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, DirectionFacts, FlowKey
+from pcapmtu.model import (
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    DirectionFacts,
+    FlowKey,
+    Forgotten,
+)
 
 NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
 LIMIT = 1 << 42
@@ -47,6 +58,7 @@ NATIVE_COLUMNS = (
     "sack_right",
 )
 RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
+LIVE_LIMIT = 1 << 16  # directions kept before flows without data are forgotten (`Screen.evict`)
 
 # Per-direction state kept between batches, in arrays indexed by direction id, by the names the
 # compiled core reads and writes; those that are fields of `DirectionFacts` become its facts.
@@ -69,12 +81,14 @@ class _Direction:
 
 @dataclass
 class FastFacts:
-    """The fast pass over one capture: every direction's facts, and each host's SYNs."""
+    """The fast pass over one capture: every direction's facts (but those forgotten), and each
+    host's SYNs."""
 
     capture: str
     directions: list[DirectionFacts]  # in the order of their flows' first segments
     host_mss: dict[bytes, tuple[int, int]]  # host -> smallest and largest MSS of its SYNs
     host_syn_frames: dict[bytes, tuple[int, int]]  # host -> first and last frame of those SYNs
+    forgotten: Forgotten = field(default_factory=Forgotten)
 
 
 @dataclass
@@ -90,10 +104,15 @@ class _Pending:
 
 
 class Screen:
-    """Feed it each batch's segments (`add`), in frame order; then `finish`."""
+    """Feed it each batch's segments (`add`), in frame order, with `evict` after each; then
+    `finish`. `limit`: the directions kept before flows without data are forgotten (None:
+    never; every flow's facts are then in `finish`'s result)."""
 
-    def __init__(self, capture: str) -> None:
+    def __init__(self, capture: str, limit: int | None = LIVE_LIMIT) -> None:
         self.capture = capture
+        self.limit = limit
+        self.evict_at = limit  # the number of directions that starts the next `evict`
+        self.forgotten = Forgotten()
         self.ids: dict[tuple[int, ...], int] = {}  # (version, src, sport, dst, dport) -> id
         self.mixes: dict[int, int] = {}  # mix of a live direction's key -> its id
         self._table: tuple[np.ndarray, np.ndarray] | None = None  # `mixes`, sorted
@@ -185,10 +204,9 @@ class Screen:
             mixed = mix(columns)
             unique_rows, inverse = distinct(columns)
             ids = np.empty(len(unique_rows), dtype=np.int64)
-            for u, (row, key_mix) in enumerate(
-                zip(rest[unique_rows].tolist(), mixed[unique_rows].tolist(), strict=True)
+            for u, (key, key_mix) in enumerate(
+                zip(_keys_of(c, rest[unique_rows]), mixed[unique_rows].tolist(), strict=True)
             ):
-                key = _key_of(c, row)
                 d = self.ids.get(key)
                 if d is None:
                     d = self._new_direction(key)
@@ -216,24 +234,135 @@ class Screen:
         opening = opening[opening >= after]
         if not len(opening):
             return None
-        closing = (flags & (TCP_FIN | TCP_RST)) != 0
-        pair = _pair_ids(c) if closing[: opening[-1]].any() else None
-        for row in opening.tolist():
-            if pair is not None and np.any(closing[:row] & (pair[:row] == pair[row])):
-                return int(row)
-            key = _key_of(c, row)
+        closing = np.flatnonzero((flags & (TCP_FIN | TCP_RST)) != 0)
+        reopened = None  # the first SYN after a FIN or RST of its pair of ends in these rows
+        if len(closing) and closing[0] < opening[-1]:
+            pair = _pair_ids(c)
+            first_close = np.full(int(pair.max()) + 1, len(flags), dtype=np.int64)
+            np.minimum.at(first_close, pair[closing], closing)
+            after_close = opening[first_close[pair[opening]] < opening]
+            if len(after_close):
+                reopened = int(after_close[0])
+                opening = opening[opening < reopened]
+        for row, key in zip(opening.tolist(), _keys_of(c, opening), strict=True):
             known = self.ids.get(key, self.ids.get(_reverse(key)))
             if known is not None and self.finished[self.info[known].flow]:
                 return int(row)
-        return None
+        return reopened
 
     def _forget_ports(self, key: tuple[int, ...]) -> None:
         """A new connection on these ports: the next segments start new directions."""
         for k in (key, _reverse(key)):
             d = self.ids.pop(k, None)
             if d is not None:
-                self.mixes = {m: x for m, x in self.mixes.items() if x != d}
+                m = int(mix([np.array([v], dtype=np.uint64) for v in k])[0])
+                if self.mixes.get(m) == d:
+                    del self.mixes[m]
                 self._table = None
+
+    # -- forgetting flows without data ---------------------------------------------------------
+
+    def evict(self) -> np.ndarray | None:
+        """Past `limit` directions, forget the flows without data, the least recently active
+        first (those closed by a FIN or RST before the others), down to half the limit: they
+        cannot hold a black hole, and are only counted (`forgotten`). A flow that sends data
+        after it was forgotten starts again as a new one, as if the capture began then.
+
+        Returns each old direction id's new one (-1: forgotten) when directions were
+        forgotten, for whatever holds their ids (`replay.Keeper.renumber`); else None."""
+        if self.evict_at is None or self.limit is None or self.size <= self.evict_at:
+            return None
+        n, flows_n = self.size, len(self.flow_first)
+        flow_of = self.flow_of[:n]
+        quiet = self._quiet(n)
+        loud_flows = np.bincount(flow_of, weights=~quiet, minlength=flows_n) > 0
+        last_ts = np.full(flows_n, -np.inf)
+        np.maximum.at(last_ts, flow_of, np.nan_to_num(self.floats["last_ts"][:n], nan=-np.inf))
+        candidates = np.flatnonzero(~loud_flows)
+        order = candidates[np.lexsort((last_ts[candidates], self.finished[candidates] == 0))]
+        width = np.bincount(flow_of, minlength=flows_n)[order]  # directions per flow
+        excess = n - self.limit // 2
+        chosen = order[: int(np.searchsorted(np.cumsum(width), excess)) + 1]
+        # the next time: when the live directions grow by half the limit again
+        self.evict_at = max(self.limit, n - int(width[: len(chosen)].sum()) + self.limit // 2)
+        if not len(chosen):
+            return None
+        dropped_flows = np.zeros(flows_n, dtype=bool)
+        dropped_flows[chosen] = True
+        dropped = dropped_flows[flow_of]
+        self._count_forgotten(np.flatnonzero(dropped), len(chosen))
+        return self._compact(np.flatnonzero(~dropped), np.flatnonzero(~dropped_flows))
+
+    def _quiet(self, n: int) -> np.ndarray:
+        """Per direction: it sent no data, and nothing it did can make a finding (no bytes
+        acknowledged or sent unseen, no window closed, no gap waiting)."""
+        st, fl = self.ints, self.floats
+        quiet = (
+            (st["data_packets"][:n] == 0)
+            & (st["acked_unseen"][:n] == 0)
+            & (st["unseen_start"][:n] == NONE)
+            & np.isnan(fl["zero_window_since"][:n])
+            & (fl["zero_window_s"][:n] == 0)
+            & (fl["longest_gap"][:n] == 0)
+        )
+        quiet[self.pending.gap_dir[self.pending.gap_dir < n]] = False
+        for dirs, _, _ in self.pending.data:
+            quiet[dirs[dirs < n]] = False
+        return np.asarray(quiet)
+
+    def _count_forgotten(self, dirs: np.ndarray, flows: int) -> None:
+        gone = self.forgotten
+        gone.directions += len(dirs)
+        gone.flows += flows
+        gone.packets += int(self.ints["packets"][dirs].sum())
+        mss = self.ints["syn_mss"][dirs]
+        for d, value in zip(dirs[mss > 0].tolist(), mss[mss > 0].tolist(), strict=True):
+            who = self.keys[d]
+            key = (value, who.ip_version)
+            gone.syn_mss[key] = gone.syn_mss.get(key, 0) + 1
+            towards = (who.dst, who.src)  # it announced its MSS to the path towards it
+            best = gone.path_mss.get(towards)
+            if best is None or value > best[0]:
+                gone.path_mss[towards] = key
+
+    def _compact(self, kept: np.ndarray, kept_flows: np.ndarray) -> np.ndarray:
+        """Keep only directions `kept` and flows `kept_flows`, numbered anew in their order."""
+        n, size = self.size, len(kept)
+        new_id = np.full(n, -1, dtype=np.int64)
+        new_id[kept] = np.arange(size)
+        new_flow = np.full(len(self.flow_first), -1, dtype=np.int64)
+        new_flow[kept_flows] = np.arange(len(kept_flows))
+        for table in (self.ints, self.floats):
+            for values in table.values():
+                values[:size] = values[kept]
+                values[size:n] = 0
+        self.key_columns[:size] = self.key_columns[kept]
+        peers = self.peer_of[kept]
+        self.peer_of[:size] = np.where(peers >= 0, new_id[np.maximum(peers, 0)], -1)
+        self.flow_of[:size] = new_flow[self.flow_of[kept]]
+        self.flow_of[size:n] = self.peer_of[size:n] = -1
+        self.finished[: len(kept_flows)] = self.finished[kept_flows]
+        self.finished[len(kept_flows) :] = 0
+        self.flow_first = new_id[np.asarray(self.flow_first, dtype=np.int64)[kept_flows]].tolist()
+        self.keys = [self.keys[d] for d in kept.tolist()]
+        self.info = [
+            _Direction(who, int(flow), int(peer))
+            for who, flow, peer in zip(
+                self.keys, self.flow_of[:size].tolist(), self.peer_of[:size].tolist(), strict=True
+            )
+        ]
+        self.ids = {k: int(new_id[d]) for k, d in self.ids.items() if new_id[d] >= 0}
+        self.mixes = {m: int(new_id[d]) for m, d in self.mixes.items() if new_id[d] >= 0}
+        self._table = None
+        self.sizes = {(int(new_id[d]), s): v for (d, s), v in self.sizes.items() if new_id[d] >= 0}
+        self.resent = {
+            (int(new_id[d]), s): v for (d, s), v in self.resent.items() if new_id[d] >= 0
+        }
+        p = self.pending
+        p.data = [(new_id[d], end, ip) for d, end, ip in p.data]  # none was forgotten
+        p.gap_dir = new_id[p.gap_dir]
+        self.size = size
+        return new_id
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -410,7 +539,9 @@ class Screen:
             for d in (a, self.info[a].peer)
             if d >= 0
         ]
-        return FastFacts(self.capture, directions, self.host_mss, self.host_syn_frames)
+        return FastFacts(
+            self.capture, directions, self.host_mss, self.host_syn_frames, self.forgotten
+        )
 
     def _facts(
         self, d: int, new_data: dict[int, list[int]], resent: dict[int, list[int]]
@@ -449,6 +580,11 @@ def _grown(values: np.ndarray, capacity: int) -> np.ndarray:
 
 def _key_of(c: Columns, row: int) -> tuple[int, ...]:
     return tuple(int(c[name][row]) for name in KEY_COLUMNS)
+
+
+def _keys_of(c: Columns, rows: np.ndarray) -> list[tuple[int, ...]]:
+    """`_key_of` of each of `rows`, at once."""
+    return list(zip(*(c[name][rows].tolist() for name in KEY_COLUMNS), strict=True))
 
 
 def _reverse(key: tuple[int, ...]) -> tuple[int, ...]:
