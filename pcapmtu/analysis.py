@@ -427,8 +427,8 @@ def _pairs_to_replay(
     traced: TraceRequest | None,
 ) -> set[Pair]:
     """The host pairs where the exact pass could find something (`detect.worth_exact_pass`),
-    in any capture; for a postmortem of few flows, every pair (their pictures need them all),
-    and the pairs an ICMP too-big quotes (a finding of their own)."""
+    in any capture; for a postmortem of few flows, every pair that carried data (their
+    pictures need them all), and the pairs an ICMP too-big quotes (a finding of their own)."""
     pairs: set[Pair] = set()
     for one in analysed:
         pairs |= {
@@ -438,7 +438,8 @@ def _pairs_to_replay(
         }
     if traced is not None:
         if traced.every_flow(f for one in analysed for f in one.facts):
-            pairs |= {pair_of(f.flow) for one in analysed for f in one.facts}
+            # the pictures draw data and its ACKs: a flow without data has none to draw
+            pairs |= {pair_of(f.flow) for one in analysed for f in one.facts if f.data_packets}
         pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
     return pairs
 

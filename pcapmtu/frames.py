@@ -134,7 +134,7 @@ def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
             how = "duplicate" if c.frame in t.trace.duplicates else fate.get(c.frame, "never")
             row = (c.ts, c.ts - start, t.name, c.flow.text(), c.frame, c.start, c.end)
             rows.append((*row, c.payload_len, c.ip_len, c.size, c.resends, how))
-    return _frame(rows, SEGMENT_COLUMNS, time_from="ts")
+    return _frame(rows, SEGMENT_COLUMNS)
 
 
 def acks(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
@@ -144,7 +144,7 @@ def acks(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
         start = t.first_ts or 0.0
         for a in t.trace.acks:
             rows.append((a.ts, a.ts - start, t.name, a.flow.text(), a.frame, a.ack, a.sack_blocks))
-    return _frame(rows, ACK_COLUMNS, time_from="ts")
+    return _frame(rows, ACK_COLUMNS)
 
 
 def flows(report: Report) -> pd.DataFrame:
@@ -164,7 +164,7 @@ def evidence(report: Report) -> pd.DataFrame:
         for f in report.findings
         for e in f.evidence
     ]
-    return _frame(rows, EVIDENCE_COLUMNS, time_from="time")
+    return _frame(rows, EVIDENCE_COLUMNS)
 
 
 def too_big(report: Report) -> pd.DataFrame:
@@ -180,7 +180,7 @@ def too_big(report: Report) -> pd.DataFrame:
         for f in report.findings
         if f.kind == "icmp_too_big"
     ]
-    return _frame(rows, TOO_BIG_COLUMNS, time_from="time")
+    return _frame(rows, TOO_BIG_COLUMNS)
 
 
 def outer(
@@ -216,7 +216,7 @@ def outer(
         )
         for m, delivered in read
     ]
-    return _frame(rows, OUTER_COLUMNS, time_from="time")
+    return _frame(rows, OUTER_COLUMNS)
 
 
 _MESSAGE_TYPES = {1: "initiation", 2: "response", 3: "cookie", 4: "transport"}
@@ -241,8 +241,8 @@ def _flow_row(report: FlowReport) -> tuple[Any, ...]:
         f.dsacks,
         f.peer_syn_mss,
         f.largest_ip_len,
-        _utc(f.first_ts),
-        _utc(f.last_ts),
+        f.first_ts,  # seconds: `_frame` turns them into times, all at once
+        f.last_ts,
     )
 
 
@@ -260,22 +260,17 @@ def _finding_row(f: Finding) -> tuple[Any, ...]:
         f.recovered.after_s if f.recovered else float("nan"),
         f.mss,
         f.icmp_mtu,
-        _utc(f.first_ts),
+        f.first_ts,
     )
 
 
-def _utc(ts: float) -> pd.Timestamp:
-    """NaT for a time no date can hold (a damaged capture's), as the report's null."""
-    return pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
-
-
-def _frame(
-    rows: list[tuple[Any, ...]], columns: dict[str, str], time_from: str | None = None
-) -> pd.DataFrame:
-    """A frame of `rows` with the declared columns and dtypes. With `time_from`, the first
-    value of each row is seconds since the epoch, turned into the `time` column."""
+def _frame(rows: list[tuple[Any, ...]], columns: dict[str, str]) -> pd.DataFrame:
+    """A frame of `rows` with the declared columns and dtypes. The values of time columns are
+    seconds since the epoch (None: unknown); a time no date can hold (a damaged capture's) is
+    NaT, as the report's null."""
     frame = pd.DataFrame.from_records(rows, columns=list(columns))
-    if time_from is not None:
-        seconds = frame["time"].astype("float64")
-        frame["time"] = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+    for name, dtype in columns.items():
+        if dtype.startswith("datetime64"):
+            seconds = frame[name].astype("float64")
+            frame[name] = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
     return frame.astype(columns)
