@@ -19,31 +19,39 @@ import json
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 ETHERNET = bytes.fromhex("020000000001020000000002") + b"\x08\x00"
 
 
-def syn(i: int) -> bytes:
-    """The i-th SYN of the flood: from 10.x.y.z, port 1024 + i % 256, to 192.0.2.1:80."""
+def syn(i: int, link: bytes = ETHERNET) -> bytes:
+    """The i-th SYN of the flood: from 10.x.y.z, port 1024 + i % 256, to 192.0.2.1:80, after
+    `link` (the link header: Ethernet's, or none for raw IP)."""
     src = struct.pack("!I", 0x0A000000 | (i >> 8))
     ip = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0x4000, 64, 6, 0, src, bytes([192, 0, 2, 1])
     )
     tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 0, 0x50, 0x02, 64240, 0, 0)
-    return ETHERNET + ip + tcp
+    return link + ip + tcp
+
+
+def flood_records(flows: int, per_second: int = 1000, start: float = 1000.0) -> Iterator[bytes]:
+    """The flood's pcap records (header and packet): `per_second` SYNs a second from `start`."""
+    for i in range(flows):
+        packet = syn(i)
+        ts = start + i / per_second
+        seconds, micros = int(ts), round((ts % 1) * 1e6) % 1_000_000
+        yield struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet
 
 
 def write_flood(path: Path, flows: int) -> None:
     with path.open("wb") as out:
         out.write(PCAP_HEADER)
         chunk = bytearray()
-        for i in range(flows):
-            packet = syn(i)
-            chunk += struct.pack("<IIII", 1000 + i // 1000, i % 1000, len(packet), len(packet))
-            chunk += packet
+        for record in flood_records(flows):
+            chunk += record
             if len(chunk) > 1 << 22:
                 out.write(chunk)
                 chunk.clear()
