@@ -4,6 +4,10 @@
 
 The shapes (each written to FOLDER, then analysed by `pcapmtu analyze` and `--json`):
 - a SYN flood: `--flows` connection attempts, one SYN each, each from its own address and port;
+  also read from stdin, by `pcapmtu report`, and with `--all-flows` (which keeps every flow);
+- a spoofed flood: as many SYNs, each from its own address, with an MSS option;
+- a refused flood: as many SYNs, each answered by a RST, from 64 hosts and 4096 ports (ports
+  come back after a RST: a new connection on old ports);
 - empty records: `--empty` records of zero bytes (a capture of nothing, or a broken writer);
 - a pcapng with a name-resolution block after every packet, and one whose packets alternate
   with new interface blocks: made from the flood's first 5000 SYNs.
@@ -37,25 +41,71 @@ def syn(i: int, link: bytes = ETHERNET) -> bytes:
     return link + ip + tcp
 
 
-def flood_records(flows: int, per_second: int = 1000, start: float = 1000.0) -> Iterator[bytes]:
-    """The flood's pcap records (header and packet): `per_second` SYNs a second from `start`."""
+def spoofed(i: int) -> bytes:
+    """The i-th SYN of a flood from spoofed addresses: each from its own address (10.0.0.0/8
+    and up), with an MSS option as a real stack's SYN has."""
+    src = struct.pack("!I", (0x0A000000 + i) & 0xFFFFFFFF)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 44, i & 0xFFFF, 0x4000, 64, 6, 0, src, bytes([192, 0, 2, 1])
+    )
+    tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 0, 0x60, 0x02, 64240, 0, 0)
+    return ETHERNET + ip + tcp + struct.pack("!BBH", 2, 4, 1460)
+
+
+def refused(i: int) -> tuple[bytes, bytes]:
+    """The i-th attempt of a flood the server refuses: a SYN from one of 64 hosts and 4096
+    ports (so each pair of ends comes back every 262,144 attempts: port reuse after a RST),
+    and the server's RST."""
+    client = bytes([10, 1, (i >> 12) & 0x3F, 1])
+    server = bytes([192, 0, 2, 1])
+    port = 1024 + (i & 0xFFF)
+    out = []
+    for src, dst, sport, dport, seq, ack, flags in (
+        (client, server, port, 80, i, 0, 0x02),
+        (server, client, 80, port, 0, i + 1, 0x14),
+    ):
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0x4000, 64, 6, 0, src, dst)
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 0x50, flags, 0, 0, 0)
+        out.append(ETHERNET + ip + tcp)
+    return out[0], out[1]
+
+
+def _record(ts: float, packet: bytes) -> bytes:
+    seconds, micros = int(ts), round((ts % 1) * 1e6) % 1_000_000
+    return struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet
+
+
+def flood_records(
+    flows: int, per_second: int = 1000, start: float = 1000.0, make: Callable[[int], bytes] = syn
+) -> Iterator[bytes]:
+    """The flood's pcap records (header and packet): `per_second` SYNs a second from `start`,
+    each made by `make` (`syn`, or `spoofed`)."""
     for i in range(flows):
-        packet = syn(i)
-        ts = start + i / per_second
-        seconds, micros = int(ts), round((ts % 1) * 1e6) % 1_000_000
-        yield struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet
+        yield _record(start + i / per_second, make(i))
 
 
-def write_flood(path: Path, flows: int) -> None:
+def refused_records(flows: int, per_second: int = 1000) -> Iterator[bytes]:
+    """The refused flood's records: each SYN, and its RST 100 microseconds later."""
+    for i in range(flows):
+        ask, no = refused(i)
+        yield _record(1000.0 + i / per_second, ask)
+        yield _record(1000.0 + i / per_second + 1e-4, no)
+
+
+def _write(path: Path, records: Iterator[bytes]) -> None:
     with path.open("wb") as out:
         out.write(PCAP_HEADER)
         chunk = bytearray()
-        for record in flood_records(flows):
+        for record in records:
             chunk += record
             if len(chunk) > 1 << 22:
                 out.write(chunk)
                 chunk.clear()
         out.write(chunk)
+
+
+def write_flood(path: Path, flows: int, make: Callable[[int], bytes] = syn) -> None:
+    _write(path, flood_records(flows, make=make))
 
 
 def write_empty(path: Path, records: int) -> None:
@@ -84,22 +134,27 @@ def write_pcapng(path: Path, packets: int, between: str) -> None:
     path.write_bytes(bytes(out))
 
 
-# Runs one command as its only child and reports that child's own peak RSS and CPU time.
+# Runs one command as its only child (stdin from a file when given) and reports that child's own
+# peak RSS and CPU time.
 _WRAP = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+stdin = open(sys.argv[1], "rb") if sys.argv[1] else subprocess.DEVNULL
+done = subprocess.run(sys.argv[2:], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps([time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
                   usage.ru_maxrss, len(done.stdout)]))
 """
 
 
-def measure(args: list[str]) -> tuple[float, float, int, int]:
+def measure(args: list[str], stdin: Path | None = None) -> tuple[float, float, int, int]:
     """(wall s, CPU s, peak RSS KB, bytes of stdout) of one pcapmtu run."""
     command = [sys.executable, "-m", "pcapmtu", *args]
     done = subprocess.run(
-        [sys.executable, "-c", _WRAP, *command], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _WRAP, str(stdin or ""), *command],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall, cpu, rss, out = json.loads(done.stdout)
     return float(wall), float(cpu), int(rss), int(out)
@@ -113,21 +168,35 @@ def main() -> None:
     options = parser.parse_args()
     folder: Path = options.folder
     folder.mkdir(parents=True, exist_ok=True)
+    flood = f"syn-flood-{options.flows}.pcap"
     shapes: dict[str, Callable[[Path], None]] = {
-        f"syn-flood-{options.flows}.pcap": lambda p: write_flood(p, options.flows),
+        flood: lambda p: write_flood(p, options.flows),
+        f"spoofed-{options.flows}.pcap": lambda p: write_flood(p, options.flows, spoofed),
+        f"refused-{options.flows}.pcap": lambda p: _write(p, refused_records(options.flows)),
         f"empty-{options.empty}.pcap": lambda p: write_empty(p, options.empty),
         "nrb-after-every-packet.pcapng": lambda p: write_pcapng(p, 5000, "nrb"),
         "idb-after-every-packet.pcapng": lambda p: write_pcapng(p, 5000, "idb"),
     }
-    print("| capture | MB | output | wall s | CPU s | peak RSS MB | stdout kB |")
+    report = str(folder / "report.html")
+    print("| capture | MB | command | wall s | CPU s | peak RSS MB | stdout kB |")
     print("|---|---|---|---|---|---|---|")
     for name, write in shapes.items():
         path = folder / name
         if not path.exists():
             write(path)
         size = path.stat().st_size / 1e6
-        for how, extra in (("text", []), ("--json", ["--json"])):
-            wall, cpu, rss, out = measure(["analyze", "-q", *extra, str(path)])
+        runs: list[tuple[str, list[str], Path | None]] = [
+            ("analyze", ["analyze", "-q", str(path)], None),
+            ("analyze --json", ["analyze", "-q", "--json", str(path)], None),
+        ]
+        if name == flood:
+            runs += [
+                ("analyze - (stdin)", ["analyze", "-q", "-"], path),
+                ("report", ["report", "-o", report, str(path)], None),
+                ("analyze --all-flows", ["analyze", "-q", "--all-flows", str(path)], None),
+            ]
+        for how, args, stdin in runs:
+            wall, cpu, rss, out = measure(args, stdin)
             print(
                 f"| {name} | {size:.1f} | {how} | {wall:.2f} | {cpu:.2f} | {rss / 1000:.0f} "
                 f"| {out / 1e3:.0f} |"

@@ -21,6 +21,7 @@ from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment, TooBig
 
 KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at most
 KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
+KEEP_PIECES = 1 << 15  # pieces (a pair's or host's records of one batch) at most: 700 B each
 
 Pair = frozenset[bytes]
 Columns = dict[str, np.ndarray]  # a batch's segments as columns (`fast.columns`)
@@ -34,11 +35,13 @@ class Keeper:
         self.syns: dict[bytes, list[RecordIndex] | None] = {}
         self.counts: dict[Pair | bytes, int] = {}
         self.total = 0
+        self.pieces = 0
         self.placeless = False  # segments were met whose place in the file is unknown
         self.directions: dict[Pair, set[int]] = {}  # the fast pass's directions of each pair
         self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
-        # KEEP_TOTAL was reached once: from then on, pairs and hosts not kept already are not
-        # kept, and not noted one by one either (a flood of new flows would fill the tables)
+        # KEEP_TOTAL or KEEP_PIECES was reached once: from then on, pairs and hosts not kept
+        # already are not kept, and not noted one by one either (a flood of new flows would
+        # fill the tables)
         self.full = False
 
     def add(self, batch: Batch, c: Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
@@ -97,13 +100,16 @@ class Keeper:
         if kept is None:
             return False
         count = self.counts.get(key, 0) + len(rows)
-        if count > KEEP_PER_PAIR or self.total + len(rows) > KEEP_TOTAL:
-            self.full = self.full or self.total + len(rows) > KEEP_TOTAL
+        over = self.total + len(rows) > KEEP_TOTAL or self.pieces >= KEEP_PIECES
+        if count > KEEP_PER_PAIR or over:
+            self.full = self.full or over
             if key in table or not self.full:
                 table[key] = None  # type: ignore[index]
             self.total -= self.counts.pop(key, 0)
+            self.pieces -= len(kept)
             return False
         kept.append(RecordIndex.of(batch, rows))
+        self.pieces += 1
         table[key] = kept  # type: ignore[index]
         self.counts[key] = count
         self.total += len(rows)

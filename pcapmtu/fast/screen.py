@@ -59,6 +59,7 @@ NATIVE_COLUMNS = (
 )
 RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
 LIVE_LIMIT = 1 << 16  # directions kept before flows without data are forgotten (`Screen.evict`)
+HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_forget_hosts`)
 
 # Per-direction state kept between batches, in arrays indexed by direction id, by the names the
 # compiled core reads and writes; those that are fields of `DirectionFacts` become its facts.
@@ -266,7 +267,8 @@ class Screen:
         """Past `limit` directions, forget the flows without data, the least recently active
         first (those closed by a FIN or RST before the others), down to half the limit: they
         cannot hold a black hole, and are only counted (`forgotten`). A flow that sends data
-        after it was forgotten starts again as a new one, as if the capture began then.
+        after it was forgotten starts again as a new one, as if the capture began then. Past
+        `HOST_LIMIT` hosts, those left with no flow are forgotten too (`_forget_hosts`).
 
         Returns each old direction id's new one (-1: forgotten) when directions were
         forgotten, for whatever holds their ids (`replay.Keeper.renumber`); else None."""
@@ -362,7 +364,21 @@ class Screen:
         p.data = [(new_id[d], end, ip) for d, end, ip in p.data]  # none was forgotten
         p.gap_dir = new_id[p.gap_dir]
         self.size = size
+        self._forget_hosts()
         return new_id
+
+    def _forget_hosts(self) -> None:
+        """Past `HOST_LIMIT` hosts (or paths) remembered for the MSS their SYNs announced,
+        forget those left with no flow: a flood from a million addresses would keep a million."""
+        gone = self.forgotten
+        if max(len(self.host_mss), len(gone.path_mss)) <= HOST_LIMIT:
+            return
+        hosts = {who.src for who in self.keys} | {who.dst for who in self.keys}
+        self.host_mss = {h: v for h, v in self.host_mss.items() if h in hosts}
+        self.host_syn_frames = {h: v for h, v in self.host_syn_frames.items() if h in hosts}
+        gone.path_mss = {
+            path: v for path, v in gone.path_mss.items() if path[0] in hosts and path[1] in hosts
+        }
 
     # -- one batch ---------------------------------------------------------------------------
 
