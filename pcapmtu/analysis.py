@@ -124,12 +124,15 @@ def analyze(
     measured_path_mtu: int | None = None,
     wireguard_port: int | None = None,
     every_flow: bool = False,
+    executor: concurrent.futures.Executor | None = None,
 ) -> Report:
     """Analyse one capture, or several together, and return the `Report`.
 
     `sources` is a path ("-" for stdin), bytes, a binary file object, or a list of them.
     With `jobs` > 1, captures are read in that many processes at once; the report is the same
-    as with one. `progress` is called after each batch of records read in this process. Raises
+    as with one. With an `executor` (a Dask client's `get_executor()`: `fleet.connect`), each
+    capture's first pass runs there, where its path must be readable too; the report is the
+    same. `progress` is called after each batch of records read in this process. Raises
     a `CaptureError` for a capture that cannot be read at all; damage found while reading is a
     `CaptureWarning` (also listed in the report) and the rest is still analysed.
 
@@ -158,6 +161,7 @@ def analyze(
         measured_path_mtu=measured_path_mtu,
         wireguard_port=wireguard_port,
         every_flow=every_flow,
+        executor=executor,
     )
     return report
 
@@ -175,6 +179,7 @@ def analyze_and_trace(
     measured_path_mtu: int | None = None,
     wireguard_port: int | None = None,
     every_flow: bool = False,
+    executor: concurrent.futures.Executor | None = None,
 ) -> tuple[Report, list[CaptureTrace]]:
     """`analyze`, and with `traced` the segments and ACKs the exact pass followed (for a
     postmortem's pictures): no pass more than the analysis itself takes."""
@@ -185,7 +190,9 @@ def analyze_and_trace(
     exact = not shortlist or not fast.AVAILABLE
     with _replayable(items, labels) as readable:
         with _first_ctrl_c_stops([i.tee for i in readable if i.tee is not None]):
-            analysed = _first_pass_all(readable, jobs, progress, exact, traced, every_flow)
+            analysed = _first_pass_all(
+                readable, jobs, progress, exact, traced, every_flow, executor
+            )
         delivered: dict[detect.Path, int] = {}
         for one in analysed:
             for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
@@ -265,14 +272,20 @@ def _first_pass_all(
     exact: bool,
     traced: TraceRequest | None,
     every_flow: bool,
+    executor: concurrent.futures.Executor | None = None,
 ) -> list[_Analysed]:
-    """The first pass over every capture, in worker processes when asked and possible."""
+    """The first pass over every capture, in worker processes (or on `executor`) when asked
+    and possible: captures named by path, no trace kept."""
     by_path = all(isinstance(i.source, str | os.PathLike) for i in inputs)
-    if jobs <= 1 or len(inputs) < 2 or not by_path or traced is not None:
+    elsewhere = executor is not None or (jobs > 1 and len(inputs) >= 2)
+    if not elsewhere or not by_path or traced is not None:
         return [_first_pass(i, progress, exact, traced, every_flow) for i in inputs]
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        many = [exact] * len(inputs), [every_flow] * len(inputs)
-        analysed = list(pool.map(_first_pass_quietly, inputs, *many))
+    many = [exact] * len(inputs), [every_flow] * len(inputs)
+    if executor is not None:
+        analysed = list(executor.map(_first_pass_quietly, inputs, *many))
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+            analysed = list(pool.map(_first_pass_quietly, inputs, *many))
     for one in analysed:  # the workers' warnings did not reach this process
         for message in one.report.warnings:
             warnings.warn(message, CaptureWarning, stacklevel=3)

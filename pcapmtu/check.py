@@ -115,12 +115,19 @@ def compare(report: Report, expected: Expectation) -> list[str]:
 
 
 def check_captures(
-    paths: Sequence[str | Path], *, config: DetectConfig | None = None
+    paths: Sequence[str | Path], *, config: DetectConfig | None = None, client: Any = None
 ) -> list[CheckResult]:
     """Find the captures under `paths` and their expectations, analyse each capture on its
-    own, and compare. Raises `InputFileError` for a bad expectation or manifest, and
-    `UsageError` when there is nothing to check; an unreadable capture is an ERROR result."""
-    return [_check_one(path, expected, config) for path, expected in find_captures(paths)]
+    own (on the workers of `client`, a Dask client, when given: `fleet.connect`), and
+    compare. Raises `InputFileError` for a bad expectation or manifest, and `UsageError` when
+    there is nothing to check; an unreadable capture is an ERROR result."""
+    found = find_captures(paths)
+    if client is None:
+        return [_check_one(path, expected, config) for path, expected in found]
+    futures = client.map(
+        _check_one, [p for p, _ in found], [e for _, e in found], config=config, pure=False
+    )
+    return list(client.gather(futures))
 
 
 def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path, Expectation]]:

@@ -6,12 +6,13 @@ also shown in the README, and a test keeps the two equal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,6 +39,7 @@ EXIT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+FLEET_INSTALL = "pip install 'pcapmtu[fleet]'"  # the optional extra with Dask
 DEBUG_ENV = "PCAPMTU_DEBUG"
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # what Linux takes as an interface name
 
@@ -196,6 +198,18 @@ class ExitCodeGroup(Group):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+@contextlib.contextmanager
+def _cluster(scheduler: str | None) -> Iterator[Any]:
+    """The Dask client of --scheduler (`fleet.connect`), or None without one."""
+    if scheduler is None:
+        yield None
+        return
+    from pcapmtu.fleet import connect
+
+    with connect(scheduler) as client:
+        yield client
+
+
 def _tunnel_kind(value: str | None) -> str | None:
     """--tunnel, checked: a tunnel kind pcapmtu knows."""
     from pcapmtu.tunnels import check_kind
@@ -245,6 +259,14 @@ def cli() -> None:
     help="Read this many captures at once, in separate processes.",
 )
 @click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Read each capture's first pass on a Dask cluster: a scheduler's address "
+    "(tcp://host:8786), or local:N for N worker processes here. Its workers must see the "
+    f"same paths. The report is the same. Needs {FLEET_INSTALL}.",
+)
+@click.option(
     "-q",
     "--quiet",
     is_flag=True,
@@ -292,6 +314,7 @@ def analyze(
     measured: str | None,
     wireguard_port: int | None,
     all_flows: bool,
+    scheduler: str | None,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
@@ -325,9 +348,11 @@ def analyze(
             "'-' reads a capture from stdin, but stdin is a terminal: pipe one in, "
             "e.g. tcpdump -i wg0 -w - | pcapmtu analyze -"
         )
+    if scheduler is not None and jobs > 1:
+        raise click.UsageError("--jobs and --scheduler: give one (the cluster has its workers)")
     config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
     show = not quiet and sys.stderr.isatty()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _cluster(scheduler) as client:
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
         report = run_analysis(
             list(captures),
@@ -338,6 +363,7 @@ def analyze(
             measured_path_mtu=_path_mtu(measured, "--measured") if measured else None,
             wireguard_port=wireguard_port,
             every_flow=all_flows,
+            executor=client.get_executor() if client is not None else None,
         )
     if show:
         click.echo("\r\033[K", nl=False, err=True)
@@ -407,7 +433,21 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
     help="Exit 0 even when a capture does not meet its expectation (unreadable input still "
     "exits 2).",
 )
-def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: bool) -> int:
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Analyse the captures on a Dask cluster, each on a worker: a scheduler's address "
+    "(tcp://host:8786), or local:N for N worker processes here. Its workers must see the "
+    f"same paths. The results are the same. Needs {FLEET_INSTALL}.",
+)
+def check(
+    paths: tuple[str, ...],
+    as_json: bool,
+    junit: Path | None,
+    exit_zero: bool,
+    scheduler: str | None,
+) -> int:
     """Check captures against the outcome expected of them: a regression test.
 
     PATH is a capture or a folder (searched below for .pcap, .pcapng, .cap and
@@ -435,7 +475,8 @@ def check(paths: tuple[str, ...], as_json: bool, junit: Path | None, exit_zero: 
 
     if junit is not None and not junit.parent.is_dir():
         raise UsageError(f"cannot write {junit}: no such folder {junit.parent}")
-    results = check_captures(list(paths))
+    with _cluster(scheduler) as client:
+        results = check_captures(list(paths), client=client)
     for r in results:
         for warning in r.warnings:
             click.echo(f"pcapmtu: warning: {warning}", err=True)
