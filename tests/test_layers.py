@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"report_html", "report", "summary", "underlay"},
     {"analysis"},  # the pipeline
     {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probing"},
-    {"postmortem"},
+    {"postmortem", "fleet"},  # a page of one analysis; many captures on a Dask cluster
     {"cli", "__main__", "__init__", "start"},
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
