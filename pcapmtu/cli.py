@@ -14,12 +14,10 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from pcapmtu.analysis import Progress
-from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import (
     CaptureError,
     LabSetupError,
@@ -28,11 +26,14 @@ from pcapmtu.errors import (
     UsageError,
 )
 from pcapmtu.lab import scenario as scenario_spec
-from pcapmtu.model import is_number, printable
+from pcapmtu.model import DetectConfig, is_number, printable
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
-from pcapmtu.report import VERDICT_CLEAN, Report
 from pcapmtu.tunnels import TUNNELS
 from pcapmtu.version import __version__
+
+if TYPE_CHECKING:  # the analysis (numpy and the decoders) loads when a command needs it
+    from pcapmtu.analysis import Progress
+    from pcapmtu.report import Report
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -792,6 +793,8 @@ def _progress_line(progress: Progress) -> None:
 def exit_code(report: Report) -> int:
     """0 only when the capture shows no black hole; 1 when it shows one, confirmed or
     suspected, and when it cannot decide (inconclusive): never a wrong "clean" exit."""
+    from pcapmtu.detect import VERDICT_CLEAN
+
     return EXIT_OK if report.verdict == VERDICT_CLEAN else EXIT_FOUND
 
 

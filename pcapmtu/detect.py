@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
+from pcapmtu.model import DetectConfig as DetectConfig  # its thresholds, applied here
 from pcapmtu.model import DirectionFacts, FlowKey, TooBig, plural
 from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.tunnels import WG_TRANSPORT
@@ -73,15 +74,6 @@ VERDICT_INCONCLUSIVE = "inconclusive"
 
 Path = tuple[bytes, bytes]  # (src, dst): a direction of travel between two hosts
 HostMss = dict[bytes, tuple[int, int]]  # host -> the smallest and largest MSS its SYNs announced
-
-
-@dataclass(frozen=True)
-class DetectConfig:
-    """Every threshold of detection, in one place."""
-
-    min_full_size_copies: int = 3  # the original and two retransmissions, all unacknowledged
-    min_hole_s: float = 1.5  # at Linux's 200 ms minimum RTO: 3 attempts (0.2 + 0.4 + 0.8 s)
-    min_zero_window_s: float = 1.0  # a receive window closed this long: a stall of its own
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,12 @@ class Forgotten:
     syn_mss: dict[tuple[int, int], int] = field(default_factory=dict)  # (MSS, IP version) -> SYNs
     # per path (src, dst): the largest MSS the receiver (dst) announced to src, and the version
     path_mss: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Every threshold of detection, in one place (`detect` applies them)."""
+
+    min_full_size_copies: int = 3  # the original and two retransmissions, all unacknowledged
+    min_hole_s: float = 1.5  # at Linux's 200 ms minimum RTO: 3 attempts (0.2 + 0.4 + 0.8 s)
+    min_zero_window_s: float = 1.0  # a receive window closed this long: a stall of its own
