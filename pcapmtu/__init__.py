@@ -18,6 +18,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load when first used
     from pcapmtu.analysis import CaptureTrace, analyze, trace
+    from pcapmtu.capture.continued import Continued, continued
     from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
     from pcapmtu.errors import (
         CaptureError,
@@ -46,6 +47,7 @@ _WHERE = {
     "CaptureReport": "pcapmtu.report",
     "CaptureTrace": "pcapmtu.analysis",
     "CaptureWarning": "pcapmtu.errors",
+    "Continued": "pcapmtu.capture.continued",
     "CorruptCaptureError": "pcapmtu.errors",
     "DetectConfig": "pcapmtu.detect",
     "DirectionFacts": "pcapmtu.model",
@@ -69,6 +71,7 @@ _WHERE = {
     "UnknownLinkTypeWarning": "pcapmtu.errors",
     "__version__": "pcapmtu.version",
     "analyze": "pcapmtu.analysis",
+    "continued": "pcapmtu.capture.continued",
     "probe": "pcapmtu.probing",
     "trace": "pcapmtu.analysis",
 }
@@ -92,6 +95,7 @@ __all__ = [
     "CaptureReport",
     "CaptureTrace",
     "CaptureWarning",
+    "Continued",
     "CorruptCaptureError",
     "DetectConfig",
     "DirectionFacts",
@@ -115,6 +119,7 @@ __all__ = [
     "UnknownLinkTypeWarning",
     "__version__",
     "analyze",
+    "continued",
     "probe",
     "trace",
 ]

@@ -199,6 +199,21 @@ class ExitCodeGroup(Group):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+def _pieces_joined(captures: Sequence[str], every: bool) -> list[Any]:
+    """The captures to analyse: files that continue one another (a rotated capture) joined
+    into one, told by their names, or all of them with --continued (`capture.continued`)."""
+    from pcapmtu.capture import continued
+
+    if every:
+        if len(captures) < 2 or "-" in captures:
+            raise click.UsageError("--continued joins two or more capture files (not stdin)")
+        return [continued.continued(captures)]
+    joined, notes = continued.group(list(captures))
+    for note in notes:
+        click.echo(f"pcapmtu: warning: {note}", err=True)
+    return joined
+
+
 @contextlib.contextmanager
 def _cluster(scheduler: str | None) -> Iterator[Any]:
     """The Dask client of --scheduler (`fleet.connect`), or None without one."""
@@ -260,6 +275,14 @@ def cli() -> None:
     help="Read this many captures at once, in separate processes.",
 )
 @click.option(
+    "--continued",
+    is_flag=True,
+    help="The captures are one capture in pieces, in this order (a rotated capture: tcpdump "
+    "-C/-G/-W, dumpcap -b): read them as one, so flows crossing files are whole. Without it, "
+    "pieces are joined when their names tell (tcpdump's cap.pcap, cap.pcap1, ...; dumpcap's "
+    "prefix_00001_TIME.pcapng) and their link types and times agree.",
+)
+@click.option(
     "--scheduler",
     metavar="ADDRESS",
     default=None,
@@ -316,6 +339,7 @@ def analyze(
     wireguard_port: int | None,
     all_flows: bool,
     scheduler: str | None,
+    continued: bool,
 ) -> int:
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
@@ -351,12 +375,13 @@ def analyze(
         )
     if scheduler is not None and jobs > 1:
         raise click.UsageError("--jobs and --scheduler: give one (the cluster has its workers)")
+    sources = _pieces_joined(captures, continued)
     config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
     show = not quiet and sys.stderr.isatty()
     with warnings.catch_warnings(), _cluster(scheduler) as client:
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
         report = run_analysis(
-            list(captures),
+            sources,
             config=config,
             jobs=jobs,
             progress=_progress_line if show else None,

@@ -2,6 +2,8 @@
 a file object.
 
     source.py   where the bytes come from (paths, stdin, gzip), a copy of stdin, reading again
+    continued.py  files that continue one another (a rotated capture), read as one
+    magics.py   what a file's first bytes say (pcap, pcapng, gzip)
     pcap.py     the pcap format           pcapng.py   the pcapng format
     walk.py     where each record starts (compiled `_walk.c`, or Python)
     batch.py    records in batches: bytes in one buffer, header fields in arrays

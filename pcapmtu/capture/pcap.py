@@ -16,20 +16,15 @@ import numpy as np
 
 from pcapmtu.capture import walk
 from pcapmtu.capture.batch import MAX_RECORD_BYTES, RESYNC_WINDOW, Batch, Bytes, Reader
+from pcapmtu.capture.magics import PCAP_HEADER_LEN as PCAP_HEADER_LEN
+from pcapmtu.capture.magics import PCAP_MAGICS as PCAP_MAGICS
+from pcapmtu.capture.magics import PCAP_MODIFIED_MAGICS as PCAP_MODIFIED_MAGICS
 from pcapmtu.capture.source import read_exact
 from pcapmtu.errors import CorruptCaptureError
 from pcapmtu.linktypes import LINKTYPE_MASK
 from pcapmtu.model import CaptureInfo
 
 Warn = Callable[[str], None]
-PCAP_MAGICS: dict[bytes, tuple[str, int]] = {  # first 4 bytes -> (byte order, ticks per second)
-    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
-    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
-    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
-    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
-}
-PCAP_MODIFIED_MAGICS = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")  # Kuznetzov's patched pcap
-PCAP_HEADER_LEN = 24
 PCAP_RECORD_HEADER_LEN = 16
 PCAP_MAJOR_VERSION = 2
 

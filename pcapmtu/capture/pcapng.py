@@ -17,13 +17,13 @@ import numpy as np
 
 from pcapmtu.capture import walk
 from pcapmtu.capture.batch import MAX_BLOCK_BYTES, RESYNC_WINDOW, Batch, Bytes, Reader
+from pcapmtu.capture.magics import PCAPNG_MAGIC as PCAPNG_MAGIC
 from pcapmtu.capture.source import Prefixed, read_exact
 from pcapmtu.errors import CorruptCaptureError
 from pcapmtu.linktypes import LINKTYPE_MASK
 from pcapmtu.model import CaptureInfo
 
 Warn = Callable[[str], None]
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"  # the Section Header Block type, the same in both orders
 EPB_FIXED_LEN = 28  # block type, length, interface, timestamp (2), captured and original length
 PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_IDB = 0x00000001

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import IO, cast
 
 from pcapmtu.capture.batch import Bytes, RecordIndex
+from pcapmtu.capture.continued import Continued, ContinuedStream
+from pcapmtu.capture.magics import GZIP_MAGIC
 from pcapmtu.errors import (
     CaptureError,
     CaptureNotFoundError,
@@ -35,10 +37,9 @@ from pcapmtu.errors import (
 )
 from pcapmtu.model import Record, printable
 
-Source = str | os.PathLike[str] | Bytes | IO[bytes]
+Source = str | os.PathLike[str] | Bytes | IO[bytes] | Continued
 
 STDIN_NAME = "-"
-GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 20
 TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(32, 127)))
 # After Ctrl-C, the writer of a pipe (tcpdump, sent the same SIGINT) flushes what it holds and
@@ -51,8 +52,9 @@ COPY_BLOCK = 4096  # direct writes go out in whole blocks of this size
 
 
 def replayable(source: Source) -> bool:
-    """Whether a source can be read a second time as it is (a file by its path, or bytes)."""
-    return isinstance(source, Bytes) or (
+    """Whether a source can be read a second time as it is (a file by its path, bytes, or
+    files that continue one another)."""
+    return isinstance(source, Bytes | Continued) or (
         isinstance(source, str | os.PathLike) and str(source) != STDIN_NAME
     )
 
@@ -61,6 +63,11 @@ def size_of(source: Source) -> int | None:
     """The file's size in bytes, when it is a file or bytes (for a progress fraction)."""
     if isinstance(source, Bytes):
         return len(source)
+    if isinstance(source, Continued):
+        try:
+            return source.size()
+        except OSError:
+            return None
     if isinstance(source, str | os.PathLike) and str(source) != STDIN_NAME:
         try:
             return os.stat(source).st_size
@@ -136,6 +143,12 @@ def open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]
 
 
 def _open_source(source: Source, name: str | None) -> tuple[IO[bytes], str, bool]:
+    if isinstance(source, Continued):
+        try:
+            stream = ContinuedStream(source)
+        except OSError as exc:
+            raise CaptureError(f"{source.name}: cannot read it: {exc.strerror or exc}") from exc
+        return cast(IO[bytes], stream), name or source.name, True
     if isinstance(source, Bytes):
         return io.BytesIO(bytes(source)), name or "<bytes>", True
     if isinstance(source, str | os.PathLike):
@@ -209,6 +222,10 @@ def reread(source: Source, index: RecordIndex) -> Iterator[Record]:
     are in the capture as decompressed, so a gzip file is read through gzip again."""
     if isinstance(source, Bytes):
         yield from _reread(_decompressed(io.BytesIO(source)), index)
+        return
+    if isinstance(source, Continued):
+        with ContinuedStream(source) as continued:
+            yield from _reread(cast(IO[bytes], continued), index)
         return
     with Path(source).open("rb") as stream:  # type: ignore[arg-type]
         yield from _reread(_decompressed(stream), index)
