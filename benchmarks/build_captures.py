@@ -105,16 +105,29 @@ def copies(
     return [one(i) for i in range(count)]
 
 
-def build(base: Path, out_dir: Path, megabytes: int) -> Path:
+def hosts_of(records: list[Record]) -> tuple[bytes, bytes]:
+    """(server, client) of the base capture: the addresses of its first SYN-ACK."""
+    for _ts, packet in records:
+        if len(packet) >= 24 and packet[9] == 6:
+            ihl = (packet[0] & 0x0F) * 4
+            if packet[ihl + 13] & 0x12 == 0x12:
+                return packet[12:16], packet[16:20]
+    sys.exit("no SYN-ACK in the base capture: cannot tell its hosts")
+
+
+def build(base: Path, out_dir: Path, megabytes: int, on_bulk_pair: bool = False) -> Path:
+    """The benchmark capture; `on_bulk_pair`: the black holes on the bulk's own two hosts (as
+    on wg0, where every flow has the tunnel's two addresses), not on a pair of their own."""
     header, records = read_pcap(base)
     _, incident = read_pcap(INCIDENT)
     port = server_port_of(records)
     incident_port = server_port_of(incident)
+    buried_hosts = hosts_of(records) if on_bulk_pair else BURIED_HOSTS
     per_copy = sum(16 + len(p) for _, p in records)
     duration = records[-1][0] - records[0][0]
     total_copies = max(1, round(megabytes * MB / per_copy))
     blocks = -(-total_copies // COPIES_PER_BLOCK)
-    path = out_dir / f"bench-{megabytes}MB.pcap"
+    path = out_dir / f"bench-{megabytes}MB{'-bulk-pair' if on_bulk_pair else ''}.pcap"
     written = 0
     with path.open("wb") as f:
         f.write(header)
@@ -125,7 +138,7 @@ def build(base: Path, out_dir: Path, megabytes: int) -> Path:
             streams = copies(records, port, next_port, t, count)
             next_port += count
             if block == blocks // 2:  # bury the two black holes in the middle
-                streams += copies(incident, incident_port, 61000, t + 0.5, 2, BURIED_HOSTS)
+                streams += copies(incident, incident_port, 61000, t + 0.5, 2, buried_hosts)
             for ts, packet in heapq.merge(*streams, key=lambda r: r[0]):
                 sec = int(ts)
                 f.write(
@@ -181,6 +194,11 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="a lab capture of a bulk transfer (raw IP)")
     parser.add_argument("--sizes", default="100,1000", help="sizes in MB, comma-separated")
     parser.add_argument("--no-pcapng", action="store_true", help="write only pcap")
+    parser.add_argument(
+        "--bulk-pair",
+        action="store_true",
+        help="also write bench-<N>MB-bulk-pair.pcap: the black holes on the bulk's own host pair",
+    )
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     base = args.base or lab_base(args.out_dir)
@@ -190,6 +208,9 @@ def main() -> None:
         if not args.no_pcapng:
             ng = to_pcapng(pcap)
             print(f"wrote {ng} ({ng.stat().st_size / MB:.0f} MB)")
+        if args.bulk_pair:
+            variant = build(base, args.out_dir, size, on_bulk_pair=True)
+            print(f"wrote {variant} ({variant.stat().st_size / MB:.0f} MB)")
 
 
 if __name__ == "__main__":

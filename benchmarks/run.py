@@ -6,7 +6,9 @@ Each tool runs `--repeat` times per capture, the tools taking turns (so a slower
 spell of the machine affects them alike); the file is read once first, so every run reads from
 the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
 the median wall time, packets and megabytes per second, the peak RSS of the process, and the
-time relative to `tcptrace -l`.
+time relative to `tcptrace -n -l`. Beside them: `cat > /dev/null` (reading the file from the
+page cache, the floor for any reader), `pcapmtu report` (the postmortem page), and, first,
+the start-up (`import pcapmtu.cli`).
 pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
 install without the compiled fast pass runs (the exact pass on everything; only on captures up
 to --exact-max-mb). tshark runs only on captures up to --tshark-max-mb (it grows faster than
@@ -70,9 +72,14 @@ EXACT_ONLY = (  # what an install without a C compiler runs: the exact pass on e
 )
 
 
-def tools(capture: Path, tshark_max_mb: float, exact_max_mb: float) -> dict[str, list[str]]:
+def tools(
+    capture: Path, tshark_max_mb: float, exact_max_mb: float, report: Path
+) -> dict[str, list[str]]:
     analyze = [sys.executable, "-m", "pcapmtu", "analyze", "--json"]
     found = {
+        "cat > /dev/null (the page-cache read)": [
+            *("sh", "-c", 'cat "$1" > /dev/null', "sh", str(capture)),
+        ],
         "pcapmtu": [*analyze, str(capture)],
         "pcapmtu, from stdin": [
             "sh",
@@ -82,10 +89,13 @@ def tools(capture: Path, tshark_max_mb: float, exact_max_mb: float) -> dict[str,
             str(capture),
         ],
     }
+    found["pcapmtu report"] = [
+        *(sys.executable, "-m", "pcapmtu", "report", str(capture), "-o", str(report)),
+    ]
     if capture.stat().st_size <= exact_max_mb * MB:
         found["pcapmtu, exact pass only"] = [sys.executable, "-c", EXACT_ONLY, str(capture)]
     if shutil.which("tcptrace"):
-        found["tcptrace -l"] = ["tcptrace", "-l", str(capture)]
+        found["tcptrace -n -l"] = ["tcptrace", "-n", "-l", str(capture)]
     if shutil.which("tshark") and capture.stat().st_size <= tshark_max_mb * MB:
         found["tshark -z expert"] = ["tshark", "-q", "-z", "expert", "-r", str(capture)]
     return found
@@ -117,6 +127,9 @@ def main() -> None:
     print(f"pcapmtu {pcapmtu.__version__}, compiled: {built}")
     if not GNU_TIME.exists():
         print("(no /usr/bin/time: peak RSS includes the launching Python's pages)")
+    starts = [measure([sys.executable, "-c", "import pcapmtu.cli"])[0] for _ in range(9)]
+    print(f"start-up (import pcapmtu.cli): {statistics.median(starts):.3f} s, median of 9")
+    page = Path(tempfile.gettempdir()) / "pcapmtu-benchmark-report.html"
     print(
         "| capture | MB | packets | tool | wall s (median) | packets/s | MB/s | peak RSS MB | "
         "x tcptrace |"
@@ -127,7 +140,7 @@ def main() -> None:
         with capture.open("rb") as f:  # warm the page cache
             while f.read(1 << 24):
                 pass
-        commands = tools(capture, args.tshark_max_mb, args.exact_max_mb)
+        commands = tools(capture, args.tshark_max_mb, args.exact_max_mb, page)
         runs: dict[str, list[tuple[float, float, bytes]]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, argv in commands.items():
@@ -140,7 +153,7 @@ def main() -> None:
         packets = sum(c["packets"] for c in report["captures"])
         holes = sum(1 for f in report["findings"] if f["kind"] == "black_hole")
         verdict = f"{report['verdict']}, {holes} black-holed flows"
-        base = results.get("tcptrace -l", (None, None))[0]
+        base = results.get("tcptrace -n -l", (None, None))[0]
         for name, (wall, rss) in results.items():
             ratio = f"{wall / base:.2f}" if base else "-"
             print(
