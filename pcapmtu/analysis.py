@@ -75,14 +75,48 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass(frozen=True)
 class TraceRequest:
-    """Keep every segment and ACK of the flows for a postmortem: of every flow when no more
-    than `max_directions` directions sent data, else of the flows with findings only."""
+    """Keep the segments and ACKs of flows for a postmortem's pictures: of every flow when no
+    more than `max_directions` directions sent data and no more than `max_segments` data
+    segments in all (or with `keep` "all", whatever it costs); else of the flows the exact pass
+    reads for findings and, as a sample of the others on the host pairs it reads for them
+    anyway, the connections with the fewest data segments first, as long as the segments kept
+    for the sample stay within `max_segments`."""
 
     max_directions: int
+    max_segments: int = 100_000
+    keep: str = "sample"  # or "all"
 
     def every_flow(self, flows: Iterable[DirectionFacts]) -> bool:
-        """Whether every flow is kept: no more than `max_directions` directions sent data."""
-        return sum(1 for f in flows if f.data_packets) <= self.max_directions
+        """Whether every flow is kept."""
+        if self.keep == "all":
+            return True
+        sent = [f.data_packets for f in flows if f.data_packets]
+        return len(sent) <= self.max_directions and sum(sent) <= self.max_segments
+
+    def chosen(
+        self, flows: Sequence[DirectionFacts], needed: set[FlowKey]
+    ) -> frozenset[FlowKey] | None:
+        """The flows to keep (each named by one direction's key; `needed`: those the exact pass
+        reads for findings), or None for every flow."""
+        if self.every_flow(flows):
+            return None
+        kept = set(needed) | {flow.reverse() for flow in needed}
+        read = {pair_of(flow) for flow in needed}  # the sample costs no pass more than these
+        cost: dict[FlowKey, list[int]] = {}  # connection (its first direction) -> segments, frame
+        for f in flows:
+            if f.flow not in kept and pair_of(f.flow) in read:
+                key = f.flow if f.flow.reverse() not in cost else f.flow.reverse()
+                entry = cost.setdefault(key, [0, f.flow_first_frame])
+                entry[0] += f.data_packets
+        used = 0
+        for key, (segments, _) in sorted(cost.items(), key=lambda kv: (kv[1][0], kv[1][1])):
+            if not segments:
+                continue  # no data: nothing to draw
+            if used + segments > self.max_segments:
+                break
+            kept |= {key, key.reverse()}
+            used += segments
+        return frozenset(kept)
 
 
 @dataclass
@@ -197,11 +231,11 @@ def analyze_and_trace(
         for one in analysed:
             for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
                 delivered[key] = max(delivered.get(key, 0), size)
-        pairs = _pairs_to_replay(analysed, delivered, config, traced)
+        pairs, only = _pairs_to_replay(analysed, delivered, config, traced)
         for one in analysed:
-            _second_pass(one, pairs, traced)
+            _second_pass(one, pairs, traced, only)
         report = _report(analysed, delivered, config, tunnel, measured_path_mtu, wireguard_port)
-    traces = _traces(analysed, report, traced) if traced is not None else []
+    traces = _traces(analysed, traced, only) if traced is not None else []
     return report, traces
 
 
@@ -438,30 +472,39 @@ def _pairs_to_replay(
     delivered: dict[detect.Path, int],
     config: DetectConfig,
     traced: TraceRequest | None,
-) -> set[Pair]:
+) -> tuple[set[Pair], frozenset[FlowKey] | None]:
     """The host pairs where the exact pass could find something (`detect.worth_exact_pass`),
-    in any capture; for a postmortem of few flows, every pair that carried data (their
-    pictures need them all), and the pairs an ICMP too-big quotes (a finding of their own)."""
+    in any capture; for a postmortem, also the pairs of the flows its pictures keep
+    (`TraceRequest.chosen`: returned too, None for every flow that carried data) and the pairs
+    an ICMP too-big quotes (a finding of their own)."""
     pairs: set[Pair] = set()
+    needed: set[FlowKey] = set()
     for one in analysed:
-        pairs |= {
-            pair_of(f.flow)
-            for f in one.facts
-            if detect.worth_exact_pass(f, delivered, one.host_mss, config)
+        needed |= {
+            f.flow for f in one.facts if detect.worth_exact_pass(f, delivered, one.host_mss, config)
         }
-    if traced is not None:
-        if traced.every_flow(f for one in analysed for f in one.facts):
-            # the pictures draw data and its ACKs: a flow without data has none to draw
-            pairs |= {pair_of(f.flow) for one in analysed for f in one.facts if f.data_packets}
-        pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
-    return pairs
+    pairs |= {pair_of(flow) for flow in needed}
+    if traced is None:
+        return pairs, None
+    every = [f for one in analysed for f in one.facts]
+    only = traced.chosen(every, needed)
+    # the pictures draw data and its ACKs: a flow without data has none to draw
+    pairs |= {pair_of(f.flow) for f in every if f.data_packets and (only is None or f.flow in only)}
+    pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
+    return pairs, only
 
 
-def _second_pass(one: _Analysed, pairs: set[Pair], traced: TraceRequest | None) -> None:
-    """The exact pass over the segments of `pairs` (and their hosts' SYNs) in one capture."""
+def _second_pass(
+    one: _Analysed,
+    pairs: set[Pair],
+    traced: TraceRequest | None,
+    only: frozenset[FlowKey] | None = None,
+) -> None:
+    """The exact pass over the segments of `pairs` (and their hosts' SYNs) in one capture,
+    keeping with `traced` the segments of the flows `only` names (None: of all)."""
     if one.exact:
         return
-    one.table = FlowTable(one.name, trace=Trace() if traced is not None else None)
+    one.table = FlowTable(one.name, trace=Trace(only=only) if traced is not None else None)
     span = _span(one, pairs)
     if span is not None:
         with warnings.catch_warnings():
@@ -644,17 +687,17 @@ def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
-def _traces(analysed: list[_Analysed], report: Report, traced: TraceRequest) -> list[CaptureTrace]:
-    """The segments and ACKs the exact pass kept: of every flow, or, past
-    `traced.max_directions` directions with data, of the flows with findings."""
-    every = traced.every_flow(f.facts for f in report.flows)
-    wanted = frozenset(f.flow for f in report.findings)
+def _traces(
+    analysed: list[_Analysed], traced: TraceRequest, only: frozenset[FlowKey] | None
+) -> list[CaptureTrace]:
+    """The segments and ACKs the exact pass kept: of every flow, or of those `only` names
+    (`TraceRequest.chosen`)."""
     traces = []
     for one in analysed:
         trace = one.table.trace if one.table is not None else None
         trace = trace or Trace()
-        if not every:
-            trace = trace.only_flows(wanted)
+        if only is not None:
+            trace = trace.only_flows(only)  # the exact pass over everything kept them all
         traces.append(CaptureTrace(one.name, one.report.first_ts, trace))
     return traces
 

@@ -411,7 +411,17 @@ def analyze(
     help="HTML file to write (replaced if it exists).",
 )
 @click.option("--title", default=None, help="The page's title [default: MTU postmortem: CAPTURE].")
-def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
+@click.option(
+    "--keep",
+    type=click.Choice(["sample", "all"]),
+    default="sample",
+    show_default=True,
+    help="Whose segments the pictures draw: of every flow when there are few; else of the "
+    "flows that could hold a finding and a sample of the others between the same hosts, the "
+    "smallest first, up to 100,000 segments (memory stays bounded). all: every flow, at the "
+    "time and memory it takes.",
+)
+def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str) -> int:
     """Write a postmortem of CAPTURE files as one self-contained HTML page.
 
     The page holds the verdict, the pictures (segment sizes against the MTU
@@ -433,7 +443,7 @@ def report(captures: tuple[str, ...], output: Path, title: str | None) -> int:
         raise UsageError(f"cannot write {output}: no such folder {output.parent}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
-        made = postmortem(list(captures))
+        made = postmortem(list(captures), keep=keep)
     for warning in made.report.warnings:
         click.echo(f"pcapmtu: warning: {warning}", err=True)
     try:

@@ -20,15 +20,17 @@ from pcapmtu import frames, output, plot
 from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
-from pcapmtu.errors import CaptureNotFoundError
+from pcapmtu.errors import CaptureNotFoundError, UsageError
 from pcapmtu.model import printable
 from pcapmtu.report import Report
 from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
 
-# Past this many directions with data, segments are kept only for the flows with findings:
-# a gigabyte capture's every segment would not fit in memory, nor in a picture.
+# Past this many directions with data, or data segments, segments are kept only for the flows
+# that could hold a finding and a sample of the others (`TraceRequest`): a gigabyte capture's
+# every segment would not fit in memory, nor in a picture.
 MAX_TRACED_DIRECTIONS = 64
+MAX_TRACED_SEGMENTS = 100_000  # of the sample: about 40 MB of memory
 MAX_CAPTURES_DRAWN = 4  # segment pictures per capture: both ends of a tunnel, and a few more
 MAX_TIME_SEQUENCES = 4  # time-sequence graphs drawn, one per stalled direction
 OVERVIEW_FROM_DIRECTIONS = 3  # the overview across flows says little about one connection
@@ -54,7 +56,7 @@ class Postmortem:
     findings: pd.DataFrame  # frames.FINDING_COLUMNS
     evidence: pd.DataFrame  # frames.EVIDENCE_COLUMNS
     too_big: pd.DataFrame  # frames.TOO_BIG_COLUMNS
-    traced_all: bool  # False: segments and ACKs only of the flows with findings
+    traced_all: bool  # False: segments and ACKs of the flows with findings and of a sample
     # frames.OUTER_COLUMNS: WireGuard's messages, of captures that hold them (else empty)
     outer: pd.DataFrame = field(default_factory=lambda: frames.outer([]))
 
@@ -118,9 +120,15 @@ class Postmortem:
         body = [f"<h1>{escape(title)}</h1>", verdict_html(self.report)]
         body.append(fix_html(self.report, heading_level=2))  # what to do, before the why
         if not self.traced_all:
+            drawn = self.segments.drop_duplicates(["capture", "flow"])
+            with_data = int((self.flows["data_packets"] > 0).sum())
             body.append(
-                "<p><em>A large capture: the pictures of segments show only the flows with "
-                "findings.</em></p>"
+                "<p><em>A large capture: the pictures of segments show the flows that could "
+                "hold a finding and, of the others between the same hosts, those with the "
+                "fewest segments, "
+                f"{len(drawn)} of the {with_data} directions that sent data "
+                '(<code>keep="all"</code> or <code>--keep all</code> draws every one, at '
+                "the memory it takes).</em></p>"
             )
         figures = self.figures()
         if not figures:
@@ -173,11 +181,18 @@ def postmortem(
     *,
     names: Sequence[str] | None = None,
     config: DetectConfig | None = None,
+    keep: str = "sample",
 ) -> Postmortem:
     """Analyse the captures (as `analyze` does), keeping the segments and ACKs the pictures
     need as the exact pass reads them: of every flow when no more than MAX_TRACED_DIRECTIONS
-    directions sent data, else of the flows with findings."""
-    request = TraceRequest(MAX_TRACED_DIRECTIONS)
+    directions sent data, MAX_TRACED_SEGMENTS data segments in all, else of the flows that
+    could hold a finding and, of the others between the same hosts (read again anyway), those
+    with the fewest segments while they add up to no more than MAX_TRACED_SEGMENTS. So memory
+    is bounded by what is kept, never the whole capture, unless `keep` is "all": every flow,
+    whatever it costs."""
+    if keep not in ("sample", "all"):
+        raise UsageError(f"keep={keep!r}: 'sample' or 'all'")
+    request = TraceRequest(MAX_TRACED_DIRECTIONS, MAX_TRACED_SEGMENTS, keep)
     report, traces = analyze_and_trace(
         sources, names=names, config=config or DetectConfig(), traced=request
     )

@@ -84,7 +84,10 @@ def test_both_ends_get_pictures_per_capture() -> None:
 def test_a_capture_with_many_flows_keeps_segments_only_of_the_stalled_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Past the limits and with no room for a sample, only the flows the exact pass reads for
+    findings keep their segments."""
     monkeypatch.setattr(postmortem_module, "MAX_TRACED_DIRECTIONS", 2)
+    monkeypatch.setattr(postmortem_module, "MAX_TRACED_SEGMENTS", 0)
     made = postmortem(SAMPLES / "many-flows.pcap")
     assert not made.traced_all
     stalled = {flow for _, flow in made.stalled()}
@@ -92,7 +95,34 @@ def test_a_capture_with_many_flows_keeps_segments_only_of_the_stalled_ones(
     replies = {" -> ".join(reversed(flow.split(" -> "))) for flow in stalled}
     assert stalled <= data_flows <= stalled | replies
     assert len(made.flows) == len(made.report.flows)  # the counts still cover every flow
-    assert "only the flows with findings" in made.to_html()
+    assert "the flows that could hold a finding and, of the others" in made.to_html()
+
+
+def test_the_sample_of_the_other_flows_is_the_smallest_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postmortem_module, "MAX_TRACED_DIRECTIONS", 2)
+    monkeypatch.setattr(postmortem_module, "MAX_TRACED_SEGMENTS", 5)
+    made = postmortem(SAMPLES / "many-flows.pcap")
+    every = postmortem(SAMPLES / "many-flows.pcap", keep="all")
+    assert not made.traced_all and every.traced_all
+    stalled = {flow for _, flow in made.stalled()}
+    replies = {" -> ".join(reversed(flow.split(" -> "))) for flow in stalled}
+    sent = every.flows[every.flows["data_packets"] > 0].set_index("flow")["data_packets"]
+    drawn = set(made.segments[made.segments["payload_len_bytes"] > 0]["flow"])
+    sample = drawn - stalled - replies
+    # three connections of one request and one reply each: two fit in five segments
+    assert len(sample) == 4 and sum(int(sent[f]) for f in sample) == 4
+    left_out = set(sent.index) - drawn - stalled - replies
+    assert len(left_out) == 2
+    assert set(every.segments["flow"]) >= drawn
+
+
+def test_keep_is_sample_or_all() -> None:
+    from pcapmtu.errors import UsageError
+
+    with pytest.raises(UsageError, match="'sample' or 'all'"):
+        postmortem(INCIDENT, keep="everything")
 
 
 def test_the_page_escapes_what_the_capture_names() -> None:
