@@ -115,6 +115,8 @@ def test_files_that_do_not_continue_one_another_stay_apart(tmp_path: Path) -> No
     assert notes == [f"read as separate captures: {second} has link type 276, {first} has 101"]
     lone, _ = group([str(first), str(SAMPLES / "ssh.pcap")])
     assert lone == [str(first), str(SAMPLES / "ssh.pcap")]
+    twice, _ = group([str(first), str(first)])
+    assert twice == [str(first), str(first)]  # one file given twice is not a series
 
 
 def _pcapmtu(*args: str) -> subprocess.CompletedProcess[str]:

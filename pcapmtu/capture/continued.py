@@ -124,8 +124,8 @@ def group(paths: Sequence[str]) -> tuple[list[str | Continued], list[str]]:
     found: dict[str, Continued] = {}
     notes = []
     for members in series.values():
-        if len(members) < 2:
-            continue
+        if len({os.path.realpath(path) for _, path in members}) < len(members) or len(members) < 2:
+            continue  # one file, or one given twice: nothing to join
         try:
             ordered = _in_order([path for _, path in sorted(members)])
             why = why_not_continued(ordered)
