@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapmtu.analysis import analyze
+from pcapmtu.capture.continued import TCPDUMP_PIECE, Continued, group
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError, CaptureWarning, InputFileError, UsageError
 from pcapmtu.model import plural, printable
@@ -130,9 +131,11 @@ def check_captures(
     return list(client.gather(futures))
 
 
-def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path, Expectation]]:
-    """Each capture to check, with its expectation, in the order given (folders sorted)."""
-    found: list[tuple[Path, Expectation]] = []
+def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path | Continued, Expectation]]:
+    """Each capture to check, with its expectation, in the order given (folders sorted). In a
+    folder, the pieces of a rotated capture (`capture.continued.group`) are one capture, with
+    the expectation of its first file."""
+    found: list[tuple[Path | Continued, Expectation]] = []
     for given in map(Path, paths):
         if given.is_dir():
             captures = sorted(
@@ -142,7 +145,12 @@ def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path, Expectation]]
         else:
             captures, top = [given], given.parent  # missing: analyse reports it as an ERROR
         manifests = _manifests(top, captures)
-        found += [(c, _expectation(c, top, manifests)) for c in captures]
+        joined, _ = group([str(c) for c in captures]) if given.is_dir() else (captures, [])
+        for one in joined:
+            first = Path(one.paths[0]) if isinstance(one, Continued) else Path(one)
+            found.append(
+                (one if isinstance(one, Continued) else first, _expectation(first, top, manifests))
+            )
     if not found:
         names = ", ".join(map(str, paths))
         raise UsageError(
@@ -151,17 +159,20 @@ def find_captures(paths: Sequence[str | Path]) -> list[tuple[Path, Expectation]]
     return found
 
 
-def _check_one(path: Path, expected: Expectation, config: DetectConfig | None) -> CheckResult:
+def _check_one(
+    path: Path | Continued, expected: Expectation, config: DetectConfig | None
+) -> CheckResult:
+    name = path.name if isinstance(path, Continued) else printable(str(path))
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # the report lists them
             report = analyze(path, config=config or DetectConfig())
     except CaptureError as exc:
-        return CheckResult(printable(str(path)), expected, ERROR, (str(exc),))
+        return CheckResult(name, expected, ERROR, (str(exc),))
     problems = compare(report, expected)
     return CheckResult(
-        printable(str(path)),
+        name,
         expected,
         FAIL if problems else PASS,
         tuple(problems),
@@ -172,7 +183,12 @@ def _check_one(path: Path, expected: Expectation, config: DetectConfig | None) -
 
 
 def _is_capture(path: Path) -> bool:
-    return path.name.lower().endswith(CAPTURE_SUFFIXES)
+    """A capture by its name, or a piece of a rotated one (tcpdump -C: cap.pcap1, ...)."""
+    name = path.name.lower()
+    piece = TCPDUMP_PIECE.match(name)
+    return name.endswith(CAPTURE_SUFFIXES) or (
+        piece is not None and piece["base"].endswith(CAPTURE_SUFFIXES)
+    )
 
 
 def _stem(path: Path) -> str:

@@ -149,3 +149,21 @@ def test_continued_joins_any_names_in_the_order_given(tmp_path: Path) -> None:
 def test_continued_needs_two_files(args: list[str]) -> None:
     done = _pcapmtu("analyze", "--continued", *args)
     assert done.returncode == 2 and "--continued joins two or more capture files" in done.stderr
+
+
+def test_check_reads_a_folders_rotated_capture_as_one(tmp_path: Path) -> None:
+    """`pcapmtu check` of a folder: the pieces are one capture, with its first file's
+    expectation (a sidecar named after it)."""
+    names = [tmp_path / n for n in ("cap.pcap", "cap.pcap1", "cap.pcap2")]
+    _pcap_pieces(INCIDENT, names, [6, 12])
+    (tmp_path / "cap.expect.json").write_text(
+        json.dumps(
+            {"verdict": "black_hole", "affected_flows": 1, "bracket": {"min": 444, "max": 1419}}
+        )
+    )
+    done = _pcapmtu("check", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        f"PASS  {names[0]} (+2 continued): black hole, 1 affected flow, bracket 444-1419",
+        "1 capture: 1 passed",
+    ]
