@@ -19,13 +19,17 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pcapmtu import Report
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def target(data: bytes) -> None:
-    """One input: analysed, rendered; pcapmtu's own errors are the expected refusals."""
+def target(data: bytes) -> Report | None:
+    """One input: analysed and rendered (its report), or refused with pcapmtu's own
+    `CaptureError` (None), the expected refusal."""
     from pcapmtu import CaptureError, analyze
 
     with warnings.catch_warnings():
@@ -33,9 +37,10 @@ def target(data: bytes) -> None:
         try:
             report = analyze(data, names=["fuzzed"])
         except CaptureError:
-            return
+            return None
     report.to_json()
     report.render_text()
+    return report
 
 
 def main() -> None:
