@@ -235,7 +235,7 @@ def analyze_and_trace(
         for one in analysed:
             _second_pass(one, pairs, traced, only)
         report = _report(analysed, delivered, config, tunnel, measured_path_mtu, wireguard_port)
-    traces = _traces(analysed, traced, only) if traced is not None else []
+    traces = _traces(analysed, only) if traced is not None else []
     return report, traces
 
 
@@ -687,9 +687,7 @@ def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
-def _traces(
-    analysed: list[_Analysed], traced: TraceRequest, only: frozenset[FlowKey] | None
-) -> list[CaptureTrace]:
+def _traces(analysed: list[_Analysed], only: frozenset[FlowKey] | None) -> list[CaptureTrace]:
     """The segments and ACKs the exact pass kept: of every flow, or of those `only` names
     (`TraceRequest.chosen`)."""
     traces = []
