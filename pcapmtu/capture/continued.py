@@ -28,6 +28,7 @@ from pcapmtu.model import printable
 
 # tcpdump -C and -W append a number to the file's name; dumpcap -b writes PREFIX_NNNNN_TIME.EXT
 TCPDUMP_PIECE = re.compile(r"^(?P<base>.*\D)(?P<number>\d+)$")
+PIECE_SUFFIXES = (".pcap", ".pcapng", ".cap")  # uncompressed: pieces are read as one stream
 DUMPCAP_PIECE = re.compile(r"^(?P<base>.*)_(?P<number>\d{5})_(?P<time>\d{14})(?P<ext>\.[^.]+)$")
 
 
@@ -82,7 +83,10 @@ def _piece(path: str) -> _Piece:
 
 def why_not_continued(paths: Sequence[str]) -> str | None:
     """Why these files (in this order) do not continue one another; None when they do."""
-    pieces = [_piece(p) for p in paths]
+    return _why_not([_piece(p) for p in paths])
+
+
+def _why_not(pieces: list[_Piece]) -> str | None:
     first = pieces[0]
     for before, piece in itertools.pairwise(pieces):
         name = printable(piece.path)
@@ -127,15 +131,16 @@ def group(paths: Sequence[str]) -> tuple[list[str | Continued], list[str]]:
         if len({os.path.realpath(path) for _, path in members}) < len(members) or len(members) < 2:
             continue  # one file, or one given twice: nothing to join
         try:
-            ordered = _in_order([path for _, path in sorted(members)])
-            why = why_not_continued(ordered)
+            ordered = _in_order([_piece(path) for _, path in sorted(members)])
         except CaptureError:
             continue  # unreadable: each is analysed (and reported) on its own
+        why = _why_not(ordered)
         if why is not None:
             notes.append(f"read as separate captures: {why}")
             continue
-        for path in ordered:
-            found[path] = Continued(tuple(ordered))
+        joined = Continued(tuple(p.path for p in ordered))
+        for path in joined.paths:
+            found[path] = joined
     out: list[str | Continued] = []
     for path in paths:
         one = found.get(path)
@@ -146,13 +151,12 @@ def group(paths: Sequence[str]) -> tuple[list[str | Continued], list[str]]:
     return out, notes
 
 
-def _in_order(paths: list[str]) -> list[str]:
-    """Files of one series, by their names' numbers, or by their first packets' times when
+def _in_order(pieces: list[_Piece]) -> list[_Piece]:
+    """Files of one series (given in their names' order), by their first packets' times when
     every one has a packet (a ring buffer, -W, reuses its numbers)."""
-    pieces = [_piece(p) for p in paths]
     if all(p.first_ts is not None for p in pieces):
-        return [p.path for p in sorted(pieces, key=lambda p: p.first_ts or 0.0)]
-    return paths
+        return sorted(pieces, key=lambda p: p.first_ts or 0.0)
+    return pieces
 
 
 def _series_key(path: str) -> tuple[tuple[str, str], tuple[int, str]] | None:
@@ -162,10 +166,10 @@ def _series_key(path: str) -> tuple[tuple[str, str], tuple[int, str]] | None:
     if dumpcap is not None:
         base = dumpcap["base"] + dumpcap["ext"]
         return (folder, "dumpcap:" + base), (int(dumpcap["number"]), dumpcap["time"])
-    if name.lower().endswith((".pcap", ".pcapng", ".cap")):
+    if name.lower().endswith(PIECE_SUFFIXES):
         return (folder, "tcpdump:" + name), (0, "")  # the first file: no number appended
     tcpdump = TCPDUMP_PIECE.match(name)
-    if tcpdump is not None and tcpdump["base"].lower().endswith((".pcap", ".pcapng", ".cap")):
+    if tcpdump is not None and tcpdump["base"].lower().endswith(PIECE_SUFFIXES):
         return (folder, "tcpdump:" + tcpdump["base"]), (int(tcpdump["number"]) + 1, "")
     return None
 
