@@ -3,6 +3,7 @@ as it does once the command runs, not with a traceback from the middle of an imp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -22,4 +23,20 @@ def main() -> NoReturn:
     from pcapmtu.cli import main as run  # the slow part: numpy, click, the decoders
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    run()
+    try:
+        run()
+    except SystemExit as done:
+        if done.code == EXIT_INTERRUPTED:
+            _exit_interrupted()
+        raise
+
+
+def _exit_interrupted() -> NoReturn:
+    """Exit 130 after Ctrl-C, already told and cleaned up (the command's `finally` blocks ran).
+    Not by `sys.exit`: when the KeyboardInterrupt came while Python ran code made from a string
+    (a dataclass being created as a module loads, for one), CPython marks it as unhandled
+    however it was caught, and at exit kills the process with SIGINT instead (exit -2)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
