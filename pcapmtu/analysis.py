@@ -5,11 +5,13 @@ to a temporary file as the first pass reads it (`capture.Tee`), and the second p
 copy: every capture takes the same two passes.
 
 1. The fast pass (`fast`) reads each capture in batches, decodes their headers, computes the
-   facts of every flow direction and notes where each host pair's segments are (`replay`).
-2. `detect` judges those facts: what each path surely delivered, and which host pairs are worth
-   the exact pass (`detect.worth_exact_pass`).
-3. The exact pass (`decode` with dpkt, `flows`, `detect`) reads those host pairs' segments
-   again and finds the black holes.
+   facts of every flow direction and what each path delivered, by size, and notes where each
+   connection's segments are (`replay`).
+2. `detect` judges those facts: what each path surely delivered, and which connections are
+   worth the exact pass (`detect.worth_exact_pass`).
+3. The exact pass (`decode` with dpkt, `flows`, `detect`) reads those connections' segments
+   again and finds the black holes, judged against what every flow on their paths delivered
+   (the fast pass's path evidence, equal to the exact pass's: tests/test_facts.py).
 
 Without the compiled fast pass (no C compiler at install), or with `shortlist=False`, the first
 pass is the exact pass over everything, and there is no second one: the same report, slower.
@@ -45,7 +47,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.flows import FlowTable, PathSummary, Trace
 from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Forgotten, TooBig
-from pcapmtu.replay import Keeper, Pair, feed, pair_of, replay, times_of
+from pcapmtu.replay import Conn, Keeper, conn_of, feed, pair_of, replay, times_of
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
 from pcapmtu.tunnels import TunnelEvidence
@@ -78,9 +80,9 @@ class TraceRequest:
     """Keep the segments and ACKs of flows for a postmortem's pictures: of every flow when no
     more than `max_directions` directions sent data and no more than `max_segments` data
     segments in all (or with `keep` "all", whatever it costs); else of the flows the exact pass
-    reads for findings and, as a sample of the others on the host pairs it reads for them
-    anyway, the connections with the fewest data segments first, as long as the segments kept
-    for the sample stay within `max_segments`."""
+    reads for findings and, as a sample of the others between the same hosts, the connections
+    with the fewest data segments first, as long as the segments kept for the sample stay
+    within `max_segments`."""
 
     max_directions: int
     max_segments: int = 100_000
@@ -131,10 +133,13 @@ class _Analysed:
     host_mss: HostMss
     host_syn_frames: dict[bytes, tuple[int, int]]
     table: FlowTable | None  # the exact pass: complete when `exact`, else after the replay
-    keeper: Keeper | None  # where to find each host pair's segments again
+    keeper: Keeper | None  # where to find each connection's segments again
     exact: bool  # the first pass was the exact pass over everything
     forgotten: Forgotten  # flows without data the fast pass counted and forgot
-    replayed: set[Pair] = field(default_factory=set)
+    # per path: what every flow delivered, by size (the exact pass's or the fast pass's)
+    paths: dict[detect.Path, PathSummary]
+    host_syns: dict[bytes, list[tuple[int, int]]]  # SYNs that raised a host's largest MSS
+    replayed: set[Conn] = field(default_factory=set)  # the connections the exact pass read
 
 
 @dataclass(frozen=True)
@@ -231,9 +236,9 @@ def analyze_and_trace(
         for one in analysed:
             for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
                 delivered[key] = max(delivered.get(key, 0), size)
-        pairs, only = _pairs_to_replay(analysed, delivered, config, traced)
+        conns, only = _conns_to_replay(analysed, delivered, config, traced)
         for one in analysed:
-            _second_pass(one, pairs, traced, only)
+            _second_pass(one, conns, traced, only)
         report = _report(analysed, delivered, config, tunnel, measured_path_mtu, wireguard_port)
     traces = _traces(analysed, only) if traced is not None else []
     return report, traces
@@ -364,7 +369,7 @@ def _first_pass(
                 tell()
         table.finish(info.last_ts)
         facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
-        forgotten = Forgotten()
+        forgotten, paths, host_syns = Forgotten(), table.paths, {}
     else:
         from pcapmtu.fast import columns
         from pcapmtu.fast.screen import LIVE_LIMIT, Screen
@@ -384,7 +389,7 @@ def _first_pass(
                     keeper.add(batch, decoded.segments, dirs, screen.keys)
                     renumbered = screen.evict()
                     if renumbered is not None:
-                        keeper.renumber(renumbered)
+                        keeper.renumber(renumbered, screen.keys)
                 tell()
         result = screen.finish(info.last_ts)
         facts, host_mss, syn_frames, table = (
@@ -393,7 +398,7 @@ def _first_pass(
             result.host_syn_frames,
             None,
         )
-        forgotten = result.forgotten
+        forgotten, paths, host_syns = result.forgotten, result.paths, result.host_syns
     if given.tee is not None:
         given.tee.finish()
         if given.tee.stopped:
@@ -417,6 +422,8 @@ def _first_pass(
         keeper,
         exact,
         forgotten,
+        paths,
+        host_syns,
     )
 
 
@@ -467,60 +474,64 @@ def _capture_report(
 # -- the second pass ------------------------------------------------------------------------------
 
 
-def _pairs_to_replay(
+def _conns_to_replay(
     analysed: list[_Analysed],
     delivered: dict[detect.Path, int],
     config: DetectConfig,
     traced: TraceRequest | None,
-) -> tuple[set[Pair], frozenset[FlowKey] | None]:
-    """The host pairs where the exact pass could find something (`detect.worth_exact_pass`),
-    in any capture; for a postmortem, also the pairs of the flows its pictures keep
-    (`TraceRequest.chosen`: returned too, None for every flow that carried data) and the pairs
-    an ICMP too-big quotes (a finding of their own)."""
-    pairs: set[Pair] = set()
+) -> tuple[set[Conn], frozenset[FlowKey] | None]:
+    """The connections where the exact pass could find something (`detect.worth_exact_pass`),
+    in any capture; for a postmortem, also the flows its pictures keep (`TraceRequest.chosen`:
+    returned too, None for every flow that carried data)."""
     needed: set[FlowKey] = set()
     for one in analysed:
         needed |= {
             f.flow for f in one.facts if detect.worth_exact_pass(f, delivered, one.host_mss, config)
         }
-    pairs |= {pair_of(flow) for flow in needed}
+    conns = {conn_of(flow) for flow in needed}
     if traced is None:
-        return pairs, None
+        return conns, None
     every = [f for one in analysed for f in one.facts]
     only = traced.chosen(every, needed)
     # the pictures draw data and its ACKs: a flow without data has none to draw
-    pairs |= {pair_of(f.flow) for f in every if f.data_packets and (only is None or f.flow in only)}
-    pairs |= {frozenset((m.quoted_src, m.quoted_dst)) for one in analysed for m in one.too_big}
-    return pairs, only
+    conns |= {conn_of(f.flow) for f in every if f.data_packets and (only is None or f.flow in only)}
+    return conns, only
 
 
 def _second_pass(
     one: _Analysed,
-    pairs: set[Pair],
+    conns: set[Conn],
     traced: TraceRequest | None,
     only: frozenset[FlowKey] | None = None,
 ) -> None:
-    """The exact pass over the segments of `pairs` (and their hosts' SYNs) in one capture,
-    keeping with `traced` the segments of the flows `only` names (None: of all)."""
+    """The exact pass over the segments of the connections `conns` in one capture, keeping
+    with `traced` the segments of the flows `only` names (None: of all)."""
     if one.exact:
         return
-    one.table = FlowTable(one.name, trace=Trace(only=only) if traced is not None else None)
-    span = _span(one, pairs)
+    one.replayed = conns & {conn_of(f.flow) for f in one.facts}
+    one.table = _exact_pass(one, one.replayed, Trace(only=only) if traced is not None else None)
+
+
+def _exact_pass(one: _Analysed, conns: set[Conn], trace: Trace | None = None) -> FlowTable:
+    """The exact pass over the segments of the connections `conns` of one capture. What the
+    other flows tell it (each host's MSS) comes from the fast pass's facts, as does what each
+    path delivered (`_Analysed.paths`)."""
+    host_syns = sorted(
+        (frame, host, mss) for host, syns in one.host_syns.items() for frame, mss in syns
+    )
+    table = FlowTable(one.name, trace=trace, host_syns=host_syns)
+    span = _span(one, conns)
     if span is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
-            replay(one.source, one.name, one.table, pairs, span, one.keeper)
-        one.replayed = pairs & {pair_of(f.flow) for f in one.facts}
-    one.table.finish()
+            replay(one.source, one.name, table, conns, span, one.keeper)
+    table.finish()
+    return table
 
 
-def _span(one: _Analysed, pairs: set[Pair]) -> tuple[int, int] | None:
-    """The first and last frame the exact pass needs to see for these host pairs: their
-    segments, and the SYNs their hosts sent (the MSS a host announces anywhere sizes its
-    peers' segments)."""
-    spans = [(f.first_frame, f.last_frame) for f in one.facts if pair_of(f.flow) in pairs]
-    hosts = {host for pair in pairs for host in pair}
-    spans += [frames for host, frames in one.host_syn_frames.items() if host in hosts]
+def _span(one: _Analysed, conns: set[Conn]) -> tuple[int, int] | None:
+    """The first and last frame of these connections' segments."""
+    spans = [(f.first_frame, f.last_frame) for f in one.facts if conn_of(f.flow) in conns]
     if not spans:
         return None
     return min(first for first, _ in spans), max(last for _, last in spans)
@@ -539,8 +550,8 @@ def _report(
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths: dict[detect.Path, PathSummary] = {}
-    for _, table in tables:
-        for key, summary in table.paths.items():
+    for one in analysed:
+        for key, summary in one.paths.items():
             paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
             paths[key].merge(summary)
     findings: list[Finding] = []
@@ -569,6 +580,9 @@ def _report(
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
         findings += detect.clamped_flows(table, dropped, one.name)
+        others = _maybe_clamped(one, dropped)
+        if others:
+            findings += detect.clamped_flows(_exact_pass(one, others), dropped, one.name)
     for one in analysed:
         findings += detect.zero_windows(_facts(one), one.name, config)
         findings += detect.unseen_sends(_facts(one), one.name, findings)
@@ -616,12 +630,12 @@ def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Find
     first pass kept, else read again): JSON's `time` is null only for a timestamp that cannot
     be a date."""
     missing: dict[str, set[int]] = {}
-    pairs: dict[str, set[Pair]] = {}  # the host pairs whose kept records may hold them
+    conns: dict[str, set[Conn]] = {}  # the connections whose kept records may hold them
     for f in findings:
         for e in f.evidence:
             if e.ts is None:
                 missing.setdefault(e.capture, set()).add(e.frame)
-                pairs.setdefault(e.capture, set()).add(pair_of(f.flow))
+                conns.setdefault(e.capture, set()).add(conn_of(f.flow))
     if not missing:
         return findings
     times: dict[tuple[str, int], float] = {}
@@ -629,7 +643,7 @@ def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Find
         warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
         for one in analysed:
             if one.name in missing:
-                kept = one.keeper.index_for(pairs[one.name]) if one.keeper else None
+                kept = one.keeper.index_for(conns[one.name]) if one.keeper else None
                 found = times_of(one.source, missing[one.name], kept, one.name)
                 times.update(((one.name, frame), ts) for frame, ts in found.items())
     return [
@@ -669,9 +683,28 @@ def _facts(one: _Analysed) -> list[DirectionFacts]:
         return one.facts
     exact = {(f.flow, f.first_frame): f for f in one.table.facts()}
     return [
-        exact.get((f.flow, f.first_frame), f) if pair_of(f.flow) in one.replayed else f
+        exact.get((f.flow, f.first_frame), f) if conn_of(f.flow) in one.replayed else f
         for f in one.facts
     ]
+
+
+def _maybe_clamped(one: _Analysed, holed: dict[detect.Path, int]) -> set[Conn]:
+    """The connections the exact pass did not read that `detect.clamped_flows` could name: on
+    a path with a black hole (`holed`), data sent to a receiver that announced an MSS smaller
+    than the largest its host announced, or none the facts know of when the fast pass forgot
+    flows (one forgotten in its handshake came back without its SYN). The exact pass reads
+    them to judge."""
+    if one.exact or not holed:
+        return set()
+
+    def could_be(f: DirectionFacts) -> bool:
+        if (f.flow.src, f.flow.dst) not in holed or not f.data_packets:
+            return False
+        if f.peer_syn_mss:
+            return f.peer_syn_mss < one.host_mss.get(f.flow.dst, (0, 0))[1]
+        return one.forgotten.flows > 0
+
+    return {conn_of(f.flow) for f in one.facts if could_be(f)} - one.replayed
 
 
 def _merge_same_flow(findings: list[Finding]) -> list[Finding]:

@@ -1021,7 +1021,7 @@ def verdict(findings: Iterable[Finding], data_seen: bool) -> str:
 # -- what a path surely delivered, and which flows are worth the exact pass --------------------
 #
 # The fast pass reads every packet but keeps only facts (`model.DirectionFacts`); the exact
-# pass (`flows` and the rules above) reads again only the host pairs where these predicates say
+# pass (`flows` and the rules above) reads again only the connections where these predicates say
 # a finding could be. Each predicate is implied by the conditions of the rule it serves, so a
 # flow they pass over cannot hold a finding; `tests/test_facts.py` checks on every capture that
 # the report is the same with and without them.

@@ -603,11 +603,22 @@ class Flow:
 
 
 class FlowTable:
-    """Every flow of one or more captures, and the per-path delivery summary."""
+    """Every flow of one or more captures, and the per-path delivery summary.
 
-    def __init__(self, capture: str = "", *, trace: Trace | None = None) -> None:
+    `host_syns`: (frame, host, MSS) of SYNs the table is not given but would have met, in frame
+    order (those that raised a host's largest MSS: `fast.screen.FastFacts.host_syns`), for a
+    table given only some flows' segments: each counts as the table reaches its frame."""
+
+    def __init__(
+        self,
+        capture: str = "",
+        *,
+        trace: Trace | None = None,
+        host_syns: list[tuple[int, bytes, int]] | None = None,
+    ) -> None:
         self.capture = capture
         self.trace = trace  # every segment's fate, when asked (postmortems)
+        self._host_syns = deque(host_syns or ())
         self.flows: dict[FlowKey, Flow] = {}
         self.closed: list[Flow] = []  # flows whose 4-tuple a later connection reused
         # The smallest and largest MSS each host announced in a SYN: for flows whose own SYN
@@ -628,7 +639,20 @@ class FlowTable:
             summary = self.paths[(src, dst)] = PathSummary(src, dst, ip_version, self.capture)
         return summary
 
+    def _note_mss(self, host: bytes, mss: int) -> None:
+        low, high = self.host_mss.get(host, (mss, mss))
+        self.host_mss[host] = (min(low, mss), max(high, mss))
+
+    def _note_host_syns(self, frame: float) -> None:
+        """The SYNs of other flows met up to `frame`."""
+        pending = self._host_syns
+        while pending and pending[0][0] <= frame:
+            _, host, mss = pending.popleft()
+            self._note_mss(host, mss)
+
     def add(self, seg: Segment) -> None:
+        if self._host_syns:
+            self._note_host_syns(seg.frame)
         forward = FlowKey(seg.src, seg.sport, seg.dst, seg.dport)
         backward = FlowKey(seg.dst, seg.dport, seg.src, seg.sport)
         flow = self.flows.get(forward) or self.flows.get(backward)
@@ -640,8 +664,7 @@ class FlowTable:
         if flow is None:
             flow = self.flows[forward] = Flow(forward, Direction(seg, seg.frame))
         if seg.flags & TCP_SYN and seg.mss:
-            low, high = self.host_mss.get(seg.src, (seg.mss, seg.mss))
-            self.host_mss[seg.src] = (min(low, seg.mss), max(high, seg.mss))
+            self._note_mss(seg.src, seg.mss)
         sender, receiver = flow.sender(seg)
         if self.trace is not None and self.trace.wants(forward, backward):
             sender.trace = self.trace
@@ -657,6 +680,7 @@ class FlowTable:
 
     def finish(self, end_ts: float | None = None) -> None:
         """At the end of the capture, whose last record (of any kind) was at `end_ts`."""
+        self._note_host_syns(float("inf"))
         for flow in self.all_flows():
             for direction in flow.directions():
                 direction.finish(end_ts)

@@ -1,11 +1,13 @@
-"""The second pass: the segments of the host pairs worth it, again, for the exact analysis.
+"""The second pass: the segments of the connections worth it, again, for the exact analysis.
 
-While the first pass reads a capture, a `Keeper` notes where each host pair's segments are
-(and each host's SYNs), as long as a pair has few of them: a black-holed connection is a
-handful of packets, a bulk transfer is not, and forgetting it keeps memory flat. When every
-shortlisted pair was kept, only those records are read again, by their place in the file.
-Otherwise (a pair too busy to keep, a gzip capture, records copied out of their file) the
-capture is read again from the first frame that matters to the last.
+While the first pass reads a capture, a `Keeper` notes where each connection's segments are,
+as long as it has few of them: a black-holed connection is a handful of packets, a bulk
+transfer is not, and forgetting it keeps memory flat. When every shortlisted connection was
+kept, only those records are read again, by their place in the file. Otherwise (a connection
+too busy to keep, a gzip capture, records copied out of their file) the capture is read again
+from the first frame that matters to the last, and only those connections' segments decoded.
+What the other connections tell the exact pass (what each path delivered, the MSS each host
+announced) comes from the fast pass's facts (`fast.screen.FastFacts`).
 """
 
 from __future__ import annotations
@@ -17,170 +19,192 @@ import numpy as np
 from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
 from pcapmtu.flows import FlowTable
-from pcapmtu.model import TCP_SYN, FlowKey, Record, Segment, TooBig
+from pcapmtu.model import FlowKey, Record, Segment, TooBig
 
-KEEP_PER_PAIR = 4096  # segments of one host pair (or SYNs of one host) kept at most
-KEEP_TOTAL = 1 << 17  # segments kept at most, all pairs together (about 7 MB)
-KEEP_PIECES = 1 << 15  # pieces (a pair's or host's records of one batch) at most: 700 B each
+KEEP_PER_DIRECTION = 4096  # segments of one flow direction kept at most
+KEEP_TOTAL = 1 << 17  # segments kept at most, all directions together (about 8 MB)
 
 Pair = frozenset[bytes]
+Conn = frozenset[tuple[bytes, int]]  # a connection's two ends (address, port), in either order
 Columns = dict[str, np.ndarray]  # a batch's segments as columns (`fast.columns`)
 
 
 class Keeper:
-    """Where each host pair's segments, and each host's SYNs with an MSS, are in one capture."""
+    """Where each connection's segments are in one capture: per batch, where the segments of
+    the flow directions still kept are, each with its direction (the fast pass's id; -1 once
+    the fast pass forgot it) and a 64-bit mix of its connection's two ends (`conn_mixes`), by
+    which they are found again, even those of a connection forgotten in its handshake that
+    came back later as a new flow."""
 
     def __init__(self) -> None:
-        self.pairs: dict[Pair, list[RecordIndex] | None] = {}  # None: too many to keep
-        self.syns: dict[bytes, list[RecordIndex] | None] = {}
-        self.counts: dict[Pair | bytes, int] = {}
-        self.total = 0
-        self.pieces = 0
+        # records, their directions, their connections' mixes
+        self.pieces: list[tuple[RecordIndex, np.ndarray, np.ndarray]] = []
+        self.counts = np.zeros(0, dtype=np.int64)  # per direction: its segments kept
+        self.busy = np.zeros(0, dtype=bool)  # per direction: too many, or met when full
+        self.total = 0  # segments in `pieces` (but those of directions busy)
+        self.dead = 0  # segments in `pieces` of directions busy
         self.placeless = False  # segments were met whose place in the file is unknown
-        self.directions: dict[Pair, set[int]] = {}  # the fast pass's directions of each pair
-        self.busy = np.zeros(0, dtype=bool)  # per direction: its pair is no longer kept
-        # KEEP_TOTAL or KEEP_PIECES was reached once: from then on, pairs and hosts not kept
-        # already are not kept, and not noted one by one either (a flood of new flows would
-        # fill the tables)
+        # KEEP_TOTAL was reached: directions met from then on are not kept, until forgotten
+        # flows (`renumber`) bring the total down to half
         self.full = False
+        self.who: list[FlowKey] = []  # per direction: who it is (the fast pass's `keys`)
 
     def add(self, batch: Batch, c: Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
         """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
+        self.who = who
         if not len(dirs):
             return
         if batch.start is None:
             self.placeless = True
             return
         if len(self.busy) < len(who):  # directions met for the first time
-            busy = np.zeros(len(who), dtype=bool)
-            busy[: len(self.busy)] = self.busy
-            for d in range(len(self.busy), len(who)):
-                busy[d] = self._kept(self.pairs, pair_of(who[d])) is None
-            self.busy = busy
-        rows = c["frame"] - batch.first_frame
+            self.busy = _grown(self.busy, len(who), self.full)
+            self.counts = _grown(self.counts, len(who), 0)
         live = np.flatnonzero(~self.busy[dirs])
-        by_pair: dict[Pair, tuple[list[int], list[np.ndarray]]] = {}
-        for d, found in _groups(dirs[live], live).items():
-            ids, parts = by_pair.setdefault(pair_of(who[d]), ([], []))
-            ids.append(d)
-            parts.append(found)
-        for pair, (ids, parts) in by_pair.items():  # one piece per pair: few objects
-            if not self._keep(self.pairs, pair, batch, rows[np.sort(np.concatenate(parts))]):
-                for other in (*self.directions.get(pair, ()), *ids):
-                    self.busy[other] = True
-            self.directions.setdefault(pair, set()).update(ids)
-        syn = np.flatnonzero(((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0))
-        by_host: dict[bytes, list[np.ndarray]] = {}
-        for d, found in _groups(dirs[syn], syn).items():
-            by_host.setdefault(who[d].src, []).append(found)
-        for host, parts in by_host.items():
-            self._keep(self.syns, host, batch, rows[np.sort(np.concatenate(parts))])
+        if not len(live):
+            return
+        added = np.bincount(dirs[live], minlength=len(self.counts))
+        self.counts += added
+        over = np.flatnonzero((self.counts > KEEP_PER_DIRECTION) & ~self.busy)
+        if self.total + len(live) > KEEP_TOTAL:
+            self.full = True
+            over = np.flatnonzero((added > 0) & ~self.busy)
+        self.total += len(live)
+        if len(over):
+            self._forget(over)
+            live = live[~self.busy[dirs[live]]]
+        if len(live):
+            rows = c["frame"][live] - batch.first_frame
+            mixes = conn_mixes({name: values[live] for name, values in c.items()})
+            self.pieces.append((RecordIndex.of(batch, rows), dirs[live].copy(), mixes))
 
-    def renumber(self, new_id: np.ndarray) -> None:
+    def _forget(self, dirs: np.ndarray) -> None:
+        """These directions are no longer kept (their segments in `pieces` are dead)."""
+        dropped = int(self.counts[dirs].sum())
+        self.busy[dirs] = True
+        self.total -= dropped
+        self.dead += dropped
+        if self.dead > max(self.total, KEEP_TOTAL // 4):
+            self._compact(np.where(self.busy, -2, np.arange(len(self.busy))))
+
+    def _compact(self, new_id: np.ndarray) -> None:
+        """Renumber the directions in `pieces` by `new_id` (-1: forgotten, kept as such), and
+        drop the segments of those it maps to -2 (busy)."""
+        pieces = []
+        for index, dirs, mixes in self.pieces:
+            ids = np.where(dirs >= 0, new_id[dirs.clip(0)], -1)
+            kept = ids >= -1
+            if kept.any():
+                pieces.append((index.take(kept), ids[kept], mixes[kept]))
+        self.pieces = pieces
+        self.dead = 0
+
+    def renumber(self, new_id: np.ndarray, who: list[FlowKey]) -> None:
         """The fast pass renumbered its directions (`fast.screen.Screen.evict`): `new_id` gives
-        each old id's new one, -1 for a direction forgotten."""
-        old = np.flatnonzero(new_id[: len(self.busy)] >= 0)
-        busy = np.zeros(int(new_id.max(initial=-1)) + 1, dtype=bool)
-        busy[new_id[old]] = self.busy[old]
-        self.busy = busy
-        self.directions = {
-            pair: {int(new_id[d]) for d in dirs if new_id[d] >= 0}
-            for pair, dirs in self.directions.items()
-        }
+        each old id's new one, -1 for a direction forgotten; `who` describes the new ones. The
+        segments of the directions forgotten stay, as long as there is room (the connection
+        may come back); past half of KEEP_TOTAL, they go, the oldest first."""
+        new_id = new_id[: len(self.busy)]
+        kept = new_id >= 0
+        self._compact(np.where(self.busy, -2, new_id))
+        busy = np.full(len(who), self.full)
+        counts = np.zeros(len(who), dtype=np.int64)
+        busy[new_id[kept]] = self.busy[kept]
+        counts[new_id[kept]] = self.counts[kept]
+        self.busy, self.counts, self.who = busy, counts, who
+        self.total = sum(len(index.frames) for index, _, _ in self.pieces)
+        while self.total > KEEP_TOTAL // 2 and self.pieces:
+            index, dirs, mixes = self.pieces[0]
+            gone = dirs < 0
+            if not gone.any():
+                break
+            self.pieces[0] = (index.take(~gone), dirs[~gone], mixes[~gone])
+            self.total -= int(gone.sum())
+            if not len(self.pieces[0][1]):
+                self.pieces.pop(0)
+        self.full = self.full and self.total > KEEP_TOTAL // 2
 
-    def _keep(
-        self,
-        table: dict[Pair, list[RecordIndex] | None] | dict[bytes, list[RecordIndex] | None],
-        key: Pair | bytes,
-        batch: Batch,
-        rows: np.ndarray,
-    ) -> bool:
-        """Keep `rows` under `key`; False when there are now too many (all are forgotten)."""
-        kept = self._kept(table, key)
-        if kept is None:
-            return False
-        count = self.counts.get(key, 0) + len(rows)
-        over = self.total + len(rows) > KEEP_TOTAL or self.pieces >= KEEP_PIECES
-        if count > KEEP_PER_PAIR or over:
-            self.full = self.full or over
-            if key in table or not self.full:
-                table[key] = None  # type: ignore[index]
-            self.total -= self.counts.pop(key, 0)
-            self.pieces -= len(kept)
-            return False
-        kept.append(RecordIndex.of(batch, rows))
-        self.pieces += 1
-        table[key] = kept  # type: ignore[index]
-        self.counts[key] = count
-        self.total += len(rows)
-        return True
-
-    def _kept(
-        self,
-        table: dict[Pair, list[RecordIndex] | None] | dict[bytes, list[RecordIndex] | None],
-        key: Pair | bytes,
-    ) -> list[RecordIndex] | None:
-        """What is kept under `key`: None when it is not kept (too many, or met after the
-        tables filled up)."""
-        if key in table:
-            return table[key]  # type: ignore[index]
-        return None if self.full else []
-
-    def index_for(self, pairs: Iterable[Pair]) -> RecordIndex | None:
-        """Where the segments of `pairs` and their hosts' SYNs are; None if not all kept."""
+    def index_for(self, conns: Iterable[Conn]) -> RecordIndex | None:
+        """Where the segments of `conns` are; None if not all kept."""
         if self.placeless:
             return None
-        parts: list[RecordIndex] = []
-        hosts: set[bytes] = set()
-        for pair in pairs:
-            kept = self._kept(self.pairs, pair)
-            if kept is None:
-                return None
-            parts += kept
-            hosts |= pair
-        for host in hosts:
-            syns = self._kept(self.syns, host)
-            if syns is None:
-                return None
-            parts += syns
+        wanted = set(conns)
+        ids = np.array(
+            [d for d, who in enumerate(self.who) if conn_of(who) in wanted], dtype=np.int64
+        )
+        if not len(ids) or self.busy[ids].any():
+            return None
+        mixes = np.array(sorted({_conn_mix(conn) for conn in wanted}), dtype=np.uint64)
+        parts = [index.take(np.isin(found, mixes)) for index, _, found in self.pieces]
+        parts = [part for part in parts if len(part.frames)]
         return RecordIndex.join(parts) if parts else None
 
 
-def _groups(keys: np.ndarray, items: np.ndarray) -> dict[int, np.ndarray]:
-    """`items` grouped by their `keys` (equal length), each group in its original order."""
-    if not len(keys):
-        return {}
-    order = np.argsort(keys, kind="stable")
-    keys, items = keys[order], items[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist()
-    stops = [*starts[1:], len(keys)]
-    return {int(keys[a]): items[a:b] for a, b in zip(starts, stops, strict=True)}
+def conn_mixes(c: Columns) -> np.ndarray:
+    """Per segment, a 64-bit mix of its connection's two ends: the same both ways."""
+    from pcapmtu.fast.screen import mix
+
+    version = c["ip_version"].astype(np.uint64)
+    src = mix([version, c["src_hi"], c["src_lo"], c["sport"].astype(np.uint64)])
+    dst = mix([version, c["dst_hi"], c["dst_lo"], c["dport"].astype(np.uint64)])
+    return mix([np.minimum(src, dst), np.maximum(src, dst)])
+
+
+def _conn_mix(conn: Conn) -> int:
+    """`conn_mixes` of one connection."""
+    from pcapmtu.fast.columns import address_halves
+
+    (a, a_port), (b, b_port) = (*sorted(conn), *sorted(conn))[:2]  # one end twice: to itself
+    (a_hi, a_lo), (b_hi, b_lo) = address_halves(a), address_halves(b)
+    values = {
+        "ip_version": 4 if len(a) == 4 else 6,
+        "src_hi": a_hi,
+        "src_lo": a_lo,
+        "sport": a_port,
+        "dst_hi": b_hi,
+        "dst_lo": b_lo,
+        "dport": b_port,
+    }
+    return int(conn_mixes({k: np.array([v], dtype=np.uint64) for k, v in values.items()})[0])
+
+
+def _grown(values: np.ndarray, size: int, fill: object) -> np.ndarray:
+    """`values` followed by `fill` up to `size` elements."""
+    grown = np.full(size, fill, dtype=values.dtype)
+    grown[: len(values)] = values[:size]
+    return grown
 
 
 def pair_of(direction: FlowKey) -> Pair:
-    """The two hosts of a direction, in either order: what the second pass reads by."""
+    """The two hosts of a direction, in either order."""
     return frozenset((direction.src, direction.dst))
+
+
+def conn_of(direction: FlowKey) -> Conn:
+    """The two ends of a direction, in either order: what the second pass reads by (every
+    connection that used these ports, when they were used again)."""
+    return frozenset(((direction.src, direction.sport), (direction.dst, direction.dport)))
 
 
 def replay(
     source: Source,
     name: str,
     table: FlowTable,
-    pairs: set[Pair],
+    conns: set[Conn],
     span: tuple[int, int],
     keeper: Keeper | None,
 ) -> None:
-    """Give the exact analysis (`table`) the segments between the host pairs in `pairs`, and
-    those hosts' SYNs, which lie between frames `span[0]` and `span[1]`."""
+    """Give the exact analysis (`table`) the segments of the connections `conns`, which lie
+    between frames `span[0]` and `span[1]`."""
     decoder = Decoder()
-    index = keeper.index_for(pairs) if keeper is not None else None
+    index = keeper.index_for(conns) if keeper is not None else None
     if index is not None:
         feed(table, reread(source, index), decoder)
         return
     from pcapmtu.fast import columns  # the second pass of the fast route only
 
     first, last = span
-    members = {host for pair in pairs for host in pair}
+    ends = [sorted(conn) for conn in conns]
     with Capture(source, name=name) as capture:
         for batch in capture.batches():
             if batch.first_frame + len(batch) <= first:
@@ -189,14 +213,9 @@ def replay(
                 break
             c = columns.decode(batch, decoder).segments
             wanted = np.zeros(len(c["frame"]), dtype=bool)
-            for pair in pairs:
-                a, b = (*pair, *pair)[:2]  # a pair of one host: its loopback traffic
-                a_to_b = _is_host(c, "src", a) & _is_host(c, "dst", b)
-                b_to_a = _is_host(c, "src", b) & _is_host(c, "dst", a)
-                wanted |= a_to_b | b_to_a
-            syn = ((c["flags"] & TCP_SYN) != 0) & (c["mss"] > 0)
-            for host in members:
-                wanted |= syn & _is_host(c, "src", host)
+            for a, b in ((*pair, *pair)[:2] for pair in ends):  # one end twice: to itself
+                wanted |= _is_end(c, "src", a) & _is_end(c, "dst", b)
+                wanted |= _is_end(c, "src", b) & _is_end(c, "dst", a)
             frames = c["frame"][wanted]
             frames = frames[(frames >= first) & (frames <= last)]
             feed(table, (batch.record(f - batch.first_frame) for f in frames.tolist()), decoder)
@@ -215,6 +234,12 @@ def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> tuple
         elif isinstance(item, TooBig):
             too_big.append(item)
     return segments, too_big
+
+
+def _is_end(c: Columns, side: str, end: tuple[bytes, int]) -> np.ndarray:
+    """Rows whose `side` ("src" or "dst") address and port are `end`."""
+    host, port = end
+    return np.asarray(_is_host(c, side, host) & (c[side[0] + "port"] == port))
 
 
 def _is_host(c: Columns, side: str, host: bytes) -> np.ndarray:

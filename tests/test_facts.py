@@ -57,6 +57,24 @@ def test_both_passes_give_the_same_facts(path: Path) -> None:
     assert _facts(path, exact=False) == _facts(path, exact=True)
 
 
+def _paths(source: Path, exact: bool) -> dict[object, object] | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            paths = _first_pass(_Input(source, None, source), None, exact, None).paths
+        except CaptureError:
+            return None
+    return {key: (summary.ip_version, summary.delivered) for key, summary in paths.items()}
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES + CORPUS_FILES, ids=lambda p: p.name)
+def test_both_passes_give_the_same_path_evidence(path: Path) -> None:
+    """What every path delivered, by wire size (the latest send time and frame of each): the
+    fast pass's equals the exact pass's, so the exact pass need only follow a few flows."""
+    require_fast_pass()
+    assert _paths(path, exact=False) == _paths(path, exact=True)
+
+
 @pytest.mark.parametrize(
     ("case", "captures"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -131,10 +149,39 @@ def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPa
     require_fast_pass()
     captures = [REPO / c for c in CASES[2][2]]  # both ends of the incident, together
     expected = analyze(captures).to_dict()
-    monkeypatch.setattr(replay, "KEEP_PER_PAIR", 0)
+    monkeypatch.setattr(replay, "KEEP_PER_DIRECTION", 0)
     assert analyze(captures).to_dict() == expected
     for path in SAMPLE_FILES:
         _both([path])
+
+
+def test_the_exact_pass_reads_only_the_connections_it_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a tunnel every flow shares the same two addresses: the exact pass reads again the
+    connections worth it, not the others between the same hosts (whose deliveries it takes
+    from the fast pass), and the report is that of the exact pass over everything."""
+    from pcapmtu import analysis, replay
+
+    require_fast_pass()
+    path = SAMPLES / "many-flows.pcap"
+    read: list[set[replay.Conn]] = []
+
+    def spy(
+        source: object, name: str, table: object, conns: set[replay.Conn], *rest: object
+    ) -> None:
+        read.append(set(conns))
+        replay.replay(source, name, table, conns, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(analysis, "replay", spy)
+    _both([path])
+    worth = {replay.conn_of(f.flow) for f in _worth(path)}
+    every = {replay.conn_of(f.flow) for f in _facts(path, exact=False) or []}
+    assert read == [worth]
+    assert {replay.pair_of(f.flow) for f in _worth(path)} == {
+        replay.pair_of(f.flow) for f in _facts(path, exact=False) or []
+    }  # one host pair
+    assert 0 < len(worth) < len(every) == 6
 
 
 # -- the counts, on synthetic conversations, with each pass (`engine`) --------------------------

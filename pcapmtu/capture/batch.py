@@ -210,6 +210,10 @@ class RecordIndex:
             batch.interfaces[rows],
         )
 
+    def take(self, rows: np.ndarray) -> RecordIndex:
+        """These records only (`rows`: a mask or numbers)."""
+        return RecordIndex(*(getattr(self, f.name)[rows] for f in fields_of(self)))
+
     @classmethod
     def join(cls, parts: list[RecordIndex]) -> RecordIndex:
         """All of `parts`, in frame order, each record once."""

@@ -40,6 +40,7 @@ COLUMNS: dict[str, type] = {
     "window": np.int64,
     "ip_len": np.int64,
     "header_len": np.int64,  # IP + TCP headers
+    "tcp_header_len": np.int64,
     "payload_len": np.int64,
     "mss": np.int64,  # 0: no MSS option
     "sack_count": np.int64,
@@ -68,7 +69,7 @@ COMPILED_ORDER = (
     "payload_len",
     "sack_count",
 )
-COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 1  # then the MSS
+COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 2  # then MSS, TCP header
 KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
 # the compiled lane's UDP kinds, by the tunnel they carry (`decode.udp_tunnel`); VXLAN and
 # GENEVE carry frames the exact decoder unwraps, so their records are left to it
@@ -106,8 +107,8 @@ def from_segments(segments: list[Segment]) -> Columns:
     """The columns of segments decoded one by one."""
     columns = empty(len(segments))
     for i, seg in enumerate(segments):
-        src_hi, src_lo = _address_halves(seg.src)
-        dst_hi, dst_lo = _address_halves(seg.dst)
+        src_hi, src_lo = address_halves(seg.src)
+        dst_hi, dst_lo = address_halves(seg.dst)
         row = {
             "frame": seg.frame,
             "ts": seg.ts,
@@ -124,6 +125,7 @@ def from_segments(segments: list[Segment]) -> Columns:
             "window": seg.window,
             "ip_len": seg.ip_len,
             "header_len": seg.ip_header_len + seg.tcp_header_len,
+            "tcp_header_len": seg.tcp_header_len,
             "payload_len": seg.payload_len,
             "mss": seg.mss or 0,
             "sack_count": min(len(seg.sack_blocks), MAX_SACK_BLOCKS),
@@ -136,7 +138,8 @@ def from_segments(segments: list[Segment]) -> Columns:
     return columns
 
 
-def _address_halves(packed: bytes) -> tuple[int, int]:
+def address_halves(packed: bytes) -> tuple[int, int]:
+    """A packed address as the two 64-bit halves the columns hold (IPv4: 0 and itself)."""
     if len(packed) == 4:
         return 0, int.from_bytes(packed, "big")
     return int.from_bytes(packed[:8], "big"), int.from_bytes(packed[8:], "big")
@@ -228,10 +231,11 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int]]:
         columns[name] = (
             column.copy().view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
         )
-    sacks = fields[:, len(COMPILED_ORDER) + 1 : -1]
+    sacks = fields[:, len(COMPILED_ORDER) + 1 : -2]
     columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
     columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
-    columns["mss"] = fields[:, -1].copy()
+    columns["mss"] = fields[:, -2].copy()
+    columns["tcp_header_len"] = fields[:, -1].copy()
     slow = np.flatnonzero((kinds == KIND_SLOW) | np.isin(kinds, KIND_UNWRAP))
     udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
     return columns, slow, {name: count for name, count in udp.items() if count}

@@ -25,6 +25,7 @@ import numpy as np
 from pcapmtu import tcp
 from pcapmtu.fast import _native as native  # type: ignore[attr-defined]
 from pcapmtu.fast.columns import Columns, address
+from pcapmtu.flows import PathSummary
 from pcapmtu.model import (
     TCP_ACK,
     TCP_FIN,
@@ -50,6 +51,7 @@ NATIVE_COLUMNS = (
     "payload_len",
     "ip_len",
     "header_len",
+    "tcp_header_len",
     "mss",
     "ts",
     "frame",
@@ -90,6 +92,11 @@ class FastFacts:
     host_mss: dict[bytes, tuple[int, int]]  # host -> smallest and largest MSS of its SYNs
     host_syn_frames: dict[bytes, tuple[int, int]]  # host -> first and last frame of those SYNs
     forgotten: Forgotten = field(default_factory=Forgotten)
+    # per path (src, dst): what it delivered, by wire size, as the exact pass's summary
+    paths: dict[tuple[bytes, bytes], PathSummary] = field(default_factory=dict)
+    # host -> (frame, MSS) of each SYN that raised the largest MSS it announced: the exact pass
+    # of some flows learns from them what the others' SYNs said (`flows.FlowTable`)
+    host_syns: dict[bytes, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,7 +142,15 @@ class Screen:
         self.resent: dict[tuple[int, int], list[int]] = {}
         self.host_mss: dict[bytes, tuple[int, int]] = {}
         self.host_syn_frames: dict[bytes, tuple[int, int]] = {}
+        self.host_syns: dict[bytes, list[tuple[int, int]]] = {}
         self.last_ts: float | None = None
+        # what each direction delivered, by size (compiled, `fast/src/deliver.c`), and the
+        # hosts it needs: per direction its two hosts' ids, per host the largest SYN MSS
+        self.deliveries = native.deliveries_new()
+        self.host_ids: dict[bytes, int] = {}
+        self.src_host = np.zeros(0, dtype=np.int64)
+        self.dst_host = np.zeros(0, dtype=np.int64)
+        self.host_max = np.zeros(GROW, dtype=np.int64)
 
     # -- directions -------------------------------------------------------------------------
 
@@ -159,10 +174,19 @@ class Screen:
         self._table = None
         self._grow(d + 1)
         self.flow_of[d], self.peer_of[d] = flow, peer
+        self.src_host[d], self.dst_host[d] = self._host_id(who.src), self._host_id(who.dst)
         if peer >= 0:
             self.info[peer].peer = d
             self.peer_of[peer] = d
         return d
+
+    def _host_id(self, host: bytes) -> int:
+        h = self.host_ids.get(host)
+        if h is None:
+            h = self.host_ids[host] = len(self.host_ids)
+            if h >= len(self.host_max):
+                self.host_max = _grown(self.host_max, 2 * len(self.host_max))
+        return h
 
     def _grow(self, size: int) -> None:
         if size > self.capacity:
@@ -173,6 +197,8 @@ class Screen:
             key_columns = np.zeros((capacity, len(KEY_COLUMNS)), dtype=np.uint64)
             key_columns[: len(self.key_columns)] = self.key_columns
             self.key_columns = key_columns
+            for name in ("src_host", "dst_host"):
+                setattr(self, name, _grown(getattr(self, name), capacity))
             for name in ("flow_of", "peer_of"):
                 old = getattr(self, name)
                 grown = np.full(capacity, -1, dtype=np.int64)
@@ -339,6 +365,9 @@ class Screen:
                 values[:size] = values[kept]
                 values[size:n] = 0
         self.key_columns[:size] = self.key_columns[kept]
+        for hosts in (self.src_host, self.dst_host):
+            hosts[:size] = hosts[kept]
+        native.deliveries_compact(self.deliveries, new_id.tobytes())
         peers = self.peer_of[kept]
         self.peer_of[:size] = np.where(peers >= 0, new_id[np.maximum(peers, 0)], -1)
         self.flow_of[:size] = new_flow[self.flow_of[kept]]
@@ -376,6 +405,19 @@ class Screen:
         hosts = {who.src for who in self.keys} | {who.dst for who in self.keys}
         self.host_mss = {h: v for h, v in self.host_mss.items() if h in hosts}
         self.host_syn_frames = {h: v for h, v in self.host_syn_frames.items() if h in hosts}
+        self.host_syns = {h: v for h, v in self.host_syns.items() if h in hosts}
+        # the hosts of the directions kept, numbered anew
+        old_ids = self.host_ids
+        self.host_ids = {h: i for i, h in enumerate(sorted(hosts))}
+        new_host = np.zeros(max(len(old_ids), 1), dtype=np.int64)
+        host_max = np.zeros(max(GROW, 2 * len(self.host_ids)), dtype=np.int64)
+        for h, i in self.host_ids.items():
+            new_host[old_ids[h]] = i
+            host_max[i] = self.host_max[old_ids[h]]
+        self.host_max = host_max
+        n = self.size
+        self.src_host[:n] = new_host[self.src_host[:n]]
+        self.dst_host[:n] = new_host[self.dst_host[:n]]
         gone.path_mss = {
             path: v for path, v in gone.path_mss.items() if path[0] in hosts and path[1] in hosts
         }
@@ -414,7 +456,8 @@ class Screen:
         columns = {name: c[name] for name in NATIVE_COLUMNS}
         columns.update(dirs=dirs, peers=peers, flows=self.flow_of[dirs])
         state = {**self.ints, **self.floats, "finished": self.finished}
-        raw = native.screen_rows(columns, state)
+        hosts = {"src_host": self.src_host, "dst_host": self.dst_host, "host_max": self.host_max}
+        raw = native.screen_rows(columns, state, self.deliveries, hosts)
         end, cum, top = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 2, 3))
         code = np.frombuffer(raw[1], dtype=np.uint8)
         payload, ip_len = c["payload_len"], c["ip_len"]
@@ -435,6 +478,8 @@ class Screen:
             src = self.info[int(dirs[row])].key.src
             mss, frame = int(c["mss"][row]), int(c["frame"][row])
             low, high = self.host_mss.get(src, (mss, mss))
+            if src not in self.host_mss or mss > high:
+                self.host_syns.setdefault(src, []).append((frame, mss))
             self.host_mss[src] = (min(low, mss), max(high, mss))
             first, _ = self.host_syn_frames.get(src, (frame, frame))
             self.host_syn_frames[src] = (first, frame)
@@ -556,8 +601,31 @@ class Screen:
             if d >= 0
         ]
         return FastFacts(
-            self.capture, directions, self.host_mss, self.host_syn_frames, self.forgotten
+            self.capture,
+            directions,
+            self.host_mss,
+            self.host_syn_frames,
+            self.forgotten,
+            self._paths(),
+            self.host_syns,
         )
+
+    def _paths(self) -> dict[tuple[bytes, bytes], PathSummary]:
+        """Per path, what its directions delivered (by size: the latest send time, its frame),
+        folded in the order the deliveries happened, as the exact pass folds them."""
+        paths: dict[tuple[bytes, bytes], PathSummary] = {}
+        for who in self.keys[: self.size]:
+            if (who.src, who.dst) not in paths:
+                paths[(who.src, who.dst)] = PathSummary(
+                    who.src, who.dst, who.ip_version, self.capture
+                )
+        raw = native.deliveries_sizes(self.deliveries)
+        dirs, sizes, frames, orders = (np.frombuffer(raw[k], dtype=np.int64) for k in range(4))
+        ts = np.frombuffer(raw[4], dtype=np.float64)
+        for k in np.argsort(orders, kind="stable").tolist():
+            who = self.keys[int(dirs[k])]
+            paths[(who.src, who.dst)].add(int(sizes[k]), float(ts[k]), int(frames[k]))
+        return paths
 
     def _facts(
         self, d: int, new_data: dict[int, list[int]], resent: dict[int, list[int]]

@@ -20,6 +20,7 @@
 #define ETHERTYPE_VLAN 0x8100
 #define SACK_KEPT 4 /* SACK blocks kept per segment: 40 option bytes hold no more */
 #define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
+#define ROW (FIELDS + 2)              /* ... then the MSS and the TCP header's length */
 
 enum { SLOW = 0, TCP = 1, UDP = 2, UDP_WIREGUARD = 3, UDP_VXLAN = 4, UDP_GENEVE = 5 };
 
@@ -140,6 +141,7 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room) return SLOW;
     for (int k = 15; k < FIELDS + 1; k++) out[k] = 0;
     tcp_options(t + 20, tcp_header - 20, out);
+    out[FIELDS + 1] = tcp_header;
     out[1] = version;
     out[2] = (int64_t)src_hi;
     out[3] = (int64_t)src_lo;
@@ -159,10 +161,10 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
 
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
- *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE); fields: FIELDS + 1 int64 per TCP record, in order:
+ *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE); fields: ROW int64 per TCP record, in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
- *   MSS (0: none). */
+ *   MSS (0: none), TCP header length. */
 PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_buffer data, off, cap, orig, link;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
@@ -171,7 +173,7 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *offsets = off.buf, *caplens = cap.buf, *origs = orig.buf, *links = link.buf;
     unsigned char *kinds = PyMem_Malloc(n > 0 ? n : 1);
-    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * (FIELDS + 1) * (n > 0 ? n : 1));
+    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * ROW * (n > 0 ? n : 1));
     PyObject *result = NULL;
     if (kinds == NULL || fields == NULL) {
         PyErr_NoMemory();
@@ -180,7 +182,7 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_ssize_t rows = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t *out = fields + rows * (FIELDS + 1);
+        int64_t *out = fields + rows * ROW;
         const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
         int kind = offsets[i] + caplens[i] <= data.len ? tcp_row(r, caplens[i], origs[i], links[i], out)
                                                        : SLOW;
@@ -192,7 +194,7 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("(y#y#)", (const char *)kinds, n, (const char *)fields,
-                           (Py_ssize_t)(rows * (FIELDS + 1) * sizeof(int64_t)));
+                           (Py_ssize_t)(rows * ROW * sizeof(int64_t)));
 done:
     PyMem_Free(kinds);
     PyMem_Free(fields);

@@ -6,6 +6,9 @@ static PyMethodDef methods[] = {
     {"known_directions", known_directions, METH_VARARGS, "Directions of known keys."},
     {"screen_rows", screen_rows, METH_VARARGS, "The TCP rules, row after row."},
     {"state_fields", state_fields, METH_NOARGS, "The per-direction state, by name."},
+    {"deliveries_new", deliveries_new, METH_NOARGS, "What each direction delivered: state."},
+    {"deliveries_compact", deliveries_compact, METH_VARARGS, "Directions renumbered."},
+    {"deliveries_sizes", deliveries_sizes, METH_VARARGS, "Delivered sizes per direction."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -38,12 +38,15 @@ static void *array_of(PyObject *dict, const char *name, Py_buffer *view, Py_ssiz
 }
 
 enum {
-    C_SEQ, C_ACK, C_FLAGS, C_WINDOW, C_PAYLOAD, C_IP_LEN, C_HEADER_LEN, C_MSS, C_TS, C_FRAME,
-    C_SACK_COUNT, C_SACK_LEFT, C_SACK_RIGHT, C_DIRS, C_PEERS, C_FLOWS, N_COLUMNS
+    C_SEQ, C_ACK, C_FLAGS, C_WINDOW, C_PAYLOAD, C_IP_LEN, C_HEADER_LEN, C_TCP_HEADER_LEN, C_MSS,
+    C_TS, C_FRAME, C_SACK_COUNT, C_SACK_LEFT, C_SACK_RIGHT, C_DIRS, C_PEERS, C_FLOWS, N_COLUMNS
 };
 static const char *column_names[N_COLUMNS] = {
-    "seq", "ack", "flags", "window", "payload_len", "ip_len", "header_len", "mss", "ts",
-    "frame", "sack_count", "sack_left", "sack_right", "dirs", "peers", "flows"};
+    "seq", "ack", "flags", "window", "payload_len", "ip_len", "header_len", "tcp_header_len",
+    "mss", "ts", "frame", "sack_count", "sack_left", "sack_right", "dirs", "peers", "flows"};
+/* per direction: the hosts it goes from and to; per host: the largest MSS its SYNs announced */
+enum { H_SRC, H_DST, H_MAX, N_HOSTS };
+static const char *host_names[N_HOSTS] = {"src_host", "dst_host", "host_max"};
 enum {
     S_PACKETS, S_DATA_PACKETS, S_DATA_BYTES, S_RETRANSMISSIONS, S_DUP_ACKS, S_SACK_BLOCKS,
     S_DSACKS, S_LARGEST_IP_LEN, S_MAX_HEADER_LEN, S_MAX_PAYLOAD, S_SYN_MSS, S_SYN_SEEN,
@@ -60,21 +63,37 @@ static const char *state_names[N_STATE] = {
     "last_frame", "first_ts", "last_ts",
     "zero_window_since", "zero_window_s", "finished"};
 
-/* screen_rows(columns, state) -> (end, code, cum, top)
+/* The IP size of the largest packet a segment's bytes can have crossed the wire in, given the
+ * MSS its receiver announced (0: none known): flows.wire_size. */
+static int64_t wire_size(int64_t ip_len, int64_t payload, int64_t header_len, int64_t tcp_header,
+                         int64_t peer_mss) {
+    if (peer_mss <= 0) return ip_len <= ETHERNET_MTU ? ip_len : 0;
+    if (payload <= peer_mss) return ip_len;
+    int64_t room = peer_mss - (tcp_header - 20);
+    return header_len + (room > 1 ? room : 1);
+}
+
+/* screen_rows(columns, state, deliveries, hosts) -> (end, code, cum, top)
  *   columns: the batch's segment columns, in frame order, plus "dirs", "peers" (-1: none)
  *   and "flows" per row; state: the screen's per-direction arrays (per flow: "finished"),
- *   updated in place. Returns, per row, bytes of int64 (end: its sequence end; cum: the
- *   cumulative ACK after it; top: the highest sequence its peer had sent) and of uint8
- *   (code: RESENT, NEW_DATA, ACKING, GAP bits). */
+ *   updated in place; deliveries: what each direction delivered (deliver.c), updated;
+ *   hosts: per direction "src_host" and "dst_host", per host "host_max" (updated). Returns,
+ *   per row, bytes of int64 (end: its sequence end; cum: the cumulative ACK after it; top: the
+ *   highest sequence its peer had sent) and of uint8 (code: RESENT, NEW_DATA, ACKING, GAP
+ *   bits). */
 PyObject *screen_rows(PyObject *self, PyObject *args) {
-    PyObject *columns, *state;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &columns, &PyDict_Type, &state)) {
+    PyObject *columns, *state, *capsule, *hosts;
+    if (!PyArg_ParseTuple(args, "O!O!OO!", &PyDict_Type, &columns, &PyDict_Type, &state,
+                          &capsule, &PyDict_Type, &hosts)) {
         return NULL;
     }
-    Py_buffer cv[N_COLUMNS], sv[N_STATE];
-    int64_t *c[N_COLUMNS], *st[N_STATE];
+    Deliveries *D = deliveries_of(capsule);
+    if (D == NULL) return NULL;
+    Py_buffer cv[N_COLUMNS], sv[N_STATE], hv[N_HOSTS];
+    int64_t *c[N_COLUMNS], *st[N_STATE], *h[N_HOSTS];
     for (int k = 0; k < N_COLUMNS; k++) cv[k].obj = NULL;
     for (int k = 0; k < N_STATE; k++) sv[k].obj = NULL;
+    for (int k = 0; k < N_HOSTS; k++) hv[k].obj = NULL;
     PyObject *result = NULL;
     int64_t *out_end = NULL, *out_cum = NULL, *out_top = NULL;
     unsigned char *out_code = NULL;
@@ -92,6 +111,10 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
     for (int k = 0; k < N_STATE; k++) {
         st[k] = array_of(state, state_names[k], &sv[k], 0, 1, 1);
         if (st[k] == NULL) goto done;
+    }
+    for (int k = 0; k < N_HOSTS; k++) {
+        h[k] = array_of(hosts, host_names[k], &hv[k], 0, 1, k == H_MAX);
+        if (h[k] == NULL) goto done;
     }
     double *ts = (double *)c[C_TS], *first_ts = (double *)st[S_FIRST_TS];
     double *last_ts = (double *)st[S_LAST_TS];
@@ -143,6 +166,19 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         if (flags & TCP_SYN_FLAG) {
             st[S_SYN_MSS][d] = c[C_MSS][r];
             st[S_SYN_SEEN][d] = 1;
+            int64_t mss = c[C_MSS][r], *known = &h[H_MAX][h[H_SRC][d]];
+            if (mss > 0 && mss > *known) *known = mss;
+        }
+        if (length > 0) { /* what the segment puts in flight: flows.Direction.on_send */
+            int64_t peer_mss = p >= 0 && st[S_SYN_MSS][p] > 0 ? st[S_SYN_MSS][p]
+                                                               : h[H_MAX][h[H_DST][d]];
+            int64_t wire = wire_size(ip_len, payload, c[C_HEADER_LEN][r],
+                                     c[C_TCP_HEADER_LEN][r], peer_mss);
+            int fin_alone = (flags & TCP_FIN) && !(flags & TCP_SYN_FLAG);
+            if (deliveries_send(D, d, seq, end, before, st[S_CUM_ACK][d], NONE_SEQ, payload,
+                                fin_alone, ip_len, wire, ts[r], c[C_FRAME][r]) < 0) {
+                goto done;
+            }
         }
         if (first_ts[d] != first_ts[d]) { /* NaN: its first segment */
             first_ts[d] = ts[r];
@@ -157,8 +193,19 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         /* the segment as an acknowledgement of its peer's data */
         if (p >= 0 && st[S_HAS_SENT][p] && (flags & TCP_ACK)) {
             int64_t ack = st[S_LAST_ABS][p] + sd(c[C_ACK][r] - st[S_LAST_RAW][p]);
-            int64_t cum = st[S_CUM_ACK][p] > ack ? st[S_CUM_ACK][p] : ack;
+            int64_t old_cum = st[S_CUM_ACK][p];
+            int64_t cum = old_cum > ack ? old_cum : ack;
             int64_t top = st[S_SND_MAX][p], window = c[C_WINDOW][r];
+            /* what it delivers: flows.Direction.on_peer_ack (SACK blocks, then cumulative) */
+            for (int64_t k = 0; k < c[C_SACK_COUNT][r] && k < 4; k++) {
+                int64_t last_raw = st[S_LAST_RAW][p], last_abs = st[S_LAST_ABS][p];
+                int64_t left = last_abs + sd(c[C_SACK_LEFT][4 * r + k] - last_raw);
+                int64_t right = last_abs + sd(c[C_SACK_RIGHT][4 * r + k] - last_raw);
+                if (deliveries_sack(D, p, left, right, ack) < 0) goto done;
+            }
+            if ((old_cum == NONE_SEQ || ack > old_cum) && deliveries_cumulative(D, p, ack) < 0) {
+                goto done;
+            }
             st[S_CUM_ACK][p] = cum;
             /* tcp.is_pure_ack, tcp.is_dup_ack */
             int pure = payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_FIN | TCP_RST));
@@ -201,6 +248,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
 done:
     for (int k = 0; k < N_COLUMNS; k++) if (cv[k].obj) PyBuffer_Release(&cv[k]);
     for (int k = 0; k < N_STATE; k++) if (sv[k].obj) PyBuffer_Release(&sv[k]);
+    for (int k = 0; k < N_HOSTS; k++) if (hv[k].obj) PyBuffer_Release(&hv[k]);
     PyMem_Free(out_end);
     PyMem_Free(out_cum);
     PyMem_Free(out_top);
