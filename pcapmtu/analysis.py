@@ -85,7 +85,7 @@ class TraceRequest:
     within `max_segments`."""
 
     max_directions: int
-    max_segments: int = 100_000
+    max_segments: int = 10_000
     keep: str = "sample"  # or "all"
 
     def every_flow(self, flows: Iterable[DirectionFacts]) -> bool:

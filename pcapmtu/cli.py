@@ -418,7 +418,7 @@ def analyze(
     show_default=True,
     help="Whose segments the pictures draw: of every flow when there are few; else of the "
     "flows that could hold a finding and a sample of the others between the same hosts, the "
-    "smallest first, up to 100,000 segments (memory stays bounded). all: every flow, at the "
+    "smallest first, up to 10,000 segments (memory stays bounded). all: every flow, at the "
     "time and memory it takes.",
 )
 def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str) -> int:

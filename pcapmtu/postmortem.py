@@ -30,7 +30,9 @@ from pcapmtu.version import __version__
 # that could hold a finding and a sample of the others (`TraceRequest`): a gigabyte capture's
 # every segment would not fit in memory, nor in a picture.
 MAX_TRACED_DIRECTIONS = 64
-MAX_TRACED_SEGMENTS = 100_000  # of the sample: about 40 MB of memory
+# of all (or the sample): about 4 MB of memory; each costs the exact pass (about 25 us) and
+# the pictures' drawing, so more would make a report slow, not clearer
+MAX_TRACED_SEGMENTS = 10_000
 MAX_CAPTURES_DRAWN = 4  # segment pictures per capture: both ends of a tunnel, and a few more
 MAX_TIME_SEQUENCES = 4  # time-sequence graphs drawn, one per stalled direction
 OVERVIEW_FROM_DIRECTIONS = 3  # the overview across flows says little about one connection
@@ -186,8 +188,8 @@ def postmortem(
     """Analyse the captures (as `analyze` does), keeping the segments and ACKs the pictures
     need as the exact pass reads them: of every flow when no more than MAX_TRACED_DIRECTIONS
     directions sent data, MAX_TRACED_SEGMENTS data segments in all, else of the flows that
-    could hold a finding and, of the others between the same hosts (read again anyway), those
-    with the fewest segments while they add up to no more than MAX_TRACED_SEGMENTS. So memory
+    could hold a finding and, of the others between the same hosts, those with the fewest
+    segments while they add up to no more than MAX_TRACED_SEGMENTS. So memory
     is bounded by what is kept, never the whole capture, unless `keep` is "all": every flow,
     whatever it costs."""
     if keep not in ("sample", "all"):
