@@ -137,3 +137,63 @@ def test_a_one_byte_segment_resent_is_judged_alike_by_both_passes() -> None:
         fast = analyze(c.pcap(), names=["c"])
         exact = analyze(c.pcap(), names=["c"], shortlist=False)
     assert [f.kind for f in fast.findings] == [f.kind for f in exact.findings] == ["path_down"]
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> bytes:
+    """A SYNTHETIC conversation made to try what each path delivered, by size: with or without
+    its handshake (the peer's MSS then comes from another connection's SYN, or from none),
+    segments larger than the MSS (super-packets captured before the NIC cut them), bytes re-sent
+    whole or in smaller packets, cumulative ACKs and SACK blocks anywhere, a FIN alone, and
+    packets at the same instant."""
+    mss = draw(st.sampled_from([536, 1240, 1380]))
+    c = syn.Conversation(mss=mss)
+    if draw(st.booleans()):  # another connection's SYN: the client's MSS, for a late capture
+        options = syn.tcp_options(mss=draw(st.sampled_from([1240, 1460])))
+        c.at(0.0)._add(syn.tcp(c.client, c.server, 5001, 80, 7000, 0, syn.SYN, options=options))
+    if draw(st.booleans()):
+        c.handshake()
+    t, seq, sent = 0.01, 1, []
+    for _ in range(draw(st.integers(1, 10))):
+        size = draw(st.integers(1, 3000))
+        c.at(t).data(seq, size)
+        sent.append((seq, size))
+        seq += size
+        if draw(st.booleans()):
+            t += draw(st.sampled_from([0.0, 0.001, 0.2]))
+        if draw(st.integers(0, 2)) == 0:
+            start, length = draw(st.sampled_from(sent))
+            part = draw(st.integers(1, length))  # re-sent whole, or a smaller first part
+            c.at(t).data(start, part)
+        if draw(st.booleans()):
+            edge = draw(st.integers(1, seq))
+            blocks = []
+            if draw(st.booleans()):
+                left = draw(st.integers(1, seq))
+                blocks = [(left, draw(st.integers(left, seq + 10)))]
+            c.at(t).ack(edge, sack=blocks)
+    if draw(st.booleans()):
+        c.at(t).data(seq, 0, flags=syn.FIN | syn.ACK)
+        if draw(st.booleans()):
+            c.at(t + 0.001).ack(seq + 1)
+    c.packets.sort(key=lambda item: item[0])
+    return c.pcap()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(deliveries())
+def test_both_passes_see_the_same_deliveries_on_any_conversation(capture: bytes) -> None:
+    """The fast pass's path evidence (compiled) equals the exact pass's, size by size, with
+    the send time and frame of the latest packet of each size."""
+    from pcapmtu.analysis import _first_pass, _Input
+    from tests.conftest import require_fast_pass
+
+    require_fast_pass()
+
+    def paths(exact: bool) -> dict[object, object]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one = _first_pass(_Input(capture, "c", capture), None, exact, None)
+        return {key: summary.delivered for key, summary in one.paths.items()}
+
+    assert paths(exact=False) == paths(exact=True)
