@@ -27,6 +27,7 @@ KEEP_TOTAL = 1 << 17  # segments kept at most, all directions together (about 8 
 Pair = frozenset[bytes]
 Conn = frozenset[tuple[bytes, int]]  # a connection's two ends (address, port), in either order
 Columns = dict[str, np.ndarray]  # a batch's segments as columns (`fast.columns`)
+CONN_COLUMNS = ("ip_version", "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
 
 
 class Keeper:
@@ -75,7 +76,7 @@ class Keeper:
             live = live[~self.busy[dirs[live]]]
         if len(live):
             rows = c["frame"][live] - batch.first_frame
-            mixes = conn_mixes({name: values[live] for name, values in c.items()})
+            mixes = conn_mixes({name: c[name][live] for name in CONN_COLUMNS})
             self.pieces.append((RecordIndex.of(batch, rows), dirs[live].copy(), mixes))
 
     def _forget(self, dirs: np.ndarray) -> None:
