@@ -214,6 +214,12 @@ class Conversation:
         )
         return self
 
+    def client_syn(self, port: int, mss: int) -> Conversation:
+        """The client opens another connection (from `port`): a SYN announcing `mss`."""
+        opts = tcp_options(mss=mss)
+        self._add(tcp(self.client, self.server, port, 80, 7000, 0, SYN, options=opts))
+        return self
+
     def data(self, rel_seq: int, length: int, flags: int = ACK | PSH) -> Conversation:
         """The server sends `length` bytes starting at relative sequence `rel_seq` (1 = first)."""
         opts = tcp_options(timestamps=self.timestamps)

@@ -149,8 +149,7 @@ def deliveries(draw: st.DrawFn) -> bytes:
     mss = draw(st.sampled_from([536, 1240, 1380]))
     c = syn.Conversation(mss=mss)
     if draw(st.booleans()):  # another connection's SYN: the client's MSS, for a late capture
-        options = syn.tcp_options(mss=draw(st.sampled_from([1240, 1460])))
-        c.at(0.0)._add(syn.tcp(c.client, c.server, 5001, 80, 7000, 0, syn.SYN, options=options))
+        c.at(0.0).client_syn(5001, draw(st.sampled_from([1240, 1460])))
     if draw(st.booleans()):
         c.handshake()
     t, seq, sent = 0.01, 1, []
