@@ -114,15 +114,13 @@ class Keeper:
         counts[new_id[kept]] = self.counts[kept]
         self.busy, self.counts, self.who = busy, counts, who
         self.total = sum(len(index.frames) for index, _, _ in self.pieces)
-        while self.total > KEEP_TOTAL // 2 and self.pieces:
-            index, dirs, mixes = self.pieces[0]
-            gone = dirs < 0
-            if not gone.any():
+        for k, (index, dirs, mixes) in enumerate(self.pieces):
+            if self.total <= KEEP_TOTAL // 2:
                 break
-            self.pieces[0] = (index.take(~gone), dirs[~gone], mixes[~gone])
-            self.total -= int(gone.sum())
-            if not len(self.pieces[0][1]):
-                self.pieces.pop(0)
+            here = dirs >= 0
+            self.pieces[k] = (index.take(here), dirs[here], mixes[here])
+            self.total -= int((~here).sum())
+        self.pieces = [piece for piece in self.pieces if len(piece[1])]
         self.full = self.full and self.total > KEEP_TOTAL // 2
 
     def index_for(self, conns: Iterable[Conn]) -> RecordIndex | None:
@@ -200,7 +198,9 @@ def replay(
     decoder = Decoder()
     index = keeper.index_for(conns) if keeper is not None else None
     if index is not None:
-        feed(table, reread(source, index), decoder)
+        # found by a 64-bit mix of their ends: a record of another connection whose mix is
+        # the same is left out here
+        feed(table, reread(source, index), decoder, conns)
         return
     from pcapmtu.fast import columns  # the second pass of the fast route only
 
@@ -222,14 +222,25 @@ def replay(
             feed(table, (batch.record(f - batch.first_frame) for f in frames.tolist()), decoder)
 
 
-def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> tuple[int, list[TooBig]]:
-    """Give the exact analysis these records' segments, one by one, in order; (how many
-    segments there were, the ICMP too-big messages met)."""
+def feed(
+    table: FlowTable,
+    records: Iterable[Record],
+    decoder: Decoder,
+    conns: set[Conn] | None = None,
+) -> tuple[int, list[TooBig]]:
+    """Give the exact analysis these records' segments (of the connections `conns` only, when
+    given), one by one, in order; (how many segments there were, the ICMP too-big messages
+    met)."""
     segments = 0
     too_big: list[TooBig] = []
     for record in records:
         item = decoder.decode(record)
         if isinstance(item, Segment):
+            if (
+                conns is not None
+                and frozenset(((item.src, item.sport), (item.dst, item.dport))) not in conns
+            ):
+                continue
             segments += 1
             table.add(item)
         elif isinstance(item, TooBig):

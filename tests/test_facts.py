@@ -155,6 +155,18 @@ def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPa
         _both([path])
 
 
+def test_a_keeper_that_fills_up_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEEP_TOTAL records kept, the directions met later are not kept, and their
+    connections are read by scanning: the reports do not change. (With flows forgotten as they
+    go, the records of the forgotten stay while there is room: tests/test_hostile.py.)"""
+    from pcapmtu import replay
+
+    require_fast_pass()
+    monkeypatch.setattr(replay, "KEEP_TOTAL", 16)
+    for path in SAMPLE_FILES:
+        _both([path])
+
+
 def test_the_exact_pass_reads_only_the_connections_it_needs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
