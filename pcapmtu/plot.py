@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -344,6 +343,8 @@ def png(
 def _axes(ax: Axes | None) -> Axes:
     if ax is not None:
         return ax
+    import matplotlib.pyplot as plt  # only for a figure of its own: not for `png`, the pages
+
     _, new = plt.subplots(figsize=(9, 4.5), layout="constrained")
     return new
 
