@@ -57,6 +57,40 @@ def test_the_fast_lane_equals_the_exact_decoder(path: Path) -> None:
     assert lane_too_big == exact_too_big
 
 
+def test_icmp_other_than_too_big_is_skipped_by_the_fast_lane_as_by_the_exact_decoder() -> None:
+    """SYNTHETIC ICMP and ICMPv6 messages: an echo request (skipped without the exact decoder:
+    it is no too-big), a too-big, one cut before its 8-byte header, one with a quote cut short:
+    the same skipped counts and too-big messages either way."""
+    import struct
+
+    from tests import synthetic as syn
+
+    require_fast_pass()
+    quoted = syn.tcp("198.19.0.1", "198.19.0.2", 80, 5000, 1, 1, syn.ACK, payload=1400)
+    quoted6 = syn.tcp("2001:db8::1", "2001:db8::2", 80, 5000, 1, 1, syn.ACK, payload=1400)
+    echo = syn.ip("198.19.0.9", "198.19.0.1", 1, struct.pack("!BBHHH", 8, 0, 0, 1, 1) + b"x" * 8)
+    echo6 = syn.ip("2001:db8::9", "2001:db8::1", 58, struct.pack("!BBHI", 128, 0, 0, 1))
+    packets = [
+        echo,
+        echo6,
+        syn.icmp_frag_needed(
+            "198.19.0.9", "198.19.0.1", 1400, syn.ip("198.19.0.1", "198.19.0.2", 6, quoted)
+        ),
+        syn.icmpv6_too_big(
+            "2001:db8::9", "2001:db8::1", 1400, syn.ip("2001:db8::1", "2001:db8::2", 6, quoted6)
+        ),
+        echo[:24],  # the ICMP header cut by the snaplen
+        syn.icmp_frag_needed("198.19.0.9", "198.19.0.1", 1400, b"\x45\x00"),  # quote cut short
+    ]
+    capture = syn.pcap([(1.0 + k, packet) for k, packet in enumerate(packets)])
+    lane, lane_decoder, lane_too_big = _decode_all(capture, "fast")
+    exact, exact_decoder, exact_too_big = _decode_all(capture, "exact")
+    assert all(np.array_equal(lane[name], exact[name]) for name in lane)  # no TCP at all
+    assert lane_decoder.skipped == exact_decoder.skipped
+    assert lane_decoder.skipped["other ICMP"] == 2
+    assert lane_too_big == exact_too_big and len(lane_too_big) == 2
+
+
 def test_the_fast_lane_takes_the_segments_of_a_real_capture() -> None:
     require_fast_pass()
     from pcapmtu.fast import columns

@@ -75,6 +75,7 @@ KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
 # GENEVE carry frames the exact decoder unwraps, so their records are left to it
 UDP_KINDS = {KIND_UDP: "", 3: "wireguard"}
 KIND_UNWRAP = (4, 5)
+KIND_OTHER_ICMP = 6  # ICMP, ICMPv6 other than too-big: skipped, as the exact decoder skips them
 
 
 @dataclass
@@ -161,7 +162,9 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     n = len(batch)
     if lane == "exact" or n == 0:
         return _one_by_one(batch, np.arange(n), decoder, [])
-    columns, slow, udp = _compiled_lane(batch)
+    columns, slow, udp, other_icmp = _compiled_lane(batch)
+    if other_icmp:
+        decoder.skipped["other ICMP"] += other_icmp
     for kind, count in udp.items():
         decoder.skipped["UDP"] += count
         if kind:
@@ -209,9 +212,10 @@ def _tiny_at_once(batch: Batch, rows: np.ndarray, decoder: Decoder) -> np.ndarra
     return kept
 
 
-def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int]]:
+def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], int]:
     """The common shapes, decoded compiled: (their columns, the records left for the exact
-    decoder, how many were UDP, by the tunnel they carry: "" for none)."""
+    decoder, how many were UDP, by the tunnel they carry: "" for none, how many were ICMP
+    messages other than too-big)."""
     kinds_raw, fields_raw = _native.tcp_headers(
         batch.data,
         *(
@@ -238,7 +242,8 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int]]:
     columns["tcp_header_len"] = fields[:, -1].copy()
     slow = np.flatnonzero((kinds == KIND_SLOW) | np.isin(kinds, KIND_UNWRAP))
     udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
-    return columns, slow, {name: count for name, count in udp.items() if count}
+    other_icmp = int(np.count_nonzero(kinds == KIND_OTHER_ICMP))
+    return columns, slow, {name: count for name, count in udp.items() if count}, other_icmp
 
 
 def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:

@@ -22,7 +22,7 @@
 #define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
 #define ROW (FIELDS + 2)              /* ... then the MSS and the TCP header's length */
 
-enum { SLOW = 0, TCP = 1, UDP = 2, UDP_WIREGUARD = 3, UDP_VXLAN = 4, UDP_GENEVE = 5 };
+enum { SLOW = 0, TCP = 1, UDP = 2, UDP_WIREGUARD = 3, UDP_VXLAN = 4, UDP_GENEVE = 5, ICMP_OTHER = 6 };
 
 static unsigned be16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
 static uint64_t be32(const unsigned char *p) {
@@ -133,6 +133,14 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
         return SLOW;
     }
     if (proto == 17) return udp_kind(o + ip_header, room - ip_header, total - ip_header);
+    if ((proto == 1 && version == 4) || (proto == 58 && version == 6)) {
+        /* an ICMP message that is no "fragmentation needed" (ICMPv6: "packet too big") is
+         * skipped as the exact decoder skips it; those, and any cut short, are its to read */
+        const unsigned char *m = o + ip_header;
+        if (total < ip_header || ip_header + 8 > room) return SLOW;
+        int too_big = version == 4 ? (m[0] == 3 && m[1] == 4) : m[0] == 2;
+        return too_big ? SLOW : ICMP_OTHER;
+    }
     if (proto != 6 || ip_header + 20 > room) return SLOW;
     const unsigned char *t = o + ip_header;
     unsigned off_flags = be16(t + 12);
@@ -161,7 +169,8 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
 
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
- *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE); fields: ROW int64 per TCP record, in order:
+ *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE, 6: ICMP
+ *   other than too-big); fields: ROW int64 per TCP record, in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
  *   MSS (0: none), TCP header length. */
