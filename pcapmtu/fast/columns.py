@@ -224,22 +224,21 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
         ),
     )
     kinds = np.frombuffer(kinds_raw, dtype=np.uint8)
-    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(-1, COMPILED_FIELDS)
-    rows = fields[:, 0]
+    # column after column: each a contiguous view, no copy
+    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(COMPILED_FIELDS, -1)
+    rows = fields[0]
     columns: Columns = {
         "frame": batch.first_frame + rows,
         "ts": batch.ts[rows],
     }
     for k, name in enumerate(COMPILED_ORDER, 1):
-        column = fields[:, k]
-        columns[name] = (
-            column.copy().view(np.uint64) if COLUMNS[name] is np.uint64 else column.copy()
-        )
-    sacks = fields[:, len(COMPILED_ORDER) + 1 : -2]
-    columns["sack_left"] = np.ascontiguousarray(sacks[:, 0::2])
-    columns["sack_right"] = np.ascontiguousarray(sacks[:, 1::2])
-    columns["mss"] = fields[:, -2].copy()
-    columns["tcp_header_len"] = fields[:, -1].copy()
+        column = fields[k]
+        columns[name] = column.view(np.uint64) if COLUMNS[name] is np.uint64 else column
+    sacks = fields[len(COMPILED_ORDER) + 1 : -2]
+    columns["sack_left"] = np.ascontiguousarray(sacks[0::2].T)
+    columns["sack_right"] = np.ascontiguousarray(sacks[1::2].T)
+    columns["mss"] = fields[-2]
+    columns["tcp_header_len"] = fields[-1]
     slow = np.flatnonzero((kinds == KIND_SLOW) | np.isin(kinds, KIND_UNWRAP))
     udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
     other_icmp = int(np.count_nonzero(kinds == KIND_OTHER_ICMP))

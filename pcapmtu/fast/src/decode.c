@@ -170,7 +170,8 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
  *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE, 6: ICMP
- *   other than too-big); fields: ROW int64 per TCP record, in order:
+ *   other than too-big); fields: ROW int64 per TCP record, column after column (all the TCP
+ *   records' first field, then their second, ...), in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
  *   MSS (0: none), TCP header length. */
@@ -202,8 +203,14 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    result = Py_BuildValue("(y#y#)", (const char *)kinds, n, (const char *)fields,
-                           (Py_ssize_t)(rows * ROW * sizeof(int64_t)));
+    /* column after column: each field of every row, one contiguous array (no copies later) */
+    PyObject *columns = PyBytes_FromStringAndSize(NULL, rows * ROW * (Py_ssize_t)sizeof(int64_t));
+    if (columns == NULL) goto done;
+    int64_t *column = (int64_t *)PyBytes_AS_STRING(columns);
+    for (Py_ssize_t k = 0; k < ROW; k++) {
+        for (Py_ssize_t j = 0; j < rows; j++) column[k * rows + j] = fields[j * ROW + k];
+    }
+    result = Py_BuildValue("(y#N)", (const char *)kinds, n, columns);
 done:
     PyMem_Free(kinds);
     PyMem_Free(fields);
