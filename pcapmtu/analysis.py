@@ -131,7 +131,6 @@ class _Analysed:
     too_big: list[TooBig]
     facts: list[DirectionFacts]  # of every direction: the first pass's
     host_mss: HostMss
-    host_syn_frames: dict[bytes, tuple[int, int]]
     table: FlowTable | None  # the exact pass: complete when `exact`, else after the replay
     keeper: Keeper | None  # where to find each connection's segments again
     exact: bool  # the first pass was the exact pass over everything
@@ -368,7 +367,7 @@ def _first_pass(
                 too_big += messages
                 tell()
         table.finish(info.last_ts)
-        facts, host_mss, syn_frames, keeper = table.facts(), table.host_mss, {}, None
+        facts, host_mss, keeper = table.facts(), table.host_mss, None
         forgotten, paths, host_syns = Forgotten(), table.paths, {}
     else:
         from pcapmtu.fast import columns
@@ -392,12 +391,7 @@ def _first_pass(
                         keeper.renumber(renumbered, screen.keys)
                 tell()
         result = screen.finish(info.last_ts)
-        facts, host_mss, syn_frames, table = (
-            result.directions,
-            result.host_mss,
-            result.host_syn_frames,
-            None,
-        )
+        facts, host_mss, table = result.directions, result.host_mss, None
         forgotten, paths, host_syns = result.forgotten, result.paths, result.host_syns
     if given.tee is not None:
         given.tee.finish()
@@ -417,7 +411,6 @@ def _first_pass(
         too_big,
         facts,
         host_mss,
-        syn_frames,
         table,
         keeper,
         exact,

@@ -84,13 +84,12 @@ class _Direction:
 
 @dataclass
 class FastFacts:
-    """The fast pass over one capture: every direction's facts (but those forgotten), and each
-    host's SYNs."""
+    """The fast pass over one capture: every direction's facts (but those forgotten), each
+    host's SYNs, and what each path delivered."""
 
     capture: str
     directions: list[DirectionFacts]  # in the order of their flows' first segments
     host_mss: dict[bytes, tuple[int, int]]  # host -> smallest and largest MSS of its SYNs
-    host_syn_frames: dict[bytes, tuple[int, int]]  # host -> first and last frame of those SYNs
     forgotten: Forgotten = field(default_factory=Forgotten)
     # per path (src, dst): what it delivered, by wire size, as the exact pass's summary
     paths: dict[tuple[bytes, bytes], PathSummary] = field(default_factory=dict)
@@ -141,7 +140,6 @@ class Screen:
         # per (direction, IP size): [retransmissions, their payload bytes, largest payload]
         self.resent: dict[tuple[int, int], list[int]] = {}
         self.host_mss: dict[bytes, tuple[int, int]] = {}
-        self.host_syn_frames: dict[bytes, tuple[int, int]] = {}
         self.host_syns: dict[bytes, list[tuple[int, int]]] = {}
         self.last_ts: float | None = None
         # what each direction delivered, by size (compiled, `fast/src/deliver.c`), and the
@@ -404,7 +402,6 @@ class Screen:
             return
         hosts = {who.src for who in self.keys} | {who.dst for who in self.keys}
         self.host_mss = {h: v for h, v in self.host_mss.items() if h in hosts}
-        self.host_syn_frames = {h: v for h, v in self.host_syn_frames.items() if h in hosts}
         self.host_syns = {h: v for h, v in self.host_syns.items() if h in hosts}
         # the hosts of the directions kept, numbered anew
         old_ids = self.host_ids
@@ -472,8 +469,8 @@ class Screen:
         self._measure_gaps(acked, cum_a, ts_a, acked[gap], ts_a[gap], top_a[gap])
 
     def _note_syn_mss(self, c: Columns, syn: np.ndarray, dirs: np.ndarray) -> None:
-        """The smallest and largest MSS each host announced in a SYN, and the frames of the
-        first and last SYN with an MSS it sent."""
+        """The smallest and largest MSS each host announced in a SYN, and the frame and MSS of
+        each SYN that raised the largest (`FastFacts.host_syns`)."""
         for row in np.flatnonzero(syn & (c["mss"] > 0)).tolist():
             src = self.info[int(dirs[row])].key.src
             mss, frame = int(c["mss"][row]), int(c["frame"][row])
@@ -481,8 +478,6 @@ class Screen:
             if src not in self.host_mss or mss > high:
                 self.host_syns.setdefault(src, []).append((frame, mss))
             self.host_mss[src] = (min(low, mss), max(high, mss))
-            first, _ = self.host_syn_frames.get(src, (frame, frame))
-            self.host_syn_frames[src] = (first, frame)
 
     def _remember_new_data(
         self, dirs: np.ndarray, end: np.ndarray, size: np.ndarray, payload: np.ndarray
@@ -604,7 +599,6 @@ class Screen:
             self.capture,
             directions,
             self.host_mss,
-            self.host_syn_frames,
             self.forgotten,
             self._paths(),
             self.host_syns,
