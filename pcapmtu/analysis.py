@@ -103,7 +103,7 @@ class TraceRequest:
         if self.every_flow(flows):
             return None
         kept = set(needed) | {flow.reverse() for flow in needed}
-        read = {pair_of(flow) for flow in needed}  # the sample costs no pass more than these
+        read = {pair_of(flow) for flow in needed}  # the sample: between the same hosts
         cost: dict[FlowKey, list[int]] = {}  # connection (its first direction) -> segments, frame
         for f in flows:
             if f.flow not in kept and pair_of(f.flow) in read:

@@ -179,9 +179,9 @@ def pair_of(direction: FlowKey) -> Pair:
     return frozenset((direction.src, direction.dst))
 
 
-def conn_of(direction: FlowKey) -> Conn:
-    """The two ends of a direction, in either order: what the second pass reads by (every
-    connection that used these ports, when they were used again)."""
+def conn_of(direction: FlowKey | Segment) -> Conn:
+    """The two ends of a direction (or of a segment's), in either order: what the second pass
+    reads by (every connection that used these ports, when they were used again)."""
     return frozenset(((direction.src, direction.sport), (direction.dst, direction.dport)))
 
 
@@ -236,10 +236,7 @@ def feed(
     for record in records:
         item = decoder.decode(record)
         if isinstance(item, Segment):
-            if (
-                conns is not None
-                and frozenset(((item.src, item.sport), (item.dst, item.dport))) not in conns
-            ):
+            if conns is not None and conn_of(item) not in conns:
                 continue
             segments += 1
             table.add(item)
