@@ -436,22 +436,27 @@ def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str
     """
     import warnings
 
-    from pcapmtu.errors import CaptureWarning
-    from pcapmtu.postmortem import postmortem
+    from pcapmtu.page import Painter
 
     if not output.parent.is_dir():
         raise UsageError(f"cannot write {output}: no such folder {output.parent}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
-        made = postmortem(list(captures), keep=keep)
-    for warning in made.report.warnings:
-        click.echo(f"pcapmtu: warning: {warning}", err=True)
+    with Painter() as painter:  # loads the plotting libraries while the captures are read
+        from pcapmtu import output as written
+        from pcapmtu.errors import CaptureWarning
+        from pcapmtu.kept import gather
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; below
+            kept = gather(list(captures), keep=keep)
+        for warning in kept.report.warnings:
+            click.echo(f"pcapmtu: warning: {warning}", err=True)
+        page = painter.page(kept, title)
     try:
-        made.write_html(output, title=title)
+        written.write_text(output, page)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    click.echo(f"{made.report.summary()}\nwrote {printable(str(output))}")
-    return exit_code(made.report)
+    click.echo(f"{kept.report.summary()}\nwrote {printable(str(output))}")
+    return exit_code(kept.report)
 
 
 @cli.command()

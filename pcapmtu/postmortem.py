@@ -6,7 +6,6 @@ self-contained HTML page telling the story (what `pcapmtu report` writes). The n
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,22 +16,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from pcapmtu import frames, output, plot
-from pcapmtu.analysis import TraceRequest, analyze_and_trace
 from pcapmtu.capture import Source
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED, DetectConfig
-from pcapmtu.errors import CaptureNotFoundError, UsageError
+from pcapmtu.errors import CaptureNotFoundError
+from pcapmtu.kept import Kept, gather
 from pcapmtu.model import printable
 from pcapmtu.report import Report
 from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
 
-# Past this many directions with data, or data segments, segments are kept only for the flows
-# that could hold a finding and a sample of the others (`TraceRequest`): a gigabyte capture's
-# every segment would not fit in memory, nor in a picture.
-MAX_TRACED_DIRECTIONS = 64
-# of all (or the sample): about 4 MB of memory; each costs the exact pass (about 25 us) and
-# the pictures' drawing, so more would make a report slow, not clearer
-MAX_TRACED_SEGMENTS = 10_000
 MAX_CAPTURES_DRAWN = 4  # segment pictures per capture: both ends of a tunnel, and a few more
 MAX_TIME_SEQUENCES = 4  # time-sequence graphs drawn, one per stalled direction
 OVERVIEW_FROM_DIRECTIONS = 3  # the overview across flows says little about one connection
@@ -61,6 +53,22 @@ class Postmortem:
     traced_all: bool  # False: segments and ACKs of the flows with findings and of a sample
     # frames.OUTER_COLUMNS: WireGuard's messages, of captures that hold them (else empty)
     outer: pd.DataFrame = field(default_factory=lambda: frames.outer([]))
+
+    @classmethod
+    def of(cls, kept: Kept) -> Postmortem:
+        """The frames of what an analysis kept (`kept.gather`)."""
+        report, traces = kept.report, kept.traces
+        return cls(
+            report=report,
+            segments=frames.segments(traces),
+            acks=frames.acks(traces),
+            flows=frames.flows(report),
+            findings=frames.findings(report),
+            evidence=frames.evidence(report),
+            too_big=frames.too_big(report),
+            traced_all=kept.traced_all,
+            outer=frames.outer([i for i, _ in kept.underlay], names=[n for _, n in kept.underlay]),
+        )
 
     def stalled(self) -> list[tuple[str, str]]:
         """(capture, flow) of each TCP direction with a black hole or a suspected one."""
@@ -186,40 +194,12 @@ def postmortem(
     keep: str = "sample",
 ) -> Postmortem:
     """Analyse the captures (as `analyze` does), keeping the segments and ACKs the pictures
-    need as the exact pass reads them: of every flow when no more than MAX_TRACED_DIRECTIONS
-    directions sent data, MAX_TRACED_SEGMENTS data segments in all, else of the flows that
-    could hold a finding and, of the others between the same hosts, those with the fewest
-    segments while they add up to no more than MAX_TRACED_SEGMENTS. So memory
-    is bounded by what is kept, never the whole capture, unless `keep` is "all": every flow,
-    whatever it costs."""
-    if keep not in ("sample", "all"):
-        raise UsageError(f"keep={keep!r}: 'sample' or 'all'")
-    request = TraceRequest(MAX_TRACED_DIRECTIONS, MAX_TRACED_SEGMENTS, keep)
-    report, traces = analyze_and_trace(
-        sources, names=names, config=config or DetectConfig(), traced=request
-    )
-    traced_all = request.every_flow(f.facts for f in report.flows)
-    items: list[Source] = list(sources) if isinstance(sources, list | tuple) else [sources]  # type: ignore[list-item]
-    holding = {x.capture for x in report.sessions}
-    # read again for their messages: files and bytes (stdin and file objects were read once)
-    underlay = [
-        (item, c.name)
-        for item, c in zip(items, report.captures, strict=True)
-        if c.name in holding
-        and isinstance(item, str | os.PathLike | bytes | bytearray)
-        and item != "-"
-    ]
-    return Postmortem(
-        report=report,
-        segments=frames.segments(traces),
-        acks=frames.acks(traces),
-        flows=frames.flows(report),
-        findings=frames.findings(report),
-        evidence=frames.evidence(report),
-        too_big=frames.too_big(report),
-        traced_all=traced_all,
-        outer=frames.outer([i for i, _ in underlay], names=[n for _, n in underlay]),
-    )
+    need as the exact pass reads them (`kept.gather`: of every flow when no more than
+    MAX_TRACED_DIRECTIONS directions sent data, MAX_TRACED_SEGMENTS data segments in all, else
+    of the flows that could hold a finding and a sample of the others), and make its frames.
+    So memory is bounded by what is kept, never the whole capture, unless `keep` is "all":
+    every flow, whatever it costs."""
+    return Postmortem.of(gather(sources, names=names, config=config, keep=keep))
 
 
 # Each figure's caption says what its picture holds, and only that.

@@ -22,8 +22,10 @@ LAYERS: list[set[str]] = [
     {"replay"},  # the second pass
     {"report_html", "report", "summary", "underlay"},
     {"analysis"},  # the pipeline
-    {"frames", "plot", "wgconfig", "configcheck", "check", "check_output", "lab", "probing"},
-    {"postmortem", "fleet"},  # a page of one analysis; many captures on a Dask cluster
+    {"frames", "plot", "kept", "check", "check_output"}  # pandas, matplotlib; checks
+    | {"wgconfig", "configcheck", "lab", "probing"},
+    # a page of one analysis (drawn in a helper process); many captures on a Dask cluster
+    {"postmortem", "page", "fleet"},
     {"cli", "__main__", "__init__", "start"},
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

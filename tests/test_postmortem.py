@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 import pcapmtu
-from pcapmtu import postmortem as postmortem_module
+from pcapmtu import kept as kept_module
 from pcapmtu.postmortem import postmortem
 from tests.conftest import SAMPLES
 
@@ -86,8 +86,8 @@ def test_a_capture_with_many_flows_keeps_segments_only_of_the_stalled_ones(
 ) -> None:
     """Past the limits and with no room for a sample, only the flows the exact pass reads for
     findings keep their segments."""
-    monkeypatch.setattr(postmortem_module, "MAX_TRACED_DIRECTIONS", 2)
-    monkeypatch.setattr(postmortem_module, "MAX_TRACED_SEGMENTS", 0)
+    monkeypatch.setattr(kept_module, "MAX_TRACED_DIRECTIONS", 2)
+    monkeypatch.setattr(kept_module, "MAX_TRACED_SEGMENTS", 0)
     made = postmortem(SAMPLES / "many-flows.pcap")
     assert not made.traced_all
     stalled = {flow for _, flow in made.stalled()}
@@ -101,8 +101,8 @@ def test_a_capture_with_many_flows_keeps_segments_only_of_the_stalled_ones(
 def test_the_sample_of_the_other_flows_is_the_smallest_within_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(postmortem_module, "MAX_TRACED_DIRECTIONS", 2)
-    monkeypatch.setattr(postmortem_module, "MAX_TRACED_SEGMENTS", 5)
+    monkeypatch.setattr(kept_module, "MAX_TRACED_DIRECTIONS", 2)
+    monkeypatch.setattr(kept_module, "MAX_TRACED_SEGMENTS", 5)
     made = postmortem(SAMPLES / "many-flows.pcap")
     every = postmortem(SAMPLES / "many-flows.pcap", keep="all")
     assert not made.traced_all and every.traced_all

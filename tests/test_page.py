@@ -1,0 +1,110 @@
+"""`pcapmtu report`'s page, drawn in a helper process: the same page as drawn in the command's
+own process, which never loads pandas or matplotlib; drawn there anyway when no helper can
+start or the helper dies; the helper's errors raised in the command; no helper left behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pcapmtu import page
+from pcapmtu.errors import PcapmtuError
+from pcapmtu.kept import Kept, gather
+from tests.conftest import SAMPLES
+
+INCIDENT = SAMPLES / "incident.home-wg0.pcap"
+# a WireGuard capture and its underlay: the helper reads the underlay again for its messages
+BOTH_LAYERS = [SAMPLES / "icmp-allowed.home-wg0.pcap", SAMPLES / "icmp-allowed.home-underlay.pcap"]
+MADE = re.compile(r"<small>pcapmtu [^<]*</small>")  # the version and the minute it was made
+
+
+def _same(page_html: str) -> str:
+    return MADE.sub("", page_html)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("captures", [[INCIDENT], BOTH_LAYERS], ids=["incident", "underlay"])
+def test_the_helper_draws_the_page_drawn_here(captures: list[Path]) -> None:
+    kept = gather(captures)
+    with page.Painter() as painter:
+        assert painter.pid is not None
+        helped = painter.page(kept, title="T")
+    here = page.draw(kept, title="T")
+    assert "<img" in here
+    if len(captures) > 1:
+        assert "WireGuard messages on the underlay" in here
+    assert _same(helped) == _same(here)
+
+
+def test_the_command_itself_never_loads_pandas_or_matplotlib(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pcapmtu.page import Painter
+        if __name__ == "__main__":
+            with Painter() as painter:
+                from pcapmtu.kept import gather
+                html = painter.page(gather([{str(INCIDENT)!r}]))
+            assert html.count("<img") >= 3, html[:300]
+            print(sorted(m for m in ("pandas", "matplotlib") if m in sys.modules))
+        """
+    )
+    (tmp_path / "run.py").write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_without_a_helper_the_page_is_drawn_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = gather([INCIDENT])
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])
+    with page.Painter() as painter:
+        assert painter.pid is None
+        drawn = painter.page(kept)
+    assert _same(drawn) == _same(page.draw(kept))
+
+
+def test_a_helper_that_dies_leaves_the_page_to_this_process() -> None:
+    kept = gather([INCIDENT])
+    with page.Painter() as painter:
+        pid = painter.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        drawn = painter.page(kept)
+        assert painter.pid is None
+    assert _same(drawn) == _same(page.draw(kept))
+
+
+def test_an_error_in_the_helper_is_raised_here_with_its_traceback(tmp_path: Path) -> None:
+    kept = gather([INCIDENT])
+    broken = Kept(kept.report, kept.traces, kept.traced_all, [(str(tmp_path / "gone"), "gone")])
+    with page.Painter() as painter, pytest.raises(PcapmtuError) as raised:
+        painter.page(broken)
+    assert isinstance(raised.value.__cause__, page.HelperTraceback)
+    assert "Traceback" in str(raised.value.__cause__)
+    with pytest.raises(type(raised.value)):
+        page.draw(broken)  # the same error as drawn here
+
+
+def test_no_helper_is_left_behind() -> None:
+    with page.Painter() as painter:
+        pid = painter.pid  # still loading the libraries: ended all the same
+    assert pid is not None and _gone(pid)
+    assert painter.pid is None
