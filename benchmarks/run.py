@@ -5,10 +5,11 @@
 Each tool runs `--repeat` times per capture, the tools taking turns (so a slower or faster
 spell of the machine affects them alike); the file is read once first, so every run reads from
 the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
-the median wall time, packets and megabytes per second, the peak RSS of the process, and the
-time relative to `tcptrace -n -l`. Beside them: `cat > /dev/null` (reading the file from the
-page cache, the floor for any reader), `pcapmtu report` (the postmortem page), and, first,
-the start-up (`import pcapmtu.cli`).
+the median wall time, packets and megabytes per second, the peak RSS of the process (of
+`pcapmtu report`: of its processes together, the command and the helper that draws its page,
+sampled in a run of its own), and the time relative to `tcptrace -n -l`. Beside them:
+`cat > /dev/null` (reading the file from the page cache, the floor for any reader),
+`pcapmtu report` (the postmortem page), and, first, the start-up (`import pcapmtu.cli`).
 pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
 install without the compiled fast pass runs (the exact pass on everything; only on captures up
 to --exact-max-mb). tshark runs only on captures up to --tshark-max-mb (it grows faster than
@@ -65,6 +66,28 @@ def measure(argv: list[str]) -> tuple[float, float, bytes]:
         text = rss_file.read().decode().strip().splitlines()
     rss_kb = float(text[-1]) if use_time and text else usage.ru_maxrss
     return wall, rss_kb / 1024, out
+
+
+def tree_peak_mb(argv: list[str]) -> float:
+    """The peak of the resident memory of a command and every process it starts, together
+    (`pcapmtu report` draws in a helper process), sampled every 10 ms in a run of its own."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        tree, total = [proc.pid], 0
+        while tree:
+            pid = tree.pop()
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    tree += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue  # ended meanwhile
+        peak = max(peak, total)
+        time.sleep(0.01)
+    return peak / 1024
 
 
 EXACT_ONLY = (  # what an install without a C compiler runs: the exact pass on everything
@@ -149,6 +172,9 @@ def main() -> None:
             name: (statistics.median(r[0] for r in done), max(r[1] for r in done))
             for name, done in runs.items()
         }
+        if "pcapmtu report" in commands and Path("/proc/self/task").exists():
+            wall, _ = results["pcapmtu report"]
+            results["pcapmtu report"] = (wall, tree_peak_mb(commands["pcapmtu report"]))
         report = json.loads(runs["pcapmtu"][-1][2])
         packets = sum(c["packets"] for c in report["captures"])
         holes = sum(1 for f in report["findings"] if f["kind"] == "black_hole")

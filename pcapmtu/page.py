@@ -5,7 +5,8 @@ pictures most of another, longer than analysing a gigabyte. So `Painter` starts 
 at once, which imports them while this process reads the captures (`kept.gather`); the helper
 then makes the frames and draws the page from what the analysis kept, on a second core where
 there is one. The page is the one `postmortem.Postmortem.to_html` makes (tests/test_page.py).
-Where no helper process can start, or it dies, the page is drawn here, as before.
+Where no helper process can start, or it dies, or the analysis kept more than the helper should
+be handed (`HELPER_MOST_KEPT`), the page is drawn here, as before.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # not loaded before the helper starts: it loads numpy and the analysis
     from pcapmtu.kept import Kept
 
+# Past this many segments and ACKs kept (`--keep all` on a large capture), the page is drawn
+# here: handing them to the helper would hold them twice, and memory is what `--keep all` costs.
+HELPER_MOST_KEPT = 200_000
 # a fresh process for the helper, never a copy of this one: `fork` would copy its threads'
 # locks (a test run, a notebook) and the capture's open files
 START_METHODS = ("forkserver", "spawn")
@@ -58,6 +62,8 @@ class Painter:
 
     def page(self, kept: Kept, title: str | None = None) -> str:
         """The postmortem's HTML page, from the helper if it is there, else drawn here."""
+        if self._conn is not None and _kept_rows(kept) > HELPER_MOST_KEPT:
+            self.close()
         if self._conn is not None:
             try:
                 self._conn.send((kept, title))
@@ -98,6 +104,10 @@ def draw(kept: Kept, title: str | None = None) -> str:
     from pcapmtu.postmortem import Postmortem
 
     return Postmortem.of(kept).to_html(title=title)
+
+
+def _kept_rows(kept: Kept) -> int:
+    return sum(len(t.trace.segments) + len(t.trace.acks) for t in kept.traces)
 
 
 def _serve(conn: Connection) -> None:

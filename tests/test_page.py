@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,54 @@ def test_no_helper_is_left_behind() -> None:
         pid = painter.pid  # still loading the libraries: ended all the same
     assert pid is not None and _gone(pid)
     assert painter.pid is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a process group and /proc: Linux")
+def test_ctrl_c_in_a_terminal_still_writes_the_page_and_leaves_no_process(tmp_path: Path) -> None:
+    """`tcpdump -w - | pcapmtu report - -o page.html`, then Ctrl-C: the terminal signals the
+    whole process group, helper included; the helper draws on, the page is written."""
+    target = tmp_path / "page.html"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pcapmtu", "report", "-", "-o", str(target)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(INCIDENT.read_bytes())
+    proc.stdin.flush()
+    time.sleep(2.0)  # read, waiting for more; the helper started
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err  # the verdict's exit code: a black hole
+    assert "Traceback" not in err.decode()
+    assert "wrote" in out.decode() and "<img" in target.read_text()
+    deadline = time.monotonic() + 10  # the process server ends when the command has
+    while _group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group(proc.pid)
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes still in a process group."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_much_kept_is_drawn_here_not_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = gather([INCIDENT])
+    monkeypatch.setattr(page, "HELPER_MOST_KEPT", 5)  # the incident keeps more than that
+    with page.Painter() as painter:
+        pid = painter.pid
+        drawn = painter.page(kept)
+        assert painter.pid is None and pid is not None and _gone(pid)
+    assert _same(drawn) == _same(page.draw(kept))
