@@ -79,6 +79,9 @@ def test_the_first_ctrl_c_stops_reading_and_the_second_interrupts() -> None:
     from pcapmtu.analysis import _first_ctrl_c_stops
     from pcapmtu.capture import Tee
 
+    # what was there before is restored: Python's handler, or SIG_IGN in a process started in
+    # the background (`nohup`, `cmd &` in a script)
+    before = signal.getsignal(signal.SIGINT)
     for data in (b"\x00" * 10, b""):  # still being read, or already ended (the writer quit)
         tee = Tee(io.BytesIO(data))
         try:
@@ -90,4 +93,4 @@ def test_the_first_ctrl_c_stops_reading_and_the_second_interrupts() -> None:
                     signal.raise_signal(signal.SIGINT)  # the second
         finally:
             tee.close()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
