@@ -21,6 +21,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,12 +82,28 @@ def connect(scheduler: str) -> Iterator[Client]:
         ):
             yield client
         return
+    _reachable(scheduler)
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, ValueError, TypeError) as exc:
         raise UsageError(f"--scheduler {scheduler}: cannot reach it ({exc})") from None
     with client:
         yield client
+
+
+def _reachable(scheduler: str) -> None:
+    """A tcp:// scheduler that refuses the connection, or whose name does not resolve, is said
+    at once: Dask itself retries it for its whole timeout. Other addresses are left to Dask."""
+    if not scheduler.startswith("tcp://"):
+        return
+    host, _, port = scheduler[len("tcp://") :].rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        return  # Dask says what is wrong with it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise UsageError(f"--scheduler {scheduler}: cannot reach it ({why})") from None
 
 
 def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,18 @@ def test_a_bad_scheduler_is_a_usage_error_in_one_line(args: list[str], said: str
     done = _pcapmtu("analyze", *args, str(SAMPLES / "ssh.pcap"))
     assert done.returncode == 2
     assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_scheduler_that_refuses_is_said_at_once() -> None:
+    """Dask retries an address for its whole timeout (10 s); a refused connection is told now."""
+    _needs_dask()
+    with socket.socket() as probe:  # a port of loopback that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    done = _pcapmtu("analyze", "--scheduler", f"tcp://127.0.0.1:{port}", str(SAMPLES / "ssh.pcap"))
+    assert done.returncode == 2, done.stderr
+    said = f"--scheduler tcp://127.0.0.1:{port}: cannot reach it (Connection refused)"
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 8  # start-up and Dask's import, not its 10 s timeout

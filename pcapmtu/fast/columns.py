@@ -239,10 +239,14 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
     columns["sack_right"] = np.ascontiguousarray(sacks[1::2].T)
     columns["mss"] = fields[-2]
     columns["tcp_header_len"] = fields[-1]
-    slow = np.flatnonzero((kinds == KIND_SLOW) | np.isin(kinds, KIND_UNWRAP))
-    udp = {name: int(np.count_nonzero(kinds == code)) for code, name in UDP_KINDS.items()}
-    other_icmp = int(np.count_nonzero(kinds == KIND_OTHER_ICMP))
-    return columns, slow, {name: count for name, count in udp.items() if count}, other_icmp
+    counts = np.bincount(kinds, minlength=KIND_OTHER_ICMP + 1).tolist()
+    slow_kinds = (KIND_SLOW, *KIND_UNWRAP)
+    if sum(counts[k] for k in slow_kinds):
+        slow = np.flatnonzero(np.isin(kinds, slow_kinds))
+    else:
+        slow = np.zeros(0, dtype=np.intp)
+    udp = {name: counts[code] for code, name in UDP_KINDS.items() if counts[code]}
+    return columns, slow, udp, counts[KIND_OTHER_ICMP]
 
 
 def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:
