@@ -216,7 +216,7 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
     """The common shapes, decoded compiled: (their columns, the records left for the exact
     decoder, how many were UDP, by the tunnel they carry: "" for none, how many were ICMP
     messages other than too-big)."""
-    kinds_raw, fields_raw = _native.tcp_headers(
+    kinds_raw, fields_raw, tcp_rows = _native.tcp_headers(
         batch.data,
         *(
             np.ascontiguousarray(a, dtype=np.int64)
@@ -224,8 +224,8 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
         ),
     )
     kinds = np.frombuffer(kinds_raw, dtype=np.uint8)
-    # column after column: each a contiguous view, no copy
-    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(COMPILED_FIELDS, -1)
+    # column after column, each as long as the batch, its TCP records first: contiguous views
+    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(COMPILED_FIELDS, -1)[:, :tcp_rows]
     rows = fields[0]
     columns: Columns = {
         "frame": batch.first_frame + rows,

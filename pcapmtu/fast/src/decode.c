@@ -57,7 +57,7 @@ static long ip_offset(const unsigned char *r, int64_t caplen, int64_t link) {
 /* TCP options read as pcapmtu/decode.py reads them with dpkt (stopped at End-of-Options or at
  * an option cut short): the MSS (the last one; 0 if none) and the SACK
  * blocks (their number, and the edges of the first SACK_KEPT). */
-static void tcp_options(const unsigned char *x, int64_t len, int64_t *out) {
+static void tcp_options(const unsigned char *x, int64_t len, int64_t *out, Py_ssize_t stride) {
     int64_t i = 0, mss = 0, count = 0;
     while (i < len) {
         int kind = x[i];
@@ -75,15 +75,15 @@ static void tcp_options(const unsigned char *x, int64_t len, int64_t *out) {
         } else if (kind == 5 && value_len % 8 == 0) {
             for (int64_t k = 0; k < value_len / 8; k++, count++) {
                 if (count < SACK_KEPT) {
-                    out[16 + 2 * count] = (int64_t)be32(value + 8 * k);
-                    out[17 + 2 * count] = (int64_t)be32(value + 8 * k + 4);
+                    out[(16 + 2 * count) * stride] = (int64_t)be32(value + 8 * k);
+                    out[(17 + 2 * count) * stride] = (int64_t)be32(value + 8 * k + 4);
                 }
             }
         }
         i += size;
     }
-    out[15] = count < SACK_KEPT ? count : SACK_KEPT;
-    out[16 + 2 * SACK_KEPT] = mss;
+    out[15 * stride] = count < SACK_KEPT ? count : SACK_KEPT;
+    out[(16 + 2 * SACK_KEPT) * stride] = mss;
 }
 
 /* The tunnel a UDP datagram carries (pcapmtu/decode.py, udp_tunnel: the same rule): u is its
@@ -101,9 +101,9 @@ static int udp_kind(const unsigned char *u, int64_t room, int64_t udp_len) {
 }
 
 /* One record: SLOW, UDP (or a UDP_ kind: a tunnel's), or TCP with its fields written to
- * `out`. */
+ * `out`, field k at out[k * stride] (column after column). */
 static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int64_t link,
-                   int64_t *out) {
+                   int64_t *out, Py_ssize_t stride) {
     long ip = ip_offset(r, caplen, link);
     if (ip < 0 || ip >= caplen) return SLOW;
     const unsigned char *o = r + ip;
@@ -147,34 +147,35 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     int64_t tcp_header = (off_flags >> 12) * 4, payload = total - ip_header - tcp_header;
     int flags = off_flags & 0xFF;
     if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room) return SLOW;
-    for (int k = 15; k < FIELDS + 1; k++) out[k] = 0;
-    tcp_options(t + 20, tcp_header - 20, out);
-    out[FIELDS + 1] = tcp_header;
-    out[1] = version;
-    out[2] = (int64_t)src_hi;
-    out[3] = (int64_t)src_lo;
-    out[4] = (int64_t)dst_hi;
-    out[5] = (int64_t)dst_lo;
-    out[6] = be16(t);
-    out[7] = be16(t + 2);
-    out[8] = (int64_t)be32(t + 4);
-    out[9] = (int64_t)be32(t + 8);
-    out[10] = flags;
-    out[11] = be16(t + 14);
-    out[12] = total;
-    out[13] = ip_header + tcp_header;
-    out[14] = payload;
+    for (int k = 15; k < FIELDS + 1; k++) out[k * stride] = 0;
+    tcp_options(t + 20, tcp_header - 20, out, stride);
+    out[(FIELDS + 1) * stride] = tcp_header;
+    out[1 * stride] = version;
+    out[2 * stride] = (int64_t)src_hi;
+    out[3 * stride] = (int64_t)src_lo;
+    out[4 * stride] = (int64_t)dst_hi;
+    out[5 * stride] = (int64_t)dst_lo;
+    out[6 * stride] = be16(t);
+    out[7 * stride] = be16(t + 2);
+    out[8 * stride] = (int64_t)be32(t + 4);
+    out[9 * stride] = (int64_t)be32(t + 8);
+    out[10 * stride] = flags;
+    out[11 * stride] = be16(t + 14);
+    out[12 * stride] = total;
+    out[13 * stride] = ip_header + tcp_header;
+    out[14 * stride] = payload;
     return TCP;
 }
 
 /* tcp_headers(buffer, offsets, caplens, orig_lens, link_types) -> (kinds, fields)
  *   inputs: the batch's bytes and four int64 arrays; kinds: one byte per record (0: for the
  *   one-by-one decoder, 1: TCP, 2: UDP, 3 to 5: UDP of WireGuard, VXLAN, GENEVE, 6: ICMP
- *   other than too-big); fields: ROW int64 per TCP record, column after column (all the TCP
- *   records' first field, then their second, ...), in order:
+ *   other than too-big); fields: ROW columns of n int64 each (n: the number of records), the
+ *   TCP records' values first in each column (the rest unused), in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
- *   MSS (0: none), TCP header length. */
+ *   MSS (0: none), TCP header length. Written column after column as they are decoded: no
+ *   copy later. */
 PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_buffer data, off, cap, orig, link;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
@@ -182,20 +183,20 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *offsets = off.buf, *caplens = cap.buf, *origs = orig.buf, *links = link.buf;
-    unsigned char *kinds = PyMem_Malloc(n > 0 ? n : 1);
-    int64_t *fields = PyMem_Malloc(sizeof(int64_t) * ROW * (n > 0 ? n : 1));
     PyObject *result = NULL;
-    if (kinds == NULL || fields == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    PyObject *kinds_bytes = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *columns = PyBytes_FromStringAndSize(NULL, ROW * n * (Py_ssize_t)sizeof(int64_t));
+    if (kinds_bytes == NULL || columns == NULL) goto done;
+    unsigned char *kinds = (unsigned char *)PyBytes_AS_STRING(kinds_bytes);
+    int64_t *fields = (int64_t *)PyBytes_AS_STRING(columns);
     Py_ssize_t rows = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t *out = fields + rows * ROW;
+        int64_t *out = fields + rows;
         const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
-        int kind = offsets[i] + caplens[i] <= data.len ? tcp_row(r, caplens[i], origs[i], links[i], out)
-                                                       : SLOW;
+        int kind = offsets[i] + caplens[i] <= data.len
+                       ? tcp_row(r, caplens[i], origs[i], links[i], out, n)
+                       : SLOW;
         kinds[i] = (unsigned char)kind;
         if (kind == TCP) {
             out[0] = i;
@@ -203,17 +204,11 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    /* column after column: each field of every row, one contiguous array (no copies later) */
-    PyObject *columns = PyBytes_FromStringAndSize(NULL, rows * ROW * (Py_ssize_t)sizeof(int64_t));
-    if (columns == NULL) goto done;
-    int64_t *column = (int64_t *)PyBytes_AS_STRING(columns);
-    for (Py_ssize_t k = 0; k < ROW; k++) {
-        for (Py_ssize_t j = 0; j < rows; j++) column[k * rows + j] = fields[j * ROW + k];
-    }
-    result = Py_BuildValue("(y#N)", (const char *)kinds, n, columns);
+    result = Py_BuildValue("(NNn)", kinds_bytes, columns, rows);
+    kinds_bytes = columns = NULL; /* the result holds them */
 done:
-    PyMem_Free(kinds);
-    PyMem_Free(fields);
+    Py_XDECREF(kinds_bytes);
+    Py_XDECREF(columns);
     PyBuffer_Release(&data);
     PyBuffer_Release(&off);
     PyBuffer_Release(&cap);
@@ -221,4 +216,3 @@ done:
     PyBuffer_Release(&link);
     return result;
 }
-
