@@ -37,11 +37,7 @@ from pcapmtu.model import (
 )
 
 NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
-LIMIT = 1 << 42
-SPAN = 1 << 44  # per-group offset that keeps sorted keys from crossing groups
 GROW = 1024
-SIZE_KEY = 1 << 17  # direction * SIZE_KEY + IP size: one integer key
-SETTLE_AT = 1 << 16  # new segments waiting for their ACK before they are counted
 KEY_COLUMNS = ("ip_version", "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
 NATIVE_COLUMNS = (
     "seq",
@@ -59,7 +55,6 @@ NATIVE_COLUMNS = (
     "sack_left",
     "sack_right",
 )
-RESENT, NEW_DATA, ACKING, GAP = 1, 2, 4, 8  # the compiled core's per-row codes
 LIVE_LIMIT = 1 << 16  # directions kept before flows without data are forgotten (`Screen.evict`)
 HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_forget_hosts`)
 
@@ -98,18 +93,6 @@ class FastFacts:
     host_syns: dict[bytes, list[tuple[int, int]]] = field(default_factory=dict)
 
 
-@dataclass
-class _Pending:
-    """Rows carried to the next batch: new data not yet acknowledged, ACK points not yet
-    passed (a possible gap), per direction."""
-
-    data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
-    data_rows: int = 0  # (direction, end, IP size) of new data, in chunks; how many in all
-    gap_dir: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    gap_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
-    gap_top: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-
 class Screen:
     """Feed it each batch's segments (`add`), in frame order, with `evict` after each; then
     `finish`. `limit`: the directions kept before flows without data are forgotten (None:
@@ -134,7 +117,8 @@ class Screen:
         self.floats = {name: np.zeros(0, dtype=np.float64) for name in _FLOAT_FIELDS}
         self.flow_of = np.zeros(0, dtype=np.int64)  # per direction: its flow
         self.peer_of = np.zeros(0, dtype=np.int64)  # per direction: its peer (-1: none yet)
-        self.pending = _Pending()
+        # new data and gaps waiting for a cumulative ACK (compiled, `fast/src/waiting.c`)
+        self.waiting = native.waiting_new()
         # per (direction, IP size) of new data: [acknowledged, smallest and largest payload]
         self.sizes: dict[tuple[int, int], list[int]] = {}
         # per (direction, IP size): [retransmissions, their payload bytes, largest payload]
@@ -331,10 +315,14 @@ class Screen:
             & (fl["zero_window_s"][:n] == 0)
             & (fl["longest_gap"][:n] == 0)
         )
-        quiet[self.pending.gap_dir[self.pending.gap_dir < n]] = False
-        for dirs, _, _ in self.pending.data:
-            quiet[dirs[dirs < n]] = False
+        waiting, _ = self._open_gaps()
+        quiet[waiting[waiting < n]] = False  # (new data waits only where data was sent)
         return np.asarray(quiet)
+
+    def _open_gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each direction with a gap still open, and since when."""
+        dirs, since = native.waiting_gaps(self.waiting)
+        return np.frombuffer(dirs, dtype=np.int64), np.frombuffer(since, dtype=np.float64)
 
     def _count_forgotten(self, dirs: np.ndarray, flows: int) -> None:
         gone = self.forgotten
@@ -366,6 +354,7 @@ class Screen:
         for hosts in (self.src_host, self.dst_host):
             hosts[:size] = hosts[kept]
         native.deliveries_compact(self.deliveries, new_id.tobytes())
+        native.waiting_compact(self.waiting, new_id.tobytes())
         peers = self.peer_of[kept]
         self.peer_of[:size] = np.where(peers >= 0, new_id[np.maximum(peers, 0)], -1)
         self.flow_of[:size] = new_flow[self.flow_of[kept]]
@@ -387,9 +376,6 @@ class Screen:
         self.resent = {
             (int(new_id[d]), s): v for (d, s), v in self.resent.items() if new_id[d] >= 0
         }
-        p = self.pending
-        p.data = [(new_id[d], end, ip) for d, end, ip in p.data]  # none was forgotten
-        p.gap_dir = new_id[p.gap_dir]
         self.size = size
         self._forget_hosts()
         return new_id
@@ -439,8 +425,6 @@ class Screen:
             dirs[start:stop] = self._direction_ids(part)
             self._rows(part, dirs[start:stop])
             start = stop
-        if self.pending.data_rows > SETTLE_AT:
-            self._settle()
         return dirs
 
     def _rows(self, c: Columns, dirs: np.ndarray) -> None:
@@ -449,24 +433,31 @@ class Screen:
         if not len(dirs):
             return
         self._note_syn_mss(c, (c["flags"] & TCP_SYN) != 0, dirs)
-        peers = self.peer_of[dirs]
         columns = {name: c[name] for name in NATIVE_COLUMNS}
-        columns.update(dirs=dirs, peers=peers, flows=self.flow_of[dirs])
+        columns.update(dirs=dirs, peers=self.peer_of[dirs], flows=self.flow_of[dirs])
         state = {**self.ints, **self.floats, "finished": self.finished}
         hosts = {"src_host": self.src_host, "dst_host": self.dst_host, "host_max": self.host_max}
-        raw = native.screen_rows(columns, state, self.deliveries, hosts)
-        end, cum, top = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 2, 3))
-        code = np.frombuffer(raw[1], dtype=np.uint8)
-        payload, ip_len = c["payload_len"], c["ip_len"]
-        new = (code & NEW_DATA) != 0
-        self._remember_new_data(dirs[new], end[new], ip_len[new], payload[new])
-        resent = (code & RESENT) != 0
-        self._remember_resent(dirs[resent], ip_len[resent], payload[resent])
-        acking = np.flatnonzero(code & ACKING)
-        order = acking[_stable_order(peers[acking])]
-        acked, cum_a, ts_a, top_a = peers[order], cum[order], c["ts"][order], top[order]
-        gap = (code[order] & GAP) != 0
-        self._measure_gaps(acked, cum_a, ts_a, acked[gap], ts_a[gap], top_a[gap])
+        raw = native.screen_rows(columns, state, self.deliveries, hosts, self.waiting)
+        self._add_tally(np.frombuffer(raw, dtype=np.int64).reshape(8, -1))
+
+    def _add_tally(self, tally: np.ndarray) -> None:
+        """A batch's tally (`fast/src/waiting.c`), per (direction, IP size): the smallest and
+        largest payload of its new data (-1: none), how many of those became acknowledged, and
+        what was re-sent (how many, their payload bytes, the largest)."""
+        for d, size, low, high, acked, resent, resent_bytes, resent_max in zip(
+            *tally.tolist(), strict=True
+        ):
+            key = (d, size)
+            if low >= 0:
+                entry = self.sizes.setdefault(key, [0, low, high])
+                entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
+            if acked:
+                self.sizes[key][0] += acked
+            if resent:
+                entry = self.resent.setdefault(key, [0, 0, 0])
+                entry[0] += resent
+                entry[1] += resent_bytes
+                entry[2] = max(entry[2], resent_max)
 
     def _note_syn_mss(self, c: Columns, syn: np.ndarray, dirs: np.ndarray) -> None:
         """The smallest and largest MSS each host announced in a SYN, and the frame and MSS of
@@ -479,105 +470,15 @@ class Screen:
                 self.host_syns.setdefault(src, []).append((frame, mss))
             self.host_mss[src] = (min(low, mss), max(high, mss))
 
-    def _remember_new_data(
-        self, dirs: np.ndarray, end: np.ndarray, size: np.ndarray, payload: np.ndarray
-    ) -> None:
-        """New data of a size: its smallest and largest payload now, counted once the
-        cumulative ACK passes its end (`_settle`)."""
-        p = self.pending
-        p.data.append((dirs, end, size))
-        p.data_rows += len(dirs)
-        for (d, s), (low, high) in _extremes(dirs, size, payload).items():
-            entry = self.sizes.setdefault((d, s), [0, low, high])
-            entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
-
-    def _remember_resent(self, dirs: np.ndarray, size: np.ndarray, payload: np.ndarray) -> None:
-        if not len(dirs):
-            return
-        key = dirs * SIZE_KEY + np.minimum(size, SIZE_KEY - 1)
-        keys, inverse = np.unique(key, return_inverse=True)
-        counts = np.bincount(inverse)
-        sums = np.bincount(inverse, weights=payload).astype(np.int64)
-        highs = np.zeros(len(keys), dtype=np.int64)
-        np.maximum.at(highs, inverse, payload)
-        for k, count, total, high in zip(
-            keys.tolist(), counts.tolist(), sums.tolist(), highs.tolist(), strict=True
-        ):
-            entry = self.resent.setdefault(divmod(k, SIZE_KEY), [0, 0, 0])
-            entry[0] += count
-            entry[1] += total
-            entry[2] = max(entry[2], high)
-
-    def _measure_gaps(
-        self,
-        row_dirs: np.ndarray,
-        cum: np.ndarray,
-        ts: np.ndarray,
-        gap_dirs: np.ndarray,
-        gap_ts: np.ndarray,
-        gap_top: np.ndarray,
-    ) -> None:
-        """A gap opens at an ACK below the data sent (`gap_top`) and lasts until a cumulative
-        ACK reaches that data; each direction's longest is kept. Measured with this batch's ACKs
-        (`row_dirs`: the direction each acknowledges, sorted; `cum`, `ts`: theirs) where they
-        reach it; carried over while they do not."""
-        p = self.pending
-        dirs = np.concatenate([p.gap_dir, gap_dirs])
-        since = np.concatenate([p.gap_ts, gap_ts])
-        top = np.concatenate([p.gap_top, gap_top])
-        if not len(dirs):
-            return
-        # the first ACK row of the same acknowledged direction whose cumulative ACK >= top
-        rows = np.arange(len(row_dirs))
-        # number the acknowledged directions 0, 1, ... in their (sorted) order among the rows
-        new_group = np.ones(len(rows), dtype=bool)
-        new_group[1:] = row_dirs[1:] != row_dirs[:-1]
-        group_dirs = row_dirs[new_group]
-        row_group = np.cumsum(new_group) - 1
-        slot = np.searchsorted(group_dirs, dirs)
-        slot_ok = slot < len(group_dirs)
-        slot_ok[slot_ok] &= group_dirs[slot[slot_ok]] == dirs[slot_ok]
-        group = np.where(slot_ok, slot, -1)
-        row_key = row_group * SPAN + np.clip(cum[rows], NONE, LIMIT)
-        query = group * SPAN + np.clip(top, NONE, LIMIT)
-        found = np.searchsorted(row_key, query, side="left")
-        inside = (group >= 0) & (found < len(rows))
-        inside[inside] &= row_group[found[inside]] == group[inside]
-        np.maximum.at(self.floats["longest_gap"], dirs[inside], ts[found[inside]] - since[inside])
-        keep = ~inside
-        dirs, since, top = dirs[keep], since[keep], top[keep]
-        # carried over: one per (direction, top), the earliest (it is open the longest)
-        order = np.lexsort((since, top, dirs))
-        dirs, since, top = dirs[order], since[order], top[order]
-        first = np.ones(len(dirs), dtype=bool)
-        first[1:] = (dirs[1:] != dirs[:-1]) | (top[1:] != top[:-1])
-        p.gap_dir, p.gap_ts, p.gap_top = dirs[first], since[first], top[first]
-
-    def _settle(self) -> None:
-        """New data the cumulative ACK has passed counts as delivered at its size."""
-        p = self.pending
-        if not p.data_rows:
-            return
-        dirs, end, size = (np.concatenate(column) for column in zip(*p.data, strict=True))
-        done = end <= self.ints["cum_ack"][dirs]
-        key = dirs[done] * SIZE_KEY + size[done]
-        keys, counts = np.unique(key, return_counts=True)
-        for k, count in zip(keys.tolist(), counts.tolist(), strict=True):
-            self.sizes[divmod(k, SIZE_KEY)][0] += count
-        keep = ~done
-        p.data = [(dirs[keep], end[keep], size[keep])]
-        p.data_rows = int(keep.sum())
-
     # -- the end ------------------------------------------------------------------------------
 
     def finish(self, capture_last_ts: float | None) -> FastFacts:
-        self._settle()
         if capture_last_ts is not None:
             self.last_ts = capture_last_ts
-        p = self.pending
-        if len(p.gap_dir):  # gaps still open at the end of the capture
-            open_for = (self.last_ts or 0.0) - p.gap_ts
-            np.maximum.at(self.floats["longest_gap"], p.gap_dir, open_for)
+        gap_dirs, since = self._open_gaps()
+        if len(gap_dirs):  # gaps still open at the end of the capture
+            open_for = (self.last_ts or 0.0) - since
+            np.maximum.at(self.floats["longest_gap"], gap_dirs, open_for)
         since = self.floats["zero_window_since"][: self.size]
         closed = ~np.isnan(since)  # windows still closed at the end of the capture
         if closed.any() and self.last_ts is not None:
@@ -718,31 +619,3 @@ def distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(first), dtype=np.int64)
     rank[order] = np.arange(len(first))
     return np.asarray(first[order]), np.asarray(rank[inverse])
-
-
-def _extremes(
-    dirs: np.ndarray, size: np.ndarray, payload: np.ndarray
-) -> dict[tuple[int, int], tuple[int, int]]:
-    """Per (direction, size): the smallest and largest payload."""
-    if not len(dirs):
-        return {}
-    key = dirs * SIZE_KEY + size
-    order = np.argsort(key, kind="stable")
-    key, payload = key[order], payload[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    lows = np.minimum.reduceat(payload, starts)
-    highs = np.maximum.reduceat(payload, starts)
-    return {
-        divmod(k, SIZE_KEY): (low, high)
-        for k, low, high in zip(key[starts].tolist(), lows.tolist(), highs.tolist(), strict=True)
-    }
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """A stable sort's order; few distinct small keys (the usual case) sort as 16-bit numbers,
-    which numpy sorts by radix, several times faster."""
-    if len(keys):
-        low, high = int(keys.min()), int(keys.max())
-        if high - low < 1 << 16:
-            return np.argsort((keys - low).astype(np.uint16), kind="stable")
-    return np.argsort(keys, kind="stable")

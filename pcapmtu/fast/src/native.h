@@ -7,6 +7,8 @@
  *             direction (pcapmtu/fast/screen.py; tested equal to the exact pass, flows.py)
  *   deliver.c what each direction delivered, by wire size (the exact pass's path evidence,
  *             flows.py; tested equal), for screen_rows
+ *   waiting.c new data and gaps waiting for a cumulative ACK, and each batch's tally of new
+ *             and re-sent data by size, for screen_rows
  *   module.c  the method table
  */
 #ifndef PCAPMTU_FAST_NATIVE_H
@@ -32,5 +34,30 @@ int deliveries_cumulative(Deliveries *D, int64_t dir, int64_t cum);
 PyObject *deliveries_new(PyObject *self, PyObject *unused);
 PyObject *deliveries_compact(PyObject *self, PyObject *args);
 PyObject *deliveries_sizes(PyObject *self, PyObject *args);
+
+/* waiting.c: new data and gaps waiting for a cumulative ACK; each call's tally by size */
+#define TALLY_SIZE_KEY (((int64_t)1) << 17) /* direction * TALLY_SIZE_KEY + IP size */
+typedef struct {
+    int64_t key, low, high, acked, resent, resent_bytes, resent_max;
+} TallyRow;
+typedef struct {
+    int64_t *slots; /* open addressing: index into rows, -1: empty */
+    int64_t cap;
+    TallyRow *rows;
+    int64_t n, n_rows;
+} Tally;
+typedef struct Waiting Waiting;
+Waiting *waiting_of(PyObject *capsule);
+int tally_init(Tally *t);
+void tally_free(Tally *t);
+int tally_resent(Tally *t, int64_t d, int64_t ip_len, int64_t payload);
+PyObject *tally_result(Tally *t);
+int waiting_new_data(Waiting *W, Tally *t, int64_t d, int64_t end, int64_t size, int64_t payload,
+                     int64_t cum, int64_t none);
+int waiting_cumulative(Waiting *W, Tally *t, int64_t d, int64_t cum, double ts, double *longest);
+int waiting_gap(Waiting *W, int64_t d, int64_t top, double ts);
+PyObject *waiting_new(PyObject *self, PyObject *unused);
+PyObject *waiting_compact(PyObject *self, PyObject *args);
+PyObject *waiting_gaps(PyObject *self, PyObject *args);
 
 #endif

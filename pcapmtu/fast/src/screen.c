@@ -14,7 +14,6 @@
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 #define ETHERNET_MTU 1500
-enum { RESENT = 1, NEW_DATA = 2, ACKING = 4, GAP = 8 };
 
 static int64_t sd(int64_t delta) { return ((delta + SEQ_HALF) & SEQ_MASK) - SEQ_HALF; }
 
@@ -73,30 +72,33 @@ static int64_t wire_size(int64_t ip_len, int64_t payload, int64_t header_len, in
     return header_len + (room > 1 ? room : 1);
 }
 
-/* screen_rows(columns, state, deliveries, hosts) -> (end, code, cum, top)
+/* screen_rows(columns, state, deliveries, hosts, waiting) -> tally
  *   columns: the batch's segment columns, in frame order, plus "dirs", "peers" (-1: none)
  *   and "flows" per row; state: the screen's per-direction arrays (per flow: "finished"),
- *   updated in place; deliveries: what each direction delivered (deliver.c), updated;
- *   hosts: per direction "src_host" and "dst_host", per host "host_max" (updated). Returns,
- *   per row, bytes of int64 (end: its sequence end; cum: the cumulative ACK after it; top: the
- *   highest sequence its peer had sent) and of uint8 (code: RESENT, NEW_DATA, ACKING, GAP
- *   bits). */
+ *   updated in place, "longest_gap" among them; deliveries: what each direction delivered
+ *   (deliver.c), updated; hosts: per direction "src_host" and "dst_host", per host
+ *   "host_max" (updated); waiting: new data and gaps waiting for an ACK (waiting.c), updated.
+ *   Returns this call's tally by direction and IP size (waiting.c, tally_result): the payloads
+ *   of new data, how many were acknowledged, what was re-sent. */
 PyObject *screen_rows(PyObject *self, PyObject *args) {
-    PyObject *columns, *state, *capsule, *hosts;
-    if (!PyArg_ParseTuple(args, "O!O!OO!", &PyDict_Type, &columns, &PyDict_Type, &state,
-                          &capsule, &PyDict_Type, &hosts)) {
+    PyObject *columns, *state, *capsule, *hosts, *waiting;
+    if (!PyArg_ParseTuple(args, "O!O!OO!O", &PyDict_Type, &columns, &PyDict_Type, &state,
+                          &capsule, &PyDict_Type, &hosts, &waiting)) {
         return NULL;
     }
     Deliveries *D = deliveries_of(capsule);
     if (D == NULL) return NULL;
-    Py_buffer cv[N_COLUMNS], sv[N_STATE], hv[N_HOSTS];
+    Waiting *W = waiting_of(waiting);
+    if (W == NULL) return NULL;
+    Py_buffer cv[N_COLUMNS], sv[N_STATE], hv[N_HOSTS], gv;
     int64_t *c[N_COLUMNS], *st[N_STATE], *h[N_HOSTS];
     for (int k = 0; k < N_COLUMNS; k++) cv[k].obj = NULL;
     for (int k = 0; k < N_STATE; k++) sv[k].obj = NULL;
     for (int k = 0; k < N_HOSTS; k++) hv[k].obj = NULL;
+    gv.obj = NULL;
     PyObject *result = NULL;
-    int64_t *out_end = NULL, *out_cum = NULL, *out_top = NULL;
-    unsigned char *out_code = NULL;
+    Tally tally;
+    if (tally_init(&tally) < 0) return NULL;
     PyObject *dirs_obj = PyDict_GetItemString(columns, "dirs");
     Py_ssize_t n = dirs_obj ? PyObject_Length(dirs_obj) : -1;
     if (n < 0) {
@@ -116,22 +118,15 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         h[k] = array_of(hosts, host_names[k], &hv[k], 0, 1, k == H_MAX);
         if (h[k] == NULL) goto done;
     }
+    double *longest = array_of(state, "longest_gap", &gv, 0, 1, 1);
+    if (longest == NULL) goto done;
     double *ts = (double *)c[C_TS], *first_ts = (double *)st[S_FIRST_TS];
     double *last_ts = (double *)st[S_LAST_TS];
     double *zero_since = (double *)st[S_ZERO_WINDOW_SINCE];
     double *zero_longest = (double *)st[S_ZERO_WINDOW_S];
-    out_end = PyMem_Malloc(sizeof(int64_t) * (n + 1));
-    out_cum = PyMem_Malloc(sizeof(int64_t) * (n + 1));
-    out_top = PyMem_Malloc(sizeof(int64_t) * (n + 1));
-    out_code = PyMem_Malloc(n + 1);
-    if (!out_end || !out_cum || !out_top || !out_code) {
-        PyErr_NoMemory();
-        goto done;
-    }
     for (Py_ssize_t r = 0; r < n; r++) {
         int64_t d = c[C_DIRS][r], p = c[C_PEERS][r], flags = c[C_FLAGS][r];
         int64_t payload = c[C_PAYLOAD][r], ip_len = c[C_IP_LEN][r], raw = c[C_SEQ][r];
-        unsigned char code = 0;
         /* the segment as its sender's; tcp.unwrap */
         int64_t seq = st[S_HAS_SENT][d] ? st[S_LAST_ABS][d] + sd(raw - st[S_LAST_RAW][d]) : 0;
         st[S_LAST_RAW][d] = raw;
@@ -152,7 +147,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         if (length > 0 && end > before) st[S_SND_MAX][d] = end;
         st[S_PACKETS][d] += 1;
         st[S_RETRANSMISSIONS][d] += resent;
-        if (resent) code |= RESENT;
+        if (resent && tally_resent(&tally, d, ip_len, payload) < 0) goto done;
         if (payload > 0) {
             st[S_DATA_PACKETS][d] += 1;
             st[S_DATA_BYTES][d] += payload;
@@ -161,7 +156,11 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
                 st[S_MAX_HEADER_LEN][d] = c[C_HEADER_LEN][r];
             }
             if (payload > st[S_MAX_PAYLOAD][d]) st[S_MAX_PAYLOAD][d] = payload;
-            if ((before == NONE_SEQ || seq >= before) && ip_len <= ETHERNET_MTU) code |= NEW_DATA;
+            if ((before == NONE_SEQ || seq >= before) && ip_len <= ETHERNET_MTU &&
+                waiting_new_data(W, &tally, d, end, ip_len, payload, st[S_CUM_ACK][d],
+                                 NONE_SEQ) < 0) {
+                goto done;
+            }
         }
         if (flags & TCP_SYN_FLAG) {
             st[S_SYN_MSS][d] = c[C_MSS][r];
@@ -187,9 +186,6 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         last_ts[d] = ts[r];
         st[S_LAST_FRAME][d] = c[C_FRAME][r];
         if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1; /* tcp.ends_connection */
-        out_end[r] = end;
-        out_cum[r] = NONE_SEQ;
-        out_top[r] = NONE_SEQ;
         /* the segment as an acknowledgement of its peer's data */
         if (p >= 0 && st[S_HAS_SENT][p] && (flags & TCP_ACK)) {
             int64_t ack = st[S_LAST_ABS][p] + sd(c[C_ACK][r] - st[S_LAST_RAW][p]);
@@ -207,6 +203,8 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
                 goto done;
             }
             st[S_CUM_ACK][p] = cum;
+            /* what waited for it: new data now acknowledged, gaps now closed */
+            if (waiting_cumulative(W, &tally, p, cum, ts[r], longest) < 0) goto done;
             /* tcp.is_pure_ack, tcp.is_dup_ack */
             int pure = payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_FIN | TCP_RST));
             int64_t pure_ack = pure ? ack : NONE_SEQ, prev = st[S_LAST_PURE_ACK][p];
@@ -236,23 +234,20 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
                 }
             }
             if (cum != NONE_SEQ && cum > top) st[S_ACKED_UNSEEN][p] = 1;
-            code |= ACKING;
-            if (cum != NONE_SEQ && top != NONE_SEQ && cum < top) code |= GAP;
-            out_cum[r] = cum;
-            out_top[r] = top;
+            /* an ACK below the data sent opens a gap, until a cumulative ACK reaches it */
+            if (cum != NONE_SEQ && top != NONE_SEQ && cum < top &&
+                waiting_gap(W, p, top, ts[r]) < 0) {
+                goto done;
+            }
         }
-        out_code[r] = code;
     }
-    result = Py_BuildValue("(y#y#y#y#)", (const char *)out_end, n * 8, (const char *)out_code, n,
-                           (const char *)out_cum, n * 8, (const char *)out_top, n * 8);
+    result = tally_result(&tally);
 done:
     for (int k = 0; k < N_COLUMNS; k++) if (cv[k].obj) PyBuffer_Release(&cv[k]);
     for (int k = 0; k < N_STATE; k++) if (sv[k].obj) PyBuffer_Release(&sv[k]);
     for (int k = 0; k < N_HOSTS; k++) if (hv[k].obj) PyBuffer_Release(&hv[k]);
-    PyMem_Free(out_end);
-    PyMem_Free(out_cum);
-    PyMem_Free(out_top);
-    PyMem_Free(out_code);
+    if (gv.obj) PyBuffer_Release(&gv);
+    tally_free(&tally);
     return result;
 }
 
