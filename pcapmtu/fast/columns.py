@@ -225,7 +225,9 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
     )
     kinds = np.frombuffer(kinds_raw, dtype=np.uint8)
     # column after column, each as long as the batch, its TCP records first: contiguous views
-    fields = np.frombuffer(fields_raw, dtype=np.int64).reshape(COMPILED_FIELDS, -1)[:, :tcp_rows]
+    flat = np.frombuffer(fields_raw, dtype=np.int64)
+    n = len(flat) // COMPILED_FIELDS
+    fields = flat.reshape(COMPILED_FIELDS, n)[:, :tcp_rows]
     rows = fields[0]
     columns: Columns = {
         "frame": batch.first_frame + rows,
@@ -234,9 +236,12 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
     for k, name in enumerate(COMPILED_ORDER, 1):
         column = fields[k]
         columns[name] = column.view(np.uint64) if COLUMNS[name] is np.uint64 else column
-    sacks = fields[len(COMPILED_ORDER) + 1 : -2]
-    columns["sack_left"] = np.ascontiguousarray(sacks[0::2].T)
-    columns["sack_right"] = np.ascontiguousarray(sacks[1::2].T)
+    # the SACK edges: per side, MAX_SACK_BLOCKS columns' room holding (rows, blocks) row-major
+    first = (len(COMPILED_ORDER) + 1) * n
+    for side, name in enumerate(("sack_left", "sack_right")):
+        start = first + side * MAX_SACK_BLOCKS * n
+        edges = flat[start : start + MAX_SACK_BLOCKS * tcp_rows]
+        columns[name] = edges.reshape(-1, MAX_SACK_BLOCKS)
     columns["mss"] = fields[-2]
     columns["tcp_header_len"] = fields[-1]
     counts = np.bincount(kinds, minlength=KIND_OTHER_ICMP + 1).tolist()

@@ -56,8 +56,10 @@ static long ip_offset(const unsigned char *r, int64_t caplen, int64_t link) {
 
 /* TCP options read as pcapmtu/decode.py reads them with dpkt (stopped at End-of-Options or at
  * an option cut short): the MSS (the last one; 0 if none) and the SACK
- * blocks (their number, and the edges of the first SACK_KEPT). */
-static void tcp_options(const unsigned char *x, int64_t len, int64_t *out, Py_ssize_t stride) {
+ * blocks (their number, and the edges of the first SACK_KEPT: `sacks`, the row's left edges
+ * then, `stride` further on, its right ones; unused edges are 0). */
+static void tcp_options(const unsigned char *x, int64_t len, int64_t *out, Py_ssize_t stride,
+                        int64_t *sacks) {
     int64_t i = 0, mss = 0, count = 0;
     while (i < len) {
         int kind = x[i];
@@ -75,8 +77,8 @@ static void tcp_options(const unsigned char *x, int64_t len, int64_t *out, Py_ss
         } else if (kind == 5 && value_len % 8 == 0) {
             for (int64_t k = 0; k < value_len / 8; k++, count++) {
                 if (count < SACK_KEPT) {
-                    out[(16 + 2 * count) * stride] = (int64_t)be32(value + 8 * k);
-                    out[(17 + 2 * count) * stride] = (int64_t)be32(value + 8 * k + 4);
+                    sacks[count] = (int64_t)be32(value + 8 * k);
+                    sacks[SACK_KEPT * stride + count] = (int64_t)be32(value + 8 * k + 4);
                 }
             }
         }
@@ -101,9 +103,10 @@ static int udp_kind(const unsigned char *u, int64_t room, int64_t udp_len) {
 }
 
 /* One record: SLOW, UDP (or a UDP_ kind: a tunnel's), or TCP with its fields written to
- * `out`, field k at out[k * stride] (column after column). */
+ * `out`, field k at out[k * stride] (column after column), but the SACK edges: at `sacks`
+ * (tcp_options). */
 static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int64_t link,
-                   int64_t *out, Py_ssize_t stride) {
+                   int64_t *out, Py_ssize_t stride, int64_t *sacks) {
     long ip = ip_offset(r, caplen, link);
     if (ip < 0 || ip >= caplen) return SLOW;
     const unsigned char *o = r + ip;
@@ -147,8 +150,8 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     int64_t tcp_header = (off_flags >> 12) * 4, payload = total - ip_header - tcp_header;
     int flags = off_flags & 0xFF;
     if (tcp_header < 20 || payload < 0 || ip_header + tcp_header > room) return SLOW;
-    for (int k = 15; k < FIELDS + 1; k++) out[k * stride] = 0;
-    tcp_options(t + 20, tcp_header - 20, out, stride);
+    for (int k = 0; k < SACK_KEPT; k++) sacks[k] = sacks[SACK_KEPT * stride + k] = 0;
+    tcp_options(t + 20, tcp_header - 20, out, stride, sacks);
     out[(FIELDS + 1) * stride] = tcp_header;
     out[1 * stride] = version;
     out[2 * stride] = (int64_t)src_hi;
@@ -173,9 +176,10 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
  *   other than too-big); fields: ROW columns of n int64 each (n: the number of records), the
  *   TCP records' values first in each column (the rest unused), in order:
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
- *   window, IP length, header length, payload length, SACK blocks, SACK_KEPT (left, right),
- *   MSS (0: none), TCP header length. Written column after column as they are decoded: no
- *   copy later. */
+ *   window, IP length, header length, payload length, SACK blocks, then SACK_KEPT columns'
+ *   room for the left edges, row after row (SACK_KEPT per row: a (rows, SACK_KEPT) array),
+ *   as much for the right edges, then the MSS (0: none), the TCP header length. Written as
+ *   they are decoded: no copy later. */
 PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_buffer data, off, cap, orig, link;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {
@@ -192,10 +196,10 @@ PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_ssize_t rows = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t *out = fields + rows;
+        int64_t *out = fields + rows, *sacks = fields + 16 * n + SACK_KEPT * rows;
         const unsigned char *r = (const unsigned char *)data.buf + offsets[i];
         int kind = offsets[i] + caplens[i] <= data.len
-                       ? tcp_row(r, caplens[i], origs[i], links[i], out, n)
+                       ? tcp_row(r, caplens[i], origs[i], links[i], out, n, sacks)
                        : SLOW;
         kinds[i] = (unsigned char)kind;
         if (kind == TCP) {
