@@ -121,9 +121,13 @@ class Capture:
             return
         info.packets += n
         info.bytes_read += int(batch.caplens.sum()) + n * PCAP_RECORD_HEADER_LEN
-        kinds, counts = np.unique(batch.link_types, return_counts=True)
-        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
-            info.link_types[kind] = info.link_types.get(kind, 0) + count
+        first = int(batch.link_types[0])
+        if batch.link_types[-1] == first and not (batch.link_types != first).any():
+            info.link_types[first] = info.link_types.get(first, 0) + n  # one link type: usual
+        else:
+            kinds, counts = np.unique(batch.link_types, return_counts=True)
+            for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+                info.link_types[kind] = info.link_types.get(kind, 0) + count
         if info.first_ts is None:
             info.first_ts = float(batch.ts[0])
         info.last_ts = float(batch.ts[-1])
