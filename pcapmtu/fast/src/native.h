@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)(address))
+#endif
+
 PyObject *tcp_headers(PyObject *self, PyObject *args);
 PyObject *known_directions(PyObject *self, PyObject *args);
 PyObject *screen_rows(PyObject *self, PyObject *args);
