@@ -91,6 +91,29 @@ def test_the_top_level_help_shows_every_exit_code(runner: CliRunner) -> None:
             assert _words(f"{code} {meaning}") in _words(result.output)
 
 
+@pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("4", "4")])
+def test_the_command_quiets_openblas_threads_unless_told(
+    monkeypatch: pytest.MonkeyPatch, given: str | None, kept: str
+) -> None:
+    """numpy's OpenBLAS threads spin at import on cores the analysis uses; the user's value
+    stays."""
+    from pcapmtu import start
+
+    if given is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", given)
+    monkeypatch.setattr(sys, "argv", ["pcapmtu", "--version"])
+    handler = signal.getsignal(signal.SIGINT)  # the command sets its own
+    try:
+        with pytest.raises(SystemExit) as done:
+            start.main()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert done.value.code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == kept
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli.cli, ["--version"])
     assert result.exit_code == 0 and pcapmtu.__version__ in result.output
