@@ -115,6 +115,9 @@ class Finding:
     zero_window_s: float | None = None  # zero_window: the longest the window stayed closed
     fragment_len: int | None = None  # fragmented: the first fragment's IP length, smallest seen
     fragments_sent: int = 0  # fragmented: the IP fragments that carried the messages
+    # the capture holds no ACK of the lost data's direction (one direction only: a filter,
+    # asymmetric routing), so it cannot tell what arrived (`unseen_sends`)
+    one_direction: bool = False
 
     @property
     def src(self) -> bytes:
@@ -291,35 +294,50 @@ def zero_windows(
 def unseen_sends(
     facts: Iterable[DirectionFacts], capture: str, findings: Iterable[Finding]
 ) -> list[Finding]:
-    """Directions whose own later segments show bytes sent that never arrived (a receiver-side
-    capture, `DirectionFacts.sent_unseen`) and that nothing else explains: a suspected black
-    hole of unknown size. Nothing sent after those bytes arrived either (it would have opened
-    a gap, `_from_hole`), so the capture cannot tell their size: never clean, inconclusive."""
+    """Directions whose own later segments show bytes sent that never arrived and that nothing
+    else explains: a suspected black hole of unknown size, so never clean, inconclusive.
+
+    Either a segment without data numbered beyond them (a receiver-side capture,
+    `DirectionFacts.sent_unseen`): nothing sent after those bytes arrived either (it would
+    have opened a gap, `_from_hole`). Or, in a capture of this direction only (no ACK of it in
+    the capture: a filter, asymmetric routing), data numbered beyond them and no segment
+    filling them (`DirectionFacts.skipped_unacked`): with no ACK to show what arrived, the
+    capture cannot tell lost from not yet sent again."""
     explained = {f.flow for f in findings if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED)}
-    return [
-        Finding(
-            kind=KIND_SUSPECTED,
-            side="receiver",
-            capture=capture,
-            flow=f.flow,
-            dropped_ip_len=None,
-            largest_delivered_ip_len=None,
-            transmissions=0,
-            first_ts=f.last_ts,
-            evidence=(
-                Evidence(
-                    f.last_frame,
-                    f.last_ts,
-                    f"the sender's sequence numbers show {f.sent_unseen} bytes it sent that "
-                    "never arrived and were never acknowledged; nothing it sent after them "
-                    "arrived either",
-                    capture,
-                ),
-            ),
+    found = []
+    for f in facts:
+        if f.flow in explained:
+            continue
+        one_direction = False
+        if f.sent_unseen + f.max_header_len > MIN_TOO_BIG_SIZE:
+            what = (
+                f"the sender's sequence numbers show {f.sent_unseen} bytes it sent that never "
+                "arrived and were never acknowledged; nothing it sent after them arrived either"
+            )
+        elif f.skipped_unacked + f.max_header_len > MIN_TOO_BIG_SIZE:
+            what = (
+                f"the sender's sequence numbers skip {f.skipped_unacked} bytes it sent that "
+                "never arrived, though later data did; the capture holds no ACK of this "
+                "direction (one direction only), so it cannot tell lost from not yet resent"
+            )
+            one_direction = True
+        else:
+            continue
+        found.append(
+            Finding(
+                kind=KIND_SUSPECTED,
+                side="receiver",
+                capture=capture,
+                flow=f.flow,
+                dropped_ip_len=None,
+                largest_delivered_ip_len=None,
+                transmissions=0,
+                first_ts=f.last_ts,
+                evidence=(Evidence(f.last_frame, f.last_ts, what, capture),),
+                one_direction=one_direction,
+            )
         )
-        for f in facts
-        if f.sent_unseen + f.max_header_len > MIN_TOO_BIG_SIZE and f.flow not in explained
-    ]
+    return found
 
 
 def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list[Finding]:

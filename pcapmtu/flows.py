@@ -236,6 +236,8 @@ class Direction:
         self._zero_since: float | None = None  # when its peer closed its window, if it is
         # bytes its later segments show it sent, unseen: (start, end, first frame showing them)
         self._unseen: tuple[int, int, int] | None = None
+        # the first bytes its data skipped and no later segment filled yet (`tcp.skips_data`)
+        self._skipped: tuple[int, int] | None = None
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
         self.stalls: list[Stall] = []
         # what this direction alone delivered, by size (its path's summary holds every flow's)
@@ -331,6 +333,12 @@ class Direction:
         facts.packets += 1
         facts.last_ts, facts.last_frame = seg.ts, seg.frame
         payload = seg.payload_len
+        if self._skipped is not None:
+            end = start + tcp.seq_length(seg.flags, payload)
+            self._skipped = tcp.fill_skip(self._skipped, start, end)
+        if self._skipped is None and tcp.skips_data(start, self.snd_max, payload):
+            assert self.snd_max is not None
+            self._skipped = (self.snd_max, start)
         if tcp.skips_unseen(start, self.snd_max, seg.flags, payload):
             if self._unseen is None:
                 self._unseen = (self.snd_max or start, start, seg.frame)
@@ -539,6 +547,8 @@ class Direction:
         if self._unseen is not None:
             start, end, _frame = self._unseen
             self.facts.sent_unseen = tcp.unseen_bytes(start, end, cum_ack)
+        if self._skipped is not None and cum_ack is None:  # no ACK of it in the capture
+            self.facts.skipped_unacked = self._skipped[1] - self._skipped[0]
         if self._zero_since is not None and end_ts is not None:
             spell = end_ts - self._zero_since
             self.facts.zero_window_s = max(self.facts.zero_window_s, spell)

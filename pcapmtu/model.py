@@ -174,6 +174,10 @@ class DirectionFacts:
     # bytes its own later segments show it sent (`tcp.skips_unseen`) that the capture never saw
     # and its peer never acknowledged: at a receiver, bytes that never arrived
     sent_unseen: int = 0
+    # bytes its data skipped (a data segment numbered beyond every byte seen sent,
+    # `tcp.skips_data`) that no later segment filled, in a direction no ACK of which is in the
+    # capture: one direction only, taken where it arrives; bytes that never arrived there
+    skipped_unacked: int = 0
     # the longest its peer kept its receive window closed (zero), in seconds; a spell still
     # open at the end of the capture counts until then (`tcp.window_state`)
     zero_window_s: float = 0.0

@@ -195,6 +195,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "dropped_ip_len": f.dropped_ip_len,
         "largest_delivered_ip_len": f.largest_delivered_ip_len,
         "transmissions": f.transmissions,
+        "one_direction": f.one_direction,
         "recovered": (
             {"by": f.recovered.by, "after_s": f.recovered.after_s} if f.recovered else None
         ),
@@ -377,6 +378,12 @@ class Report:
                 "give the other end's underlay capture too, taken at the same time (pcapmtu "
                 "analyze A B): their WireGuard messages are matched by counter, so each is "
                 "known delivered or lost"
+            )
+        if any(f.one_direction for f in self.suspected):
+            return (
+                "capture both directions, without a filter that keeps one side only (tcpdump "
+                "-i wg0): the ACKs show what arrived; at the sender, the resent copies show "
+                "the size that was lost"
             )
         if self.suspected and all(f.side == "receiver" for f in self.suspected):
             return (
@@ -718,6 +725,12 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
             lines.append(f"  Copies at {offsets} s: the retransmission timer backing off.")
 
+    elif f.one_direction:
+        lines.append(
+            "  Bytes the sender sent never arrived while later data did; the capture holds "
+            "this direction only, no ACK of it, so it cannot tell lost from not yet resent, "
+            "nor the size of the packets that carried them (evidence below)."
+        )
     elif f.dropped_ip_len is not None:
         lines.append(
             f"  A packet of about {f.dropped_ip_len} bytes never arrived; the receiver "

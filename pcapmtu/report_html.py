@@ -107,7 +107,11 @@ def verdict_html(report: Report) -> str:
 def finding_html(f: Finding, *, evidence_shown: int = 12) -> str:
     facts = [
         ("flow", f"{flow_text(f.src, f.sport, f.dst, f.dport)} (IPv{f.ip_version})"),
-        ("capture", f"{f.capture}, taken at the {f.side}"),
+        (
+            "capture",
+            f"{f.capture}, taken at the {f.side}"
+            + (", one direction only (no ACK of it)" if f.one_direction else ""),
+        ),
         ("lost size", _bytes(f.dropped_ip_len)),
         ("largest delivered after it", _bytes(f.largest_delivered_ip_len)),
         ("full-size copies sent", str(f.transmissions) if f.transmissions else NONE),

@@ -114,6 +114,21 @@ def skips_unseen(seq: int, snd_max: int | None, flags: int, payload_len: int) ->
     return seq > snd_max
 
 
+def skips_data(seq: int, snd_max: int | None, payload_len: int) -> bool:
+    """A data segment numbered beyond every byte its sender was seen to send: the bytes in
+    between were sent and not captured (at a receiver: they never arrived, or not yet)."""
+    return payload_len > 0 and snd_max is not None and seq > snd_max
+
+
+def fill_skip(skip: tuple[int, int], start: int, end: int) -> tuple[int, int] | None:
+    """What is left of the skipped bytes `skip` ([first, end)) after a segment [start, end)
+    arrived: one that covers the first of them fills them from there; None once all are."""
+    first, last = skip
+    if start <= first < end:
+        first = end
+    return (first, last) if first < last else None
+
+
 def unseen_bytes(start: int | None, end: int | None, cum_ack: int | None) -> int:
     """How many of the bytes a direction was seen to skip ([start, end): `skips_unseen`) its
     peer never acknowledged by the end of the capture."""

@@ -63,9 +63,18 @@ HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_f
 _INT_FIELDS, _CORE_FLOATS = native.state_fields()
 _FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
 _CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
-_DERIVED = {"unacked_at_end", "sent_unseen"}  # from the sequence state, in `_facts`
+# from the sequence state, in `_facts`
+_DERIVED = {"unacked_at_end", "sent_unseen", "skipped_unacked"}
 _FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
-_STARTS_UNSET = ("snd_max", "cum_ack", "last_pure_ack", "unseen_start", "unseen_end")
+_STARTS_UNSET = (
+    "snd_max",
+    "cum_ack",
+    "last_pure_ack",
+    "unseen_start",
+    "unseen_end",
+    "skip_start",
+    "skip_end",
+)
 
 
 @dataclass(slots=True)
@@ -545,6 +554,11 @@ class Screen:
                 int(st["unseen_start"][d]) if st["unseen_start"][d] != NONE else None,
                 int(st["unseen_end"][d]) if st["unseen_end"][d] != NONE else None,
                 cum_ack if cum_ack != NONE else None,
+            ),
+            skipped_unacked=(
+                int(st["skip_end"][d] - st["skip_start"][d])
+                if cum_ack == NONE and st["skip_start"][d] != NONE
+                else 0
             ),
             longest_gap_s=float(fl["longest_gap"][d]),
         )

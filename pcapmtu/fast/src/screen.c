@@ -50,7 +50,8 @@ enum {
     S_PACKETS, S_DATA_PACKETS, S_DATA_BYTES, S_RETRANSMISSIONS, S_DUP_ACKS, S_SACK_BLOCKS,
     S_DSACKS, S_LARGEST_IP_LEN, S_MAX_HEADER_LEN, S_MAX_PAYLOAD, S_SYN_MSS, S_SYN_SEEN,
     S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
-    S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_FIRST_FRAME,
+    S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_SKIP_START,
+    S_SKIP_END, S_FIRST_FRAME,
     S_LAST_FRAME, S_FIRST_TS, S_LAST_TS,
     S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_FINISHED, N_STATE
 };
@@ -58,7 +59,8 @@ static const char *state_names[N_STATE] = {
     "packets", "data_packets", "data_bytes", "retransmissions", "dup_acks", "sack_blocks",
     "dsacks", "largest_ip_len", "max_header_len", "max_payload", "syn_mss", "syn_seen",
     "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
-    "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "first_frame",
+    "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "skip_start",
+    "skip_end", "first_frame",
     "last_frame", "first_ts", "last_ts",
     "zero_window_since", "zero_window_s", "finished"};
 
@@ -138,6 +140,16 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         int keepalive = payload <= 1 && seq == before - 1 && !(flags & (TCP_SYN_FLAG | TCP_FIN)) &&
                         st[S_CUM_ACK][d] != NONE_SEQ && st[S_CUM_ACK][d] >= before;
         int resent = length > 0 && before != NONE_SEQ && seq < before && !keepalive;
+        /* tcp.fill_skip, then tcp.skips_data: the first bytes its data skipped, not filled */
+        if (st[S_SKIP_START][d] != NONE_SEQ && seq <= st[S_SKIP_START][d] &&
+            st[S_SKIP_START][d] < end) {
+            st[S_SKIP_START][d] = end;
+            if (end >= st[S_SKIP_END][d]) st[S_SKIP_START][d] = st[S_SKIP_END][d] = NONE_SEQ;
+        }
+        if (st[S_SKIP_START][d] == NONE_SEQ && payload > 0 && before != NONE_SEQ && seq > before) {
+            st[S_SKIP_START][d] = before;
+            st[S_SKIP_END][d] = seq;
+        }
         /* tcp.skips_unseen: a segment without data numbered beyond every byte seen sent */
         if (payload == 0 && !(flags & (TCP_SYN_FLAG | TCP_RST)) && before != NONE_SEQ &&
             seq > before) {
