@@ -10,10 +10,10 @@ records it needs (`source.reread`).
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
-from typing import IO, Generic, TypeVar
+from typing import IO
 
 import numpy as np
 
@@ -250,34 +250,24 @@ class Buffers:
         return view[:got], got - kept
 
 
-Walked = TypeVar("Walked")
-
-
-class Reader(Generic[Walked]):
+class Reader:
     """Reads the next chunk in a thread while the current one is analysed (file reads and
-    gzip release the GIL): the batches of a capture from the page cache cost no read time.
-    `walk` runs there too, on each chunk read (the compiled walk releases the GIL); a new one
-    (a pcapng section of another byte order) is set before the `start` it is for."""
+    gzip release the GIL): the batches of a capture from the page cache cost no read time."""
 
-    def __init__(self, stream: IO[bytes], walk: Callable[[memoryview], Walked]) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.walk = walk
         self._buffers = Buffers()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._next: concurrent.futures.Future[tuple[memoryview, int, Walked]] | None = None
+        self._next: concurrent.futures.Future[tuple[memoryview, int]] | None = None
 
     def start(self, rest: Bytes) -> None:
         """Begin reading: `rest` (left over from the last chunk), then more of the stream."""
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-read")
-        self._next = self._pool.submit(self._read, rest)
+        self._next = self._pool.submit(self._buffers.fill, self.stream, rest)
 
-    def _read(self, rest: Bytes) -> tuple[memoryview, int, Walked]:
-        view, got = self._buffers.fill(self.stream, rest)
-        return view, got, self.walk(view)
-
-    def wait(self) -> tuple[memoryview, int, Walked]:
-        """The chunk `start` began: (its bytes, how many came from the stream, its walk)."""
+    def wait(self) -> tuple[memoryview, int]:
+        """The chunk `start` began: (its bytes, how many came from the stream)."""
         assert self._next is not None
         future, self._next = self._next, None
         return future.result()
@@ -288,7 +278,7 @@ class Reader(Generic[Walked]):
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> Reader[Walked]:
+    def __enter__(self) -> Reader:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:

@@ -29,9 +29,6 @@ PCAP_RECORD_HEADER_LEN = 16
 PCAP_MAJOR_VERSION = 2
 
 
-Walk = tuple[np.ndarray, bytes, int, int]  # walk.pcap's answer
-
-
 class PcapFormat:
     """The records of a pcap file whose magic (`order`, `ticks`) has been read."""
 
@@ -68,23 +65,19 @@ class PcapFormat:
 
     def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
         """Batches cut from 32 MB reads; a record split by a read waits for the next one."""
-        big_endian = order == ">"
-
-        def walked(buf: memoryview) -> Walk:
-            return walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
-
-        with Reader(self._stream, walked) as reader:
+        with Reader(self._stream) as reader:
             yield from self._pcap_chunks(reader, order, ticks, link_type)
 
     def _pcap_chunks(
-        self, reader: Reader[Walk], order: str, ticks: int, link_type: int
+        self, reader: Reader, order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
         big_endian = order == ">"
         header = np.dtype(order + "u4")
         reader.start(b"")
         base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file
         while True:
-            buf, more, (offsets, heads, stop, status) = reader.wait()
+            buf, more = reader.wait()
+            offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
             if more and status == walk.RAN_OUT:
                 reader.start(buf[stop:])  # read on while this batch is analysed
             if len(offsets):

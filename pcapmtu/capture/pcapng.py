@@ -44,18 +44,6 @@ PRECISION_NAMES = {6: "micro", 9: "nano"}
 Interface = tuple[int, float, int, int, int]
 
 
-Walk = tuple[np.ndarray, np.ndarray, bytes, int, int]  # walk.pcapng's answer
-
-
-def _walker(order: str) -> Callable[[memoryview], Walk]:
-    """The walk of a section's chunks, in its byte order (run where they are read)."""
-
-    def walked(buf: memoryview) -> Walk:
-        return walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
-
-    return walked
-
-
 class _InterfaceIds:
     """Interfaces are numbered per section in the file, and across the file in a report."""
 
@@ -122,17 +110,18 @@ class PcapngFormat:
     def _pcapng_batches(self, order: str) -> Iterator[Batch]:
         """Batches of the Enhanced Packet Blocks of 32 MB reads, gathered at once; every
         other block (interfaces, simple and obsolete packet blocks, sections) one by one."""
-        with Reader(self._stream, _walker(order)) as reader:
+        with Reader(self._stream) as reader:
             yield from self._pcapng_chunks(reader, order)
 
-    def _pcapng_chunks(self, reader: Reader[Walk], order: str) -> Iterator[Batch]:
+    def _pcapng_chunks(self, reader: Reader, order: str) -> Iterator[Batch]:
         interfaces: list[Interface] = []  # of this section
         ids = _InterfaceIds()
         last_ts = 0.0
         reader.start(b"")
         base = self._section_length  # where the buffer's first byte is in the file
         while True:
-            buf, more, (offsets, types, heads, stop, status) = reader.wait()
+            buf, more = reader.wait()
+            offsets, types, heads, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
             if more and status == walk.RAN_OUT:
                 reader.start(buf[stop:])  # read on while this batch is analysed
             fixed = np.frombuffer(heads, dtype=np.dtype(order + "u4")).reshape(-1, 7)
@@ -177,7 +166,6 @@ class PcapngFormat:
                 interfaces = []
                 base += self._section_length
                 reader.stream = self._stream
-                reader.walk = _walker(order)
                 reader.start(b"")
                 continue
             if status == walk.BAD_LENGTH:
