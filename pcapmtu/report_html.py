@@ -36,7 +36,7 @@ _TITLES = {
     KIND_PATH_DOWN: "Path down (not an MTU problem)",
     KIND_ZERO_WINDOW: "Zero window (the receiver stopped reading)",
 }
-NONE = "\N{EN DASH}"  # an empty cell
+NONE = "\u2013"  # an empty cell: an en dash (by number: a named escape imports unicodedata)
 _TABLE = 'style="border-collapse:collapse;margin:0.3em 0 0.8em 0;font-size:0.95em"'
 _CELL = 'style="border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top"'
 
