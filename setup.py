@@ -9,7 +9,7 @@ import os
 
 from setuptools import Extension, setup
 
-FAST_SOURCES = ["module.c", "decode.c", "keys.c", "screen.c", "deliver.c", "waiting.c"]
+FAST_SOURCES = ["module.c", "decode.c", "keys.c", "screen.c", "deliver.c", "waiting.c", "dirs.c"]
 OPTIONAL = os.environ.get("PCAPMTU_REQUIRE_COMPILED") != "1"
 
 setup(

@@ -62,7 +62,8 @@ static void free_sent(Sent *s) {
     s->more = NULL;
 }
 
-static void free_dir(Dir *d) {
+static void free_dir(void *item) {
+    Dir *d = item;
     for (int64_t k = 0; k < d->n; k++) free_sent(&d->out[d->head + k]);
     PyMem_Free(d->out);
     PyMem_Free(d->sizes);
@@ -92,18 +93,7 @@ PyObject *deliveries_new(PyObject *self, PyObject *unused) {
 
 /* Room for direction `d`; 0, or -1 with MemoryError set. */
 static int deliveries_grow(Deliveries *D, int64_t d) {
-    if (d < D->n_dirs) return 0;
-    int64_t n = D->n_dirs ? D->n_dirs : 1024;
-    while (n <= d) n *= 2;
-    Dir *dirs = PyMem_Realloc(D->dirs, sizeof(Dir) * n);
-    if (dirs == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    memset(dirs + D->n_dirs, 0, sizeof(Dir) * (n - D->n_dirs));
-    D->dirs = dirs;
-    D->n_dirs = n;
-    return 0;
+    return dirs_grow((void **)&D->dirs, &D->n_dirs, sizeof(Dir), d);
 }
 
 /* flows.PathSummary.add, per direction: the latest send time per size (the first on a tie). */
@@ -312,26 +302,12 @@ int deliveries_cumulative(Deliveries *D, int64_t dir, int64_t cum) {
 /* deliveries_compact(capsule, new_id): directions renumbered (int64 bytes: each old id's new
  * one, -1 for one forgotten, with what it had outstanding and delivered). */
 PyObject *deliveries_compact(PyObject *self, PyObject *args) {
-    PyObject *capsule;
-    Py_buffer ids;
-    if (!PyArg_ParseTuple(args, "Oy*", &capsule, &ids)) return NULL;
+    PyObject *capsule, *ids;
+    if (!PyArg_ParseTuple(args, "OO", &capsule, &ids)) return NULL;
     Deliveries *D = deliveries_of(capsule);
-    if (D == NULL) {
-        PyBuffer_Release(&ids);
+    if (D == NULL || dirs_renumber(ids, D->dirs, D->n_dirs, sizeof(Dir), free_dir) < 0) {
         return NULL;
     }
-    const int64_t *new_id = ids.buf;
-    int64_t n = ids.len / (Py_ssize_t)sizeof(int64_t);
-    if (n > D->n_dirs) n = D->n_dirs;
-    for (int64_t k = 0; k < n; k++) { /* new ids keep the old order: new_id[k] <= k */
-        if (new_id[k] < 0) {
-            free_dir(&D->dirs[k]);
-        } else if (new_id[k] != k) {
-            D->dirs[new_id[k]] = D->dirs[k];
-            memset(&D->dirs[k], 0, sizeof(Dir));
-        }
-    }
-    PyBuffer_Release(&ids);
     Py_RETURN_NONE;
 }
 

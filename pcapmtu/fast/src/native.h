@@ -9,6 +9,7 @@
  *             flows.py; tested equal), for screen_rows
  *   waiting.c new data and gaps waiting for a cumulative ACK, and each batch's tally of new
  *             and re-sent data by size, for screen_rows
+ *   dirs.c    the per-direction arrays of deliver.c and waiting.c: grown, renumbered
  *   module.c  the method table
  */
 #ifndef PCAPMTU_FAST_NATIVE_H
@@ -40,6 +41,13 @@ int deliveries_cumulative(Deliveries *D, int64_t dir, int64_t cum);
 PyObject *deliveries_new(PyObject *self, PyObject *unused);
 PyObject *deliveries_compact(PyObject *self, PyObject *args);
 PyObject *deliveries_sizes(PyObject *self, PyObject *args);
+
+/* dirs.c: an array of per-direction items (item_size bytes each, *n of them): room for
+ * direction d, new items zeroed (0, or -1 with MemoryError set); and renumbered by the fast
+ * pass's new ids (int64 bytes, each old id's new one, -1: forgotten, then `forget` frees it) */
+int dirs_grow(void **items, int64_t *n, size_t item_size, int64_t d);
+int dirs_renumber(PyObject *ids_bytes, void *items, int64_t n, size_t item_size,
+                  void (*forget)(void *item));
 
 /* waiting.c: new data and gaps waiting for a cumulative ACK; each call's tally by size */
 #define TALLY_SIZE_KEY (((int64_t)1) << 17) /* direction * TALLY_SIZE_KEY + IP size */

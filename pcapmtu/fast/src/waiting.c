@@ -37,7 +37,8 @@ struct Waiting {
 
 static const char *CAPSULE = "pcapmtu.fast.waiting";
 
-static void free_waits(Waits *w) {
+static void free_waits(void *item) {
+    Waits *w = item;
     PyMem_Free(w->data.items);
     PyMem_Free(w->gaps.items);
     memset(w, 0, sizeof(*w));
@@ -63,17 +64,7 @@ PyObject *waiting_new(PyObject *self, PyObject *unused) {
 }
 
 static Waits *waits(Waiting *W, int64_t d) {
-    if (d < W->n_dirs) return &W->dirs[d];
-    int64_t n = W->n_dirs ? W->n_dirs : 1024;
-    while (n <= d) n *= 2;
-    Waits *dirs = PyMem_Realloc(W->dirs, sizeof(Waits) * n);
-    if (dirs == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    memset(dirs + W->n_dirs, 0, sizeof(Waits) * (n - W->n_dirs));
-    W->dirs = dirs;
-    W->n_dirs = n;
+    if (dirs_grow((void **)&W->dirs, &W->n_dirs, sizeof(Waits), d) < 0) return NULL;
     return &W->dirs[d];
 }
 
@@ -237,26 +228,12 @@ int waiting_gap(Waiting *W, int64_t d, int64_t top, double ts) {
 /* waiting_compact(capsule, new_id): directions renumbered (int64 bytes: each old id's new
  * one, -1 for one forgotten, with what waited for it). */
 PyObject *waiting_compact(PyObject *self, PyObject *args) {
-    PyObject *capsule;
-    Py_buffer ids;
-    if (!PyArg_ParseTuple(args, "Oy*", &capsule, &ids)) return NULL;
+    PyObject *capsule, *ids;
+    if (!PyArg_ParseTuple(args, "OO", &capsule, &ids)) return NULL;
     Waiting *W = waiting_of(capsule);
-    if (W == NULL) {
-        PyBuffer_Release(&ids);
+    if (W == NULL || dirs_renumber(ids, W->dirs, W->n_dirs, sizeof(Waits), free_waits) < 0) {
         return NULL;
     }
-    const int64_t *new_id = ids.buf;
-    int64_t n = ids.len / (Py_ssize_t)sizeof(int64_t);
-    if (n > W->n_dirs) n = W->n_dirs;
-    for (int64_t k = 0; k < n; k++) { /* new ids keep the old order: new_id[k] <= k */
-        if (new_id[k] < 0) {
-            free_waits(&W->dirs[k]);
-        } else if (new_id[k] != k) {
-            W->dirs[new_id[k]] = W->dirs[k];
-            memset(&W->dirs[k], 0, sizeof(Waits));
-        }
-    }
-    PyBuffer_Release(&ids);
     Py_RETURN_NONE;
 }
 
