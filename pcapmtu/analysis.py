@@ -518,7 +518,7 @@ def _exact_pass(one: _Analysed, conns: set[Conn], trace: Trace | None = None) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
             replay(one.source, one.name, table, conns, span, one.keeper)
-    table.finish()
+    table.finish(one.report.last_ts)  # as the fast pass ends (a spell still open counts)
     return table
 
 
@@ -578,7 +578,7 @@ def _report(
             findings += detect.clamped_flows(_exact_pass(one, others), dropped, one.name)
     for one in analysed:
         findings += detect.zero_windows(_facts(one), one.name, config)
-        findings += detect.unseen_sends(_facts(one), one.name, findings)
+        findings += detect.unseen_sends(_facts(one), one.name, findings, config)
     findings = _merge_same_flow(detect.sort_findings(findings))
     ties = underlay_pass.ties(inputs, findings, seen.messages)
     findings = underlay_pass.with_ties(findings, ties, seen.messages)
