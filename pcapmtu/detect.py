@@ -292,23 +292,28 @@ def zero_windows(
 
 
 def unseen_sends(
-    facts: Iterable[DirectionFacts], capture: str, findings: Iterable[Finding]
+    facts: Iterable[DirectionFacts],
+    capture: str,
+    findings: Iterable[Finding],
+    config: DetectConfig,
 ) -> list[Finding]:
-    """Directions whose own later segments show bytes sent that never arrived and that nothing
-    else explains: a suspected black hole of unknown size, so never clean, inconclusive.
+    """Directions whose bytes never arrived, as the capture shows without the packets that
+    would tell their size, and that nothing else explains: a suspected black hole of unknown
+    size, so never clean, inconclusive.
 
     Either a segment without data numbered beyond them (a receiver-side capture,
     `DirectionFacts.sent_unseen`): nothing sent after those bytes arrived either (it would
     have opened a gap, `_from_hole`). Or, in a capture of this direction only (no ACK of it in
     the capture: a filter, asymmetric routing), data numbered beyond them and no segment
     filling them (`DirectionFacts.skipped_unacked`): with no ACK to show what arrived, the
-    capture cannot tell lost from not yet sent again."""
+    capture cannot tell lost from not yet sent again. Or, in a capture of the other direction
+    only (its ACKs, none of this direction's packets), an ACK that stopped below bytes it
+    reported arrived, for `config.min_hole_s` or more to the end of the capture
+    (`DirectionFacts.stuck_ack_s`, judged as the receiver-side gap of `_from_hole` is)."""
     explained = {f.flow for f in findings if f.kind in (KIND_BLACK_HOLE, KIND_SUSPECTED)}
     found = []
     for f in facts:
-        if f.flow in explained:
-            continue
-        one_direction = False
+        flow, one_direction = f.flow, False
         if f.sent_unseen + f.max_header_len > MIN_TOO_BIG_SIZE:
             what = (
                 f"the sender's sequence numbers show {f.sent_unseen} bytes it sent that never "
@@ -321,14 +326,19 @@ def unseen_sends(
                 "direction (one direction only), so it cannot tell lost from not yet resent"
             )
             one_direction = True
+        elif _stuck_ack(f, config):
+            flow, one_direction = f.flow.reverse(), True
+            what = _stuck_ack_words(f)
         else:
+            continue
+        if flow in explained:
             continue
         found.append(
             Finding(
                 kind=KIND_SUSPECTED,
                 side="receiver",
                 capture=capture,
-                flow=f.flow,
+                flow=flow,
                 dropped_ip_len=None,
                 largest_delivered_ip_len=None,
                 transmissions=0,
@@ -338,6 +348,30 @@ def unseen_sends(
             )
         )
     return found
+
+
+def _stuck_ack(f: DirectionFacts, config: DetectConfig) -> bool:
+    """Its ACKs, in a capture without its peer's packets, stopped below bytes they reported
+    arrived, long enough for the sender's timer to have resent the missing ones several
+    times; and the bytes missing, when its SACK blocks tell how many, make a packet too large
+    for some path (at the least IPv4 and TCP headers, 40 bytes, around them)."""
+    if f.stuck_ack_s < config.min_hole_s:
+        return False
+    return f.stuck_ack_hole == 0 or f.stuck_ack_hole + 40 > MIN_TOO_BIG_SIZE
+
+
+def _stuck_ack_words(f: DirectionFacts) -> str:
+    if f.stuck_ack_hole:
+        missing = f"{f.stuck_ack_hole} bytes below those it SACKed never arrived"
+        if f.syn_mss and f.stuck_ack_hole <= f.syn_mss:
+            missing += f" (no more than one segment at the MSS it announced, {f.syn_mss})"
+    else:
+        missing = "its duplicate ACKs showed later bytes arrived, the ones at the ACK never did"
+    return (
+        f"the receiver's cumulative ACK stayed at one byte for {f.stuck_ack_s:.1f} s, to the "
+        f"end of the capture: {missing}; the capture holds none of the sender's packets (one "
+        "direction only, its ACKs), so it cannot tell the size of the packets that were lost"
+    )
 
 
 def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list[Finding]:

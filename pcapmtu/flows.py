@@ -239,6 +239,8 @@ class Direction:
         # the first bytes its data skipped and no later segment filled yet (`tcp.skips_data`)
         self._skipped: tuple[int, int] | None = None
         self.dup_acks_at: dict[int, int] = {}  # unwrapped ack -> duplicate ACKs at it
+        # its own ACKs, while the capture holds no packet of its peer (`tcp.stuck_ack`)
+        self.stuck = tcp.StuckAck()
         self.stalls: list[Stall] = []
         # what this direction alone delivered, by size (its path's summary holds every flow's)
         self.delivered = PathSummary(seg.src, seg.dst, seg.ip_version)
@@ -539,9 +541,16 @@ class Direction:
             self.holes.append(hole)
         self.open_hole = None
 
-    def finish(self, end_ts: float | None) -> None:
+    def finish(self, end_ts: float | None, alone: bool = False) -> None:
         """At the end of the capture (at `end_ts`): stalls still outstanding, the open hole,
-        a window still closed."""
+        a window still closed; for a direction whose peer the capture never saw (`alone`), an
+        ACK that stopped."""
+        stuck = self.stuck
+        if alone and stuck.since is not None:
+            self.facts.stuck_ack_s = (end_ts if end_ts is not None else self.facts.last_ts) - (
+                stuck.since
+            )
+            self.facts.stuck_ack_hole = stuck.hole
         snd_max, cum_ack = self.snd_max, self.cum_ack
         self.facts.unacked_at_end = snd_max is not None and (cum_ack is None or cum_ack < snd_max)
         if self._unseen is not None:
@@ -687,13 +696,24 @@ class FlowTable:
         sender.on_send(seg, peer_mss)
         if receiver is not None:
             receiver.on_peer_ack(seg, self.path(seg.dst, seg.src, seg.ip_version))
+        else:  # its peer not seen yet: what its ACKs say of the peer's data
+            tcp.stuck_ack(
+                sender.stuck,
+                seg.flags,
+                seg.payload_len,
+                seg.ack,
+                seg.window,
+                seg.sack_blocks,
+                seg.ts,
+                probe=sender.snd_max is not None and sender.last_abs < sender.snd_max,
+            )
 
     def finish(self, end_ts: float | None = None) -> None:
         """At the end of the capture, whose last record (of any kind) was at `end_ts`."""
         self._note_host_syns(float("inf"))
         for flow in self.all_flows():
             for direction in flow.directions():
-                direction.finish(end_ts)
+                direction.finish(end_ts, alone=flow.b is None)
 
     def facts(self) -> list[DirectionFacts]:
         """Every direction's facts, in the order of their flows' first segments."""

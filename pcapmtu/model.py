@@ -178,6 +178,12 @@ class DirectionFacts:
     # `tcp.skips_data`) that no later segment filled, in a direction no ACK of which is in the
     # capture: one direction only, taken where it arrives; bytes that never arrived there
     skipped_unacked: int = 0
+    # in a flow whose other direction the capture never saw (one direction only, taken where
+    # the data arrives: its ACKs, not the data they acknowledge): how long, to the end of the
+    # capture, its cumulative ACK had stopped while its ACKs reported later bytes arrived
+    # (`tcp.stuck_ack`), and the bytes missing there as its SACK blocks show (0: not known)
+    stuck_ack_s: float = 0.0
+    stuck_ack_hole: int = 0
     # the longest its peer kept its receive window closed (zero), in seconds; a spell still
     # open at the end of the capture counts until then (`tcp.window_state`)
     zero_window_s: float = 0.0

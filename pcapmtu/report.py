@@ -701,6 +701,8 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         if f.kind == KIND_BLACK_HOLE
         else "WireGuard's UDP, one end's underlay capture",
     }[f.side]
+    if f.one_direction:  # where it was taken, one direction cannot show
+        where = "one direction only in the capture"
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
     if f.side == "underlay" and f.kind == KIND_SUSPECTED:
         offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
@@ -728,7 +730,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
     elif f.one_direction:
         lines.append(
             "  Bytes the sender sent never arrived while later data did; the capture holds "
-            "this direction only, no ACK of it, so it cannot tell lost from not yet resent, "
+            "one direction of this flow only, so it cannot tell lost from not yet resent, "
             "nor the size of the packets that carried them (evidence below)."
         )
     elif f.dropped_ip_len is not None:

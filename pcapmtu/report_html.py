@@ -110,7 +110,7 @@ def finding_html(f: Finding, *, evidence_shown: int = 12) -> str:
         (
             "capture",
             f"{f.capture}, taken at the {f.side}"
-            + (", one direction only (no ACK of it)" if f.one_direction else ""),
+            + (", one direction only" if f.one_direction else ""),
         ),
         ("lost size", _bytes(f.dropped_ip_len)),
         ("largest delivered after it", _bytes(f.largest_delivered_ip_len)),

@@ -9,6 +9,8 @@ same facts for every direction of every capture (`tests/test_facts.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 
 SEQ_MOD = 1 << 32
@@ -144,3 +146,72 @@ def window_state(flags: int, window: int) -> int:
     if flags & (TCP_SYN | TCP_RST) or not flags & TCP_ACK:
         return -1
     return 1 if window == 0 else 0
+
+
+STUCK_DUP_ACKS = 2  # duplicate ACKs at one point that show later data arrived, without SACK
+# a duplicate ACK sent this long or longer after the ACK before it answers a keep-alive probe
+# (sent after an idle second at the least) rather than data that arrived out of order
+DUP_ACK_WITHIN_S = 1.0
+
+
+@dataclass(slots=True)
+class StuckAck:
+    """What a direction's own ACKs say of its peer's data, followed while the capture holds no
+    packet of that peer (one direction only, taken where the data arrives: a `src host`
+    filter, asymmetric routing): the cumulative ACK it stopped at and, once its ACKs report
+    later bytes arrived there, since when and how many bytes are missing (`stuck_ack`)."""
+
+    last_raw: int | None = None  # the raw and unwrapped number of its latest ACK
+    last_abs: int = 0
+    last_ts: float = 0.0  # when it was sent
+    cum: int | None = None  # the highest, unwrapped
+    window: int = 0  # of its latest ACK
+    dups: int = 0  # duplicate ACKs at `cum`
+    hole: int = 0  # bytes from `cum` to the lowest SACKed byte above it (0: none SACKed)
+    since: float | None = None  # when its ACKs first reported later bytes at `cum`
+
+
+def stuck_ack(
+    state: StuckAck,
+    flags: int,
+    payload_len: int,
+    ack_raw: int,
+    window: int,
+    sack_blocks: tuple[tuple[int, int], ...],
+    ts: float,
+    probe: bool,
+) -> None:
+    """Fold one of the direction's own segments into `state`. A cumulative ACK that moves
+    starts afresh; at one that does not, a SACK block above it (the hole's size: its lowest
+    left edge, less the ACK) or the `STUCK_DUP_ACKS`-th duplicate ACK shows that later bytes
+    arrived while those at the ACK did not. A duplicate ACK (RFC 5681): a pure ACK with the
+    number and window of the ACK before it, sent within `DUP_ACK_WITHIN_S` of it, with its
+    window open (a closed one answers window probes) and not itself a probe (`probe`: numbered
+    below the highest sequence it sent, a keep-alive or window probe). SYNs and RSTs
+    acknowledge nothing to judge by."""
+    if not flags & TCP_ACK or flags & (TCP_SYN | TCP_RST):
+        return
+    ack = unwrap(ack_raw, state.last_raw, state.last_abs)
+    first = state.cum is None
+    if state.cum is None or ack > state.cum:
+        state.cum, state.dups, state.hole, state.since = ack, 0, 0, None
+    cum = state.cum
+    if (
+        not first
+        and is_pure_ack(flags, payload_len)
+        and not probe
+        and window > 0
+        and ack == cum == state.last_abs
+        and window == state.window
+        and ts - state.last_ts < DUP_ACK_WITHIN_S
+    ):
+        state.dups += 1
+    state.last_raw, state.last_abs, state.last_ts, state.window = ack_raw, ack, ts, window
+    beyond = False
+    for left_raw, right_raw in sack_blocks:
+        left = ack + signed_delta(left_raw, ack_raw)
+        if signed_delta(right_raw, left_raw) > 0 and left > cum:
+            beyond = True
+            state.hole = left - cum if state.hole == 0 else min(state.hole, left - cum)
+    if (beyond or state.dups >= STUCK_DUP_ACKS) and state.since is None:
+        state.since = ts

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import dpkt
+import pytest
 from click.testing import CliRunner
 
 from pcapmtu import analyze, cli
@@ -78,3 +79,145 @@ def test_the_incident_at_the_receiver_filtered_to_the_server_is_not_clean(
     assert data["verdict"] == VERDICT_INCONCLUSIVE
     (finding,) = data["findings"]
     assert finding["one_direction"] is True and finding["flow"]["sport"] == 8080
+
+
+# -- the other direction only: the receiver's packets (its request and ACKs), not the data ------
+
+
+def _client_only(c: syn.Conversation) -> syn.Conversation:
+    """Keep the client's packets only, as `tcpdump 'src host CLIENT'` would."""
+    client = syn.addr(c.client)
+    c.packets = [(t, p) for t, p in c.packets if p[12:16] == client]
+    return c
+
+
+def _acks_of_the_incident(sack: bool = True) -> syn.Conversation:
+    """SYNTHETIC: the incident as the client's ACKs tell it: the 1368-byte first segment of
+    the response never arrives, the 392-byte second one does (SACKed, or without SACK a
+    duplicate ACK, twice: for it and for the FIN), and 8 s later the client gives up."""
+    c = syn.Conversation(sack=sack).handshake().data(1369, 392)
+    c = c.ack(1, sack=[(1369, 1761)] if sack else [])
+    c = c.data(1761, 0, flags=syn.FIN).ack(1, sack=[(1369, 1762)] if sack else [])
+    return c.at(8.0).ack(1, sack=[(1369, 1762)] if sack else [])
+
+
+def _window(packet: bytes, window: int) -> bytes:
+    """The packet with its TCP window set (IPv4, 20-byte IP header; the checksum is not
+    checked)."""
+    return packet[:34] + window.to_bytes(2, "big") + packet[36:]
+
+
+def test_acks_stopped_below_sacked_bytes_are_never_clean(engine: str) -> None:
+    report = analyze(_client_only(_acks_of_the_incident()).pcap())
+    (client,) = (f.facts for f in report.flows)
+    assert client.stuck_ack_hole == 1368
+    assert 7.9 < client.stuck_ack_s < 8.1
+    assert report.verdict == VERDICT_INCONCLUSIVE
+    (finding,) = report.findings
+    assert finding.kind == KIND_SUSPECTED and finding.one_direction
+    assert finding.flow.sport == 80  # named in the direction of the lost data
+    assert "1368 bytes below those it SACKed" in finding.evidence[0].what
+    assert "capture both directions" in (report.to_decide() or "")
+
+
+def test_acks_stopped_without_sack_are_never_clean(engine: str) -> None:
+    """SYNTHETIC: no SACK: the two duplicate ACKs are the only sign later bytes arrived."""
+    report = analyze(_client_only(_acks_of_the_incident(sack=False)).pcap())
+    (client,) = (f.facts for f in report.flows)
+    assert client.stuck_ack_hole == 0 and client.stuck_ack_s > 7.9
+    assert report.verdict == VERDICT_INCONCLUSIVE
+    assert "duplicate ACKs" in report.findings[0].evidence[0].what
+
+
+def test_acks_that_move_on_are_clean(engine: str) -> None:
+    """SYNTHETIC: the missing bytes arrive 0.3 s later; the ACK moves past the hole."""
+    c = _acks_of_the_incident().at(0.3).data(1, 1368).ack(1762)
+    c.packets.sort(key=lambda tp: tp[0])
+    report = analyze(_client_only(c).pcap())
+    (client,) = (f.facts for f in report.flows)
+    assert client.stuck_ack_s == 0 and client.stuck_ack_hole == 0
+    assert not report.findings  # (the client sent no data: nothing to judge, inconclusive)
+
+
+def test_acks_stopped_briefly_before_the_capture_ends_are_clean(engine: str) -> None:
+    """SYNTHETIC: the hole is reported 0.5 s before the capture ends: recovery may still be
+    under way (below `DetectConfig.min_hole_s`)."""
+    c = syn.Conversation().handshake().data(1369, 392).ack(1, sack=[(1369, 1761)])
+    report = analyze(_client_only(c.at(0.5).ack(1, sack=[(1369, 1761)])).pcap())
+    (client,) = (f.facts for f in report.flows)
+    assert 0.4 < client.stuck_ack_s < 0.6
+    assert not report.findings
+
+
+def test_repeated_acks_that_answer_probes_are_not_duplicates(engine: str) -> None:
+    """SYNTHETIC, no SACK: the same ACK repeated a second or more apart (answers to keep-alive
+    probes), and repeated with the window closed (answers to window probes), report no data."""
+    c = syn.Conversation(sack=False).handshake()
+    for k in range(4):  # keep-alive answers, 10 s apart
+        c = c.at(10.0 * (k + 1)).ack(1)
+    closed = syn.Conversation(sack=False).handshake().at(1.0)
+    for k in range(4):  # window probes answered with a zero window, 0.2 s apart
+        closed = closed.at(1.0 + 0.2 * k).ack(1)
+    closed.packets[3:] = [(t, _window(p, 0)) for t, p in closed.packets[3:]]
+    for conversation in (c, closed):
+        report = analyze(_client_only(conversation).pcap())
+        (client,) = (f.facts for f in report.flows)
+        assert client.stuck_ack_s == 0
+        assert not report.findings
+
+
+def test_with_the_data_the_acks_are_judged_as_before(engine: str) -> None:
+    """SYNTHETIC: both directions: the fact of the other direction only stays 0."""
+    report = analyze(_acks_of_the_incident().pcap())
+    assert all(f.facts.stuck_ack_s == 0 for f in report.flows)
+    assert not any(f.one_direction for f in report.findings)
+
+
+BLACK_HOLES_SEEN_BY_ACKS = [
+    "incident.proxy-wg0.pcap",  # at the receiver
+    "incident.home-wg0.pcap",  # at the sender: the same ACKs, arriving
+    "keepalive.pcap",
+    "no-sack.pcap",
+    "tls.proxy-wg0.pcap",
+    "still-broken-mtu1380.pcap",
+]
+
+
+def _packets_from(sample: str, host: str, out: Path) -> Path:
+    """The sample with only `host`'s packets (as `tcpdump -w - 'src host HOST'` would)."""
+    with (SAMPLES / sample).open("rb") as f, out.open("wb") as written:
+        reader = dpkt.pcap.Reader(f)
+        writer = dpkt.pcap.Writer(written, linktype=reader.datalink())
+        for ts, buf in reader:  # these samples' link type is raw IP
+            if buf[0] >> 4 == 4 and buf[12:16] == syn.addr(host):
+                writer.writepkt(buf, ts)
+    return out
+
+
+@pytest.mark.parametrize("sample", BLACK_HOLES_SEEN_BY_ACKS)
+def test_a_real_black_hole_seen_by_the_receivers_packets_only_is_not_clean(
+    sample: str, tmp_path: Path
+) -> None:
+    """The real captures of black holes, filtered to the client's packets: they said "no MTU
+    black hole" before. Both passes compute the same facts of them."""
+    filtered = _packets_from(sample, "198.19.0.2", tmp_path / "client-only.pcap")
+    result = CliRunner().invoke(cli.cli, ["analyze", "--json", str(filtered)])
+    data = json.loads(result.stdout)
+    assert result.exit_code == cli.EXIT_FOUND
+    assert data["verdict"] == VERDICT_INCONCLUSIVE
+    assert all(f["one_direction"] for f in data["findings"])
+    assert {f["flow"]["dst"] for f in data["findings"]} == {"198.19.0.2"}  # toward the client
+    fast_facts = [f.facts for f in analyze(filtered).flows]
+    assert fast_facts == [f.facts for f in analyze(filtered, shortlist=False).flows]
+    assert any(f.stuck_ack_s > 5 for f in fast_facts)
+
+
+@pytest.mark.parametrize("sample", ["healthy-random-loss.pcap", "stalled-reader.pcap"])
+@pytest.mark.parametrize("host", ["198.19.0.1", "198.19.0.2"])
+def test_real_healthy_captures_of_one_direction_stay_clean(
+    sample: str, host: str, tmp_path: Path
+) -> None:
+    """Loss repaired within an RTO or two, and a reader that stopped reading (its closed
+    window answers the sender's probes): either side's packets alone are still clean."""
+    report = analyze(_packets_from(sample, host, tmp_path / "one-side.pcap"))
+    assert report.verdict == VERDICT_CLEAN

@@ -64,7 +64,7 @@ _INT_FIELDS, _CORE_FLOATS = native.state_fields()
 _FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
 _CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
 # from the sequence state, in `_facts`
-_DERIVED = {"unacked_at_end", "sent_unseen", "skipped_unacked"}
+_DERIVED = {"unacked_at_end", "sent_unseen", "skipped_unacked", "stuck_ack_s", "stuck_ack_hole"}
 _FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
 _STARTS_UNSET = (
     "snd_max",
@@ -74,6 +74,7 @@ _STARTS_UNSET = (
     "unseen_end",
     "skip_start",
     "skip_end",
+    "ack_cum",
 )
 
 
@@ -201,6 +202,7 @@ class Screen:
                 self.ints[name][d] = NONE
             self.floats["first_ts"][d] = np.nan
             self.floats["zero_window_since"][d] = np.nan
+            self.floats["stuck_since"][d] = np.nan
         self.size = max(self.size, size)
 
     def _direction_ids(self, c: Columns) -> np.ndarray:
@@ -321,6 +323,7 @@ class Screen:
             & (st["acked_unseen"][:n] == 0)
             & (st["unseen_start"][:n] == NONE)
             & np.isnan(fl["zero_window_since"][:n])
+            & np.isnan(fl["stuck_since"][:n])
             & (fl["zero_window_s"][:n] == 0)
             & (fl["longest_gap"][:n] == 0)
         )
@@ -540,6 +543,8 @@ class Screen:
         state.update({name: float(fl[name][d]) for name in _CORE_FLOATS if name in _FACTS})
         peer = info.peer
         snd_max, cum_ack = int(st["snd_max"][d]), int(st["cum_ack"][d])
+        stuck_since = float(fl["stuck_since"][d])
+        stuck = peer < 0 and not np.isnan(stuck_since)  # an ACK that stopped, its peer unseen
         return DirectionFacts(
             **state,
             flow=info.key,
@@ -560,6 +565,8 @@ class Screen:
                 if cum_ack == NONE and st["skip_start"][d] != NONE
                 else 0
             ),
+            stuck_ack_s=(self.last_ts or 0.0) - stuck_since if stuck else 0.0,
+            stuck_ack_hole=int(st["stuck_hole"][d]) if stuck else 0,
             longest_gap_s=float(fl["longest_gap"][d]),
         )
 

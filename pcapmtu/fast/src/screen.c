@@ -14,6 +14,8 @@
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 #define ETHERNET_MTU 1500
+#define STUCK_DUP_ACKS 2      /* tcp.STUCK_DUP_ACKS */
+#define DUP_ACK_WITHIN_S 1.0  /* tcp.DUP_ACK_WITHIN_S */
 
 static int64_t sd(int64_t delta) { return ((delta + SEQ_HALF) & SEQ_MASK) - SEQ_HALF; }
 
@@ -52,8 +54,9 @@ enum {
     S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
     S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_SKIP_START,
     S_SKIP_END, S_FIRST_FRAME,
-    S_LAST_FRAME, S_FIRST_TS, S_LAST_TS,
-    S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_FINISHED, N_STATE
+    S_LAST_FRAME, S_ACK_RAW, S_ACK_ABS, S_ACK_CUM, S_ACK_WINDOW, S_STUCK_DUPS,
+    S_STUCK_HOLE, S_FIRST_TS, S_LAST_TS,
+    S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_ACK_TS, S_STUCK_SINCE, S_FINISHED, N_STATE
 };
 static const char *state_names[N_STATE] = {
     "packets", "data_packets", "data_bytes", "retransmissions", "dup_acks", "sack_blocks",
@@ -61,8 +64,9 @@ static const char *state_names[N_STATE] = {
     "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
     "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "skip_start",
     "skip_end", "first_frame",
-    "last_frame", "first_ts", "last_ts",
-    "zero_window_since", "zero_window_s", "finished"};
+    "last_frame", "ack_raw", "ack_abs", "ack_cum", "ack_window", "stuck_dups",
+    "stuck_hole", "first_ts", "last_ts",
+    "zero_window_since", "zero_window_s", "ack_ts", "stuck_since", "finished"};
 
 /* The IP size of the largest packet a segment's bytes can have crossed the wire in, given the
  * MSS its receiver announced (0: none known): flows.wire_size. */
@@ -126,6 +130,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
     double *last_ts = (double *)st[S_LAST_TS];
     double *zero_since = (double *)st[S_ZERO_WINDOW_SINCE];
     double *zero_longest = (double *)st[S_ZERO_WINDOW_S];
+    double *stuck_since = (double *)st[S_STUCK_SINCE], *ack_ts = (double *)st[S_ACK_TS];
     for (Py_ssize_t r = 0; r < n; r++) {
         int64_t d = c[C_DIRS][r], p = c[C_PEERS][r], flags = c[C_FLAGS][r];
         int64_t payload = c[C_PAYLOAD][r], ip_len = c[C_IP_LEN][r], raw = c[C_SEQ][r];
@@ -198,6 +203,42 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         last_ts[d] = ts[r];
         st[S_LAST_FRAME][d] = c[C_FRAME][r];
         if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1; /* tcp.ends_connection */
+        /* its peer not seen yet: what its own ACKs say of the peer's data (tcp.stuck_ack) */
+        if ((p < 0 || !st[S_HAS_SENT][p]) && (flags & TCP_ACK) &&
+            !(flags & (TCP_SYN_FLAG | TCP_RST))) {
+            int64_t ack_raw = c[C_ACK][r], window = c[C_WINDOW][r], *cum = &st[S_ACK_CUM][d];
+            int first = *cum == NONE_SEQ;
+            int64_t ack = first ? 0 : st[S_ACK_ABS][d] + sd(ack_raw - st[S_ACK_RAW][d]);
+            if (first || ack > *cum) {
+                *cum = ack;
+                st[S_STUCK_DUPS][d] = st[S_STUCK_HOLE][d] = 0;
+                stuck_since[d] = NAN;
+            }
+            int probe = before != NONE_SEQ && seq < before; /* a keep-alive or window probe */
+            if (!first && payload == 0 && !(flags & TCP_FIN) && !probe && window > 0 &&
+                ack == *cum && ack == st[S_ACK_ABS][d] && window == st[S_ACK_WINDOW][d] &&
+                ts[r] - ack_ts[d] < DUP_ACK_WITHIN_S) {
+                st[S_STUCK_DUPS][d] += 1;
+            }
+            st[S_ACK_RAW][d] = ack_raw;
+            st[S_ACK_ABS][d] = ack;
+            st[S_ACK_WINDOW][d] = window;
+            ack_ts[d] = ts[r];
+            int beyond = 0;
+            for (int64_t k = 0; k < c[C_SACK_COUNT][r] && k < 4; k++) {
+                int64_t left_raw = c[C_SACK_LEFT][4 * r + k];
+                int64_t left = ack + sd(left_raw - ack_raw);
+                if (sd(c[C_SACK_RIGHT][4 * r + k] - left_raw) > 0 && left > *cum) {
+                    beyond = 1;
+                    int64_t hole = left - *cum, *known = &st[S_STUCK_HOLE][d];
+                    if (*known == 0 || hole < *known) *known = hole;
+                }
+            }
+            if ((beyond || st[S_STUCK_DUPS][d] >= STUCK_DUP_ACKS) &&
+                stuck_since[d] != stuck_since[d]) {
+                stuck_since[d] = ts[r];
+            }
+        }
         /* the segment as an acknowledgement of its peer's data */
         if (p >= 0 && st[S_HAS_SENT][p] && (flags & TCP_ACK)) {
             int64_t ack = st[S_LAST_ABS][p] + sd(c[C_ACK][r] - st[S_LAST_RAW][p]);
