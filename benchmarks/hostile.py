@@ -6,6 +6,8 @@ The shapes (each written to FOLDER, then analysed by `pcapmtu analyze` and `--js
 - a SYN flood: `--flows` connection attempts, one SYN each, each from its own address and port;
   also read from stdin, by `pcapmtu report`, and with `--all-flows` (which keeps every flow);
 - a spoofed flood: as many SYNs, each from its own address, with an MSS option;
+- a flood of spoofed ACKs: as many pure ACKs, each from its own address, each SACKing bytes
+  above its ACK (each looks like a receiver whose capture lacks the data: `stuck_ack`);
 - a refused flood: as many SYNs, each answered by a RST, from 64 hosts and 4096 ports (ports
   come back after a RST: a new connection on old ports);
 - empty records: `--empty` records of zero bytes (a capture of nothing, or a broken writer);
@@ -50,6 +52,18 @@ def spoofed(i: int) -> bytes:
     )
     tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 0, 0x60, 0x02, 64240, 0, 0)
     return ETHERNET + ip + tcp + struct.pack("!BBH", 2, 4, 1460)
+
+
+def sack_ack(i: int) -> bytes:
+    """The i-th ACK of a flood from spoofed addresses: a pure ACK from its own address whose
+    SACK block lies 4000 bytes above its ACK (a hole, as a receiver's ACKs would show one)."""
+    src = struct.pack("!I", (0x0A000000 + i) & 0xFFFFFFFF)
+    options = bytes([1, 1, 5, 10]) + struct.pack("!II", 5000, 6000)  # NOP NOP SACK (5000, 6000)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 52, i & 0xFFFF, 0x4000, 64, 6, 0, src, bytes([192, 0, 2, 1])
+    )
+    tcp = struct.pack("!HHIIBBHHH", 1024 + (i & 0xFF), 80, i, 1000, 0x80, 0x10, 64240, 0, 0)
+    return ETHERNET + ip + tcp + options
 
 
 def refused(i: int) -> tuple[bytes, bytes]:
@@ -172,6 +186,7 @@ def main() -> None:
     shapes: dict[str, Callable[[Path], None]] = {
         flood: lambda p: write_flood(p, options.flows),
         f"spoofed-{options.flows}.pcap": lambda p: write_flood(p, options.flows, spoofed),
+        f"sack-ack-{options.flows}.pcap": lambda p: write_flood(p, options.flows, sack_ack),
         f"refused-{options.flows}.pcap": lambda p: _write(p, refused_records(options.flows)),
         f"empty-{options.empty}.pcap": lambda p: write_empty(p, options.empty),
         "nrb-after-every-packet.pcapng": lambda p: write_pcapng(p, 5000, "nrb"),

@@ -354,8 +354,10 @@ def _stuck_ack(f: DirectionFacts, config: DetectConfig) -> bool:
     """Its ACKs, in a capture without its peer's packets, stopped below bytes they reported
     arrived, long enough for the sender's timer to have resent the missing ones several
     times; and the bytes missing, when its SACK blocks tell how many, make a packet too large
-    for some path (at the least IPv4 and TCP headers, 40 bytes, around them)."""
-    if f.stuck_ack_s < config.min_hole_s:
+    for some path (at the least IPv4 and TCP headers, 40 bytes, around them). It sent data
+    itself (its request): a direction without data is forgotten in a flood (`fast.screen`),
+    so it must make no finding, and a spoofed ACK is none."""
+    if f.stuck_ack_s < config.min_hole_s or not f.data_packets:
         return False
     return f.stuck_ack_hole == 0 or f.stuck_ack_hole + 40 > MIN_TOO_BIG_SIZE
 

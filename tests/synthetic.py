@@ -176,6 +176,7 @@ class Conversation:
         self.mss, self.timestamps, self.sack_ok = mss, timestamps, sack
         self.packets: list[tuple[float, bytes]] = []
         self.t = 1_700_000_000.0
+        self.client_sent = 0  # bytes of the client's request (`request`)
 
     def at(self, seconds: float) -> Conversation:
         self.t = 1_700_000_000.0 + seconds
@@ -230,12 +231,32 @@ class Conversation:
                 80,
                 5000,
                 self.isn + rel_seq,
-                self.client_isn + 1,
+                self.client_isn + 1 + self.client_sent,
                 flags,
                 payload=length,
                 options=opts,
             )
         )
+        return self
+
+    def request(self, length: int) -> Conversation:
+        """The client sends `length` bytes (its request) after the handshake, acknowledging
+        the server's SYN."""
+        opts = tcp_options(timestamps=self.timestamps)
+        self._add(
+            tcp(
+                self.client,
+                self.server,
+                5000,
+                80,
+                self.client_isn + 1,
+                self.isn + 1,
+                ACK | PSH,
+                payload=length,
+                options=opts,
+            )
+        )
+        self.client_sent += length
         return self
 
     def ack(self, rel_ack: int, sack: Sequence[tuple[int, int]] = ()) -> Conversation:
@@ -248,7 +269,7 @@ class Conversation:
                 self.server,
                 5000,
                 80,
-                self.client_isn + 1,
+                self.client_isn + 1 + self.client_sent,
                 self.isn + rel_ack,
                 ACK,
                 options=opts,

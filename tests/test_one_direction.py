@@ -95,7 +95,7 @@ def _acks_of_the_incident(sack: bool = True) -> syn.Conversation:
     """SYNTHETIC: the incident as the client's ACKs tell it: the 1368-byte first segment of
     the response never arrives, the 392-byte second one does (SACKed, or without SACK a
     duplicate ACK, twice: for it and for the FIN), and 8 s later the client gives up."""
-    c = syn.Conversation(sack=sack).handshake().data(1369, 392)
+    c = syn.Conversation(sack=sack).handshake().request(39).data(1369, 392)
     c = c.ack(1, sack=[(1369, 1761)] if sack else [])
     c = c.data(1761, 0, flags=syn.FIN).ack(1, sack=[(1369, 1762)] if sack else [])
     return c.at(8.0).ack(1, sack=[(1369, 1762)] if sack else [])
@@ -120,6 +120,16 @@ def test_acks_stopped_below_sacked_bytes_are_never_clean(engine: str) -> None:
     assert "capture both directions" in (report.to_decide() or "")
 
 
+def test_acks_stopped_of_a_side_that_sent_no_data_make_no_finding(engine: str) -> None:
+    """SYNTHETIC: the same ACKs from a client that sent no data: a direction without data is
+    forgotten in a flood (so it must decide nothing), and a spoofed ACK proves nothing."""
+    c = syn.Conversation().handshake().data(1369, 392).ack(1, sack=[(1369, 1761)])
+    report = analyze(_client_only(c.at(8.0).ack(1, sack=[(1369, 1761)])).pcap())
+    (client,) = (f.facts for f in report.flows)
+    assert client.stuck_ack_s > 7.9 and client.data_packets == 0
+    assert not report.findings
+
+
 def test_acks_stopped_without_sack_are_never_clean(engine: str) -> None:
     """SYNTHETIC: no SACK: the two duplicate ACKs are the only sign later bytes arrived."""
     report = analyze(_client_only(_acks_of_the_incident(sack=False)).pcap())
@@ -136,34 +146,34 @@ def test_acks_that_move_on_are_clean(engine: str) -> None:
     report = analyze(_client_only(c).pcap())
     (client,) = (f.facts for f in report.flows)
     assert client.stuck_ack_s == 0 and client.stuck_ack_hole == 0
-    assert not report.findings  # (the client sent no data: nothing to judge, inconclusive)
+    assert report.verdict == VERDICT_CLEAN
 
 
 def test_acks_stopped_briefly_before_the_capture_ends_are_clean(engine: str) -> None:
     """SYNTHETIC: the hole is reported 0.5 s before the capture ends: recovery may still be
     under way (below `DetectConfig.min_hole_s`)."""
-    c = syn.Conversation().handshake().data(1369, 392).ack(1, sack=[(1369, 1761)])
+    c = syn.Conversation().handshake().request(39).data(1369, 392).ack(1, sack=[(1369, 1761)])
     report = analyze(_client_only(c.at(0.5).ack(1, sack=[(1369, 1761)])).pcap())
     (client,) = (f.facts for f in report.flows)
     assert 0.4 < client.stuck_ack_s < 0.6
-    assert not report.findings
+    assert report.verdict == VERDICT_CLEAN
 
 
 def test_repeated_acks_that_answer_probes_are_not_duplicates(engine: str) -> None:
     """SYNTHETIC, no SACK: the same ACK repeated a second or more apart (answers to keep-alive
     probes), and repeated with the window closed (answers to window probes), report no data."""
-    c = syn.Conversation(sack=False).handshake()
+    c = syn.Conversation(sack=False).handshake().request(39)
     for k in range(4):  # keep-alive answers, 10 s apart
         c = c.at(10.0 * (k + 1)).ack(1)
-    closed = syn.Conversation(sack=False).handshake().at(1.0)
+    closed = syn.Conversation(sack=False).handshake().request(39).at(1.0)
     for k in range(4):  # window probes answered with a zero window, 0.2 s apart
         closed = closed.at(1.0 + 0.2 * k).ack(1)
-    closed.packets[3:] = [(t, _window(p, 0)) for t, p in closed.packets[3:]]
+    closed.packets[4:] = [(t, _window(p, 0)) for t, p in closed.packets[4:]]
     for conversation in (c, closed):
         report = analyze(_client_only(conversation).pcap())
         (client,) = (f.facts for f in report.flows)
         assert client.stuck_ack_s == 0
-        assert not report.findings
+        assert report.verdict == VERDICT_CLEAN
 
 
 def test_with_the_data_the_acks_are_judged_as_before(engine: str) -> None:

@@ -316,14 +316,17 @@ class Screen:
 
     def _quiet(self, n: int) -> np.ndarray:
         """Per direction: it sent no data, and nothing it did can make a finding (no bytes
-        acknowledged or sent unseen, no window closed, no gap waiting)."""
+        acknowledged or sent unseen, no window closed, no gap waiting). An ACK that stopped
+        below SACKed bytes (`stuck_since`) does not count: a flood of spoofed ACKs would
+        otherwise fill the memory with directions never forgotten. So past `limit` live
+        directions, a receiver that sent no data (its request came before the capture began)
+        may be forgotten, stuck ACK and all."""
         st, fl = self.ints, self.floats
         quiet = (
             (st["data_packets"][:n] == 0)
             & (st["acked_unseen"][:n] == 0)
             & (st["unseen_start"][:n] == NONE)
             & np.isnan(fl["zero_window_since"][:n])
-            & np.isnan(fl["stuck_since"][:n])
             & (fl["zero_window_s"][:n] == 0)
             & (fl["longest_gap"][:n] == 0)
         )
