@@ -240,42 +240,25 @@ class Conversation:
         return self
 
     def request(self, length: int) -> Conversation:
-        """The client sends `length` bytes (its request) after the handshake, acknowledging
-        the server's SYN."""
-        opts = tcp_options(timestamps=self.timestamps)
-        self._add(
-            tcp(
-                self.client,
-                self.server,
-                5000,
-                80,
-                self.client_isn + 1,
-                self.isn + 1,
-                ACK | PSH,
-                payload=length,
-                options=opts,
-            )
-        )
+        """The client sends `length` bytes (its request), acknowledging the server's SYN."""
+        self._from_client(1, ACK | PSH, length)
         self.client_sent += length
         return self
 
     def ack(self, rel_ack: int, sack: Sequence[tuple[int, int]] = ()) -> Conversation:
         """The client acknowledges up to relative `rel_ack`, with relative SACK blocks."""
+        self._from_client(rel_ack, ACK, 0, sack)
+        return self
+
+    def _from_client(
+        self, rel_ack: int, flags: int, length: int, sack: Sequence[tuple[int, int]] = ()
+    ) -> None:
         blocks = [(self.isn + left, self.isn + right) for left, right in sack]
         opts = tcp_options(timestamps=self.timestamps, sack=blocks)
+        seq = self.client_isn + 1 + self.client_sent
         self._add(
-            tcp(
-                self.client,
-                self.server,
-                5000,
-                80,
-                self.client_isn + 1 + self.client_sent,
-                self.isn + rel_ack,
-                ACK,
-                options=opts,
-            )
+            tcp(self.client, self.server, 5000, 80, seq, self.isn + rel_ack, flags, length, opts)
         )
-        return self
 
     def pcap(self) -> bytes:
         return pcap(self.packets)
