@@ -369,6 +369,31 @@ class Report:
             return f"no MTU black hole: the tunnel works {fragments}"
         return "no MTU black hole: no packet was lost for its size"
 
+    def one_direction_flows(self) -> tuple[FlowReport, ...]:
+        """The directions with data whose flow has no packet the other way in their capture
+        (a filter, asymmetric routing, or a capture that ended first)."""
+        seen = {(f.capture, f.flow) for f in self.flows}
+        return tuple(
+            f
+            for f in self.flows
+            if f.facts.data_packets and (f.capture, f.flow.reverse()) not in seen
+        )
+
+    def caution(self) -> str | None:
+        """For a clean verdict on a capture with flows seen one way only: what it cannot show
+        (a reply of which not one packet arrived looks like no reply at all); None otherwise."""
+        if self.verdict != VERDICT_CLEAN:
+            return None
+        alone = self.one_direction_flows()
+        if not alone:
+            return None
+        return (
+            f"{plural(len(alone), 'flow')} with data {'is' if len(alone) == 1 else 'are'} in "
+            "the capture one way only (a filter, asymmetric routing): what the other way sent "
+            "is not in it, and a reply lost whole looks like no reply at all; capture both "
+            "directions to be sure"
+        )
+
     def to_decide(self) -> str | None:
         """For an inconclusive verdict: the capture that would decide it; None otherwise."""
         if self.verdict != VERDICT_INCONCLUSIVE:
@@ -509,6 +534,7 @@ class Report:
             "verdict": self.verdict,
             "summary": self.summary(),
             "to_decide": self.to_decide(),
+            "caution": self.caution(),
             "probe_commands": list(self.probe_commands()),
             "tunnel": (
                 {
@@ -554,6 +580,9 @@ def _text_lines(report: Report) -> list[str]:
     decide = report.to_decide()
     if decide is not None:
         lines.append(f"TO DECIDE: {decide}")
+    caution = report.caution()
+    if caution is not None:
+        lines.append(f"CAUTION: {caution}")
     lines.append("")
     wireguard = frozenset(x.endpoints for x in report.sessions)
     for f in report.findings:

@@ -96,11 +96,12 @@ def report_html(
 
 def verdict_html(report: Report) -> str:
     colour = VERDICT_COLOURS.get(report.verdict, "#000")
-    decide = report.to_decide()
+    decide, caution = report.to_decide(), report.caution()
     return (
         f'<p class="pcapmtu-verdict" style="font-weight:bold;font-size:1.1em;color:{colour}">'
         f"{escape(report.summary())}</p>"
         + (f"<p><b>To decide it:</b> {escape(decide)}.</p>" if decide else "")
+        + (f"<p><b>Caution:</b> {escape(caution)}.</p>" if caution else "")
     )
 
 

@@ -231,3 +231,21 @@ def test_real_healthy_captures_of_one_direction_stay_clean(
     window answers the sender's probes): either side's packets alone are still clean."""
     report = analyze(_packets_from(sample, host, tmp_path / "one-side.pcap"))
     assert report.verdict == VERDICT_CLEAN
+
+
+def test_a_clean_verdict_on_flows_seen_one_way_says_what_it_cannot_show(tmp_path: Path) -> None:
+    """The real `many-flows` capture filtered to the client: each large reply was lost whole,
+    so its ACKs show nothing missing, and the verdict stays clean; but the report cautions
+    that the other direction is not in the capture (text, JSON and HTML alike)."""
+    filtered = _packets_from("many-flows.pcap", "198.19.0.2", tmp_path / "client-only.pcap")
+    report = analyze(filtered)
+    assert report.verdict == VERDICT_CLEAN
+    requests = [f for f in report.flows if f.facts.data_packets]
+    assert len(report.one_direction_flows()) == len(requests) > 1
+    caution = report.caution() or ""
+    assert f"{len(requests)} flows with data are in the capture one way only" in caution
+    assert f"CAUTION: {caution}" in report.render_text()
+    assert report.to_dict()["caution"] == caution
+    assert "Caution:" in report._repr_html_()
+    whole = analyze(SAMPLES / "many-flows.pcap")
+    assert not whole.one_direction_flows() and whole.caution() is None
