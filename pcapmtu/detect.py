@@ -612,7 +612,11 @@ def _finding(sender: Direction, capture: str, **fields: Any) -> Finding:
 
 def could_stall(facts: DirectionFacts, floor: int, config: DetectConfig) -> bool:
     """`_from_stall` needs `min_full_size_copies` copies of one segment, all larger than what
-    the path delivered (`floor`): so at least that many less one retransmissions that large."""
+    the path delivered (`floor`): so at least that many less one retransmissions that large,
+    and one segment with that many copies of any size (`DirectionFacts.most_copies`, where the
+    fast pass knows it: a bulk flow that lost a packet now and then has two of each at most)."""
+    if facts.most_copies is not None and facts.most_copies < config.min_full_size_copies:
+        return False
     need = max(1, config.min_full_size_copies - 1)
     return sum(count for size, (count, _, _) in facts.resent.items() if size > floor) >= need
 

@@ -190,6 +190,10 @@ class DirectionFacts:
     # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
     # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
     longest_gap_s: float | None = field(default=None, compare=False)
+    # the most copies (the first and those re-sent, of any size) one of its segments had, up
+    # to 1024; measured by the fast pass only (None: not known, as where the exact pass keeps
+    # the segments themselves, or where the fast pass forgot some still unacknowledged)
+    most_copies: int | None = field(default=None, compare=False)
 
 
 def is_number(text: str) -> bool:

@@ -113,7 +113,9 @@ def pcap(
     """A pcap file; packets are bytes (timestamps 1 s apart) or (time, bytes)."""
     order = ">" if big_endian else "<"
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-    out = struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, link_type | link_field_extra)
+    out = bytearray(
+        struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, link_type | link_field_extra)
+    )
     scale = 1_000_000_000 if nano else 1_000_000
     for i, item in enumerate(packets):
         ts, data = item if isinstance(item, tuple) else (1_700_000_000.0 + i, item)
@@ -121,7 +123,7 @@ def pcap(
         frac = round((ts - sec) * scale)
         caplen = min(len(data), snaplen)
         out += struct.pack(order + "IIII", sec, frac, caplen, len(data)) + data[:caplen]
-    return out
+    return bytes(out)
 
 
 def _block(order: str, block_type: int, body: bytes) -> bytes:

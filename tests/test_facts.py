@@ -141,6 +141,92 @@ def test_the_incident_is_shortlisted_and_a_healthy_transfer_is_not() -> None:
     assert max(delivered.values()) == 1420
 
 
+def _sender_only(resends: dict[int, int], segments: int = 40) -> bytes:
+    """SYNTHETIC: a capture of the data sender's packets only (no ACK ever seen, as with a
+    `src host` filter): `segments` full-size segments, the k-th re-sent `resends[k]` times."""
+    c = syn.Conversation().handshake()
+    for k in range(segments):
+        c = c.data(1 + 1368 * k, 1368)
+    for k, times in resends.items():
+        for copy in range(times):
+            c = c.at(0.2 * 2**copy).data(1 + 1368 * k, 1368)
+    server = syn.addr(c.server)
+    c.packets = [(t, p) for t, p in c.packets if p[12:16] == server]
+    return c.pcap()
+
+
+def test_a_sender_side_capture_of_one_direction_is_not_all_shortlisted(tmp_path: Path) -> None:
+    """With no ACK in the capture nothing is known delivered: a flow that lost a packet now
+    and then (each re-sent once) used to go whole to the exact pass (on 1 GB: 24 s, 540 MB).
+    Only a segment sent `min_full_size_copies` times can make a stall
+    (`DirectionFacts.most_copies`); the report is the exact pass's over everything."""
+    bulk, stalled = tmp_path / "bulk.pcap", tmp_path / "stalled.pcap"
+    bulk.write_bytes(_sender_only({3: 1, 17: 1, 30: 1}))
+    stalled.write_bytes(_sender_only({3: 1, 17: 6}))
+    assert _worth(bulk) == []
+    (worth,) = _worth(stalled)
+    assert worth.most_copies == 7 and worth.flow.sport == 80
+    assert [f.most_copies for f in _facts(bulk, exact=False) or [] if f.data_packets] == [2]
+    _both([bulk])
+    _both([stalled])
+
+
+def test_most_copies_is_not_known_once_segments_were_forgotten(tmp_path: Path) -> None:
+    """SYNTHETIC: past 262,144 segments outstanding in one direction the fast pass forgets the
+    oldest (memory), so it no longer knows how often each was sent: the fact is None, and the
+    shortlist's test on it does not apply."""
+    c = syn.Conversation().handshake()
+    for k in range(262_200):
+        c.data(1 + k, 1)
+    server = syn.addr(c.server)
+    c.packets = [(t, p) for t, p in c.packets if p[12:16] == server]
+    path = tmp_path / "many-outstanding.pcap"
+    path.write_bytes(c.pcap())
+    (sender,) = [f for f in _facts(path, exact=False) or [] if f.data_packets]
+    assert sender.data_packets == 262_200 and sender.most_copies is None
+
+
+def test_most_copies_is_never_below_what_the_exact_pass_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shortlist skips a direction whose most copied segment has fewer copies than a stall
+    needs: on every sample, the fast pass's count is at least the exact pass's (full-size
+    copies of a segment, when it is delivered or at the end)."""
+    from pcapmtu import flows
+
+    require_fast_pass()
+    most: dict[tuple[object, int], int] = {}
+    delivered, finish = flows.Direction._delivered, flows.Direction.finish
+
+    def count(direction: flows.Direction, sent: flows.Sent) -> None:
+        key = (direction.key, direction.facts.first_frame)
+        most[key] = max(most.get(key, 0), len(sent.full_size_copies()))
+
+    def spy_delivered(self: flows.Direction, sent: flows.Sent, *rest: object) -> None:
+        count(self, sent)
+        delivered(self, sent, *rest)  # type: ignore[arg-type]
+
+    def spy_finish(self: flows.Direction, end_ts: float | None, alone: bool = False) -> None:
+        for sent in self.outstanding:
+            count(self, sent)
+        finish(self, end_ts, alone)
+
+    monkeypatch.setattr(flows.Direction, "_delivered", spy_delivered)
+    monkeypatch.setattr(flows.Direction, "finish", spy_finish)
+    compared, highest = 0, 0
+    for path in SAMPLE_FILES:
+        most.clear()
+        exact, fast = _facts(path, exact=True), _facts(path, exact=False)
+        assert exact is not None and fast is not None
+        for f in fast:
+            if f.data_packets:
+                assert f.most_copies is not None, (path.name, f.flow.text())
+                assert f.most_copies >= most.get((f.flow, f.first_frame), 0), path.name
+                compared += 1
+        highest = max([highest, *most.values()])
+    assert highest >= 7 and compared > 50  # stalls resent many times were among them
+
+
 def test_a_replay_by_scanning_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """With nothing kept, the second pass reads the capture again from the first frame that
     matters to the last; the report must not change."""

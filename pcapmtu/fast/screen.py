@@ -505,8 +505,9 @@ class Screen:
         resent: dict[int, dict[int, list[int]]] = {}
         for (d, size), entry in self.resent.items():
             resent.setdefault(d, {})[size] = entry
+        most = np.frombuffer(native.deliveries_most_copies(self.deliveries), dtype=np.int64)
         directions = [
-            self._facts(d, new_data.get(d, {}), resent.get(d, {}))
+            self._facts(d, new_data.get(d, {}), resent.get(d, {}), most)
             for a in self.flow_first
             for d in (a, self.info[a].peer)
             if d >= 0
@@ -538,7 +539,11 @@ class Screen:
         return paths
 
     def _facts(
-        self, d: int, new_data: dict[int, list[int]], resent: dict[int, list[int]]
+        self,
+        d: int,
+        new_data: dict[int, list[int]],
+        resent: dict[int, list[int]],
+        most_copies: np.ndarray,
     ) -> DirectionFacts:
         st, fl = self.ints, self.floats
         info = self.info[d]
@@ -571,6 +576,11 @@ class Screen:
             stuck_ack_s=(self.last_ts or 0.0) - stuck_since if stuck else 0.0,
             stuck_ack_hole=int(st["stuck_hole"][d]) if stuck else 0,
             longest_gap_s=float(fl["longest_gap"][d]),
+            most_copies=(
+                (int(most_copies[d]) if most_copies[d] >= 0 else None)
+                if d < len(most_copies)
+                else 0
+            ),
         )
 
 
