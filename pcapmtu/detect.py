@@ -370,8 +370,8 @@ def _stuck_ack_words(f: DirectionFacts) -> str:
     else:
         missing = "its duplicate ACKs showed later bytes arrived, the ones at the ACK never did"
     return (
-        f"the receiver's cumulative ACK stayed at one byte for {f.stuck_ack_s:.1f} s, to the "
-        f"end of the capture: {missing}; the capture holds none of the sender's packets (one "
+        f"the receiver's cumulative ACK did not move for {f.stuck_ack_s:.1f} s, to the end "
+        f"of the capture: {missing}; the capture holds none of the sender's packets (one "
         "direction only, its ACKs), so it cannot tell the size of the packets that were lost"
     )
 
