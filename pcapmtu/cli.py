@@ -455,7 +455,9 @@ def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str
         written.write_text(output, page)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    click.echo(f"{kept.report.summary()}\nwrote {printable(str(output))}")
+    caution = kept.report.caution()
+    click.echo(kept.report.summary() + (f"\nCAUTION: {caution}" if caution else ""))
+    click.echo(f"wrote {printable(str(output))}")
     return exit_code(kept.report)
 
 

@@ -249,3 +249,8 @@ def test_a_clean_verdict_on_flows_seen_one_way_says_what_it_cannot_show(tmp_path
     assert "Caution:" in report._repr_html_()
     whole = analyze(SAMPLES / "many-flows.pcap")
     assert not whole.one_direction_flows() and whole.caution() is None
+    page = tmp_path / "postmortem.html"
+    result = CliRunner().invoke(cli.cli, ["report", str(filtered), "-o", str(page)])
+    assert result.exit_code == cli.EXIT_OK
+    assert result.stdout.splitlines()[1] == f"CAUTION: {caution}"
+    assert f"<b>Caution:</b> {caution}." in page.read_text(encoding="utf-8")
