@@ -262,6 +262,19 @@ class Conversation:
             tcp(self.client, self.server, 5000, 80, seq, self.isn + rel_ack, flags, length, opts)
         )
 
+    def server_only(self) -> Conversation:
+        """Keep the server's packets only, as `tcpdump 'src host SERVER'` would."""
+        return self._only_from(self.server)
+
+    def client_only(self) -> Conversation:
+        """Keep the client's packets only, as `tcpdump 'src host CLIENT'` would."""
+        return self._only_from(self.client)
+
+    def _only_from(self, host: str) -> Conversation:
+        sender = addr(host)
+        self.packets = [(t, p) for t, p in self.packets if _source(p) == sender]
+        return self
+
     def pcap(self) -> bytes:
         return pcap(self.packets)
 
@@ -276,6 +289,20 @@ class Conversation:
                     struct.pack_into("!H", p, offset, client_port)
             out.append((ts, bytes(p)))
         return out
+
+
+def _source(packet: bytes) -> bytes:
+    """The source address of an IPv4 or IPv6 packet."""
+    return packet[12:16] if packet[0] >> 4 == 4 else packet[8:24]
+
+
+def one_way(segments: int) -> bytes:
+    """SYNTHETIC: a capture of the data sender's packets only (no ACK ever seen): the server's
+    half of the handshake, then `segments` one-byte segments."""
+    c = Conversation().handshake()
+    for k in range(segments):
+        c.data(1 + k, 1)
+    return c.server_only().pcap()
 
 
 def decode_one(data: bytes, link_type: int = 101, orig_len: int | None = None) -> object:

@@ -150,9 +150,7 @@ def _sender_only(resends: dict[int, int], segments: int = 40) -> bytes:
     for k, times in resends.items():
         for copy in range(times):
             c = c.at(0.2 * 2**copy).data(1 + 1368 * k, 1368)
-    server = syn.addr(c.server)
-    c.packets = [(t, p) for t, p in c.packets if p[12:16] == server]
-    return c.pcap()
+    return c.server_only().pcap()
 
 
 def test_a_sender_side_capture_of_one_direction_is_not_all_shortlisted(tmp_path: Path) -> None:
@@ -175,13 +173,8 @@ def test_most_copies_is_not_known_once_segments_were_forgotten(tmp_path: Path) -
     """SYNTHETIC: past 262,144 segments outstanding in one direction the fast pass forgets the
     oldest (memory), so it no longer knows how often each was sent: the fact is None, and the
     shortlist's test on it does not apply."""
-    c = syn.Conversation().handshake()
-    for k in range(262_200):
-        c.data(1 + k, 1)
-    server = syn.addr(c.server)
-    c.packets = [(t, p) for t, p in c.packets if p[12:16] == server]
     path = tmp_path / "many-outstanding.pcap"
-    path.write_bytes(c.pcap())
+    path.write_bytes(syn.one_way(262_200))
     (sender,) = [f for f in _facts(path, exact=False) or [] if f.data_packets]
     assert sender.data_packets == 262_200 and sender.most_copies is None
 

@@ -19,13 +19,6 @@ from tests import synthetic as syn
 from tests.conftest import SAMPLES
 
 
-def _server_only(c: syn.Conversation) -> syn.Conversation:
-    """Keep the server's packets only, as `tcpdump 'src host SERVER'` would."""
-    server = syn.addr(c.server)
-    c.packets = [(t, p) for t, p in c.packets if p[12:16] == server]
-    return c
-
-
 def _incident_at_the_receiver() -> syn.Conversation:
     """SYNTHETIC: the incident at the proxy: the 1368-byte first segment of the response never
     arrives, the 392-byte second one does."""
@@ -33,7 +26,7 @@ def _incident_at_the_receiver() -> syn.Conversation:
 
 
 def test_a_gap_in_one_direction_only_is_never_clean(engine: str) -> None:
-    report = analyze(_server_only(_incident_at_the_receiver()).pcap())
+    report = analyze(_incident_at_the_receiver().server_only().pcap())
     server = next(f.facts for f in report.flows if f.flow.sport == 80)
     assert server.skipped_unacked == 1368
     assert report.verdict == VERDICT_INCONCLUSIVE
@@ -44,7 +37,7 @@ def test_a_gap_in_one_direction_only_is_never_clean(engine: str) -> None:
 
 def test_a_gap_filled_later_is_not_one(engine: str) -> None:
     """SYNTHETIC: the missing bytes arrive later, resent in two smaller packets."""
-    c = _server_only(_incident_at_the_receiver().at(2.0).data(1, 700).data(701, 668))
+    c = _incident_at_the_receiver().at(2.0).data(1, 700).data(701, 668).server_only()
     report = analyze(c.pcap())
     server = next(f.facts for f in report.flows if f.flow.sport == 80)
     assert server.skipped_unacked == 0
@@ -84,13 +77,6 @@ def test_the_incident_at_the_receiver_filtered_to_the_server_is_not_clean(
 # -- the other direction only: the receiver's packets (its request and ACKs), not the data ------
 
 
-def _client_only(c: syn.Conversation) -> syn.Conversation:
-    """Keep the client's packets only, as `tcpdump 'src host CLIENT'` would."""
-    client = syn.addr(c.client)
-    c.packets = [(t, p) for t, p in c.packets if p[12:16] == client]
-    return c
-
-
 def _acks_of_the_incident(sack: bool = True) -> syn.Conversation:
     """SYNTHETIC: the incident as the client's ACKs tell it: the 1368-byte first segment of
     the response never arrives, the 392-byte second one does (SACKed, or without SACK a
@@ -108,7 +94,7 @@ def _window(packet: bytes, window: int) -> bytes:
 
 
 def test_acks_stopped_below_sacked_bytes_are_never_clean(engine: str) -> None:
-    report = analyze(_client_only(_acks_of_the_incident()).pcap())
+    report = analyze(_acks_of_the_incident().client_only().pcap())
     (client,) = (f.facts for f in report.flows)
     assert client.stuck_ack_hole == 1368
     assert 7.9 < client.stuck_ack_s < 8.1
@@ -124,7 +110,7 @@ def test_acks_stopped_of_a_side_that_sent_no_data_make_no_finding(engine: str) -
     """SYNTHETIC: the same ACKs from a client that sent no data: a direction without data is
     forgotten in a flood (so it must decide nothing), and a spoofed ACK proves nothing."""
     c = syn.Conversation().handshake().data(1369, 392).ack(1, sack=[(1369, 1761)])
-    report = analyze(_client_only(c.at(8.0).ack(1, sack=[(1369, 1761)])).pcap())
+    report = analyze(c.at(8.0).ack(1, sack=[(1369, 1761)]).client_only().pcap())
     (client,) = (f.facts for f in report.flows)
     assert client.stuck_ack_s > 7.9 and client.data_packets == 0
     assert not report.findings
@@ -132,7 +118,7 @@ def test_acks_stopped_of_a_side_that_sent_no_data_make_no_finding(engine: str) -
 
 def test_acks_stopped_without_sack_are_never_clean(engine: str) -> None:
     """SYNTHETIC: no SACK: the two duplicate ACKs are the only sign later bytes arrived."""
-    report = analyze(_client_only(_acks_of_the_incident(sack=False)).pcap())
+    report = analyze(_acks_of_the_incident(sack=False).client_only().pcap())
     (client,) = (f.facts for f in report.flows)
     assert client.stuck_ack_hole == 0 and client.stuck_ack_s > 7.9
     assert report.verdict == VERDICT_INCONCLUSIVE
@@ -143,7 +129,7 @@ def test_acks_that_move_on_are_clean(engine: str) -> None:
     """SYNTHETIC: the missing bytes arrive 0.3 s later; the ACK moves past the hole."""
     c = _acks_of_the_incident().at(0.3).data(1, 1368).ack(1762)
     c.packets.sort(key=lambda tp: tp[0])
-    report = analyze(_client_only(c).pcap())
+    report = analyze(c.client_only().pcap())
     (client,) = (f.facts for f in report.flows)
     assert client.stuck_ack_s == 0 and client.stuck_ack_hole == 0
     assert report.verdict == VERDICT_CLEAN
@@ -153,7 +139,7 @@ def test_acks_stopped_briefly_before_the_capture_ends_are_clean(engine: str) -> 
     """SYNTHETIC: the hole is reported 0.5 s before the capture ends: recovery may still be
     under way (below `DetectConfig.min_hole_s`)."""
     c = syn.Conversation().handshake().request(39).data(1369, 392).ack(1, sack=[(1369, 1761)])
-    report = analyze(_client_only(c.at(0.5).ack(1, sack=[(1369, 1761)])).pcap())
+    report = analyze(c.at(0.5).ack(1, sack=[(1369, 1761)]).client_only().pcap())
     (client,) = (f.facts for f in report.flows)
     assert 0.4 < client.stuck_ack_s < 0.6
     assert report.verdict == VERDICT_CLEAN
@@ -170,7 +156,7 @@ def test_repeated_acks_that_answer_probes_are_not_duplicates(engine: str) -> Non
         closed = closed.at(1.0 + 0.2 * k).ack(1)
     closed.packets[4:] = [(t, _window(p, 0)) for t, p in closed.packets[4:]]
     for conversation in (c, closed):
-        report = analyze(_client_only(conversation).pcap())
+        report = analyze(conversation.client_only().pcap())
         (client,) = (f.facts for f in report.flows)
         assert client.stuck_ack_s == 0
         assert report.verdict == VERDICT_CLEAN
