@@ -210,7 +210,7 @@ def stuck_ack(
     beyond = False
     for left_raw, right_raw in sack_blocks:
         left = ack + signed_delta(left_raw, ack_raw)
-        if signed_delta(right_raw, left_raw) > 0 and left > cum:
+        if is_valid_sack(left_raw, right_raw) and left > cum:
             beyond = True
             state.hole = left - cum if state.hole == 0 else min(state.hole, left - cum)
     if (beyond or state.dups >= STUCK_DUP_ACKS) and state.since is None:

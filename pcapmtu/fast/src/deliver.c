@@ -372,10 +372,9 @@ PyObject *deliveries_most_copies(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
     Deliveries *D = deliveries_of(capsule);
     if (D == NULL) return NULL;
-    int64_t *most = PyMem_Malloc(8 * (D->n_dirs + 1));
-    if (most == NULL) return PyErr_NoMemory();
+    PyObject *result = PyBytes_FromStringAndSize(NULL, D->n_dirs * 8);
+    if (result == NULL) return NULL;
+    int64_t *most = (int64_t *)PyBytes_AS_STRING(result);
     for (int64_t k = 0; k < D->n_dirs; k++) most[k] = D->dirs[k].most_copies;
-    PyObject *result = PyBytes_FromStringAndSize((char *)most, D->n_dirs * 8);
-    PyMem_Free(most);
     return result;
 }
