@@ -257,14 +257,17 @@ def cli() -> None:
     type=click.IntRange(2, 100),
     default=DetectConfig().min_full_size_copies,
     show_default=True,
-    help="Full-size copies of a segment, all unacknowledged, before it counts as lost.",
+    help="Full-size copies of a segment, all unacknowledged, before it counts as lost "
+    "(fewer, with the capture ending within --min-gap of the first: too soon to tell, "
+    "inconclusive).",
 )
 @click.option(
     "--min-gap",
     type=click.FloatRange(0.1, 600),
     default=DetectConfig().min_hole_s,
     show_default=True,
-    help="Seconds a receiver-side gap must stay open before it counts as lost.",
+    help="Seconds a receiver-side gap must stay open before it counts as lost (one still "
+    "open when the capture ends sooner: too soon to tell, inconclusive).",
 )
 @click.option(
     "-j",

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DetectConfig as DetectConfig  # its thresholds, applied here
-from pcapmtu.model import DirectionFacts, FlowKey, TooBig, plural
+from pcapmtu.model import DirectionFacts, FlowKey, TooBig, duration, plural
 from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.tunnels import WG_TRANSPORT
 from pcapmtu.wgwire import Fate, WgMessage
@@ -118,6 +118,11 @@ class Finding:
     # the capture holds no ACK of the lost data's direction (one direction only: a filter,
     # asymmetric routing), so it cannot tell what arrived (`unseen_sends`)
     one_direction: bool = False
+    # the capture ends this many seconds after the loss began (the gap opened, at a receiver;
+    # the first copy was sent, at a sender), before the wait that would tell a black hole from
+    # a loss the sender's next copy repairs (`DetectConfig.min_hole_s`, `min_full_size_copies`):
+    # too soon to tell, so suspected (`_stopped_early`, `_from_hole`)
+    too_soon_s: float | None = None
 
     @property
     def src(self) -> bytes:
@@ -158,7 +163,12 @@ def detect(
             if peer_mss is None:
                 peer_mss = table.host_max_mss(sender.dst)
             for stall in sender.stalls:
-                found = _from_stall(sender, stall, paths, capture, peer_mss, config)
+                if len(stall.copies) < config.min_full_size_copies:
+                    found = _stopped_early(
+                        sender, stall, paths, capture_end_ts, capture, peer_mss, config
+                    )
+                else:
+                    found = _from_stall(sender, stall, paths, capture, peer_mss, config)
                 if found is not None:
                     findings.append(found)
             for hole in sender.holes:
@@ -699,19 +709,70 @@ def _from_stall(
     if not proven and not _full_size(sender, stall, peer_mss, evidence, capture):
         return None  # not a full-size segment: a dead peer is likelier than a small path
     kind = KIND_BLACK_HOLE if proven else KIND_SUSPECTED
-    return _finding(
+    return _stall_finding(
+        sender, stall, capture, peer_mss, evidence, kind, delivered, recovered=recovered
+    )
+
+
+def _stopped_early(
+    sender: Direction,
+    stall: Stall,
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    capture_end: float,
+    capture: str,
+    peer_mss: int | None,
+    config: DetectConfig,
+) -> Finding | None:
+    """A full-size segment still unacknowledged when the capture ends, sent fewer times than
+    `_from_stall` needs, while its receiver showed that smaller segments sent after it arrived
+    (it SACKed them, or sent duplicate ACKs for them): lost, on a path never seen to carry its
+    size. The capture stopped too soon to tell a black hole from a loss the next copy repairs,
+    so it is suspected, never clean (a capture stopped right after the hang began)."""
+    if stall.delivered_ts is not None or stall.smaller or stall.size <= MIN_TOO_BIG_SIZE:
+        return None
+    if peer_mss is None or stall.end - stall.start != segment_payload(sender, peer_mss):
+        # not a full-size segment, nothing says the size matters; or more than one (a GSO or
+        # GRO super-packet), of a size no packet had; or no MSS to tell
+        return None
+    first = stall.copies[0]
+    ended = capture_end - first.ts
+    if ended >= config.min_hole_s:
+        return None  # not resent in all that time: the sender stopped (`_from_stall` needs more)
+    path = paths.get((sender.src, sender.dst))
+    if path is not None and path.latest_at_least(stall.size) is not None:
+        return None  # the path carried this size: ordinary loss, or its MTU fell (too soon)
+    evidence = _copies_evidence(stall, capture)
+    own = sender.delivered.largest_sent_after(first.ts)
+    dup_acks = sender.dup_acks_at.get(stall.start, 0)
+    if own is not None and sender.facts.sack_blocks:  # sent after it, SACKed while it was not
+        delivered = own[0]
+        evidence.append(
+            Evidence(own[1], None, f"a {own[0]}-byte packet sent after it was delivered", capture)
+        )
+    elif dup_acks and 0 < stall.beyond_size < stall.size:
+        delivered = stall.beyond_size
+        evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
+    else:
+        return None  # nothing shows it lost: still in flight when the capture ended
+    evidence.append(
+        Evidence(
+            first.frame,
+            first.ts,
+            f"the capture ends {duration(ended)} after it was first sent, with "
+            f"{plural(len(stall.copies), 'copy', 'copies')}: too soon to tell a black hole "
+            "from a loss the next copy repairs",
+            capture,
+        )
+    )
+    return _stall_finding(
         sender,
+        stall,
         capture,
-        kind=kind,
-        side="sender",
-        dropped_ip_len=stall.size,
-        largest_delivered_ip_len=delivered,
-        transmissions=len(stall.copies),
-        first_ts=first.ts,
-        recovered=recovered,
-        mss=peer_mss,
-        evidence=_by_frame(evidence),
-        copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
+        peer_mss,
+        evidence,
+        KIND_SUSPECTED,
+        delivered,
+        too_soon_s=round(ended, 3),
     )
 
 
@@ -789,6 +850,24 @@ def _after_fall(
             )
     else:
         return None
+    fell = carried[0] if carried is not None and kind != KIND_PATH_DOWN else None
+    return _stall_finding(
+        sender, stall, capture, peer_mss, evidence, kind, delivered, path_fell_after=fell
+    )
+
+
+def _stall_finding(
+    sender: Direction,
+    stall: Stall,
+    capture: str,
+    peer_mss: int | None,
+    evidence: list[Evidence],
+    kind: str,
+    delivered: int | None,
+    **fields: Any,
+) -> Finding:
+    """A finding at the sender about `stall`: its size, its copies and when they were sent."""
+    first = stall.copies[0]
     return _finding(
         sender,
         capture,
@@ -801,7 +880,7 @@ def _after_fall(
         mss=peer_mss,
         evidence=_by_frame(evidence),
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
-        path_fell_after=carried[0] if carried is not None and kind != KIND_PATH_DOWN else None,
+        **fields,
     )
 
 
@@ -888,6 +967,11 @@ def _by_frame(evidence: list[Evidence]) -> tuple[Evidence, ...]:
     return tuple(sorted(evidence, key=lambda e: e.frame))
 
 
+def _smallest_mss(peer_mss: int | None, sender: Direction) -> int:
+    """The smaller of the receiver's MSS and the sender's own (0: neither known)."""
+    return min((m for m in (peer_mss, sender.syn_mss) if m), default=0)
+
+
 def segment_payload(sender: Direction, peer_mss: int | None) -> int:
     """The payload of the sender's full-size segments: the smaller of the receiver's MSS and
     the sender's own (its SYN's MSS reflects its own MTU), less the option bytes it puts in each
@@ -934,7 +1018,11 @@ def _from_hole(
     if sender.header_len == 0:
         return None
     open_for = (hole.filled_ts or capture_end) - hole.since_ts
-    if open_for < config.min_hole_s:
+    # Not open long enough for the sender's timer to have resent the bytes several times: a
+    # gap closed that soon was ordinary loss; one still open when the capture ends, too soon
+    # to tell (a capture stopped right after the hang began), is judged, but only suspected.
+    too_soon = open_for < config.min_hole_s
+    if too_soon and hole.filled_ts is not None:
         return None
     if hole.filled_ts is None and hole.fill_frames:
         return None  # its bytes were captured, never acknowledged: a sender's stall, not a gap
@@ -947,6 +1035,10 @@ def _from_hole(
         dropped = missing + sender.header_len
     if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
         return None  # nothing of known, smaller size arrived after the gap: no size evidence
+    if too_soon and (
+        unsized or sender.facts.last_data_mss_bytes >= _smallest_mss(peer_mss, sender)
+    ):
+        return None  # a full-size segment arrived last: a transfer going on (or no MSS to tell)
     path = paths.get((sender.src, sender.dst))
     carried = path.latest_at_least(dropped) if path is not None else None
     if carried is not None and (carried[0] >= hole.since_ts or hole.filled_ts is not None):
@@ -959,11 +1051,17 @@ def _from_hole(
         if hole.end - hole.start > segment_payload(sender, peer_mss):
             return None  # several segments lost and resent: PLPMTUD splits one, not many
         recovered = Recovery("smaller_segments", round(open_for, 3))
+    how_long = (
+        f"open {duration(open_for)} when the capture ends, too soon to tell (--min-gap "
+        f"{config.min_hole_s:g} s)"
+        if too_soon
+        else f"{open_for:.1f} s open"
+    )
     evidence = [
         Evidence(
             hole.since_frame,
             hole.since_ts,
-            f"receiver acknowledges only up to the gap of {missing} bytes; {open_for:.1f} s open",
+            f"receiver acknowledges only up to the gap of {missing} bytes; {how_long}",
             capture,
         ),
         *(
@@ -999,7 +1097,7 @@ def _from_hole(
     return _finding(
         sender,
         capture,
-        kind=KIND_SUSPECTED if unsized else KIND_BLACK_HOLE,
+        kind=KIND_SUSPECTED if unsized or too_soon else KIND_BLACK_HOLE,
         side="receiver",
         dropped_ip_len=None if unsized else dropped,
         largest_delivered_ip_len=hole.beyond_size or None,
@@ -1010,6 +1108,7 @@ def _from_hole(
         mss=peer_mss,
         evidence=_by_frame(evidence),
         path_fell_after=carried[0] if carried is not None else None,
+        too_soon_s=round(open_for, 3) if too_soon else None,
     )
 
 
@@ -1133,9 +1232,24 @@ def worth_exact_pass(
         return False
     floor = max(MIN_TOO_BIG_SIZE, delivered.get((facts.flow.src, facts.flow.dst), 0))
     if facts.unacked_at_end and (
-        could_stall(facts, 0, config) or could_hold_hole(facts, MIN_TOO_BIG_SIZE, host_mss, config)
+        could_stall(facts, 0, config)
+        or could_hold_hole(facts, MIN_TOO_BIG_SIZE, host_mss, config)
+        or could_end_too_soon(facts, floor, host_mss)
     ):
         # Never acknowledged: a stall of any size is judged by `_after_fall`, and a gap still
         # open by `_from_hole` even on a size the path carried before its MTU fell.
         return True
     return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)
+
+
+def could_end_too_soon(facts: DirectionFacts, floor: int, host_mss: HostMss) -> bool:
+    """For a direction with data unacknowledged at the end of the capture: `_stopped_early`
+    needs a segment larger than what the path delivered (`floor`) and its receiver's SACK
+    blocks or duplicate ACKs; `_from_hole` judges a gap that opened too soon before the end
+    only when the MSS is known, the last data that arrived filled less of it than a full-size
+    segment, and the gap (an ACK below data sent) was still open at the end."""
+    sender = facts.largest_ip_len > floor and bool(facts.sack_blocks or facts.dup_acks)
+    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
+    smallest = min((m for m in (peer_mss, facts.syn_mss) if m), default=0)
+    receiver = facts.gap_open_at_end is not False and 0 < facts.last_data_mss_bytes < smallest
+    return sender or receiver

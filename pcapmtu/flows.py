@@ -358,6 +358,7 @@ class Direction:
         facts.data_packets += 1
         facts.data_bytes += payload
         facts.largest_ip_len = max(facts.largest_ip_len, seg.ip_len)
+        facts.last_data_mss_bytes = payload + seg.tcp_header_len - 20
         facts.max_header_len = max(facts.max_header_len, seg.ip_header_len + seg.tcp_header_len)
         facts.max_payload = max(facts.max_payload, payload)
         new = self.snd_max is None or start >= self.snd_max
@@ -561,9 +562,12 @@ class Direction:
         if self._zero_since is not None and end_ts is not None:
             spell = end_ts - self._zero_since
             self.facts.zero_window_s = max(self.facts.zero_window_s, spell)
-        for sent in self.outstanding:
+        for i, sent in enumerate(self.outstanding):
             full = sent.full_size_copies()
-            if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
+            # sent once, the lowest bytes still unacknowledged: a loss the capture stopped too
+            # soon after to judge (`detect._stopped_early`); sent more, a stall
+            many = len(full) >= 2 or (i == 0 and len(full) == 1)
+            if many and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
                 beyond = max((s.size for s in self.outstanding if s.start >= sent.end), default=0)
                 self.stalls.append(
                     Stall(

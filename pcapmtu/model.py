@@ -156,6 +156,9 @@ class DirectionFacts:
     sack_blocks: int = 0  # received
     dsacks: int = 0  # received: blocks at or below the cumulative ACK (RFC 2883)
     largest_ip_len: int = 0  # of a segment with data, as its IP header says
+    # its last segment with data: its payload and TCP options, the bytes a full-size segment
+    # fills its MSS with (0: no data)
+    last_data_mss_bytes: int = 0
     max_header_len: int = 0  # IP + TCP headers of a segment with data
     max_payload: int = 0
     syn_mss: int | None = None  # announced by its latest SYN
@@ -190,6 +193,9 @@ class DirectionFacts:
     # the longest time its peer's cumulative ACK stayed below data it had sent (a receiver-side
     # gap); measured by the fast pass only (the exact pass keeps the gaps themselves)
     longest_gap_s: float | None = field(default=None, compare=False)
+    # whether such a gap was still open at the end of the capture; fast pass only (None: not
+    # known)
+    gap_open_at_end: bool | None = field(default=None, compare=False)
     # the most copies (the first and those re-sent, of any size) one of its segments had, up
     # to 1024; measured by the fast pass only (None: not known, as where the exact pass keeps
     # the segments themselves, or where the fast pass forgot some still unacknowledged)
@@ -206,6 +212,13 @@ def is_number(text: str) -> bool:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """ "1 flow", "2 flows"; `many` for a word that does not take an s ("1 reply", "2 replies")."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """A short time in words: "under 1 ms", "3 ms", "1.2 s"."""
+    if seconds < 0.0005:
+        return "under 1 ms"
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.9995 else f"{seconds:.1f} s"
 
 
 def printable(name: str) -> str:

@@ -27,7 +27,14 @@ from pcapmtu.detect import (
     VERDICT_INCONCLUSIVE,
     Finding,
 )
-from pcapmtu.model import DirectionFacts, FlowKey, flow_text, format_address, plural
+from pcapmtu.model import (
+    DirectionFacts,
+    FlowKey,
+    duration,
+    flow_text,
+    format_address,
+    plural,
+)
 from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
 from pcapmtu.report_html import report_html
 from pcapmtu.tunnels import Recognised
@@ -196,6 +203,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "largest_delivered_ip_len": f.largest_delivered_ip_len,
         "transmissions": f.transmissions,
         "one_direction": f.one_direction,
+        "too_soon_s": f.too_soon_s,
         "recovered": (
             {"by": f.recovered.by, "after_s": f.recovered.after_s} if f.recovered else None
         ),
@@ -323,6 +331,12 @@ class Report:
                     "large message as a backing-off timer does, but one end's underlay "
                     "capture cannot tell whether the copies arrived"
                 )
+            if self.suspected and all(f.too_soon_s is not None for f in self.suspected):
+                return (
+                    f"inconclusive: {plural(len(self.suspected), 'flow')} lost a full-size "
+                    "packet while smaller ones got through, but the capture ends too soon "
+                    "after it to tell a black hole from a loss the sender repairs"
+                )
             if self.suspected:
                 return (
                     f"inconclusive: {plural(len(self.suspected), 'flow')} stalled on full-size "
@@ -403,6 +417,12 @@ class Report:
                 "give the other end's underlay capture too, taken at the same time (pcapmtu "
                 "analyze A B): their WireGuard messages are matched by counter, so each is "
                 "known delivered or lost"
+            )
+        if self.suspected and all(f.too_soon_s is not None for f in self.suspected):
+            return (
+                "capture again for 10 s or more after the hang begins, with the client "
+                "waiting that long too (curl -m 15): a black hole shows the same packet "
+                "resent while the receiver keeps waiting for it"
             )
         if any(f.one_direction for f in self.suspected):
             return (
@@ -749,8 +769,8 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         )
     elif f.side == "sender":
         lines.append(
-            f"  A {f.dropped_ip_len}-byte packet was sent {f.transmissions} times and "
-            "never acknowledged at that size."
+            f"  A {f.dropped_ip_len}-byte packet was sent "
+            f"{plural(f.transmissions, 'time')} and never acknowledged at that size."
         )
         if len(f.copies_at_s) > 1:
             offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
@@ -800,6 +820,11 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         lines.append(
             "  Nothing smaller was sent after it, so the size cannot be proven to be "
             "the cause (a dead peer looks the same)."
+        )
+    if f.too_soon_s is not None:
+        lines.append(
+            f"  The capture ends {duration(f.too_soon_s)} after that: too soon to tell a black "
+            "hole from a loss the sender's next copy repairs."
         )
     if f.recovered is not None:
         how = {

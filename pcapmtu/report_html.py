@@ -123,6 +123,8 @@ def finding_html(f: Finding, *, evidence_shown: int = 12) -> str:
             else "no",
         ),
     ]
+    if f.too_soon_s is not None:
+        facts.append(("capture ends after the loss", f"{f.too_soon_s:.3f} s: too soon to tell"))
     if f.mss is not None:
         facts.append(("MSS", str(f.mss)))
     if f.icmp_mtu is not None:

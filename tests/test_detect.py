@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 from pcapmtu import analyze
+from pcapmtu.detect import Finding
 from pcapmtu.report import Report
 from tests import synthetic as syn
 
@@ -51,8 +52,58 @@ def test_sender_side_black_hole_without_sack_uses_duplicate_acks() -> None:
     assert report.black_holes[0].largest_delivered_ip_len == 444
 
 
-def test_too_few_copies_is_not_a_black_hole() -> None:
-    assert _run(_incident(copies=2)).verdict == "clean"
+def _too_soon(report: Report, side: str) -> Finding:
+    """The one finding of a capture that ended too soon after the 1420-byte packet was lost
+    and the 444-byte one after it got through."""
+    assert report.verdict == "inconclusive"
+    (f,) = report.findings
+    assert (f.kind, f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == (
+        "suspected_black_hole",
+        side,
+        1420,
+        444,
+    )
+    assert "too soon" in report.summary()
+    return f
+
+
+def test_too_few_copies_when_the_capture_ends_is_too_soon_to_tell() -> None:
+    """Two copies, the capture stopped 0.4 s after the first: not a black hole yet (the next
+    copy may get through), but not clean either: the smaller packet after it was SACKed."""
+    report = _run(_incident(copies=2))
+    f = _too_soon(report, "sender")
+    assert f.transmissions == 2 and f.too_soon_s is not None and 0.39 < f.too_soon_s < 0.41
+
+
+def test_too_few_copies_long_before_the_end_is_not_a_finding() -> None:
+    """The same two copies, and the capture went on 5 s without another: the sender stopped
+    resending (it gave up, or the capture missed them), which is no evidence of a size."""
+    c = _incident(copies=2).at(5).ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    assert _run(c).verdict == "clean"
+
+
+def test_one_copy_sacked_past_is_too_soon_and_one_in_flight_is_clean() -> None:
+    """Sent once, the capture stopped: with the receiver's SACK of the smaller segment after
+    it, a loss too soon to judge; without it, a packet still in flight, nothing lost."""
+    sacked = _run(_incident(copies=1))
+    assert sacked.verdict == "inconclusive"
+    assert [(f.side, f.transmissions) for f in sacked.findings] == [("sender", 1)]
+    in_flight = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, SMALL)
+    assert _run(in_flight).verdict == "clean"
+
+
+def test_a_full_size_segment_sacked_past_by_one_as_large_is_ordinary_loss() -> None:
+    c = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, BIG)
+    c.ack(1, sack=[(1 + BIG, 1 + 2 * BIG)])
+    assert _run(c).verdict == "clean"
+
+
+def test_a_super_packet_sent_once_is_not_judged_too_soon() -> None:
+    """A segment of two MSS (a GSO super-packet, as a sender captures it) sent once: its wire
+    packets' sizes are not known, so it says nothing about a size."""
+    c = syn.Conversation().handshake().data(1, 2 * BIG).data(1 + 2 * BIG, SMALL)
+    c.ack(1, sack=[(1 + 2 * BIG, 1 + 2 * BIG + SMALL)])
+    assert _run(c).verdict == "clean"
 
 
 def test_retransmitted_once_then_acked_is_ordinary_loss() -> None:
@@ -115,6 +166,26 @@ def test_receiver_side_gap_infers_the_missing_size() -> None:
     report = _run(c)
     (f,) = report.black_holes
     assert (f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == ("receiver", 1420, 444)
+
+
+def test_receiver_side_gap_at_the_end_of_the_capture_is_too_soon_to_tell() -> None:
+    """The capture stopped 1 ms after the gap opened (a wrong clean once: a gap had to stay
+    open 1.5 s): suspected, with the missing packet's size from the MSS."""
+    c = syn.Conversation().handshake().data(1 + BIG, SMALL)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    f = _too_soon(_run(c), "receiver")
+    assert f.too_soon_s is not None and f.too_soon_s < 0.01
+    assert any("too soon to tell (--min-gap 1.5 s)" in e.what for e in f.evidence)
+
+
+def test_receiver_side_gap_at_the_end_of_a_full_size_transfer_is_not_judged() -> None:
+    """A transfer going on at full size when the capture stopped, one segment missing: the
+    data after the gap is as large as the missing packet, ordinary loss."""
+    c = syn.Conversation().handshake()
+    for k in (0, 2, 3, 4):
+        c.data(1 + k * BIG, BIG)
+    c.ack(1 + BIG, sack=[(1 + 2 * BIG, 1 + 5 * BIG)])
+    assert _run(c).verdict == "clean"
 
 
 def test_receiver_side_gap_filled_quickly_is_ordinary() -> None:

@@ -141,6 +141,43 @@ def test_the_incident_is_shortlisted_and_a_healthy_transfer_is_not() -> None:
     assert max(delivered.values()) == 1420
 
 
+def _transfer_cut(receiver_side: bool, last_full: bool) -> bytes:
+    """SYNTHETIC: the capture stopped 1 ms after the receiver's SACK showed a full-size segment
+    lost: a reply's first segment, then its short tail; or a bulk transfer, 10 segments
+    acknowledged, then the 11th lost and 29 more, all full-size. At the receiver the lost
+    segment is not in the capture."""
+    c = syn.Conversation().handshake()
+    acked, sizes = (10, [1368] * 40) if last_full else (0, [1368, 392])
+    seq = 1
+    for k, size in enumerate(sizes):
+        if k != acked or not receiver_side:
+            c.data(seq, size)
+        seq += size
+        if k < acked:
+            c.ack(seq)
+    c.ack(1 + acked * 1368, sack=[(1 + (acked + 1) * 1368, seq)])
+    return c.pcap()
+
+
+@pytest.mark.parametrize("receiver_side", [True, False], ids=["receiver", "sender"])
+def test_a_capture_stopped_right_after_a_loss_is_shortlisted_unless_full_size_followed(
+    tmp_path: Path, receiver_side: bool
+) -> None:
+    """`detect.could_end_too_soon`: a loss at the end, too soon to judge, is replayed; a bulk
+    transfer cut while full-size segments still arrived is not (on a gigabyte, its whole flow
+    would be): at the receiver the last data was full-size, at the sender that size was
+    delivered before."""
+    tail, full = tmp_path / "tail.pcap", tmp_path / "full.pcap"
+    tail.write_bytes(_transfer_cut(receiver_side, last_full=False))
+    full.write_bytes(_transfer_cut(receiver_side, last_full=True))
+    assert [f.flow.sport for f in _worth(tail)] == [80]
+    assert analyze(tail).verdict == "inconclusive"
+    assert _worth(full) == []
+    assert analyze(full).verdict == "clean"
+    _both([tail])
+    _both([full])
+
+
 def _sender_only(resends: dict[int, int], segments: int = 40) -> bytes:
     """SYNTHETIC: a capture of the data sender's packets only (no ACK ever seen, as with a
     `src host` filter): `segments` full-size segments, the k-th re-sent `resends[k]` times."""

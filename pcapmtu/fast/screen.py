@@ -506,8 +506,9 @@ class Screen:
         for (d, size), entry in self.resent.items():
             resent.setdefault(d, {})[size] = entry
         most = np.frombuffer(native.deliveries_most_copies(self.deliveries), dtype=np.int64)
+        open_gaps = set(gap_dirs.tolist())
         directions = [
-            self._facts(d, new_data.get(d, {}), resent.get(d, {}), most)
+            self._facts(d, new_data.get(d, {}), resent.get(d, {}), most, d in open_gaps)
             for a in self.flow_first
             for d in (a, self.info[a].peer)
             if d >= 0
@@ -544,6 +545,7 @@ class Screen:
         new_data: dict[int, list[int]],
         resent: dict[int, list[int]],
         most_copies: np.ndarray,
+        gap_open: bool,
     ) -> DirectionFacts:
         st, fl = self.ints, self.floats
         info = self.info[d]
@@ -576,6 +578,7 @@ class Screen:
             stuck_ack_s=(self.last_ts or 0.0) - stuck_since if stuck else 0.0,
             stuck_ack_hole=int(st["stuck_hole"][d]) if stuck else 0,
             longest_gap_s=float(fl["longest_gap"][d]),
+            gap_open_at_end=gap_open,
             most_copies=(
                 (int(most_copies[d]) if most_copies[d] >= 0 else None)
                 if d < len(most_copies)
