@@ -167,6 +167,15 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "stopped-early",
+        "The client gave up after 1 s (curl -m 1, a health check's timeout) and the capture "
+        "ended with it, at the receiving end (proxy wg0): the gap the lost 1420-byte packet "
+        "left was open 1 s, less than the 1.5 s that tells a black hole from a loss the "
+        "sender repairs. Too soon to tell: inconclusive, never clean.",
+        _s(timeout_s=1.0, captures=("proxy-wg0",)),
+        complete=False,
+    ),
+    Sample(
         "mtu-falls",
         "The path's MTU falls mid-connection (1500 to 1400 at 1 s, a route change): a 20 kB "
         "response crosses at full size, then the next response's 1420-byte packet stalls "
