@@ -550,7 +550,7 @@ def _report(
     findings: list[Finding] = []
     for one, table in tables:
         end = one.report.last_ts or 0.0
-        findings += detect.detect(table, paths, one.too_big, one.name, end, config)
+        findings += detect.detect(table, paths, one.too_big, one.name, end, config, delivered)
     inputs = [
         underlay_pass.UnderlayInput(
             one.name,

@@ -152,9 +152,12 @@ def detect(
     capture: str,
     capture_end_ts: float,
     config: DetectConfig,
+    surely: dict[Path, int] | None = None,
 ) -> list[Finding]:
-    """The findings of one capture, judged against the delivery evidence of all (`paths`)."""
+    """The findings of one capture, judged against the delivery evidence of all (`paths`;
+    `surely`: the paths that surely delivered some size, `surely_delivered_by_path`)."""
     findings: list[Finding] = []
+    ended = _Ended(capture_end_ts, frozenset(surely or ()))
     for flow in table.all_flows():
         directions = flow.directions()
         for sender in directions:
@@ -164,9 +167,7 @@ def detect(
                 peer_mss = table.host_max_mss(sender.dst)
             for stall in sender.stalls:
                 if len(stall.copies) < config.min_full_size_copies:
-                    found = _stopped_early(
-                        sender, stall, paths, capture_end_ts, capture, peer_mss, config
-                    )
+                    found = _stopped_early(sender, stall, paths, ended, capture, peer_mss, config)
                 else:
                     found = _from_stall(sender, stall, paths, capture, peer_mss, config)
                 if found is not None:
@@ -714,20 +715,31 @@ def _from_stall(
     )
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """What `_stopped_early` knows of the capture as a whole: when it ended, and the paths
+    that surely delivered some size (`surely_delivered_by_path`)."""
+
+    at: float
+    surely: frozenset[Path]
+
+
 def _stopped_early(
     sender: Direction,
     stall: Stall,
     paths: dict[tuple[bytes, bytes], PathSummary],
-    capture_end: float,
+    ended_at: _Ended,
     capture: str,
     peer_mss: int | None,
     config: DetectConfig,
 ) -> Finding | None:
     """A full-size segment still unacknowledged when the capture ends, sent fewer times than
-    `_from_stall` needs, while its receiver showed that smaller segments sent after it arrived
-    (it SACKed them, or sent duplicate ACKs for them): lost, on a path never seen to carry its
-    size. The capture stopped too soon to tell a black hole from a loss the next copy repairs,
-    so it is suspected, never clean (a capture stopped right after the hang began)."""
+    `_from_stall` needs, on a path never seen to carry its size, while smaller packets sent
+    after it got through: its receiver SACKed them (or sent duplicate ACKs for them); or, once
+    the retransmission timer resent it (no ACK for it within the minimum RTO), smaller packets
+    of any connection on a path that surely delivers. Lost: the capture stopped too soon to
+    tell a black hole from a loss the next copy repairs, so it is suspected, never clean (a
+    capture stopped right after the hang began)."""
     if stall.delivered_ts is not None or stall.smaller or stall.size <= MIN_TOO_BIG_SIZE:
         return None
     if peer_mss is None or stall.end - stall.start != segment_payload(sender, peer_mss):
@@ -735,7 +747,7 @@ def _stopped_early(
         # GRO super-packet), of a size no packet had; or no MSS to tell
         return None
     first = stall.copies[0]
-    ended = capture_end - first.ts
+    ended = ended_at.at - first.ts
     if ended >= config.min_hole_s:
         return None  # not resent in all that time: the sender stopped (`_from_stall` needs more)
     path = paths.get((sender.src, sender.dst))
@@ -752,6 +764,13 @@ def _stopped_early(
     elif dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size
         evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
+    elif (later := _after_timer(stall, path, ended_at)) is not None:
+        delivered = later[0]
+        evidence.append(
+            Evidence(
+                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
+            )
+        )
     else:
         return None  # nothing shows it lost: still in flight when the capture ended
     evidence.append(
@@ -854,6 +873,19 @@ def _after_fall(
     return _stall_finding(
         sender, stall, capture, peer_mss, evidence, kind, delivered, path_fell_after=fell
     )
+
+
+def _after_timer(
+    stall: Stall, path: PathSummary | None, ended_at: _Ended
+) -> tuple[int, int, str] | None:
+    """The largest packet sent after the stalled segment and delivered on its path, when the
+    retransmission timer resent the segment (its second copy at least the minimum RTO after
+    the first) and the path surely delivers (an ACK of new data, not a lone SACK)."""
+    if len(stall.copies) < 2 or stall.copies[1].ts - stall.copies[0].ts < MIN_RTO_S:
+        return None
+    if path is None or (path.src, path.dst) not in ended_at.surely:
+        return None
+    return path.largest_sent_after(stall.copies[0].ts)
 
 
 def _stall_finding(
@@ -1234,7 +1266,7 @@ def worth_exact_pass(
     if facts.unacked_at_end and (
         could_stall(facts, 0, config)
         or could_hold_hole(facts, MIN_TOO_BIG_SIZE, host_mss, config)
-        or could_end_too_soon(facts, floor, host_mss)
+        or could_end_too_soon(facts, delivered, floor, host_mss)
     ):
         # Never acknowledged: a stall of any size is judged by `_after_fall`, and a gap still
         # open by `_from_hole` even on a size the path carried before its MTU fell.
@@ -1242,13 +1274,20 @@ def worth_exact_pass(
     return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)
 
 
-def could_end_too_soon(facts: DirectionFacts, floor: int, host_mss: HostMss) -> bool:
+def could_end_too_soon(
+    facts: DirectionFacts, delivered: dict[Path, int], floor: int, host_mss: HostMss
+) -> bool:
     """For a direction with data unacknowledged at the end of the capture: `_stopped_early`
-    needs a segment larger than what the path delivered (`floor`) and its receiver's SACK
-    blocks or duplicate ACKs; `_from_hole` judges a gap that opened too soon before the end
+    needs a segment larger than what the path delivered (`floor`), and its receiver's SACK
+    blocks or duplicate ACKs, or a retransmission of that size on a path that surely
+    delivered (`delivered`); `_from_hole` judges a gap that opened too soon before the end
     only when the MSS is known, the last data that arrived filled less of it than a full-size
     segment, and the gap (an ACK below data sent) was still open at the end."""
-    sender = facts.largest_ip_len > floor and bool(facts.sack_blocks or facts.dup_acks)
+    acked = bool(facts.sack_blocks or facts.dup_acks)
+    resent = (facts.flow.src, facts.flow.dst) in delivered and any(
+        count for size, (count, _, _) in facts.resent.items() if size > floor
+    )
+    sender = facts.largest_ip_len > floor and (acked or resent)
     peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
     smallest = min((m for m in (peer_mss, facts.syn_mss) if m), default=0)
     receiver = facts.gap_open_at_end is not False and 0 < facts.last_data_mss_bytes < smallest

@@ -774,7 +774,8 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         )
         if len(f.copies_at_s) > 1:
             offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
-            lines.append(f"  Copies at {offsets} s: the retransmission timer backing off.")
+            why = ": the retransmission timer backing off" if len(f.copies_at_s) > 2 else ""
+            lines.append(f"  Copies at {offsets} s{why}.")
 
     elif f.one_direction:
         lines.append(

@@ -14,9 +14,13 @@ BIG, SMALL = 1368, 392  # payloads: 1420- and 444-byte packets with timestamps
 
 
 def _run(c: syn.Conversation) -> Report:
+    return _run_pcap(c.pcap())
+
+
+def _run_pcap(data: bytes) -> Report:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return analyze(c.pcap())
+        return analyze(data)
 
 
 def _incident(copies: int, sack: bool = True) -> syn.Conversation:
@@ -90,6 +94,47 @@ def test_one_copy_sacked_past_is_too_soon_and_one_in_flight_is_clean() -> None:
     assert [(f.side, f.transmissions) for f in sacked.findings] == [("sender", 1)]
     in_flight = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, SMALL)
     assert _run(in_flight).verdict == "clean"
+
+
+def _timer_resend(reply_at: float, second_copy_s: float = 0.21, acked: bool = True) -> Report:
+    return _run_pcap(timer_resend(reply_at, second_copy_s, acked))
+
+
+def timer_resend(reply_at: float, second_copy_s: float = 0.21, acked: bool = True) -> bytes:
+    """SYNTHETIC: two connections on one path, the capture stopped 0.22 s in. One's first
+    segment (full-size) is sent at 0, and again `second_copy_s` later, never acknowledged; no
+    SACK, no duplicate ACK. The other's 600-byte reply is sent at `reply_at`, and
+    acknowledged (or not)."""
+    stalled = syn.Conversation().at(-0.001).handshake().request(40).data(1, BIG)
+    stalled.at(second_copy_s).data(1, BIG)
+    other = syn.Conversation().at(reply_at).handshake().request(40).data(1, 600)
+    if acked:
+        other.ack(601)
+    packets = sorted(stalled.packets_with_port(5001) + other.packets)
+    return syn.pcap([p for p in packets if p[0] <= 1_700_000_000.22])
+
+
+def test_a_timer_resend_while_smaller_packets_got_through_is_too_soon_to_tell() -> None:
+    """Resent by the retransmission timer (no ACK for it within 0.21 s), while a smaller
+    packet sent after it on the same path was acknowledged: lost, too soon to judge."""
+    report = _timer_resend(reply_at=0.1)
+    assert report.verdict == "inconclusive"
+    (f,) = report.findings
+    assert (f.kind, f.side, f.transmissions, f.largest_delivered_ip_len) == (
+        "suspected_black_hole",
+        "sender",
+        2,
+        652,
+    )
+    assert f.too_soon_s is not None and 0.2 < f.too_soon_s < 0.23
+
+
+def test_a_resend_with_no_smaller_packet_through_after_it_is_no_evidence() -> None:
+    """The same, but the reply sent before the stalled segment, or never acknowledged, or the
+    second copy 1 ms after the first (not a timer's): clean."""
+    assert _timer_resend(reply_at=-0.1).verdict == "clean"
+    assert _timer_resend(reply_at=0.1, acked=False).verdict == "clean"
+    assert _timer_resend(reply_at=0.1, second_copy_s=0.001).verdict == "clean"
 
 
 def test_a_full_size_segment_sacked_past_by_one_as_large_is_ordinary_loss() -> None:

@@ -22,6 +22,7 @@ from pcapmtu.errors import CaptureError
 from pcapmtu.model import DirectionFacts
 from tests import synthetic as syn
 from tests.conftest import REPO, SAMPLES, require_fast_pass
+from tests.test_detect import timer_resend
 from tests.test_golden import CASES
 
 CORPUS = REPO.parent / "shared" / "corpus" / "public"
@@ -176,6 +177,20 @@ def test_a_capture_stopped_right_after_a_loss_is_shortlisted_unless_full_size_fo
     assert analyze(full).verdict == "clean"
     _both([tail])
     _both([full])
+
+
+def test_a_timer_resend_at_the_end_is_shortlisted_only_on_a_path_that_delivers(
+    tmp_path: Path,
+) -> None:
+    """`_stopped_early` judges a segment the timer resent, with no SACK, only on a path that
+    surely delivered: a capture of the senders alone (no ACK) is never replayed for it."""
+    delivers, silent = tmp_path / "delivers.pcap", tmp_path / "silent.pcap"
+    delivers.write_bytes(timer_resend(reply_at=0.1))
+    silent.write_bytes(timer_resend(reply_at=0.1, acked=False))
+    assert [f.flow.dport for f in _worth(delivers)] == [5001]
+    assert _worth(silent) == []
+    _both([delivers])
+    _both([silent])
 
 
 def _sender_only(resends: dict[int, int], segments: int = 40) -> bytes:

@@ -13,7 +13,6 @@ import dpkt
 import pytest
 
 from pcapmtu import analyze
-from pcapmtu.detect import KIND_SUSPECTED
 from pcapmtu.report import Report
 from tests.conftest import SAMPLES
 
@@ -80,6 +79,14 @@ def first_ack_of_the_loss(name: str) -> int:
     raise AssertionError(f"{name}: no ACK at the lost packet")
 
 
+def second_copy(name: str) -> int:
+    """At the sender, with no SACK or duplicate ACK to show the loss: the record of the lost
+    packet's second copy, the first the retransmission timer sent."""
+    full = _analyze((SAMPLES / name).read_bytes(), name)
+    hole = full.black_holes[0]
+    return next(e.frame for e in hole.evidence if "(copy 2)" in e.what)
+
+
 def gap_opened(name: str) -> int:
     """At the receiver: the record of its ACK that opened the gap the lost packet left."""
     full = _analyze((SAMPLES / name).read_bytes(), name)
@@ -99,12 +106,14 @@ SENDER_SIDE = [
     "mtu-probing.pcap",
 ]
 RECEIVER_SIDE = ["incident.proxy-wg0.pcap", "tls.proxy-wg0.pcap", "mtu-falls.proxy-wg0.pcap"]
+# only full-size segments sent, no SACK: smaller packets of other connections got through
+TIMER_ONLY = ["many-flows.pcap", "mss-clamped-service.pcap"]
 
 
 def _assert_too_soon(cut: Report, side: str, full: Report) -> None:
     assert cut.verdict == "inconclusive", cut.render_text()
-    (finding,) = cut.findings
-    assert finding.kind == KIND_SUSPECTED and finding.side == side
+    (finding,) = cut.suspected
+    assert finding.side == side
     assert finding.too_soon_s is not None and 0 <= finding.too_soon_s < 1.5
     assert finding.dropped_ip_len == full.black_holes[0].dropped_ip_len
     assert "too soon" in cut.summary()
@@ -125,6 +134,18 @@ def test_a_sender_side_capture_stopped_when_the_loss_shows_is_too_soon(name: str
     assert cut.findings[0].transmissions < 3
 
 
+@pytest.mark.parametrize("name", TIMER_ONLY)
+def test_a_capture_stopped_at_the_first_timer_resend_is_too_soon(name: str) -> None:
+    """Stopped at the first copy the retransmission timer sent, while smaller packets of other
+    connections on the path got through after the first: lost, too soon to judge."""
+    path = SAMPLES / name
+    k = second_copy(name)
+    full = _analyze(path.read_bytes(), name)
+    cut = _analyze(first_records(path, k), f"{name}[:{k}]")
+    _assert_too_soon(cut, "sender", full)
+    assert cut.suspected[0].transmissions == 2
+
+
 @pytest.mark.parametrize("name", RECEIVER_SIDE)
 def test_a_receiver_side_capture_stopped_when_the_gap_opens_is_too_soon(name: str) -> None:
     """Stopped at the receiver's ACK that opened the gap: it was open under a millisecond when
@@ -139,8 +160,10 @@ def test_a_receiver_side_capture_stopped_when_the_gap_opens_is_too_soon(name: st
 
 @pytest.mark.parametrize(
     ("name", "first"),
-    [(n, first_ack_of_the_loss) for n in SENDER_SIDE] + [(n, gap_opened) for n in RECEIVER_SIDE],
-    ids=SENDER_SIDE + RECEIVER_SIDE,
+    [(n, first_ack_of_the_loss) for n in SENDER_SIDE]
+    + [(n, second_copy) for n in TIMER_ONLY]
+    + [(n, gap_opened) for n in RECEIVER_SIDE],
+    ids=SENDER_SIDE + TIMER_ONLY + RECEIVER_SIDE,
 )
 def test_once_the_loss_shows_no_longer_capture_is_clean(name: str, first: object) -> None:
     """Every prefix from the moment the loss shows to the whole capture: inconclusive while
