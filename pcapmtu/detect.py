@@ -628,8 +628,12 @@ def could_stall(facts: DirectionFacts, floor: int, config: DetectConfig) -> bool
     fast pass knows it: a bulk flow that lost a packet now and then has two of each at most)."""
     if facts.most_copies is not None and facts.most_copies < config.min_full_size_copies:
         return False
-    need = max(1, config.min_full_size_copies - 1)
-    return sum(count for size, (count, _, _) in facts.resent.items() if size > floor) >= need
+    return _resent_above(facts, floor) >= max(1, config.min_full_size_copies - 1)
+
+
+def _resent_above(facts: DirectionFacts, floor: int) -> int:
+    """How many of the direction's retransmissions were larger than `floor` bytes."""
+    return sum(count for size, (count, _, _) in facts.resent.items() if size > floor)
 
 
 def _from_stall(
@@ -658,11 +662,7 @@ def _from_stall(
     evidence = _copies_evidence(stall, capture)
     delivered = later[0] if later is not None else None
     if later is not None:
-        evidence.append(
-            Evidence(
-                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
-            )
-        )
+        evidence.append(_sent_after_evidence(later))
     before = path.largest_below(stall.size) if path is not None else None
     if before is not None and before[0] > (delivered or 0):
         # Before the loss counts as much as after: the path never carried this size (above),
@@ -758,19 +758,13 @@ def _stopped_early(
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if own is not None and sender.facts.sack_blocks:  # sent after it, SACKed while it was not
         delivered = own[0]
-        evidence.append(
-            Evidence(own[1], None, f"a {own[0]}-byte packet sent after it was delivered", capture)
-        )
+        evidence.append(_sent_after_evidence((own[0], own[1], capture)))
     elif dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size
         evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
     elif (later := _after_timer(stall, path, ended_at)) is not None:
         delivered = later[0]
-        evidence.append(
-            Evidence(
-                later[1], None, f"a {later[0]}-byte packet sent after it was delivered", later[2]
-            )
-        )
+        evidence.append(_sent_after_evidence(later))
     else:
         return None  # nothing shows it lost: still in flight when the capture ended
     evidence.append(
@@ -830,9 +824,7 @@ def _after_fall(
     delivered: int | None = None
     if own is not None and carried is not None and stall.size > MIN_TOO_BIG_SIZE:
         delivered = own[0]
-        evidence.append(
-            Evidence(own[1], None, f"a {own[0]}-byte packet sent after it was delivered", capture)
-        )
+        evidence.append(_sent_after_evidence((own[0], own[1], capture)))
     sacked = _sacked_beyond(sender, stall) if carried is not None else None
     if delivered is None and sacked is not None:
         delivered = sacked.end - sacked.start + sender.header_len
@@ -914,6 +906,12 @@ def _stall_finding(
         copies_at_s=tuple(round(c.ts - first.ts, 3) for c in stall.copies),
         **fields,
     )
+
+
+def _sent_after_evidence(delivered: tuple[int, int, str]) -> Evidence:
+    """(size, frame, capture) of a packet sent after the stalled one and delivered."""
+    size, frame, capture = delivered
+    return Evidence(frame, None, f"a {size}-byte packet sent after it was delivered", capture)
 
 
 def _copies_evidence(stall: Stall, capture: str) -> list[Evidence]:
@@ -999,19 +997,24 @@ def _by_frame(evidence: list[Evidence]) -> tuple[Evidence, ...]:
     return tuple(sorted(evidence, key=lambda e: e.frame))
 
 
-def _smallest_mss(peer_mss: int | None, sender: Direction) -> int:
+def _smaller_mss(peer_mss: int | None, own_mss: int | None) -> int:
     """The smaller of the receiver's MSS and the sender's own (0: neither known)."""
-    return min((m for m in (peer_mss, sender.syn_mss) if m), default=0)
+    return min((m for m in (peer_mss, own_mss) if m), default=0)
+
+
+def _facts_mss(facts: DirectionFacts, host_mss: HostMss) -> int:
+    """`_smaller_mss` from a direction's facts: its peer's SYN, else the largest MSS its
+    receiving host announced, as `detect` assumes (0: none known)."""
+    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
+    return _smaller_mss(peer_mss, facts.syn_mss)
 
 
 def segment_payload(sender: Direction, peer_mss: int | None) -> int:
     """The payload of the sender's full-size segments: the smaller of the receiver's MSS and
     the sender's own (its SYN's MSS reflects its own MTU), less the option bytes it puts in each
     segment; with no MSS known, the largest payload it was seen to send."""
-    known = [m for m in (peer_mss, sender.syn_mss) if m]
-    if known:
-        return min(known) - sender.tcp_options_len
-    return sender.largest_payload
+    mss = _smaller_mss(peer_mss, sender.syn_mss)
+    return mss - sender.tcp_options_len if mss else sender.largest_payload
 
 
 def missing_packet_size(sender: Direction, hole: Hole, peer_mss: int | None) -> int:
@@ -1022,11 +1025,10 @@ def missing_packet_size(sender: Direction, hole: Hole, peer_mss: int | None) -> 
 def largest_missing(facts: DirectionFacts, host_mss: HostMss) -> int:
     """The largest packet a receiver-side gap of this direction could miss: its largest headers
     and a full segment (as `missing_packet_size` sizes it, with any MSS it might assume)."""
-    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
-    known = [m for m in (peer_mss, facts.syn_mss) if m]
-    if not known:
+    mss = _facts_mss(facts, host_mss)
+    if not mss:
         return MAX_IP_LEN  # no MSS: a gap of any length may be one packet (`_from_hole`)
-    return facts.max_header_len + min(known)
+    return facts.max_header_len + mss
 
 
 def could_hold_hole(
@@ -1068,7 +1070,7 @@ def _from_hole(
     if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
         return None  # nothing of known, smaller size arrived after the gap: no size evidence
     if too_soon and (
-        unsized or sender.facts.last_data_mss_bytes >= _smallest_mss(peer_mss, sender)
+        unsized or sender.facts.last_data_mss_bytes >= _smaller_mss(peer_mss, sender.syn_mss)
     ):
         return None  # a full-size segment arrived last: a transfer going on (or no MSS to tell)
     path = paths.get((sender.src, sender.dst))
@@ -1284,11 +1286,8 @@ def could_end_too_soon(
     only when the MSS is known, the last data that arrived filled less of it than a full-size
     segment, and the gap (an ACK below data sent) was still open at the end."""
     acked = bool(facts.sack_blocks or facts.dup_acks)
-    resent = (facts.flow.src, facts.flow.dst) in delivered and any(
-        count for size, (count, _, _) in facts.resent.items() if size > floor
-    )
+    resent = (facts.flow.src, facts.flow.dst) in delivered and _resent_above(facts, floor) > 0
     sender = facts.largest_ip_len > floor and (acked or resent)
-    peer_mss = facts.peer_syn_mss or host_mss.get(facts.flow.dst, (0, 0))[1]
-    smallest = min((m for m in (peer_mss, facts.syn_mss) if m), default=0)
+    smallest = _facts_mss(facts, host_mss)
     receiver = facts.gap_open_at_end is not False and 0 < facts.last_data_mss_bytes < smallest
     return sender or receiver

@@ -566,8 +566,8 @@ class Direction:
             full = sent.full_size_copies()
             # sent once, the lowest bytes still unacknowledged: a loss the capture stopped too
             # soon after to judge (`detect._stopped_early`); sent more, a stall
-            many = len(full) >= 2 or (i == 0 and len(full) == 1)
-            if many and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
+            kept = len(full) >= 2 or (i == 0 and len(full) == 1)
+            if kept and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
                 beyond = max((s.size for s in self.outstanding if s.start >= sent.end), default=0)
                 self.stalls.append(
                     Stall(

@@ -310,6 +310,11 @@ class Report:
     def suspected(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind == KIND_SUSPECTED)
 
+    def too_soon(self) -> bool:
+        """Whether every suspected black hole is one the capture ended too soon after to judge
+        (`Finding.too_soon_s`)."""
+        return bool(self.suspected) and all(f.too_soon_s is not None for f in self.suspected)
+
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(w for c in self.captures for w in c.warnings)
@@ -331,7 +336,7 @@ class Report:
                     "large message as a backing-off timer does, but one end's underlay "
                     "capture cannot tell whether the copies arrived"
                 )
-            if self.suspected and all(f.too_soon_s is not None for f in self.suspected):
+            if self.too_soon():
                 return (
                     f"inconclusive: {plural(len(self.suspected), 'flow')} lost a full-size "
                     "packet while smaller ones got through, but the capture ends too soon "
@@ -418,7 +423,7 @@ class Report:
                 "analyze A B): their WireGuard messages are matched by counter, so each is "
                 "known delivered or lost"
             )
-        if self.suspected and all(f.too_soon_s is not None for f in self.suspected):
+        if self.too_soon():
             return (
                 "capture again for 10 s or more after the hang begins, with the client "
                 "waiting that long too (curl -m 15): a black hole shows the same packet "

@@ -50,7 +50,8 @@ enum { H_SRC, H_DST, H_MAX, N_HOSTS };
 static const char *host_names[N_HOSTS] = {"src_host", "dst_host", "host_max"};
 enum {
     S_PACKETS, S_DATA_PACKETS, S_DATA_BYTES, S_RETRANSMISSIONS, S_DUP_ACKS, S_SACK_BLOCKS,
-    S_DSACKS, S_LARGEST_IP_LEN, S_LAST_DATA_MSS_BYTES, S_MAX_HEADER_LEN, S_MAX_PAYLOAD, S_SYN_MSS, S_SYN_SEEN,
+    S_DSACKS, S_LARGEST_IP_LEN, S_LAST_DATA_MSS_BYTES, S_MAX_HEADER_LEN, S_MAX_PAYLOAD,
+    S_SYN_MSS, S_SYN_SEEN,
     S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
     S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_SKIP_START,
     S_SKIP_END, S_FIRST_FRAME,
@@ -60,7 +61,8 @@ enum {
 };
 static const char *state_names[N_STATE] = {
     "packets", "data_packets", "data_bytes", "retransmissions", "dup_acks", "sack_blocks",
-    "dsacks", "largest_ip_len", "last_data_mss_bytes", "max_header_len", "max_payload", "syn_mss", "syn_seen",
+    "dsacks", "largest_ip_len", "last_data_mss_bytes", "max_header_len", "max_payload",
+    "syn_mss", "syn_seen",
     "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
     "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "skip_start",
     "skip_end", "first_frame",
