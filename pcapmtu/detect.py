@@ -1040,6 +1040,20 @@ def could_hold_hole(
     return long_enough and largest_missing(facts, host_mss) > floor
 
 
+def _reply_stopped_at(sender: Direction, hole: Hole) -> bool:
+    """With no MSS known, whether a gap still open looks like a reply that stopped at a lost
+    packet rather than a transfer going on: its receiver reported the gap (a SACK block beyond
+    it, or the same ACK twice), no data arrived after it did, and whole segments of the largest
+    size seen would not fill it (a transfer cut after an ordinary loss sends full-size
+    segments, so it misses whole ones)."""
+    return (
+        (hole.sacked or len(hole.ack_frames) >= 2)
+        and sender.facts.last_data_ts <= hole.since_ts
+        and sender.largest_payload > 0
+        and (hole.end - hole.start) % sender.largest_payload != 0
+    )
+
+
 def _from_hole(
     sender: Direction,
     hole: Hole,
@@ -1070,9 +1084,11 @@ def _from_hole(
     if dropped <= MIN_TOO_BIG_SIZE or not 0 < hole.beyond_size < dropped:
         return None  # nothing of known, smaller size arrived after the gap: no size evidence
     if too_soon and (
-        unsized or sender.facts.last_data_mss_bytes >= _smaller_mss(peer_mss, sender.syn_mss)
+        not _reply_stopped_at(sender, hole)
+        if unsized
+        else sender.facts.last_data_mss_bytes >= _smaller_mss(peer_mss, sender.syn_mss)
     ):
-        return None  # a full-size segment arrived last: a transfer going on (or no MSS to tell)
+        return None  # a full-size segment arrived last: a transfer going on
     path = paths.get((sender.src, sender.dst))
     carried = path.latest_at_least(dropped) if path is not None else None
     if carried is not None and (carried[0] >= hole.since_ts or hole.filled_ts is not None):
@@ -1282,12 +1298,16 @@ def could_end_too_soon(
     """For a direction with data unacknowledged at the end of the capture: `_stopped_early`
     needs a segment larger than what the path delivered (`floor`), and its receiver's SACK
     blocks or duplicate ACKs, or a retransmission of that size on a path that surely
-    delivered (`delivered`); `_from_hole` judges a gap that opened too soon before the end
-    only when the MSS is known, the last data that arrived filled less of it than a full-size
-    segment, and the gap (an ACK below data sent) was still open at the end."""
+    delivered (`delivered`); `_from_hole` judges a gap (an ACK below data sent) still open at
+    the end that opened too soon before it only when the last data that arrived filled less
+    of the MSS than a full-size segment or, with no MSS known, arrived before the gap opened."""
     acked = bool(facts.sack_blocks or facts.dup_acks)
     resent = (facts.flow.src, facts.flow.dst) in delivered and _resent_above(facts, floor) > 0
     sender = facts.largest_ip_len > floor and (acked or resent)
+    if facts.gap_open_at_end is False or not facts.last_data_mss_bytes:
+        return sender
     smallest = _facts_mss(facts, host_mss)
-    receiver = facts.gap_open_at_end is not False and 0 < facts.last_data_mss_bytes < smallest
-    return sender or receiver
+    if smallest:
+        return sender or facts.last_data_mss_bytes < smallest
+    opened = facts.gap_opened_ts
+    return sender or opened is None or facts.last_data_ts <= opened

@@ -108,6 +108,7 @@ class Hole:
     since_ts: float
     since_frame: int
     ack_frames: list[int] = field(default_factory=list)  # receiver ACKs at the hole's start
+    sacked: bool = False  # one of them had a SACK block beyond it
     beyond_size: int = 0  # largest wire size of the data seen beyond the hole
     beyond_frames: list[int] = field(default_factory=list)
     beyond_ts: float | None = None  # when the first data beyond it was seen
@@ -357,6 +358,7 @@ class Direction:
             return
         facts.data_packets += 1
         facts.data_bytes += payload
+        facts.last_data_ts = seg.ts
         facts.largest_ip_len = max(facts.largest_ip_len, seg.ip_len)
         facts.last_data_mss_bytes = payload + seg.tcp_header_len - 20
         facts.max_header_len = max(facts.max_header_len, seg.ip_header_len + seg.tcp_header_len)
@@ -415,8 +417,10 @@ class Direction:
             self._deliver_cumulative(seg, path)
         self._track_hole(seg, sacked)
         hole = self.open_hole
-        if hole is not None and ack == hole.start and len(hole.ack_frames) < MAX_EVENTS_KEPT:
-            hole.ack_frames.append(seg.frame)
+        if hole is not None and ack == hole.start:
+            if len(hole.ack_frames) < MAX_EVENTS_KEPT:
+                hole.ack_frames.append(seg.frame)
+            hole.sacked = hole.sacked or any(self.seq(r) > ack for _, r in seg.sack_blocks)
 
     def _on_sack_block(
         self, left_raw: int, right_raw: int, ack: int, seg: Segment, path: PathSummary

@@ -165,6 +165,7 @@ class DirectionFacts:
     peer_syn_mss: int | None = None  # announced by its peer's latest SYN
     first_ts: float = 0.0
     last_ts: float = 0.0
+    last_data_ts: float = 0.0  # of its last segment with data (0: none)
     last_frame: int = 0
     # new data of each IP size (at most an Ethernet frame): [cumulatively acknowledged,
     # smallest payload, largest payload]
@@ -196,6 +197,10 @@ class DirectionFacts:
     # whether such a gap was still open at the end of the capture; fast pass only (None: not
     # known)
     gap_open_at_end: bool | None = field(default=None, compare=False)
+    # when its peer's cumulative ACK, below data it had sent at the end of the capture, got
+    # where it stayed (the first ACK below that data since the cumulative ACK last moved);
+    # fast pass only (None: no such ACK at the end, or not known)
+    gap_opened_ts: float | None = field(default=None, compare=False)
     # the most copies (the first and those re-sent, of any size) one of its segments had, up
     # to 1024; measured by the fast pass only (None: not known, as where the exact pass keeps
     # the segments themselves, or where the fast pass forgot some still unacknowledged)

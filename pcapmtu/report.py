@@ -337,9 +337,15 @@ class Report:
                     "capture cannot tell whether the copies arrived"
                 )
             if self.too_soon():
+                n = len(self.suspected)
+                lost = (
+                    "lost a full-size packet while smaller ones got through"
+                    if all(f.dropped_ip_len for f in self.suspected)
+                    else f"{'waits' if n == 1 else 'wait'} for bytes that never arrived while "
+                    "smaller packets got through"
+                )
                 return (
-                    f"inconclusive: {plural(len(self.suspected), 'flow')} lost a full-size "
-                    "packet while smaller ones got through, but the capture ends too soon "
+                    f"inconclusive: {plural(n, 'flow')} {lost}, but the capture ends too soon "
                     "after it to tell a black hole from a loss the sender repairs"
                 )
             if self.suspected:
@@ -424,10 +430,15 @@ class Report:
                 "known delivered or lost"
             )
         if self.too_soon():
+            again = (
+                "capture again for 10 s or more after the hang begins"
+                if all(f.dropped_ip_len for f in self.suspected)
+                else "capture again from before the client connects (its SYN tells the MSS, "
+                "and with it the size of what was lost) to 10 s or more after the hang begins"
+            )
             return (
-                "capture again for 10 s or more after the hang begins, with the client "
-                "waiting that long too (curl -m 15): a black hole shows the same packet "
-                "resent while the receiver keeps waiting for it"
+                f"{again}, with the client waiting that long too (curl -m 15): a black hole "
+                "shows the same packet resent while the receiver keeps waiting for it"
             )
         if any(f.one_direction for f in self.suspected):
             return (

@@ -233,6 +233,60 @@ def test_receiver_side_gap_at_the_end_of_a_full_size_transfer_is_not_judged() ->
     assert _run(c).verdict == "clean"
 
 
+def _late_reply(*tail: tuple[int, int], acks: int = 1, sack: bool = True) -> Report:
+    """A capture begun after the handshake (no MSS known) and stopped 1 ms after the receiver
+    reported its gap: the request, then the reply's data `tail` ((relative start, length): its
+    first bytes, 1 to the first start, never arrive), then `acks` ACKs at the gap's start."""
+    c = syn.Conversation().request(63)
+    for start, length in tail:
+        c.data(start, length)
+    top = max(start + length for start, length in tail)
+    for _ in range(acks):
+        c.ack(1, sack=[(tail[0][0], top)] if sack else ())
+    return _run(c)
+
+
+def test_a_late_capture_stopped_when_the_gap_opens_is_too_soon_to_tell() -> None:
+    """No SYN (the capture began after the connection), stopped 1 ms after the receiver
+    SACKed the reply's smaller last segment (a wrong clean once): the gap is longer than any
+    segment seen, so of unknown size; suspected, never clean."""
+    report = _late_reply((1 + BIG, SMALL))
+    assert report.verdict == "inconclusive"
+    (f,) = report.suspected
+    assert (f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == ("receiver", None, 444)
+    assert f.too_soon_s is not None and f.too_soon_s < 0.01
+    assert "never arrived while smaller packets got through" in report.summary()
+    assert "before the client connects" in (report.to_decide() or "")
+
+
+def test_a_late_capture_gap_without_a_sack_or_a_second_ack_is_not_judged() -> None:
+    """One ACK below data that arrived, with no SACK block: a receiver's ACK lagging behind
+    (a capture begun mid-stream catches one), not a report of missing bytes; a second ACK at
+    the same point is one."""
+    assert _late_reply((1 + BIG, SMALL), sack=False).verdict == "clean"
+    assert _late_reply((1 + BIG, SMALL), acks=2, sack=False).verdict == "inconclusive"
+
+
+def test_a_late_capture_gap_of_whole_segments_is_ordinary_loss() -> None:
+    """The gap is two segments as large as the largest seen: a transfer that lost two."""
+    assert _late_reply((1 + 2 * SMALL, SMALL)).verdict == "clean"
+
+
+def test_a_late_capture_with_data_after_the_gap_opened_is_a_transfer_going_on() -> None:
+    """Data kept arriving after the receiver reported the gap: the transfer was going on
+    when the capture stopped, not stopped at a lost packet."""
+    c = syn.Conversation().request(63).data(1 + BIG, SMALL)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])
+    c.data(1 + BIG + SMALL, SMALL)
+    for last_ack in (False, True):
+        if last_ack:
+            c.ack(1, sack=[(1 + BIG, 1 + BIG + 2 * SMALL)])
+        for shortlist in (True, False):  # the fast pass's shortlist and the exact rule agree
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert analyze(c.pcap(), shortlist=shortlist).verdict == "clean"
+
+
 def test_receiver_side_gap_filled_quickly_is_ordinary() -> None:
     c = syn.Conversation().handshake().data(1 + BIG, SMALL)
     c.ack(1, sack=[(1 + BIG, 1 + BIG + SMALL)])

@@ -90,8 +90,17 @@ def second_copy(name: str) -> int:
 def gap_opened(name: str) -> int:
     """At the receiver: the record of its ACK that opened the gap the lost packet left."""
     full = _analyze((SAMPLES / name).read_bytes(), name)
-    (hole,) = full.black_holes
+    (hole,) = full.black_holes or full.suspected
     return next(e.frame for e in hole.evidence if "acknowledges only up to the gap" in e.what)
+
+
+def records_between(path: Path, first: int, last: int) -> bytes:
+    """The pcap file `path` as a capture begun at record `first` (1: its first) and stopped
+    after record `last`: `tcpdump` started late and stopped early."""
+    data = path.read_bytes()
+    ends = record_ends(data)
+    start = ends[first - 2] if first > 1 else PCAP_HEADER_LEN
+    return data[:PCAP_HEADER_LEN] + data[start : ends[last - 1]]
 
 
 SENDER_SIDE = [
@@ -194,3 +203,47 @@ def test_a_healthy_transfer_stopped_anywhere_is_clean(name: str) -> None:
         assert all(f.too_soon_s is None for f in cut.findings), (k, cut.render_text())
         if any(f.facts.data_packets for f in cut.flows):
             assert cut.verdict == "clean", (k, cut.render_text())
+
+
+def test_a_capture_begun_late_and_stopped_when_the_gap_opens_is_too_soon() -> None:
+    """capture-late at the receiver (no SYN: the MSS is not known), stopped at the receiver's
+    ACK that opened the gap, under a millisecond after the reply's smaller last segment
+    arrived: a wrong clean once; suspected, of unknown size, and never clean after."""
+    name = "capture-late.proxy-wg0.pcap"
+    path = SAMPLES / name
+    k = gap_opened(name)
+    cut = _analyze(first_records(path, k), f"{name}[:{k}]")
+    assert cut.verdict == "inconclusive", cut.render_text()
+    (finding,) = cut.suspected
+    assert (finding.side, finding.dropped_ip_len) == ("receiver", None)
+    assert finding.too_soon_s is not None and finding.too_soon_s < 0.001
+    assert "before the client connects" in (cut.to_decide() or "")
+    data = path.read_bytes()
+    later = [
+        _analyze(data[:end], f"{name}[:{n}]").verdict
+        for n, end in enumerate(record_ends(data)[k:], k + 1)
+    ]
+    assert later and set(later) == {"inconclusive"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "healthy-random-loss.pcap",
+        "fixed-mtu1340.pcap",
+        "stalled-reader.pcap",
+        "outage.home-wg0.pcap",
+        "outage.proxy-wg0.pcap",
+    ],
+)
+def test_a_healthy_transfer_captured_late_and_stopped_anywhere_is_never_too_soon(name: str) -> None:
+    """The same transfers (and an outage, no size problem) as captures begun without the SYN
+    and stopped anywhere (25 starts, 40 stops each at most): a receiver's ACK lagging behind
+    the data, or a gap of whole segments missing in a transfer going on, is never judged a
+    lost packet too soon to tell."""
+    path = SAMPLES / name
+    n = len(record_ends(path.read_bytes()))
+    for first in range(2, n, max(1, n // 25)):
+        for last in range(first, n + 1, max(1, n // 40)):
+            cut = _analyze(records_between(path, first, last), f"{name}[{first}:{last}]")
+            assert all(f.too_soon_s is None for f in cut.findings), (first, last, cut.render_text())

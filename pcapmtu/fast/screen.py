@@ -203,6 +203,7 @@ class Screen:
             self.floats["first_ts"][d] = np.nan
             self.floats["zero_window_since"][d] = np.nan
             self.floats["stuck_since"][d] = np.nan
+            self.floats["gap_since"][d] = np.nan
         self.size = max(self.size, size)
 
     def _direction_ids(self, c: Columns) -> np.ndarray:
@@ -579,6 +580,7 @@ class Screen:
             stuck_ack_hole=int(st["stuck_hole"][d]) if stuck else 0,
             longest_gap_s=float(fl["longest_gap"][d]),
             gap_open_at_end=gap_open,
+            gap_opened_ts=None if np.isnan(fl["gap_since"][d]) else float(fl["gap_since"][d]),
             most_copies=(
                 (int(most_copies[d]) if most_copies[d] >= 0 else None)
                 if d < len(most_copies)

@@ -56,7 +56,7 @@ enum {
     S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_SKIP_START,
     S_SKIP_END, S_FIRST_FRAME,
     S_LAST_FRAME, S_ACK_RAW, S_ACK_ABS, S_ACK_CUM, S_ACK_WINDOW, S_STUCK_DUPS,
-    S_STUCK_HOLE, S_FIRST_TS, S_LAST_TS,
+    S_STUCK_HOLE, S_FIRST_TS, S_LAST_TS, S_LAST_DATA_TS, S_GAP_SINCE,
     S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_ACK_TS, S_STUCK_SINCE, S_FINISHED, N_STATE
 };
 static const char *state_names[N_STATE] = {
@@ -67,7 +67,7 @@ static const char *state_names[N_STATE] = {
     "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "skip_start",
     "skip_end", "first_frame",
     "last_frame", "ack_raw", "ack_abs", "ack_cum", "ack_window", "stuck_dups",
-    "stuck_hole", "first_ts", "last_ts",
+    "stuck_hole", "first_ts", "last_ts", "last_data_ts", "gap_since",
     "zero_window_since", "zero_window_s", "ack_ts", "stuck_since", "finished"};
 
 /* The IP size of the largest packet a segment's bytes can have crossed the wire in, given the
@@ -129,7 +129,8 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
     double *longest = array_of(state, "longest_gap", &gv, 0, 1, 1);
     if (longest == NULL) goto done;
     double *ts = (double *)c[C_TS], *first_ts = (double *)st[S_FIRST_TS];
-    double *last_ts = (double *)st[S_LAST_TS];
+    double *last_ts = (double *)st[S_LAST_TS], *last_data_ts = (double *)st[S_LAST_DATA_TS];
+    double *gap_since = (double *)st[S_GAP_SINCE];
     double *zero_since = (double *)st[S_ZERO_WINDOW_SINCE];
     double *zero_longest = (double *)st[S_ZERO_WINDOW_S];
     double *stuck_since = (double *)st[S_STUCK_SINCE], *ack_ts = (double *)st[S_ACK_TS];
@@ -170,6 +171,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         if (payload > 0) {
             st[S_DATA_PACKETS][d] += 1;
             st[S_DATA_BYTES][d] += payload;
+            last_data_ts[d] = ts[r];
             if (ip_len > st[S_LARGEST_IP_LEN][d]) st[S_LARGEST_IP_LEN][d] = ip_len;
             /* its payload and TCP options: what a full-size segment fills its MSS with */
             st[S_LAST_DATA_MSS_BYTES][d] = payload + c[C_TCP_HEADER_LEN][r] - 20;
@@ -292,9 +294,14 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
             }
             if (cum != NONE_SEQ && cum > top) st[S_ACKED_UNSEEN][p] = 1;
             /* an ACK below the data sent opens a gap, until a cumulative ACK reaches it */
-            if (cum != NONE_SEQ && top != NONE_SEQ && cum < top &&
-                waiting_gap(W, p, top, ts[r]) < 0) {
-                goto done;
+            if (cum != NONE_SEQ && top != NONE_SEQ && cum < top) {
+                if (waiting_gap(W, p, top, ts[r]) < 0) goto done;
+                /* since when the cumulative ACK, not moved since, stays below data sent */
+                if (cum > old_cum || old_cum == NONE_SEQ || gap_since[p] != gap_since[p]) {
+                    gap_since[p] = ts[r];
+                }
+            } else {
+                gap_since[p] = NAN;
             }
         }
     }
