@@ -176,6 +176,23 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "late-and-early",
+        "Both at once, at the receiving end (proxy wg0): the capture started after the "
+        "keep-alive connection was up (no SYN, so no MSS), and the client gave up 1.5 s after "
+        "it connected (curl -m 1.5), 1 s into the stalled response; the capture ended with it. "
+        "The 2500-byte response's first 1368 bytes never arrive, its 1132-byte rest does: too "
+        "soon to tell, and of unknown size; inconclusive, never clean.",
+        _s(
+            workload="keepalive",
+            keep_alive=(300, 2500),
+            pause_s=0.5,
+            capture_after_s=0.3,
+            timeout_s=1.5,
+            captures=("proxy-wg0",),
+        ),
+        complete=False,
+    ),
+    Sample(
         "mtu-falls",
         "The path's MTU falls mid-connection (1500 to 1400 at 1 s, a route change): a 20 kB "
         "response crosses at full size, then the next response's 1420-byte packet stalls "
