@@ -751,9 +751,13 @@ def _stopped_early(
     if ended >= config.min_hole_s:
         return None  # not resent in all that time: the sender stopped (`_from_stall` needs more)
     path = paths.get((sender.src, sender.dst))
-    if path is not None and path.latest_at_least(stall.size) is not None:
-        return None  # the path carried this size: ordinary loss, or its MTU fell (too soon)
+    carried = path.latest_at_least(stall.size) if path is not None else None
+    if carried is not None and carried[0] >= first.ts:
+        return None  # the path carried this size after it was sent: ordinary loss
+    # carried only before it, if at all: the path's MTU may have fallen in between
     evidence = _copies_evidence(stall, capture)
+    if carried is not None:
+        evidence.append(_carried_evidence(carried))
     own = sender.delivered.largest_sent_after(first.ts)
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if own is not None and sender.facts.sack_blocks:  # sent after it, SACKed while it was not
@@ -785,6 +789,7 @@ def _stopped_early(
         evidence,
         KIND_SUSPECTED,
         delivered,
+        path_fell_after=carried[0] if carried is not None else None,
         too_soon_s=round(ended, 3),
     )
 
@@ -808,15 +813,7 @@ def _after_fall(
     first = stall.copies[0]
     evidence = _copies_evidence(stall, capture)
     if carried is not None:
-        evidence.append(
-            Evidence(
-                carried[2],
-                carried[0],
-                f"a {carried[1]}-byte packet got through before it: the path carried this "
-                "size until then",
-                carried[3],
-            )
-        )
+        evidence.append(_carried_evidence(carried))
     later = path.largest_sent_after(first.ts) if path is not None else None
     # Smaller packets of this connection must get through after it: a middlebox that drops
     # one connection (it forgot its state) drops them too, while other connections pass.
@@ -864,6 +861,16 @@ def _after_fall(
     fell = carried[0] if carried is not None and kind != KIND_PATH_DOWN else None
     return _stall_finding(
         sender, stall, capture, peer_mss, evidence, kind, delivered, path_fell_after=fell
+    )
+
+
+def _carried_evidence(carried: tuple[float, int, int, str]) -> Evidence:
+    """The last packet of the stalled size the path carried before the stall."""
+    return Evidence(
+        carried[2],
+        carried[0],
+        f"a {carried[1]}-byte packet got through before it: the path carried this size until then",
+        carried[3],
     )
 
 
@@ -1292,18 +1299,42 @@ def worth_exact_pass(
     return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)
 
 
+def _could_fall_too_soon(facts: DirectionFacts, delivered: dict[Path, int]) -> bool:
+    """`_stopped_early` on a size its path carried only before the segment was sent (its MTU
+    may have fallen), which the path's surely-delivered floor hides: the lowest segment still
+    unacknowledged larger than anything its path delivered that was sent after it, and a sign
+    of its loss: smaller data of its own SACKed after it, duplicate ACKs with no SACK, or a
+    second copy the timer sent, on a path that surely delivers."""
+    low = facts.lowest_unacked
+    if low is None:  # not known (the fast pass forgot outstanding segments)
+        return bool(facts.sack_blocks or facts.dup_acks)
+    if low.ip_len <= MIN_TOO_BIG_SIZE or low.path_delivered_after >= low.ip_len:
+        return False
+    sacked = low.own_delivered_after > 0 and facts.sack_blocks > 0
+    dup_acks = facts.dup_acks > 0 and not facts.sack_blocks
+    timer = (
+        (low.resent_after_s or 0.0) >= MIN_RTO_S
+        and (facts.flow.src, facts.flow.dst) in delivered
+        and low.path_delivered_after > 0
+    )
+    return sacked or dup_acks or timer
+
+
 def could_end_too_soon(
     facts: DirectionFacts, delivered: dict[Path, int], floor: int, host_mss: HostMss
 ) -> bool:
     """For a direction with data unacknowledged at the end of the capture: `_stopped_early`
     needs a segment larger than what the path delivered (`floor`), and its receiver's SACK
     blocks or duplicate ACKs, or a retransmission of that size on a path that surely
-    delivered (`delivered`); `_from_hole` judges a gap (an ACK below data sent) still open at
+    delivered (`delivered`), or one larger than what the path delivered after it was sent
+    (`_could_fall_too_soon`); `_from_hole` judges a gap (an ACK below data sent) still open at
     the end that opened too soon before it only when the last data that arrived filled less
     of the MSS than a full-size segment or, with no MSS known, arrived before the gap opened."""
     acked = bool(facts.sack_blocks or facts.dup_acks)
     resent = (facts.flow.src, facts.flow.dst) in delivered and _resent_above(facts, floor) > 0
-    sender = facts.largest_ip_len > floor and (acked or resent)
+    sender = (facts.largest_ip_len > floor and (acked or resent)) or _could_fall_too_soon(
+        facts, delivered
+    )
     if facts.gap_open_at_end is False or not facts.last_data_mss_bytes:
         return sender
     smallest = _facts_mss(facts, host_mss)

@@ -135,6 +135,19 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class LowestUnacked:
+    """A direction's lowest segment with data still unacknowledged at the end of the capture,
+    as the fast pass saw it: its IP size (0: no such segment), how long after its first copy
+    its second was sent (None: sent once), and the largest packet sent after its first copy
+    that the direction itself, and its path (src -> dst), delivered (0: none)."""
+
+    ip_len: int
+    resent_after_s: float | None
+    own_delivered_after: int
+    path_delivered_after: int
+
+
 @dataclass(slots=True)
 class DirectionFacts:
     """What one direction of one flow did, in policy-neutral terms: counts, sizes, times.
@@ -205,6 +218,9 @@ class DirectionFacts:
     # to 1024; measured by the fast pass only (None: not known, as where the exact pass keeps
     # the segments themselves, or where the fast pass forgot some still unacknowledged)
     most_copies: int | None = field(default=None, compare=False)
+    # its lowest segment still unacknowledged at the end; fast pass only (None: not known, as
+    # where the exact pass keeps the segments themselves, or where the fast pass forgot some)
+    lowest_unacked: LowestUnacked | None = field(default=None, compare=False)
 
 
 def is_number(text: str) -> bool:

@@ -233,6 +233,30 @@ def test_receiver_side_gap_at_the_end_of_a_full_size_transfer_is_not_judged() ->
     assert _run(c).verdict == "clean"
 
 
+def _after_a_fall(then: int) -> Report:
+    """SYNTHETIC: a 1420-byte packet delivered, then (the path's MTU fell) the next one lost
+    while a 444-byte one sent after it is SACKed, and one more sent after it of `then` bytes'
+    payload SACKed too; the capture stops 1 ms later."""
+    c = syn.Conversation().handshake().data(1, BIG).ack(1 + BIG)
+    c.at(1).data(1 + BIG, BIG).data(1 + 2 * BIG, SMALL).data(1 + 2 * BIG + SMALL, then)
+    c.ack(1 + BIG, sack=[(1 + 2 * BIG, 1 + 2 * BIG + SMALL + then)])
+    return _run(c)
+
+
+def test_a_loss_of_a_size_the_path_carried_before_is_too_soon_to_tell() -> None:
+    """Only smaller packets got through after it: the path's MTU may have fallen; the capture
+    ends too soon after the loss to tell (a wrong clean once)."""
+    f = _too_soon(_after_a_fall(then=SMALL), "sender")
+    assert f.path_fell_after is not None and f.path_fell_after < f.first_ts
+
+
+def test_a_loss_of_a_size_the_path_carried_after_it_is_ordinary() -> None:
+    """A full-size packet sent after the lost one got through: the path still carries the
+    size, an ordinary loss."""
+    report = _after_a_fall(then=BIG)
+    assert report.verdict == "clean" and not report.findings
+
+
 def _late_reply(*tail: tuple[int, int], acks: int = 1, sack: bool = True) -> Report:
     """A capture begun after the handshake (no MSS known) and stopped 1 ms after the receiver
     reported its gap: the request, then the reply's data `tail` ((relative start, length): its

@@ -19,7 +19,8 @@ from pcapmtu import analyze, detect
 from pcapmtu.analysis import DEFAULT_CONFIG, _first_pass, _Input
 from pcapmtu.detect import DetectConfig
 from pcapmtu.errors import CaptureError
-from pcapmtu.model import DirectionFacts
+from pcapmtu.fast.screen import _LaterSizes
+from pcapmtu.model import DirectionFacts, LowestUnacked
 from tests import synthetic as syn
 from tests.conftest import REPO, SAMPLES, require_fast_pass
 from tests.test_detect import timer_resend
@@ -229,6 +230,42 @@ def test_most_copies_is_not_known_once_segments_were_forgotten(tmp_path: Path) -
     path.write_bytes(syn.one_way(262_200))
     (sender,) = [f for f in _facts(path, exact=False) or [] if f.data_packets]
     assert sender.data_packets == 262_200 and sender.most_copies is None
+    assert sender.lowest_unacked is None  # its lowest segment was forgotten too
+
+
+def test_the_lowest_segment_unacknowledged_and_what_got_through_after_it() -> None:
+    """SYNTHETIC: a 1420-byte packet delivered, then one lost, re-sent 0.3 s later, while a
+    444-byte one sent after it is SACKed (`DirectionFacts.lowest_unacked`, what the shortlist
+    asks of a loss on a size the path carried before)."""
+    require_fast_pass()
+    c = syn.Conversation().handshake().data(1, 1368).ack(1369)
+    c.at(1).data(1369, 1368).data(2737, 392).ack(1369, sack=[(2737, 3129)])
+    c.at(1.3).data(1369, 1368)
+    facts = {f.flow.sport: f for f in _facts(c.pcap(), exact=False) or []}
+    low = facts[80].lowest_unacked
+    assert low is not None
+    assert (low.ip_len, low.own_delivered_after, low.path_delivered_after) == (1420, 444, 444)
+    assert low.resent_after_s is not None and abs(low.resent_after_s - 0.3) < 0.001
+    assert facts[5000].lowest_unacked == LowestUnacked(0, None, 0, 0)  # all of it acknowledged
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_the_largest_size_sent_after_a_time_is_the_path_summarys(path: Path) -> None:
+    """`screen._LaterSizes` answers `PathSummary.largest_sent_after` by bisection: the same
+    answer at every send time a path holds, and just before and after each."""
+    require_fast_pass()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            paths = _first_pass(_Input(path, None, path), None, False, None).paths
+        except CaptureError:
+            return
+    for summary in paths.values():
+        later = _LaterSizes(summary)
+        for ts, _frame, _capture in summary.delivered.values():
+            for at in (ts - 1e-6, ts, ts + 1e-6):
+                expected = summary.largest_sent_after(at)
+                assert later.largest_after(at) == (expected[0] if expected else 0)
 
 
 def test_most_copies_is_never_below_what_the_exact_pass_counts(

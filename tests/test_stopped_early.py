@@ -113,6 +113,7 @@ SENDER_SIDE = [
     "ssh.pcap",
     "tls.home-wg0.pcap",
     "mtu-probing.pcap",
+    "mtu-falls.home-wg0.pcap",
 ]
 RECEIVER_SIDE = ["incident.proxy-wg0.pcap", "tls.proxy-wg0.pcap", "mtu-falls.proxy-wg0.pcap"]
 # only full-size segments sent, no SACK: smaller packets of other connections got through
@@ -247,3 +248,19 @@ def test_a_healthy_transfer_captured_late_and_stopped_anywhere_is_never_too_soon
         for last in range(first, n + 1, max(1, n // 40)):
             cut = _analyze(records_between(path, first, last), f"{name}[{first}:{last}]")
             assert all(f.too_soon_s is None for f in cut.findings), (first, last, cut.render_text())
+
+
+def test_a_capture_stopped_when_the_loss_shows_after_the_path_mtu_fell() -> None:
+    """mtu-falls at the sender: the path carried 1420-byte packets until the fall, then the
+    next response's one is lost while its 444-byte tail is SACKed. Stopped at that SACK or at
+    the fast retransmit (a wrong clean once: a size the path had carried was never judged too
+    soon): suspected, with the time the path last carried the size."""
+    name = "mtu-falls.home-wg0.pcap"
+    path = SAMPLES / name
+    full = _analyze(path.read_bytes(), name)
+    k = first_ack_of_the_loss(name)
+    for last in (k, k + 1):
+        cut = _analyze(first_records(path, last), f"{name}[:{last}]")
+        _assert_too_soon(cut, "sender", full)
+        assert cut.suspected[0].path_fell_after == full.black_holes[0].path_fell_after
+        assert "The path carried 1420-byte packets until" in cut.render_text()

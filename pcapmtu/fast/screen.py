@@ -34,6 +34,7 @@ from pcapmtu.model import (
     DirectionFacts,
     FlowKey,
     Forgotten,
+    LowestUnacked,
 )
 
 NONE = -(1 << 42)  # "no value yet" for sequence-space numbers (all kept within +-2^42)
@@ -55,6 +56,7 @@ NATIVE_COLUMNS = (
     "sack_left",
     "sack_right",
 )
+_NONE_UNACKED = LowestUnacked(0, None, 0, 0)  # no segment with data left unacknowledged
 LIVE_LIMIT = 1 << 16  # directions kept before flows without data are forgotten (`Screen.evict`)
 HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_forget_hosts`)
 
@@ -508,8 +510,10 @@ class Screen:
             resent.setdefault(d, {})[size] = entry
         most = np.frombuffer(native.deliveries_most_copies(self.deliveries), dtype=np.int64)
         open_gaps = set(gap_dirs.tolist())
+        paths = self._paths()
+        lowest = self._lowest_unacked(paths)
         directions = [
-            self._facts(d, new_data.get(d, {}), resent.get(d, {}), most, d in open_gaps)
+            self._facts(d, new_data.get(d, {}), resent.get(d, {}), most, d in open_gaps, lowest)
             for a in self.flow_first
             for d in (a, self.info[a].peer)
             if d >= 0
@@ -519,9 +523,40 @@ class Screen:
             directions,
             self.host_mss,
             self.forgotten,
-            self._paths(),
+            paths,
             self.host_syns,
         )
+
+    def _lowest_unacked(
+        self, paths: dict[tuple[bytes, bytes], PathSummary]
+    ) -> dict[int, LowestUnacked | None]:
+        """Per direction: its lowest segment with data still unacknowledged
+        (`DirectionFacts.lowest_unacked`; None: not known, it forgot outstanding segments)."""
+        raw_sizes, raw_first, raw_second = native.deliveries_lowest(self.deliveries)
+        sizes = np.frombuffer(raw_sizes, dtype=np.int64)
+        first = np.frombuffer(raw_first, dtype=np.float64)
+        second = np.frombuffer(raw_second, dtype=np.float64)
+        raw = native.deliveries_sizes(self.deliveries)
+        dirs, delivered = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 1))
+        sent_ts = np.frombuffer(raw[4], dtype=np.float64)
+        # what each direction delivered that was sent after its lowest segment's first copy
+        own = np.zeros(len(sizes), dtype=np.int64)
+        after = (sizes[dirs] > 0) & (sent_ts > first[dirs])
+        np.maximum.at(own, dirs[after], delivered[after])
+        later = {key: _LaterSizes(path) for key, path in paths.items()}
+        found: dict[int, LowestUnacked | None] = {}
+        for d in np.flatnonzero(sizes != 0).tolist():
+            if sizes[d] < 0:
+                found[d] = None
+                continue
+            who = self.keys[d]
+            found[d] = LowestUnacked(
+                int(sizes[d]),
+                None if np.isnan(second[d]) else float(second[d] - first[d]),
+                int(own[d]),
+                later[(who.src, who.dst)].largest_after(float(first[d])),
+            )
+        return found
 
     def _paths(self) -> dict[tuple[bytes, bytes], PathSummary]:
         """Per path, what its directions delivered (by size: the latest send time, its frame),
@@ -547,6 +582,7 @@ class Screen:
         resent: dict[int, list[int]],
         most_copies: np.ndarray,
         gap_open: bool,
+        lowest: dict[int, LowestUnacked | None],
     ) -> DirectionFacts:
         st, fl = self.ints, self.floats
         info = self.info[d]
@@ -586,7 +622,26 @@ class Screen:
                 if d < len(most_copies)
                 else 0
             ),
+            lowest_unacked=lowest.get(d, _NONE_UNACKED),
         )
+
+
+class _LaterSizes:
+    """A path's delivered sizes by send time, to ask the largest sent after a time quickly
+    (`PathSummary.largest_sent_after`, for many times)."""
+
+    def __init__(self, path: PathSummary) -> None:
+        ts = np.array([t for t, _, _ in path.delivered.values()], dtype=np.float64)
+        sizes = np.array(list(path.delivered), dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
+        self.ts = ts[order]
+        # the largest size sent at or after each position
+        self.most = np.maximum.accumulate(sizes[order][::-1])[::-1] if len(sizes) else sizes
+
+    def largest_after(self, ts: float) -> int:
+        """The largest size delivered that was sent after `ts` (0: none)."""
+        at = int(np.searchsorted(self.ts, ts, side="right"))
+        return int(self.most[at]) if at < len(self.most) else 0
 
 
 def _grown(values: np.ndarray, capacity: int) -> np.ndarray:

@@ -16,6 +16,8 @@
  * than COPY_LIMIT times keeps its first copies and its latest. */
 #include "native.h"
 
+#include <math.h>
+
 #define OUT_LIMIT (1 << 18)
 #define OUT_ROOM (OUT_LIMIT + OUT_LIMIT / 8) /* room for them: a slide moves them at most every
                                                OUT_LIMIT / 8 segments sent */
@@ -376,5 +378,44 @@ PyObject *deliveries_most_copies(PyObject *self, PyObject *args) {
     if (result == NULL) return NULL;
     int64_t *most = (int64_t *)PyBytes_AS_STRING(result);
     for (int64_t k = 0; k < D->n_dirs; k++) most[k] = D->dirs[k].most_copies;
+    return result;
+}
+
+
+/* deliveries_lowest(capsule) -> (sizes, first, second): per direction, its lowest outstanding
+ * segment with data: its IP size (int64; 0: none, -1: not known, outstanding segments were
+ * forgotten), the time of its first copy and of its second (float64; NaN: none). */
+PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
+    PyObject *capsule;
+    if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
+    Deliveries *D = deliveries_of(capsule);
+    if (D == NULL) return NULL;
+    int64_t n = D->n_dirs;
+    int64_t *sizes = PyMem_Malloc(8 * (size_t)(n + 1));
+    double *first = PyMem_Malloc(8 * (size_t)(n + 1)), *second = PyMem_Malloc(8 * (size_t)(n + 1));
+    PyObject *result = NULL;
+    if (sizes == NULL || first == NULL || second == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        Dir *d = &D->dirs[k];
+        sizes[k] = d->most_copies < 0 ? -1 : 0;
+        first[k] = second[k] = NAN;
+        for (int64_t j = 0; sizes[k] == 0 && j < d->n; j++) {
+            Sent *s = &d->out[d->head + j];
+            if (s->data) {
+                sizes[k] = s->size;
+                first[k] = s->first.ts;
+                if (s->n > 1) second[k] = s->more[0].ts;
+            }
+        }
+    }
+    result = Py_BuildValue("(y#y#y#)", (char *)sizes, n * 8, (char *)first, n * 8,
+                           (char *)second, n * 8);
+done:
+    PyMem_Free(sizes);
+    PyMem_Free(first);
+    PyMem_Free(second);
     return result;
 }

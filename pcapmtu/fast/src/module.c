@@ -10,6 +10,7 @@ static PyMethodDef methods[] = {
     {"deliveries_compact", deliveries_compact, METH_VARARGS, "Directions renumbered."},
     {"deliveries_sizes", deliveries_sizes, METH_VARARGS, "Delivered sizes per direction."},
     {"deliveries_most_copies", deliveries_most_copies, METH_VARARGS, "Most copies of a segment."},
+    {"deliveries_lowest", deliveries_lowest, METH_VARARGS, "Lowest outstanding segment."},
     {"waiting_new", waiting_new, METH_NOARGS, "What waits for a cumulative ACK: state."},
     {"waiting_compact", waiting_compact, METH_VARARGS, "Directions renumbered."},
     {"waiting_gaps", waiting_gaps, METH_VARARGS, "The gaps still open."},

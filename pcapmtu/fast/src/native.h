@@ -42,6 +42,7 @@ PyObject *deliveries_new(PyObject *self, PyObject *unused);
 PyObject *deliveries_compact(PyObject *self, PyObject *args);
 PyObject *deliveries_sizes(PyObject *self, PyObject *args);
 PyObject *deliveries_most_copies(PyObject *self, PyObject *args);
+PyObject *deliveries_lowest(PyObject *self, PyObject *args);
 
 /* dirs.c: an array of per-direction items (item_size bytes each, *n of them): room for
  * direction d, new items zeroed (0, or -1 with MemoryError set); and renumbered by the fast
