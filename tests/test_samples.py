@@ -70,7 +70,10 @@ def test_black_holes_were_made_by_the_path_and_healthy_runs_by_nothing_else() ->
         elif data["scenario"]["workload"] == "stalled-reader":
             assert too_big == 0, f"{name}: the client stopped reading; nothing was too big"
         elif not data["outcome"]["complete"]:
-            assert too_big >= 3, f"{name}: incomplete, yet the path dropped only {too_big}"
+            # a client that gave up early (stopped-early) saw fewer copies resent, never none
+            early = data["scenario"]["timeout_s"] < samples.BLACK_HOLE_TIMEOUT_S
+            least = 1 if early else 3
+            assert too_big >= least, f"{name}: incomplete, yet the path dropped only {too_big}"
         for capture in data["captures"]:
             assert capture["packets_dropped_by_kernel"] == 0, name
         assert data["warnings"] == [], name

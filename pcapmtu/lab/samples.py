@@ -210,6 +210,25 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "falls-stopped-early",
+        "mtu-falls stopped early, at the sender (home wg0): the path carried 1420-byte "
+        "packets until its MTU fell, and the client gave up 0.15 s after its next request "
+        "(curl -m), the capture with it: the 1420-byte packet was sent twice, its 444-byte "
+        "tail SACKed. Too soon to tell: inconclusive, never clean.",
+        _s(
+            path_mtu=1500,
+            workload="keepalive",
+            keep_alive=(20_000, 1760),
+            pause_s=2.0,
+            path_event="mtu",
+            event_at_s=1.0,
+            event_path_mtu=1400,
+            timeout_s=2.15,
+            captures=("home-wg0",),
+        ),
+        complete=False,
+    ),
+    Sample(
         "outage",
         "Not an MTU problem: the path stops carrying anything at 1 s (the first router drops "
         "everything). A 20 kB response crosses, then the client's next request (115 bytes) is "
