@@ -742,9 +742,12 @@ def _stopped_early(
     capture stopped right after the hang began)."""
     if stall.delivered_ts is not None or stall.smaller or stall.size <= MIN_TOO_BIG_SIZE:
         return None
-    if peer_mss is None or stall.end - stall.start != segment_payload(sender, peer_mss):
-        # not a full-size segment, nothing says the size matters; or more than one (a GSO or
-        # GRO super-packet), of a size no packet had; or no MSS to tell
+    full = segment_payload(sender, peer_mss) if peer_mss is not None else 0
+    if not full or not (
+        stall.end - stall.start == full or any(c.payload_len == full for c in stall.copies)
+    ):
+        # not a full-size segment, nothing says the size matters; or a GSO or GRO
+        # super-packet never sent as one full-size packet, of a size no packet had; or no MSS
         return None
     first = stall.copies[0]
     ended = ended_at.at - first.ts
@@ -766,7 +769,9 @@ def _stopped_early(
     elif dup_acks and 0 < stall.beyond_size < stall.size:
         delivered = stall.beyond_size
         evidence.append(_dup_acks_evidence(stall, dup_acks, capture))
-    elif (later := _after_timer(stall, path, ended_at)) is not None:
+    elif carried is None and (later := _after_timer(stall, path, ended_at)) is not None:
+        # on a path never seen to carry its size: a smaller packet of any connection will do;
+        # after a fall, only this connection's tell it from a middlebox dropping it alone
         delivered = later[0]
         evidence.append(_sent_after_evidence(later))
     else:
@@ -1299,25 +1304,19 @@ def worth_exact_pass(
     return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)
 
 
-def _could_fall_too_soon(facts: DirectionFacts, delivered: dict[Path, int]) -> bool:
+def _could_fall_too_soon(facts: DirectionFacts) -> bool:
     """`_stopped_early` on a size its path carried only before the segment was sent (its MTU
     may have fallen), which the path's surely-delivered floor hides: the lowest segment still
     unacknowledged larger than anything its path delivered that was sent after it, and a sign
-    of its loss: smaller data of its own SACKed after it, duplicate ACKs with no SACK, or a
-    second copy the timer sent, on a path that surely delivers."""
+    of its loss from its own connection: smaller data of its own SACKed after it, or
+    duplicate ACKs with no SACK."""
     low = facts.lowest_unacked
     if low is None:  # not known (the fast pass forgot outstanding segments)
         return bool(facts.sack_blocks or facts.dup_acks)
     if low.ip_len <= MIN_TOO_BIG_SIZE or low.path_delivered_after >= low.ip_len:
         return False
     sacked = low.own_delivered_after > 0 and facts.sack_blocks > 0
-    dup_acks = facts.dup_acks > 0 and not facts.sack_blocks
-    timer = (
-        (low.resent_after_s or 0.0) >= MIN_RTO_S
-        and (facts.flow.src, facts.flow.dst) in delivered
-        and low.path_delivered_after > 0
-    )
-    return sacked or dup_acks or timer
+    return sacked or (facts.dup_acks > 0 and not facts.sack_blocks)
 
 
 def could_end_too_soon(
@@ -1332,9 +1331,7 @@ def could_end_too_soon(
     of the MSS than a full-size segment or, with no MSS known, arrived before the gap opened."""
     acked = bool(facts.sack_blocks or facts.dup_acks)
     resent = (facts.flow.src, facts.flow.dst) in delivered and _resent_above(facts, floor) > 0
-    sender = (facts.largest_ip_len > floor and (acked or resent)) or _could_fall_too_soon(
-        facts, delivered
-    )
+    sender = (facts.largest_ip_len > floor and (acked or resent)) or _could_fall_too_soon(facts)
     if facts.gap_open_at_end is False or not facts.last_data_mss_bytes:
         return sender
     smallest = _facts_mss(facts, host_mss)

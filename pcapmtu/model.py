@@ -138,12 +138,11 @@ class CaptureInfo:
 @dataclass(frozen=True, slots=True)
 class LowestUnacked:
     """A direction's lowest segment with data still unacknowledged at the end of the capture,
-    as the fast pass saw it: its IP size (0: no such segment), how long after its first copy
-    its second was sent (None: sent once), and the largest packet sent after its first copy
-    that the direction itself, and its path (src -> dst), delivered (0: none)."""
+    as the fast pass saw it: its IP size (0: no such segment), and the largest packet sent
+    after its first copy that the direction itself, and its path (src -> dst), delivered (0:
+    none)."""
 
     ip_len: int
-    resent_after_s: float | None
     own_delivered_after: int
     path_delivered_after: int
 

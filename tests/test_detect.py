@@ -151,6 +151,17 @@ def test_a_super_packet_sent_once_is_not_judged_too_soon() -> None:
     assert _run(c).verdict == "clean"
 
 
+def test_a_super_packet_resent_as_a_full_size_segment_is_too_soon_to_tell() -> None:
+    """The same super-packet, its first MSS then resent alone (a fast retransmit): that copy
+    was one full-size packet, lost like the super-packet's; too soon to tell (a wrong clean
+    once: no-tunnel and vxlan stopped there)."""
+    c = syn.Conversation().handshake().data(1, 2 * BIG).data(1 + 2 * BIG, SMALL)
+    c.ack(1, sack=[(1 + 2 * BIG, 1 + 2 * BIG + SMALL)])
+    c.data(1, BIG)
+    f = _too_soon(_run(c), "sender")
+    assert f.transmissions == 2
+
+
 def test_retransmitted_once_then_acked_is_ordinary_loss() -> None:
     c = _incident(copies=2).at(1).ack(1 + BIG + SMALL)
     assert _run(c).findings == ()

@@ -118,6 +118,8 @@ SENDER_SIDE = [
 RECEIVER_SIDE = ["incident.proxy-wg0.pcap", "tls.proxy-wg0.pcap", "mtu-falls.proxy-wg0.pcap"]
 # only full-size segments sent, no SACK: smaller packets of other connections got through
 TIMER_ONLY = ["many-flows.pcap", "mss-clamped-service.pcap"]
+# the lost bytes first sent in a GSO super-packet, then resent as one full-size segment
+SUPER_PACKET = ["no-tunnel.pcap", "vxlan.home-vxlan0.pcap", "vxlan.home-underlay.pcap"]
 
 
 def _assert_too_soon(cut: Report, side: str, full: Report) -> None:
@@ -156,6 +158,18 @@ def test_a_capture_stopped_at_the_first_timer_resend_is_too_soon(name: str) -> N
     assert cut.suspected[0].transmissions == 2
 
 
+@pytest.mark.parametrize("name", SUPER_PACKET)
+def test_a_super_packet_stopped_at_its_full_size_resend_is_too_soon(name: str) -> None:
+    """Stopped at the resend of the super-packet's first MSS alone: that copy was one
+    full-size packet, and a smaller one sent after the super-packet got through."""
+    path = SAMPLES / name
+    k = second_copy(name)
+    full = _analyze(path.read_bytes(), name)
+    cut = _analyze(first_records(path, k), f"{name}[:{k}]")
+    _assert_too_soon(cut, "sender", full)
+    assert cut.suspected[0].transmissions == 2
+
+
 @pytest.mark.parametrize("name", RECEIVER_SIDE)
 def test_a_receiver_side_capture_stopped_when_the_gap_opens_is_too_soon(name: str) -> None:
     """Stopped at the receiver's ACK that opened the gap: it was open under a millisecond when
@@ -171,9 +185,9 @@ def test_a_receiver_side_capture_stopped_when_the_gap_opens_is_too_soon(name: st
 @pytest.mark.parametrize(
     ("name", "first"),
     [(n, first_ack_of_the_loss) for n in SENDER_SIDE]
-    + [(n, second_copy) for n in TIMER_ONLY]
+    + [(n, second_copy) for n in TIMER_ONLY + SUPER_PACKET]
     + [(n, gap_opened) for n in RECEIVER_SIDE],
-    ids=SENDER_SIDE + TIMER_ONLY + RECEIVER_SIDE,
+    ids=SENDER_SIDE + TIMER_ONLY + SUPER_PACKET + RECEIVER_SIDE,
 )
 def test_once_the_loss_shows_no_longer_capture_is_clean(name: str, first: object) -> None:
     """Every prefix from the moment the loss shows to the whole capture: inconclusive while

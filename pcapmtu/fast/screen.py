@@ -56,7 +56,7 @@ NATIVE_COLUMNS = (
     "sack_left",
     "sack_right",
 )
-_NONE_UNACKED = LowestUnacked(0, None, 0, 0)  # no segment with data left unacknowledged
+_NONE_UNACKED = LowestUnacked(0, 0, 0)  # no segment with data left unacknowledged
 LIVE_LIMIT = 1 << 16  # directions kept before flows without data are forgotten (`Screen.evict`)
 HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_forget_hosts`)
 
@@ -532,10 +532,9 @@ class Screen:
     ) -> dict[int, LowestUnacked | None]:
         """Per direction: its lowest segment with data still unacknowledged
         (`DirectionFacts.lowest_unacked`; None: not known, it forgot outstanding segments)."""
-        raw_sizes, raw_first, raw_second = native.deliveries_lowest(self.deliveries)
+        raw_sizes, raw_first = native.deliveries_lowest(self.deliveries)
         sizes = np.frombuffer(raw_sizes, dtype=np.int64)
         first = np.frombuffer(raw_first, dtype=np.float64)
-        second = np.frombuffer(raw_second, dtype=np.float64)
         raw = native.deliveries_sizes(self.deliveries)
         dirs, delivered = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 1))
         sent_ts = np.frombuffer(raw[4], dtype=np.float64)
@@ -552,7 +551,6 @@ class Screen:
             who = self.keys[d]
             found[d] = LowestUnacked(
                 int(sizes[d]),
-                None if np.isnan(second[d]) else float(second[d] - first[d]),
                 int(own[d]),
                 later[(who.src, who.dst)].largest_after(float(first[d])),
             )

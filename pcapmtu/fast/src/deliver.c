@@ -382,9 +382,9 @@ PyObject *deliveries_most_copies(PyObject *self, PyObject *args) {
 }
 
 
-/* deliveries_lowest(capsule) -> (sizes, first, second): per direction, its lowest outstanding
- * segment with data: its IP size (int64; 0: none, -1: not known, outstanding segments were
- * forgotten), the time of its first copy and of its second (float64; NaN: none). */
+/* deliveries_lowest(capsule) -> (sizes, first): per direction, its lowest outstanding segment
+ * with data: its IP size (int64; 0: none, -1: not known, outstanding segments were
+ * forgotten) and the time of its first copy (float64; NaN: none). */
 PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
     PyObject *capsule;
     if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
@@ -392,30 +392,27 @@ PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
     if (D == NULL) return NULL;
     int64_t n = D->n_dirs;
     int64_t *sizes = PyMem_Malloc(8 * (size_t)(n + 1));
-    double *first = PyMem_Malloc(8 * (size_t)(n + 1)), *second = PyMem_Malloc(8 * (size_t)(n + 1));
+    double *first = PyMem_Malloc(8 * (size_t)(n + 1));
     PyObject *result = NULL;
-    if (sizes == NULL || first == NULL || second == NULL) {
+    if (sizes == NULL || first == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     for (int64_t k = 0; k < n; k++) {
         Dir *d = &D->dirs[k];
         sizes[k] = d->most_copies < 0 ? -1 : 0;
-        first[k] = second[k] = NAN;
+        first[k] = NAN;
         for (int64_t j = 0; sizes[k] == 0 && j < d->n; j++) {
             Sent *s = &d->out[d->head + j];
             if (s->data) {
                 sizes[k] = s->size;
                 first[k] = s->first.ts;
-                if (s->n > 1) second[k] = s->more[0].ts;
             }
         }
     }
-    result = Py_BuildValue("(y#y#y#)", (char *)sizes, n * 8, (char *)first, n * 8,
-                           (char *)second, n * 8);
+    result = Py_BuildValue("(y#y#)", (char *)sizes, n * 8, (char *)first, n * 8);
 done:
     PyMem_Free(sizes);
     PyMem_Free(first);
-    PyMem_Free(second);
     return result;
 }
