@@ -742,12 +742,12 @@ def _stopped_early(
     capture stopped right after the hang began)."""
     if stall.delivered_ts is not None or stall.smaller or stall.size <= MIN_TOO_BIG_SIZE:
         return None
-    full = segment_payload(sender, peer_mss) if peer_mss is not None else 0
+    full = segment_payload(sender, peer_mss)  # with no MSS known: the largest payload seen
     if not full or not (
         stall.end - stall.start == full or any(c.payload_len == full for c in stall.copies)
     ):
         # not a full-size segment, nothing says the size matters; or a GSO or GRO
-        # super-packet never sent as one full-size packet, of a size no packet had; or no MSS
+        # super-packet never sent as one full-size packet, of a size no packet had
         return None
     first = stall.copies[0]
     ended = ended_at.at - first.ts
@@ -761,6 +761,8 @@ def _stopped_early(
     evidence = _copies_evidence(stall, capture)
     if carried is not None:
         evidence.append(_carried_evidence(carried))
+    if peer_mss is None and sender.syn_mss is None:
+        evidence.append(_taken_as_full_size(stall, full, capture))
     own = sender.delivered.largest_sent_after(first.ts)
     dup_acks = sender.dup_acks_at.get(stall.start, 0)
     if own is not None and sender.facts.sack_blocks:  # sent after it, SACKed while it was not
@@ -970,16 +972,18 @@ def _full_size(
         return payload >= segment_payload(sender, peer_mss)
     if payload < sender.largest_payload or not backing_off(stall.copies):
         return False
-    evidence.append(
-        Evidence(
-            stall.copies[0].frame,
-            None,
-            f"no SYN in the capture: the MSS is not known; {payload} bytes, its largest "
-            "segment, taken as full-size",
-            capture,
-        )
-    )
+    evidence.append(_taken_as_full_size(stall, payload, capture))
     return True
+
+
+def _taken_as_full_size(stall: Stall, payload: int, capture: str) -> Evidence:
+    return Evidence(
+        stall.copies[0].frame,
+        None,
+        f"no SYN in the capture: the MSS is not known; {payload} bytes, its largest segment, "
+        "taken as full-size",
+        capture,
+    )
 
 
 def backing_off(copies: list[Copy]) -> bool:

@@ -114,6 +114,7 @@ SENDER_SIDE = [
     "tls.home-wg0.pcap",
     "mtu-probing.pcap",
     "mtu-falls.home-wg0.pcap",
+    "capture-late.home-wg0.pcap",  # no SYN: its largest segment taken as full-size
 ]
 RECEIVER_SIDE = ["incident.proxy-wg0.pcap", "tls.proxy-wg0.pcap", "mtu-falls.proxy-wg0.pcap"]
 # only full-size segments sent, no SACK: smaller packets of other connections got through
