@@ -733,13 +733,16 @@ def _stopped_early(
     peer_mss: int | None,
     config: DetectConfig,
 ) -> Finding | None:
-    """A full-size segment still unacknowledged when the capture ends, sent fewer times than
-    `_from_stall` needs, on a path never seen to carry its size, while smaller packets sent
-    after it got through: its receiver SACKed them (or sent duplicate ACKs for them); or, once
-    the retransmission timer resent it (no ACK for it within the minimum RTO), smaller packets
-    of any connection on a path that surely delivers. Lost: the capture stopped too soon to
-    tell a black hole from a loss the next copy repairs, so it is suspected, never clean (a
-    capture stopped right after the hang began)."""
+    """A full-size segment still unacknowledged when the capture ends (with no MSS known, the
+    largest the sender sent; a super-packet once a copy of it was one full-size segment), sent
+    fewer times than `_from_stall` needs, on a path not seen to carry its size after it was
+    sent, while smaller packets sent after it got through: its receiver SACKed them (or sent
+    duplicate ACKs for them); or, on a path never seen to carry its size, once the
+    retransmission timer resent it (no ACK for it within the minimum RTO), smaller packets of
+    any connection on a path that surely delivers. Lost: the capture stopped too soon to tell
+    a black hole from a loss the next copy repairs, so it is suspected, never clean (a capture
+    stopped right after the hang began); on a path that carried its size before, with the
+    time it last did (its MTU may have fallen)."""
     if stall.delivered_ts is not None or stall.smaller or stall.size <= MIN_TOO_BIG_SIZE:
         return None
     full = segment_payload(sender, peer_mss)  # with no MSS known: the largest payload seen
@@ -977,6 +980,7 @@ def _full_size(
 
 
 def _taken_as_full_size(stall: Stall, payload: int, capture: str) -> Evidence:
+    """With no SYN in the capture: the stalled segment, the largest seen, counts as full."""
     return Evidence(
         stall.copies[0].frame,
         None,
