@@ -760,6 +760,10 @@ def _stopped_early(
     carried = path.latest_at_least(stall.size) if path is not None else None
     if carried is not None and carried[0] >= first.ts:
         return None  # the path carried this size after it was sent: ordinary loss
+    if carried is not None and stall.beyond_size >= stall.size:
+        # a transfer going on at this size, its later segments still in flight: their fate
+        # tells ordinary loss from a fall, and the capture ended before it showed
+        return None
     # carried only before it, if at all: the path's MTU may have fallen in between
     evidence = _copies_evidence(stall, capture)
     if carried is not None:

@@ -19,8 +19,9 @@ TIMEOUT_S = 4.0  # long enough for four RTO back-offs of the lost segment
 # Captures that cannot prove the size is the cause, so there is no recommendation to apply
 # (inconclusive, as their golden cases say): an upload, seen at its sender only full-size
 # segments stalling and at its receiver nothing; two services whose every segment is
-# full-size, both stalling.
-NO_RECOMMENDATION = {"upload", "mss-clamped-too-little"}
+# full-size, both stalling; a receiver's capture begun after the SYN (no MSS: the lost
+# packet's size is not known, however long it runs).
+NO_RECOMMENDATION = {"upload", "mss-clamped-too-little", "late-and-early"}
 # Transfers that fail for another reason than the MTU: a path that carries nothing, a client
 # that stops reading (their golden cases say clean, and what they are).
 NOT_MTU = {"outage", "stalled-reader"}
