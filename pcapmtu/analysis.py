@@ -701,12 +701,17 @@ def _maybe_clamped(one: _Analysed, holed: dict[detect.Path, int]) -> set[Conn]:
 
 
 def _merge_same_flow(findings: list[Finding]) -> list[Finding]:
-    """One finding per flow and kind: the same flow captured at both ends is one black hole."""
+    """One finding per flow and kind: the same flow captured at both ends is one black hole,
+    and one proven at one end is not also suspected at the other (a receiver's capture alone
+    cannot tell the lost size that the sender's proves)."""
+    proven = {f.flow for f in findings if f.kind == detect.KIND_BLACK_HOLE}
     seen: set[tuple[object, ...]] = set()
     kept = []
     for f in findings:
         key = (f.kind, f.flow)
         if f.kind != detect.KIND_TOO_BIG and key in seen:
+            continue
+        if f.kind == detect.KIND_SUSPECTED and f.flow in proven:
             continue
         seen.add(key)
         kept.append(f)

@@ -87,6 +87,9 @@ def test_a_capture_started_after_the_connection_was_up() -> None:
         [SAMPLES / "capture-late.home-wg0.pcap", SAMPLES / "capture-late.proxy-wg0.pcap"]
     )
     assert both.verdict == "black_hole"
+    # one finding for the flow: the sender's proof, not also the receiver's suspicion
+    (proven,) = both.findings
+    assert proven.kind == KIND_BLACK_HOLE and proven.flow == suspected.flow
 
 
 def test_an_outage_is_the_path_down_not_a_black_hole() -> None:
