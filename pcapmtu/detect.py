@@ -1338,14 +1338,16 @@ def could_end_too_soon(
     needs a segment larger than what the path delivered (`floor`), and its receiver's SACK
     blocks or duplicate ACKs, or a retransmission of that size on a path that surely
     delivered (`delivered`), or one larger than what the path delivered after it was sent
-    (`_could_fall_too_soon`); `_from_hole` judges a gap (an ACK below data sent) still open at
-    the end that opened too soon before it only when the last data that arrived filled less
-    of the MSS than a full-size segment or, with no MSS known, arrived before the gap opened."""
+    (`_could_fall_too_soon`); `_from_hole` judges a gap (an ACK below data sent, whose bytes
+    the capture does not hold) still open at the end that opened too soon before it only when
+    the last data that arrived filled less of the MSS than a full-size segment or, with no MSS
+    known, arrived before the gap opened."""
     acked = bool(facts.sack_blocks or facts.dup_acks)
     resent = (facts.flow.src, facts.flow.dst) in delivered and _resent_above(facts, floor) > 0
     sender = (facts.largest_ip_len > floor and (acked or resent)) or _could_fall_too_soon(facts)
-    if facts.gap_open_at_end is False or not facts.last_data_mss_bytes:
-        return sender
+    held = facts.lowest_unacked is not None and facts.lowest_unacked.holds_ack_point
+    if facts.gap_open_at_end is False or held or not facts.last_data_mss_bytes:
+        return sender  # no gap, or the capture holds the bytes waited for: a sender's capture
     smallest = _facts_mss(facts, host_mss)
     if smallest:
         return sender or facts.last_data_mss_bytes < smallest

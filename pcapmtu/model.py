@@ -140,11 +140,14 @@ class LowestUnacked:
     """A direction's lowest segment with data still unacknowledged at the end of the capture,
     as the fast pass saw it: its IP size (0: no such segment), and the largest packet sent
     after its first copy that the direction itself, and its path (src -> dst), delivered (0:
-    none)."""
+    none); and whether the capture holds the bytes its peer's cumulative ACK waits for (the
+    first segment still unacknowledged starts there: a sender's capture, where no receiver's
+    gap opens)."""
 
     ip_len: int
     own_delivered_after: int
     path_delivered_after: int
+    holds_ack_point: bool = False
 
 
 @dataclass(slots=True)

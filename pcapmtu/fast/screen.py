@@ -510,8 +510,9 @@ class Screen:
             resent.setdefault(d, {})[size] = entry
         most = np.frombuffer(native.deliveries_most_copies(self.deliveries), dtype=np.int64)
         open_gaps = set(gap_dirs.tolist())
-        paths = self._paths()
-        lowest = self._lowest_unacked(paths)
+        delivered = native.deliveries_sizes(self.deliveries)
+        paths = self._paths(delivered)
+        lowest = self._lowest_unacked(delivered, paths)
         directions = [
             self._facts(d, new_data.get(d, {}), resent.get(d, {}), most, d in open_gaps, lowest)
             for a in self.flow_first
@@ -528,44 +529,50 @@ class Screen:
         )
 
     def _lowest_unacked(
-        self, paths: dict[tuple[bytes, bytes], PathSummary]
+        self, raw: tuple[bytes, ...], paths: dict[tuple[bytes, bytes], PathSummary]
     ) -> dict[int, LowestUnacked | None]:
-        """Per direction: its lowest segment with data still unacknowledged
+        """Per direction: its lowest segment with data still unacknowledged, given what every
+        direction delivered (`raw`, of `native.deliveries_sizes`) and `paths`
         (`DirectionFacts.lowest_unacked`; None: not known, it forgot outstanding segments)."""
-        raw_sizes, raw_first = native.deliveries_lowest(self.deliveries)
+        raw_sizes, raw_first, raw_heads = native.deliveries_lowest(self.deliveries)
         sizes = np.frombuffer(raw_sizes, dtype=np.int64)
         first = np.frombuffer(raw_first, dtype=np.float64)
-        raw = native.deliveries_sizes(self.deliveries)
+        heads = np.frombuffer(raw_heads, dtype=np.int64)
+        cum_ack = self.ints["cum_ack"][: len(sizes)]
+        held = (cum_ack != NONE) & (heads <= cum_ack)
         dirs, delivered = (np.frombuffer(raw[k], dtype=np.int64) for k in (0, 1))
         sent_ts = np.frombuffer(raw[4], dtype=np.float64)
         # what each direction delivered that was sent after its lowest segment's first copy
         own = np.zeros(len(sizes), dtype=np.int64)
         after = (sizes[dirs] > 0) & (sent_ts > first[dirs])
         np.maximum.at(own, dirs[after], delivered[after])
-        later = {key: _LaterSizes(path) for key, path in paths.items()}
+        later: dict[tuple[bytes, bytes], _LaterSizes] = {}  # only the paths asked about
         found: dict[int, LowestUnacked | None] = {}
-        for d in np.flatnonzero(sizes != 0).tolist():
-            if sizes[d] < 0:
-                found[d] = None
+        for d in np.flatnonzero((sizes != 0) | held).tolist():
+            if sizes[d] <= 0:
+                found[d] = None if sizes[d] < 0 else LowestUnacked(0, 0, 0, bool(held[d]))
                 continue
-            who = self.keys[d]
+            key = (self.keys[d].src, self.keys[d].dst)
+            if key not in later:
+                later[key] = _LaterSizes(paths[key])
             found[d] = LowestUnacked(
                 int(sizes[d]),
                 int(own[d]),
-                later[(who.src, who.dst)].largest_after(float(first[d])),
+                later[key].largest_after(float(first[d])),
+                bool(held[d]),
             )
         return found
 
-    def _paths(self) -> dict[tuple[bytes, bytes], PathSummary]:
+    def _paths(self, raw: tuple[bytes, ...]) -> dict[tuple[bytes, bytes], PathSummary]:
         """Per path, what its directions delivered (by size: the latest send time, its frame),
-        folded in the order the deliveries happened, as the exact pass folds them."""
+        folded in the order the deliveries happened, as the exact pass folds them (`raw`: of
+        `native.deliveries_sizes`)."""
         paths: dict[tuple[bytes, bytes], PathSummary] = {}
         for who in self.keys[: self.size]:
             if (who.src, who.dst) not in paths:
                 paths[(who.src, who.dst)] = PathSummary(
                     who.src, who.dst, who.ip_version, self.capture
                 )
-        raw = native.deliveries_sizes(self.deliveries)
         dirs, sizes, frames, orders = (np.frombuffer(raw[k], dtype=np.int64) for k in range(4))
         ts = np.frombuffer(raw[4], dtype=np.float64)
         for k in np.argsort(orders, kind="stable").tolist():

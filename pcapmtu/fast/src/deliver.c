@@ -382,9 +382,10 @@ PyObject *deliveries_most_copies(PyObject *self, PyObject *args) {
 }
 
 
-/* deliveries_lowest(capsule) -> (sizes, first): per direction, its lowest outstanding segment
- * with data: its IP size (int64; 0: none, -1: not known, outstanding segments were
- * forgotten) and the time of its first copy (float64; NaN: none). */
+/* deliveries_lowest(capsule) -> (sizes, first, heads): per direction, its lowest outstanding
+ * segment with data: its IP size (int64; 0: none, -1: not known, outstanding segments were
+ * forgotten) and the time of its first copy (float64; NaN: none); and where its first
+ * outstanding segment of any kind starts (int64; INT64_MAX: none outstanding). */
 PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
     PyObject *capsule;
     if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
@@ -393,8 +394,9 @@ PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
     int64_t n = D->n_dirs;
     int64_t *sizes = PyMem_Malloc(8 * (size_t)(n + 1));
     double *first = PyMem_Malloc(8 * (size_t)(n + 1));
+    int64_t *heads = PyMem_Malloc(8 * (size_t)(n + 1));
     PyObject *result = NULL;
-    if (sizes == NULL || first == NULL) {
+    if (sizes == NULL || first == NULL || heads == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -402,6 +404,7 @@ PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
         Dir *d = &D->dirs[k];
         sizes[k] = d->most_copies < 0 ? -1 : 0;
         first[k] = NAN;
+        heads[k] = d->n ? d->out[d->head].start : INT64_MAX;
         for (int64_t j = 0; sizes[k] == 0 && j < d->n; j++) {
             Sent *s = &d->out[d->head + j];
             if (s->data) {
@@ -410,9 +413,11 @@ PyObject *deliveries_lowest(PyObject *self, PyObject *args) {
             }
         }
     }
-    result = Py_BuildValue("(y#y#)", (char *)sizes, n * 8, (char *)first, n * 8);
+    result = Py_BuildValue("(y#y#y#)", (char *)sizes, n * 8, (char *)first, n * 8,
+                           (char *)heads, n * 8);
 done:
     PyMem_Free(sizes);
     PyMem_Free(first);
+    PyMem_Free(heads);
     return result;
 }
