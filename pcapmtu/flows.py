@@ -127,6 +127,8 @@ class PathSummary:
     capture: str = ""  # the capture its frame numbers belong to
     # wire size -> (send time of the latest-sent delivered packet of that size, frame, capture)
     delivered: dict[int, tuple[float, int, str]] = field(default_factory=dict)
+    # wire size -> send time of the earliest-sent delivered packet of that size
+    first: dict[int, float] = field(default_factory=dict)
 
     def add(self, size: int, sent_ts: float, frame: int, capture: str | None = None) -> None:
         if size == UNKNOWN_SIZE:
@@ -134,6 +136,13 @@ class PathSummary:
         known = self.delivered.get(size)
         if known is None or sent_ts > known[0]:
             self.delivered[size] = (sent_ts, frame, self.capture if capture is None else capture)
+        self.add_first(size, sent_ts)
+
+    def add_first(self, size: int, sent_ts: float) -> None:
+        """A packet of `size` sent at `sent_ts` was delivered: the earliest of them (`add` does
+        this too; the fast pass folds each direction's earliest this way)."""
+        if size != UNKNOWN_SIZE and sent_ts < self.first.get(size, sent_ts + 1):
+            self.first[size] = sent_ts
 
     def largest(self) -> int | None:
         return max(self.delivered, default=None)
@@ -149,6 +158,10 @@ class PathSummary:
         found = [(t, s, frame, name) for s, (t, frame, name) in self.delivered.items() if s >= size]
         return max(found, default=None)
 
+    def earliest_at_least(self, size: int) -> float | None:
+        """The send time of the earliest-sent delivered packet of `size` bytes or more."""
+        return min((t for s, t in self.first.items() if s >= size), default=None)
+
     def largest_below(self, limit: int) -> tuple[int, int, str] | None:
         """(size, frame, capture) of the largest packet delivered that was smaller than
         `limit`, sent at any time."""
@@ -158,6 +171,8 @@ class PathSummary:
     def merge(self, other: PathSummary) -> None:
         for size, (t, frame, name) in other.delivered.items():
             self.add(size, t, frame, name)
+        for size, t in other.first.items():
+            self.add_first(size, t)
 
 
 @dataclass(frozen=True, slots=True)

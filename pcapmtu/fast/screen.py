@@ -564,9 +564,9 @@ class Screen:
         return found
 
     def _paths(self, raw: tuple[bytes, ...]) -> dict[tuple[bytes, bytes], PathSummary]:
-        """Per path, what its directions delivered (by size: the latest send time, its frame),
-        folded in the order the deliveries happened, as the exact pass folds them (`raw`: of
-        `native.deliveries_sizes`)."""
+        """Per path, what its directions delivered (by size: the latest send time, its frame,
+        and the earliest send time), folded in the order the deliveries happened, as the exact
+        pass folds them (`raw`: of `native.deliveries_sizes`)."""
         paths: dict[tuple[bytes, bytes], PathSummary] = {}
         for who in self.keys[: self.size]:
             if (who.src, who.dst) not in paths:
@@ -575,9 +575,12 @@ class Screen:
                 )
         dirs, sizes, frames, orders = (np.frombuffer(raw[k], dtype=np.int64) for k in range(4))
         ts = np.frombuffer(raw[4], dtype=np.float64)
+        first = np.frombuffer(raw[6], dtype=np.float64)
         for k in np.argsort(orders, kind="stable").tolist():
             who = self.keys[int(dirs[k])]
-            paths[(who.src, who.dst)].add(int(sizes[k]), float(ts[k]), int(frames[k]))
+            summary = paths[(who.src, who.dst)]
+            summary.add(int(sizes[k]), float(ts[k]), int(frames[k]))
+            summary.add_first(int(sizes[k]), float(first[k]))
         return paths
 
     def _facts(

@@ -40,7 +40,7 @@ typedef struct {
 
 typedef struct {
     int64_t size, frame, order;
-    double ts;
+    double ts, first_ts; /* the latest send time, and the earliest */
 } Entry;
 
 typedef struct {
@@ -103,7 +103,8 @@ static int deliveries_grow(Deliveries *D, int64_t d) {
     return dirs_grow((void **)&D->dirs, &D->n_dirs, sizeof(Dir), d);
 }
 
-/* flows.PathSummary.add, per direction: the latest send time per size (the first on a tie). */
+/* flows.PathSummary.add, per direction: the latest send time per size (the first on a tie),
+ * and the earliest. */
 static int add_size(Deliveries *D, Dir *d, int64_t size, double ts, int64_t frame) {
     if (size == UNKNOWN_SIZE) return 0;
     D->order++;
@@ -115,6 +116,7 @@ static int add_size(Deliveries *D, Dir *d, int64_t size, double ts, int64_t fram
                 e->frame = frame;
                 e->order = D->order;
             }
+            if (ts < e->first_ts) e->first_ts = ts;
             return 0;
         }
     }
@@ -128,7 +130,7 @@ static int add_size(Deliveries *D, Dir *d, int64_t size, double ts, int64_t fram
         d->sizes = grown;
         d->cap_sizes = cap;
     }
-    d->sizes[d->n_sizes++] = (Entry){size, frame, D->order, ts};
+    d->sizes[d->n_sizes++] = (Entry){size, frame, D->order, ts, ts};
     return 0;
 }
 
@@ -326,8 +328,9 @@ PyObject *deliveries_compact(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* deliveries_sizes(capsule) -> (dirs, sizes, frames, orders, ts): every direction's delivered
- * sizes, as bytes of int64 (ts: of float64), and the outstanding segments forgotten. */
+/* deliveries_sizes(capsule) -> (dirs, sizes, frames, orders, ts, forgotten, first_ts): every
+ * direction's delivered sizes, as bytes of int64 (ts and first_ts: of float64, the latest and
+ * the earliest send time), and the outstanding segments forgotten. */
 PyObject *deliveries_sizes(PyObject *self, PyObject *args) {
     PyObject *capsule;
     if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
@@ -337,9 +340,9 @@ PyObject *deliveries_sizes(PyObject *self, PyObject *args) {
     for (int64_t k = 0; k < D->n_dirs; k++) total += D->dirs[k].n_sizes;
     int64_t *dirs = PyMem_Malloc(8 * (total + 1)), *sizes = PyMem_Malloc(8 * (total + 1));
     int64_t *frames = PyMem_Malloc(8 * (total + 1)), *orders = PyMem_Malloc(8 * (total + 1));
-    double *ts = PyMem_Malloc(8 * (total + 1));
+    double *ts = PyMem_Malloc(8 * (total + 1)), *first_ts = PyMem_Malloc(8 * (total + 1));
     PyObject *result = NULL;
-    if (!dirs || !sizes || !frames || !orders || !ts) {
+    if (!dirs || !sizes || !frames || !orders || !ts || !first_ts) {
         PyErr_NoMemory();
         goto done;
     }
@@ -352,17 +355,19 @@ PyObject *deliveries_sizes(PyObject *self, PyObject *args) {
             frames[i] = e->frame;
             orders[i] = e->order;
             ts[i] = e->ts;
+            first_ts[i] = e->first_ts;
         }
     }
-    result = Py_BuildValue("(y#y#y#y#y#L)", (char *)dirs, total * 8, (char *)sizes, total * 8,
+    result = Py_BuildValue("(y#y#y#y#y#Ly#)", (char *)dirs, total * 8, (char *)sizes, total * 8,
                            (char *)frames, total * 8, (char *)orders, total * 8, (char *)ts,
-                           total * 8, (long long)D->forgotten);
+                           total * 8, (long long)D->forgotten, (char *)first_ts, total * 8);
 done:
     PyMem_Free(dirs);
     PyMem_Free(sizes);
     PyMem_Free(frames);
     PyMem_Free(orders);
     PyMem_Free(ts);
+    PyMem_Free(first_ts);
     return result;
 }
 
