@@ -593,7 +593,14 @@ def _report(
         for key, value in one.forgotten.path_mss.items():
             forgotten_mss[key] = max(forgotten_mss.get(key, value), value)
     reports = path_reports(
-        [f.facts for f in flows], paths, dropped, delivered, fell, underlay, forgotten_mss
+        [f.facts for f in flows],
+        paths,
+        dropped,
+        delivered,
+        fell,
+        underlay,
+        forgotten_mss,
+        rose=detect.rose_at(findings),
     )
     evidence = TunnelEvidence()
     for one in analysed:

@@ -14,7 +14,9 @@ black hole. Three patterns are recognised:
   smaller data arrives and the receiver keeps acknowledging the hole's start; the missing
   packet's size is inferred from the hole and the sender's MSS;
 - recovery: the stalled bytes later got through in smaller packets (Linux PLPMTUD), or after an
-  ICMP "too big" for the flow (PMTUD); reported with the time it took;
+  ICMP "too big" for the flow (PMTUD), or at full size once the path carried that size at
+  last, when it never had before (its MTU rose: `_healed`, `_gap_healed`); reported with the
+  time it took;
 - MSS clamping: a flow on a black-holed path whose clamped MSS kept its packets small enough.
 
 A path that carried a packet as large as the lost one after it clears it: the size was not
@@ -46,7 +48,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pcapmtu.flows import Copy, Direction, FlowTable, Hole, PathSummary, SackedUnseen, Stall
 from pcapmtu.model import DetectConfig as DetectConfig  # its thresholds, applied here
@@ -88,8 +90,10 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Recovery:
-    by: str  # "smaller_segments" (PLPMTUD) or "pmtud" (after an ICMP too-big)
-    after_s: float  # from the first full-size copy to delivery
+    # "smaller_segments" (PLPMTUD), "pmtud" (after an ICMP too-big), or "path" (the path
+    # carried the size again at last: its MTU rose)
+    by: str
+    after_s: float  # from the first full-size copy (at a receiver: the gap opening) to delivery
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ class Finding:
     # a loss the sender's next copy repairs (`DetectConfig.min_hole_s`, `min_full_size_copies`):
     # too soon to tell, so suspected (`_stopped_early`, `_from_hole`)
     too_soon_s: float | None = None
+    # Recovered by the path (`Recovery.by` "path"): when a packet of the lost size got through
+    # again, sent (at a receiver: seen); the path's MTU rose before it.
+    path_rose_at: float | None = None
 
     @property
     def src(self) -> bytes:
@@ -647,7 +654,8 @@ def _from_stall(
     if len(stall.copies) < config.min_full_size_copies:
         return None
     if stall.delivered_ts is not None and not stall.smaller:
-        return None  # it got through at full size in the end: not a size problem
+        # it got through at full size in the end: a size problem only if the path's MTU rose
+        return _healed(sender, stall, paths, capture, peer_mss, config)
     first = stall.copies[0]
     path = paths.get((sender.src, sender.dst))
     carried = path.latest_at_least(stall.size) if path is not None else None
@@ -659,7 +667,7 @@ def _from_stall(
         # after it, and only they, can show (`_after_fall`).
         return _after_fall(sender, stall, carried, path, capture, peer_mss, config)
     later = path.largest_sent_after(first.ts) if path is not None else None
-    evidence = _copies_evidence(stall, capture)
+    evidence = _copies_evidence(stall.copies, capture)
     delivered = later[0] if later is not None else None
     if later is not None:
         evidence.append(_sent_after_evidence(later))
@@ -715,6 +723,65 @@ def _from_stall(
     )
 
 
+def _healed(
+    sender: Direction,
+    stall: Stall,
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    capture: str,
+    peer_mss: int | None,
+    config: DetectConfig,
+) -> Finding | None:
+    """A segment that got through at full size at last, after `min_full_size_copies` copies
+    or more were lost while a smaller packet of its connection, sent between the first and
+    the last lost copy, got through, on a path that had never carried a packet that large
+    before the copy that got through: the path's MTU rose in between (the MTU fixed on a link,
+    a route back), after being too small since the capture began. A black hole while it
+    lasted, recovered by the path.
+
+    A path that carried the size before (even long before: its MTU fell, then rose) is left
+    alone: a lossy radio link loses large packets more often than small ones, and drops a
+    segment's copies again and again in a fade, and only a path that never carried the size
+    tells that from a size problem (a phone's capture on a lossy network shows both)."""
+    lost, through = stall.copies[:-1], stall.copies[-1]
+    if len(lost) < config.min_full_size_copies or stall.size <= MIN_TOO_BIG_SIZE:
+        return None
+    if stall.while_lost is None:
+        return None  # nothing of its own got through meanwhile: no size evidence
+    smaller, frame, sent_ts = stall.while_lost
+    path = paths.get((sender.src, sender.dst))
+    earliest = path.earliest_at_least(stall.size) if path is not None else None
+    if earliest is not None and earliest < through.ts:
+        return None  # the path carried this size before (this connection too, meanwhile)
+    evidence = [
+        *_copies_evidence(lost, capture),
+        Evidence(
+            through.frame,
+            through.ts,
+            f"sent {through.size} bytes (copy {len(stall.copies)}), acknowledged: the path "
+            "carried this size again",
+            capture,
+        ),
+        Evidence(
+            frame,
+            sent_ts,
+            f"a {smaller}-byte packet sent while its copies were lost was delivered",
+            capture,
+        ),
+    ]
+    recovered = Recovery("path", round(cast(float, stall.delivered_ts) - lost[0].ts, 3))
+    return _stall_finding(
+        sender,
+        stall,
+        capture,
+        peer_mss,
+        evidence,
+        KIND_BLACK_HOLE,
+        smaller,
+        recovered=recovered,
+        path_rose_at=through.ts,
+    )
+
+
 @dataclass(frozen=True)
 class _Ended:
     """What `_stopped_early` knows of the capture as a whole: when it ended, and the paths
@@ -765,7 +832,7 @@ def _stopped_early(
         # tells ordinary loss from a fall, and the capture ended before it showed
         return None
     # carried only before it, if at all: the path's MTU may have fallen in between
-    evidence = _copies_evidence(stall, capture)
+    evidence = _copies_evidence(stall.copies, capture)
     if carried is not None:
         evidence.append(_carried_evidence(carried))
     if peer_mss is None and sender.syn_mss is None:
@@ -825,7 +892,7 @@ def _after_fall(
     if stall.delivered_ts is not None or not backing_off(stall.copies):
         return None
     first = stall.copies[0]
-    evidence = _copies_evidence(stall, capture)
+    evidence = _copies_evidence(stall.copies, capture)
     if carried is not None:
         evidence.append(_carried_evidence(carried))
     later = path.largest_sent_after(first.ts) if path is not None else None
@@ -935,10 +1002,10 @@ def _sent_after_evidence(delivered: tuple[int, int, str]) -> Evidence:
     return Evidence(frame, None, f"a {size}-byte packet sent after it was delivered", capture)
 
 
-def _copies_evidence(stall: Stall, capture: str) -> list[Evidence]:
+def _copies_evidence(copies: list[Copy], capture: str) -> list[Evidence]:
     return [
         Evidence(c.frame, c.ts, f"sent {c.size} bytes (copy {i}), never acknowledged", capture)
-        for i, c in enumerate(stall.copies, 1)
+        for i, c in enumerate(copies, 1)
     ]
 
 
@@ -1115,6 +1182,8 @@ def _from_hole(
         return None  # a full-size segment arrived last: a transfer going on
     path = paths.get((sender.src, sender.dst))
     carried = path.latest_at_least(dropped) if path is not None else None
+    if hole.filled_ts is not None and (hole.fill_size or 0) >= dropped and not unsized:
+        return _gap_healed(sender, hole, dropped, path, open_for, capture, peer_mss)
     if carried is not None and (carried[0] >= hole.since_ts or hole.filled_ts is not None):
         return None  # the path carried packets this large: the gap is ordinary loss
     # else it carried them only before the gap opened, and smaller data after: its MTU fell
@@ -1184,6 +1253,77 @@ def _from_hole(
         path_fell_after=carried[0] if carried is not None else None,
         too_soon_s=round(open_for, 3) if too_soon else None,
     )
+
+
+def _gap_healed(
+    sender: Direction,
+    hole: Hole,
+    dropped: int,
+    path: PathSummary | None,
+    open_for: float,
+    capture: str,
+    peer_mss: int | None,
+) -> Finding | None:
+    """A gap of one full-size segment, open `min_hole_s` or more while only smaller data of
+    its connection arrived beyond it, then filled by one packet of that size, on a path that
+    had never carried a packet that large before: the path's MTU rose (`_healed`, seen at
+    the receiver). Not when the gap was less or more than one segment (lost and resent in
+    other packets: ordinary loss, or a burst of it)."""
+    fill_ts = hole.fill_ts if hole.fill_ts is not None else cast(float, hole.filled_ts)
+    if hole.end - hole.start != segment_payload(sender, peer_mss) or hole.fill_size != dropped:
+        return None
+    earliest = path.earliest_at_least(dropped) if path is not None else None
+    if earliest is not None and earliest < fill_ts:
+        return None  # the path carried this size before the gap was filled
+    evidence = [
+        Evidence(
+            hole.since_frame,
+            hole.since_ts,
+            f"receiver acknowledges only up to the gap of {hole.end - hole.start} bytes; "
+            f"{open_for:.1f} s open",
+            capture,
+        ),
+        *(
+            Evidence(f, None, "a smaller packet beyond the gap arrived", capture)
+            for f in hole.beyond_frames
+        ),
+        *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
+        *(
+            Evidence(
+                f,
+                None,
+                f"the gap's bytes arrive in a {hole.fill_size}-byte packet: the path carried "
+                "this size again",
+                capture,
+            )
+            for f in hole.fill_frames[:1]
+        ),
+    ]
+    return _finding(
+        sender,
+        capture,
+        kind=KIND_BLACK_HOLE,
+        side="receiver",
+        dropped_ip_len=dropped,
+        largest_delivered_ip_len=hole.beyond_size,
+        transmissions=0,
+        first_ts=hole.since_ts,
+        recovered=Recovery("path", round(open_for, 3)),
+        mss=peer_mss,
+        evidence=_by_frame(evidence),
+        path_rose_at=fill_ts,
+    )
+
+
+def rose_at(findings: list[Finding]) -> dict[tuple[bytes, bytes], float]:
+    """Per path (src, dst) whose MTU rose during the capture (a black hole the path itself
+    recovered): when a packet of the lost size first got through again."""
+    rose: dict[tuple[bytes, bytes], float] = {}
+    for f in findings:
+        if f.path_rose_at is not None:
+            key = (f.src, f.dst)
+            rose[key] = min(rose.get(key, f.path_rose_at), f.path_rose_at)
+    return rose
 
 
 def _with_pmtud(finding: Finding, too_big: list[TooBig], name: str) -> Finding:
@@ -1313,7 +1453,25 @@ def worth_exact_pass(
         # Never acknowledged: a stall of any size is judged by `_after_fall`, and a gap still
         # open by `_from_hole` even on a size the path carried before its MTU fell.
         return True
-    return could_stall(facts, floor, config) or could_hold_hole(facts, floor, host_mss, config)
+    return (
+        could_stall(facts, floor, config)
+        or could_hold_hole(facts, floor, host_mss, config)
+        or could_heal(facts, host_mss, config)
+    )
+
+
+def could_heal(facts: DirectionFacts, host_mss: HostMss, config: DetectConfig) -> bool:
+    """A black hole the path recovered, on a size the path carried in the end (which hides it
+    from the path's floor): `_healed` needs a segment sent `min_full_size_copies` times and
+    once more, and smaller data of its connection delivered meanwhile, which its receiver's
+    SACK blocks or duplicate ACKs show; `_gap_healed`, a gap open `min_hole_s`."""
+    if facts.largest_ip_len <= MIN_TOO_BIG_SIZE:
+        return False
+    copies = facts.most_copies
+    sender = (copies is None or copies > config.min_full_size_copies) and bool(
+        facts.sack_blocks or facts.dup_acks
+    )
+    return sender or could_hold_hole(facts, MIN_TOO_BIG_SIZE, host_mss, config)
 
 
 def _could_fall_too_soon(facts: DirectionFacts) -> bool:

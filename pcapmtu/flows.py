@@ -31,6 +31,10 @@ from pcapmtu.mtu import ETHERNET_MTU
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
 MAX_HOLES_KEPT = 16  # per direction: evidence, not a log
 MAX_EVENTS_KEPT = 32
+# A direction remembers its latest deliveries, to tell what got through while a segment's copies
+# were being lost, when its last copy got through at full size (`Stall.while_lost`).
+RECENT_DELIVERIES_KEPT = 64
+HEALED_COPIES = 3  # full-size copies of a segment delivered at last: two lost at least
 RESENT = "resent"  # a traced copy whose bytes a later copy carried again (see Trace)
 
 
@@ -86,6 +90,11 @@ class Stall:
     smaller: list[Copy]  # copies of its bytes in smaller packets
     delivered_ts: float | None
     beyond_size: int = 0  # largest packet still unacknowledged after it (no-SACK evidence)
+    # Delivered at full size after HEALED_COPIES copies or more: the largest packet of its
+    # direction sent between its first and its last lost copy (the one before the copy that got
+    # through) that got through, as (size, frame, send time), of the latest deliveries the
+    # direction remembers (`RECENT_DELIVERIES_KEPT`); None when none did.
+    while_lost: tuple[int, int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class Hole:
     filled_ts: float | None = None
     fill_size: int | None = None  # largest wire size of the packets that filled it
     fill_frames: list[int] = field(default_factory=list)
+    fill_ts: float | None = None  # when the first of them was seen
 
 
 @dataclass
@@ -264,6 +274,9 @@ class Direction:
         self.holes: list[Hole] = []
         self.open_hole: Hole | None = None
         self.finished = False  # FIN or RST seen
+        # its latest deliveries: (frame, wire size, send time) of the copy that got through
+        self._recent: deque[tuple[int, int, float]] = deque(maxlen=RECENT_DELIVERIES_KEPT)
+        self._healed: list[Stall] = []  # delivered at full size by the ACK being read
 
     def seq(self, raw: int) -> int:
         """A raw sequence number of this direction's space, unwrapped."""
@@ -430,6 +443,8 @@ class Direction:
         if self.cum_ack is None or ack > self.cum_ack:
             self.cum_ack = ack
             self._deliver_cumulative(seg, path)
+        if self._healed:
+            self._while_lost()
         self._track_hole(seg, sacked)
         hole = self.open_hole
         if hole is not None and ack == hole.start:
@@ -489,8 +504,23 @@ class Direction:
             else:
                 for piece in smaller:  # each smaller packet was sent once for its bytes
                     summary.add(piece.size, piece.ts, piece.frame)
+        self._recent.extend((piece.frame, piece.size, piece.ts) for piece in smaller or full[-1:])
         if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
-            self.stalls.append(Stall(sent.start, sent.end, sent.size, full, smaller, ts))
+            stall = Stall(sent.start, sent.end, sent.size, full, smaller, ts)
+            self.stalls.append(stall)
+            if not smaller and len(full) >= HEALED_COPIES:
+                self._healed.append(stall)
+
+    def _while_lost(self) -> None:
+        """For the segments the ACK just read delivered at full size after several copies: the
+        largest of the direction's packets sent while their copies were being lost that got
+        through (by this ACK or before: with no SACK, data beyond a loss is acknowledged only
+        with it)."""
+        for stall in self._healed:
+            first, last_lost = stall.copies[0].frame, stall.copies[-2].frame
+            inside = [(size, f, ts) for f, size, ts in self._recent if first < f < last_lost]
+            stall.while_lost = max(inside, default=None)
+        self._healed.clear()
 
     def _trace_delivered(self, sent: Sent, smaller: list[Copy], how: str) -> None:
         """Which copies got through, as the path summary counts them: the smaller ones when
@@ -552,6 +582,8 @@ class Direction:
         hole = self.open_hole
         if hole is not None and copy.start < hole.end and hole.start < copy.end:
             hole.fill_size = max(hole.fill_size or 0, copy.size)
+            if hole.fill_ts is None:
+                hole.fill_ts = copy.ts
             if len(hole.fill_frames) < MAX_EVENTS_KEPT:
                 hole.fill_frames.append(copy.frame)
 

@@ -71,7 +71,7 @@ FINDING_COLUMNS: dict[str, str] = {
     "dropped_ip_len_bytes": "Int64",
     "largest_delivered_ip_len_bytes": "Int64",
     "transmissions": "int64",
-    "recovered_by": "string",  # <NA>, smaller_segments, pmtud
+    "recovered_by": "string",  # <NA>, smaller_segments, pmtud, path
     "recovered_after_s": "float64",
     "mss_bytes": "Int64",
     "icmp_mtu_bytes": "Int64",

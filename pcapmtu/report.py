@@ -88,6 +88,8 @@ class PathReport:
     smallest_dropped: int | None
     tunnel_mtu: int | None  # from the receiver's SYN MSS
     mtu_fell_at: float | None = None  # its MTU fell during the capture: the bracket is from then
+    # its MTU rose during the capture (a black hole the path recovered): the bracket is until then
+    mtu_rose_at: float | None = None
     tunnel_mtu_at_least: int | None = None  # no SYN to tell the tunnel MTU: its largest packet
     underlay: bool = False  # an outer path, judged from WireGuard's messages (padded sizes)
 
@@ -105,6 +107,7 @@ class PathReport:
             "smallest_dropped_ip_len": self.smallest_dropped,
             "tunnel_mtu": self.tunnel_mtu,
             "mtu_fell_at": iso_time(self.mtu_fell_at),
+            "mtu_rose_at": iso_time(self.mtu_rose_at),
             "tunnel_mtu_at_least": self.tunnel_mtu_at_least,
             "underlay": self.underlay,
         }
@@ -212,6 +215,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "copies_at_s": list(f.copies_at_s),
         "first_time": iso_time(f.first_ts),
         "path_fell_after": iso_time(f.path_fell_after),
+        "path_rose_at": iso_time(f.path_rose_at),
         "zero_window_s": f.zero_window_s,
         "fragment_len": f.fragment_len,
         "fragments_sent": f.fragments_sent,
@@ -636,6 +640,8 @@ def _text_lines(report: Report) -> list[str]:
                     "in the capture to tell the MSS)"
                 )
             since = f" since its MTU fell ({clock(p.mtu_fell_at)})" if p.mtu_fell_at else ""
+            if p.mtu_rose_at is not None:
+                since += f" until its MTU rose ({clock(p.mtu_rose_at)})"
             span = f"at most {high} bytes" if low == "?" else f"between {low} and {high} bytes"
             lines.append(
                 f"  {format_address(p.src)} -> {format_address(p.dst)}: {span}{since}{tunnel}"
@@ -783,6 +789,13 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             "bytes (padded) left one end and never reached the other; the same session's "
             "smaller messages sent after them did (matched by receiver index and counter)."
         )
+    elif f.side == "sender" and f.recovered is not None and f.recovered.by == "path":
+        lines.append(
+            f"  A {f.dropped_ip_len}-byte packet was sent {plural(f.transmissions, 'time')}: "
+            f"the first {f.transmissions - 1} copies were lost, the last got through."
+        )
+        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        lines.append(f"  Copies at {offsets} s.")
     elif f.side == "sender":
         lines.append(
             f"  A {f.dropped_ip_len}-byte packet was sent "
@@ -793,6 +806,12 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             why = ": the retransmission timer backing off" if len(f.copies_at_s) > 2 else ""
             lines.append(f"  Copies at {offsets} s{why}.")
 
+    elif f.recovered is not None and f.recovered.by == "path":
+        lines.append(
+            f"  A packet of about {f.dropped_ip_len} bytes was missing "
+            f"{f.recovered.after_s:.1f} s while later, smaller data arrived; then one of that "
+            "size filled the gap."
+        )
     elif f.one_direction:
         lines.append(
             "  Bytes the sender sent never arrived while later data did; the capture holds "
@@ -847,6 +866,8 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         how = {
             "smaller_segments": "the sender resent the bytes in smaller packets (PLPMTUD)",
             "pmtud": "an ICMP too-big message reached the sender (PMTUD)",
+            "path": f"the path carried {f.dropped_ip_len}-byte packets again (its MTU rose: "
+            "the MTU fixed on a link, or a route back); it may fall again",
         }[f.recovered.by]
         lines.append(f"  Recovered after {f.recovered.after_s:.1f} s: {how}.")
     shown = f.evidence[:MAX_EVIDENCE_SHOWN]

@@ -34,15 +34,17 @@ def path_reports(
     fell: dict[Path, float] | None = None,
     underlay: dict[Path, int | None] | None = None,
     forgotten_mss: dict[Path, tuple[int, int]] | None = None,
+    rose: dict[Path, float] | None = None,
 ) -> list[PathReport]:
     """Paths with a black hole, plus every path that carried segments, black holes first.
 
     The largest size delivered: on a path with a black hole, the largest below the lost size
     (the exact pass saw every packet of it), sent after its MTU fell when it did (`fell`);
-    elsewhere the largest surely delivered (`detect.surely_delivered`). `forgotten_mss`: per
-    path, the largest MSS (and IP version) of SYNs of flows forgotten while reading.
+    elsewhere the largest surely delivered (`detect.surely_delivered`), sent before its MTU
+    rose when it did (`rose`). `forgotten_mss`: per path, the largest MSS (and IP version) of
+    SYNs of flows forgotten while reading.
     """
-    fell = fell or {}
+    fell, rose = fell or {}, rose or {}
     underlay = underlay or {}  # outer paths judged from WireGuard's messages: what got through
     mtus = tunnel_mtus(facts)
     for key, (mss, version) in (forgotten_mss or {}).items():
@@ -59,12 +61,14 @@ def path_reports(
         if smallest is not None:
             summary = paths.get(key)
             sizes = summary.delivered if summary is not None else {}
-            since = fell.get(key)
+            since, until = fell.get(key), rose.get(key)
             low = max(
                 (
                     size
                     for size, (sent_ts, _frame, _name) in sizes.items()
-                    if size < smallest and (since is None or sent_ts >= since)
+                    if size < smallest
+                    and (since is None or sent_ts >= since)
+                    and (until is None or sent_ts < until)
                 ),
                 default=None,
             )
@@ -81,6 +85,7 @@ def path_reports(
                 smallest_dropped=smallest,
                 tunnel_mtu=mtus.get(key),
                 mtu_fell_at=fell.get(key),
+                mtu_rose_at=rose.get(key),
                 # no SYN: the tunnel's MTU is at least its largest packet
                 tunnel_mtu_at_least=(largest.get(key) or None) if key not in mtus else None,
                 underlay=key in underlay,

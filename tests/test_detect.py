@@ -167,9 +167,83 @@ def test_retransmitted_once_then_acked_is_ordinary_loss() -> None:
     assert _run(c).findings == ()
 
 
-def test_large_segment_delivered_after_many_copies_is_not_a_size_problem() -> None:
-    c = _incident(copies=5).at(9).ack(1 + BIG + SMALL)
-    assert _run(c).verdict == "clean"
+def _healed(report: Report, side: str, smaller: int = 444) -> Finding:
+    """The one finding of a black hole its path recovered: the 1420-byte packet lost while
+    the smaller one got through, then through at full size."""
+    assert report.verdict == "black_hole"
+    (f,) = report.findings
+    assert (f.kind, f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == (
+        "black_hole",
+        side,
+        1420,
+        smaller,
+    )
+    assert f.recovered is not None and f.recovered.by == "path"
+    path = report.paths[0]  # paths with a black hole come first
+    assert (path.src, path.largest_delivered, path.fits_max) == (f.src, smaller, 1419)
+    assert path.mtu_rose_at == f.path_rose_at
+    return f
+
+
+def _both_passes(c: syn.Conversation) -> Report:
+    """The report, which the shortlist must not change (the exact pass on everything)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast, exact = analyze(c.pcap()), analyze(c.pcap(), shortlist=False)
+    assert fast.to_dict() == exact.to_dict()
+    return fast
+
+
+def _lost_then_through(through_at: float) -> syn.Conversation:
+    """The 1420-byte packet lost four times (the timer's copies at +0.2, +0.6, +1.0 s) while
+    the 444-byte one after it was SACKed, then through at its fifth copy, at `through_at`."""
+    c = _incident(copies=1)
+    for t in (0.2, 0.6, 1.0, through_at):
+        c.at(t).data(1, BIG)
+    return c.ack(1 + BIG + SMALL)
+
+
+def test_a_segment_through_at_last_on_a_path_that_never_carried_its_size_is_a_black_hole() -> None:
+    """Lost four times while the smaller one after it got through, then through at full size
+    (a wrong clean once): the path's MTU rose (fixed, a route back); the path had never
+    carried 1420 bytes before, so this is no lossy link that drops large packets more often.
+    Through 1.2 s after the first copy, before the gap the receiver saw could count
+    (`min_hole_s`): the shortlist must take it for its copies (`detect.could_heal`)."""
+    report = _both_passes(_lost_then_through(1.2))
+    f = _healed(report, "sender")
+    assert f.transmissions == 5 and f.copies_at_s == (0.0, 0.2, 0.6, 1.0, 1.2)
+    assert f.path_rose_at == 1_700_000_000 + 1.2
+    assert f.recovered is not None and 1.2 <= f.recovered.after_s <= 1.201
+    text = report.render_text()
+    assert "the first 4 copies were lost, the last got through" in text
+    assert "the path carried 1420-byte packets again" in text
+
+
+def test_a_segment_through_at_last_on_a_path_that_carried_its_size_before_is_ordinary() -> None:
+    """The same, after a 1420-byte packet got through: the path carried the size, then lost
+    it four times, then carried it again. A lossy radio link does that to large packets; an
+    MTU that fell and rose looks the same. Left alone (the rule that keeps a phone's capture
+    on a lossy network clean)."""
+    c = syn.Conversation().handshake().data(1, BIG).ack(1 + BIG).at(1).data(1 + BIG, BIG)
+    c.data(1 + 2 * BIG, SMALL).ack(1 + BIG, sack=[(1 + 2 * BIG, 1 + 2 * BIG + SMALL)])
+    for i in range(1, 5):
+        c.at(1 + 0.2 * 2**i).data(1 + BIG, BIG)
+    c.at(9).ack(1 + 2 * BIG + SMALL)
+    assert _both_passes(c).verdict == "clean"
+
+
+def test_a_segment_through_at_its_third_copy_is_ordinary_loss() -> None:
+    """Two copies lost, the third through: fewer than `min_full_size_copies` lost."""
+    c = _incident(copies=1).at(0.2).data(1, BIG).at(0.6).data(1, BIG).ack(1 + BIG + SMALL)
+    assert _both_passes(c).findings == ()
+
+
+def test_a_segment_through_at_last_with_nothing_smaller_through_meanwhile_is_no_evidence() -> None:
+    c = syn.Conversation().handshake().data(1, BIG)
+    for i in range(1, 5):
+        c.at(0.2 * 2**i).data(1, BIG)
+    c.at(9).ack(1 + BIG)
+    assert _both_passes(c).findings == ()
 
 
 def test_same_size_delivered_later_is_not_a_size_problem() -> None:
@@ -330,6 +404,38 @@ def test_a_late_capture_with_data_after_the_gap_opened_is_a_transfer_going_on() 
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 assert analyze(c.pcap(), shortlist=shortlist).verdict == "clean"
+
+
+def test_receiver_side_gap_filled_at_full_size_after_long_is_a_black_hole_the_path_recovered() -> (
+    None
+):
+    """At the receiver: the gap of one full-size segment stays open 4 s while the smaller one
+    after it arrived, then one 1420-byte packet fills it, on a path that never carried one
+    before; the next response's full-size packets cross too. With no TCP timestamps the gap's
+    packet is as large as any the path then carried, so the shortlist must take it for its
+    gap alone (`detect.could_heal`)."""
+    full = 1380  # the MSS: 1420-byte packets without TCP options
+    c = syn.Conversation(timestamps=False).handshake().data(1 + full, SMALL)
+    c.ack(1, sack=[(1 + full, 1 + full + SMALL)])
+    c.at(2).ack(1, sack=[(1 + full, 1 + full + SMALL)])
+    c.at(4).data(1, full).ack(1 + full + SMALL)
+    end = 1 + full + SMALL
+    for _ in range(3):
+        c.data(end, full).ack(end + full)
+        end += full
+    f = _healed(_both_passes(c), "receiver", smaller=SMALL + 40)
+    assert f.path_rose_at == 1_700_000_000 + 4
+    assert f.recovered is not None and 3.99 <= f.recovered.after_s <= 4.0
+
+
+def test_receiver_side_gap_filled_by_a_larger_packet_is_ordinary() -> None:
+    """A gap shorter than a segment filled, long after, by a full-size packet that carries
+    more: resent in other packets, as a lossy transfer does (a real capture's case)."""
+    c = syn.Conversation().handshake().data(1 + 600, SMALL)
+    c.ack(1, sack=[(1 + 600, 1 + 600 + SMALL)])
+    c.at(2).ack(1, sack=[(1 + 600, 1 + 600 + SMALL)])
+    c.at(4).data(1, 600 + SMALL).ack(1 + 600 + SMALL)
+    assert _both_passes(c).findings == ()
 
 
 def test_receiver_side_gap_filled_quickly_is_ordinary() -> None:
