@@ -1,7 +1,7 @@
 """What the captures people take during an outage show when the cause is not a fixed path
 (issue 11, points 1 to 3), on the real lab captures made for each: a path whose MTU falls
-mid-connection, a keep-alive connection, a capture started late, an outage, a receiver that
-stops reading."""
+mid-connection, or rises (the fix applied while the capture runs), a keep-alive connection, a
+capture started late, an outage, a receiver that stops reading."""
 
 from __future__ import annotations
 
@@ -61,6 +61,46 @@ def test_the_fall_at_the_receiver_alone() -> None:
     (finding,) = report.black_holes
     assert (finding.side, finding.dropped_ip_len) == ("receiver", 1420)
     assert finding.path_fell_after is not None
+
+
+def _first_delivered(name: str, size: int) -> float:
+    """When the earliest packet of `size` bytes that the capture shows delivered was sent."""
+    table = FlowTable(name)
+    with Capture(SAMPLES / name) as capture:
+        feed(table, capture, Decoder())
+    table.finish()
+    return min(s.first[size] for s in table.paths.values() if size in s.first)
+
+
+def test_a_path_mtu_that_rises_is_a_black_hole_the_path_recovered() -> None:
+    """The fix applied while tcpdump ran: clean once, a black hole until the path's MTU rose,
+    at either end, and one finding with both ends given together."""
+    for name, side in (
+        ("mtu-rises.home-wg0.pcap", "sender"),
+        ("mtu-rises.proxy-wg0.pcap", "receiver"),
+    ):
+        report = analyze(SAMPLES / name)
+        assert report.verdict == "black_hole", name
+        (finding,) = report.findings
+        assert (finding.side, finding.dropped_ip_len, finding.largest_delivered_ip_len) == (
+            side,
+            1420,
+            444,
+        )
+        assert finding.recovered is not None and finding.recovered.by == "path"
+        assert finding.path_rose_at is not None
+        assert finding.path_rose_at > finding.first_ts + 1.5  # the gap's 1.5 s, and more
+        if side == "sender":  # the first 1420-byte packet the path carried ended the black hole
+            assert finding.path_rose_at == _first_delivered(name, 1420)
+        (path,) = [p for p in report.paths if p.smallest_dropped is not None]
+        assert (path.largest_delivered, path.fits_max, path.mtu_rose_at) == (
+            444,
+            1419,
+            finding.path_rose_at,
+        )
+        assert "until its MTU rose" in report.render_text()
+    both = analyze([SAMPLES / "mtu-rises.home-wg0.pcap", SAMPLES / "mtu-rises.proxy-wg0.pcap"])
+    assert both.verdict == "black_hole" and len(both.findings) == 1
 
 
 def test_small_responses_before_the_loss_prove_the_path_carries_them() -> None:

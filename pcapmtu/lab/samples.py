@@ -229,6 +229,24 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "mtu-rises",
+        "The fix applied while the capture runs: the path's MTU rises (1400 to 1500 at 2.5 s, "
+        "the MTU fixed on a link). The 1760-byte response's 1420-byte packet is lost again and "
+        "again while its 444-byte one gets through, then crosses once the path carries it; the "
+        "client gets the whole response, late. A black hole while it lasted, recovered by the "
+        "path, never clean; seen at both ends.",
+        _s(
+            workload="keepalive",
+            keep_alive=(300, 1760),
+            pause_s=0.5,
+            path_event="mtu",
+            event_at_s=2.5,
+            event_path_mtu=1500,
+            captures=("home-wg0", "proxy-wg0"),
+        ),
+        complete=True,
+    ),
+    Sample(
         "outage",
         "Not an MTU problem: the path stops carrying anything at 1 s (the first router drops "
         "everything). A 20 kB response crosses, then the client's next request (115 bytes) is "
