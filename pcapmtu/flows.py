@@ -274,8 +274,9 @@ class Direction:
         self.holes: list[Hole] = []
         self.open_hole: Hole | None = None
         self.finished = False  # FIN or RST seen
-        # its latest deliveries: (frame, wire size, send time) of the copy that got through
-        self._recent: deque[tuple[int, int, float]] = deque(maxlen=RECENT_DELIVERIES_KEPT)
+        # its latest deliveries: (frame, wire size, send time) of the copy that got through;
+        # made at the first (a flood's directions, which deliver nothing, cost nothing more)
+        self._recent: deque[tuple[int, int, float]] | None = None
         self._healed: list[Stall] = []  # delivered at full size by the ACK being read
 
     def seq(self, raw: int) -> int:
@@ -504,6 +505,8 @@ class Direction:
             else:
                 for piece in smaller:  # each smaller packet was sent once for its bytes
                     summary.add(piece.size, piece.ts, piece.frame)
+        if self._recent is None:
+            self._recent = deque(maxlen=RECENT_DELIVERIES_KEPT)
         self._recent.extend((piece.frame, piece.size, piece.ts) for piece in smaller or full[-1:])
         if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
             stall = Stall(sent.start, sent.end, sent.size, full, smaller, ts)
@@ -516,9 +519,10 @@ class Direction:
         largest of the direction's packets sent while their copies were being lost that got
         through (by this ACK or before: with no SACK, data beyond a loss is acknowledged only
         with it)."""
+        recent = self._recent or ()
         for stall in self._healed:
             first, last_lost = stall.copies[0].frame, stall.copies[-2].frame
-            inside = [(size, f, ts) for f, size, ts in self._recent if first < f < last_lost]
+            inside = [(size, f, ts) for f, size, ts in recent if first < f < last_lost]
             stall.while_lost = max(inside, default=None)
         self._healed.clear()
 

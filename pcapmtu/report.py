@@ -491,7 +491,9 @@ class Report:
             return ""
         broken = self.verdict == VERDICT_BLACK_HOLE
         advice = _advice_for(self.findings)
-        return "\n".join(_fix_lines(self.recommendation, broken, self.probe_commands(), advice))
+        rose = min((p.mtu_rose_at for p in self.paths if p.mtu_rose_at is not None), default=None)
+        lines = _fix_lines(self.recommendation, broken, self.probe_commands(), advice, rose)
+        return "\n".join(lines)
 
     def probe_commands(self) -> tuple[str, ...]:
         """For each path that black-holed a packet: the `pcapmtu probe` that measures it live,
@@ -648,9 +650,7 @@ def _text_lines(report: Report) -> list[str]:
             )
         lines.append("")
     if report.recommendation is not None:
-        broken = report.verdict == VERDICT_BLACK_HOLE
-        advice = _advice_for(report.findings)
-        lines += _fix_lines(report.recommendation, broken, report.probe_commands(), advice)
+        lines += report.fix_text().split("\n")
     lines += _underlay_lines(report)
     for c in report.captures:
         types = ", ".join(f"{linktypes.name(lt)} ({lt})" for lt in sorted(c.link_types))
@@ -910,8 +910,13 @@ def _advice_for(findings: tuple[Finding, ...]) -> str:
 
 
 def _fix_lines(
-    r: Recommendation, broken: bool, probes: tuple[str, ...] = (), advice: str = KIND_SUSPECTED
+    r: Recommendation,
+    broken: bool,
+    probes: tuple[str, ...] = (),
+    advice: str = KIND_SUSPECTED,
+    rose_at: float | None = None,
 ) -> list[str]:
+    """The fix's lines; `rose_at`: when a black-holed path's MTU rose, if one did."""
     low, high = r.underlay_path_mtu
     outer = f" (IPv{r.outer_version_assumed} underlay)" if r.tunnel.is_tunnel else ""
     setting = _setting(r)
@@ -940,6 +945,11 @@ def _fix_lines(
         lines.append(f"  {path} carries between {low} and {high} bytes")
     else:
         lines.append(f"  {path} carries at most {high} bytes")
+    if rose_at is not None:
+        lines[-1] += (
+            f" while the black hole lasted; more once its MTU rose ({clock(rose_at)}), and "
+            "this MTU works if it falls again"
+        )
     if r.tunnel.kind != "wireguard":
         lines += [f"  how: {how}" for how in r.set_mtu]
     if r.confirm:

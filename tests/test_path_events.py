@@ -98,7 +98,9 @@ def test_a_path_mtu_that_rises_is_a_black_hole_the_path_recovered() -> None:
             1419,
             finding.path_rose_at,
         )
-        assert "until its MTU rose" in report.render_text()
+        text = report.render_text()
+        assert "until its MTU rose" in text  # the bracket, in Paths
+        assert "while the black hole lasted; more once its MTU rose" in text  # and in FIX
     both = analyze([SAMPLES / "mtu-rises.home-wg0.pcap", SAMPLES / "mtu-rises.proxy-wg0.pcap"])
     assert both.verdict == "black_hole" and len(both.findings) == 1
 
