@@ -507,7 +507,11 @@ class Direction:
                     summary.add(piece.size, piece.ts, piece.frame)
         if self._recent is None:
             self._recent = deque(maxlen=RECENT_DELIVERIES_KEPT)
-        self._recent.extend((piece.frame, piece.size, piece.ts) for piece in smaller or full[-1:])
+        self._recent.extend(
+            (piece.frame, piece.size, piece.ts)
+            for piece in smaller or full[-1:]
+            if piece.size != UNKNOWN_SIZE  # a super-packet's pieces of unknown size tell none
+        )
         if len(full) >= 2 and sent.carries_data and len(self.stalls) < MAX_HOLES_KEPT:
             stall = Stall(sent.start, sent.end, sent.size, full, smaller, ts)
             self.stalls.append(stall)

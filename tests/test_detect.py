@@ -238,6 +238,17 @@ def test_a_segment_through_at_its_third_copy_is_ordinary_loss() -> None:
     assert _both_passes(c).findings == ()
 
 
+def test_a_super_packet_of_unknown_size_through_meanwhile_is_no_evidence() -> None:
+    """No SYN, so no MSS: a 3000-byte super-packet SACKed while the 1420-byte packet's copies
+    were lost crossed in pieces of unknown size, smaller or not."""
+    c = syn.Conversation().data(1, BIG).data(1 + BIG, 3000)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG + 3000)])
+    for t in (0.2, 0.6, 1.0, 1.2):
+        c.at(t).data(1, BIG)
+    c.ack(1 + BIG + 3000)
+    assert _both_passes(c).findings == ()
+
+
 def test_a_segment_through_at_last_with_nothing_smaller_through_meanwhile_is_no_evidence() -> None:
     c = syn.Conversation().handshake().data(1, BIG)
     for i in range(1, 5):
