@@ -399,7 +399,8 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
     receiver index), WireGuard messages of one padded inner size lost `min_full_size_copies`
     times or more at the retransmission timer's backing-off intervals (one packet resent, as
     its encrypted copies show it), none smaller lost, while later smaller messages got through
-    and none as large did. The sizes are the inner packets', padded."""
+    and none as large did, or one did as a path whose MTU rose (`_underlay_rose`: recovered by
+    the path). The sizes are the inner packets', padded."""
     found = []
     for session in _by_receiver(fates, lambda f: f.sent).values():
         lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
@@ -411,9 +412,16 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
             continue  # not one packet resent by a timer that backs off: a burst of loss
         since = min(m.ts for m in lost)
         after = [f.sent for f in session if f.delivered and f.sent.ts > since]
-        if smallest <= MIN_TOO_BIG_SIZE or any((m.padded_inner or 0) >= smallest for m in after):
-            continue  # small enough for any path, or the size got through after it
-        smaller = [m for m in after if m.padded_inner]
+        if smallest <= MIN_TOO_BIG_SIZE:
+            continue  # small enough for any path
+        through = min(
+            (m for m in after if (m.padded_inner or 0) >= smallest),
+            key=lambda m: m.ts,
+            default=None,
+        )
+        if through is not None and not _underlay_rose(session, lost, smallest, through):
+            continue  # the size got through after it, and not as a path whose MTU rose does
+        smaller = [m for m in after if m.padded_inner and (through is None or m.ts < through.ts)]
         if not smaller:
             continue  # nothing smaller got through after it: a dead path looks the same
         # the bracket's floor: the largest smaller message delivered, before the loss or after
@@ -437,6 +445,14 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
                 best.capture,
             )
         )
+        recovered = None
+        if through is not None:
+            evidence.append(
+                _message_evidence(
+                    through, through.capture, " got there: the path carried this size again"
+                )
+            )
+            recovered = Recovery("path", round(through.ts - first.ts, 3))
         found.append(
             Finding(
                 kind=KIND_BLACK_HOLE,
@@ -448,9 +464,29 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
                 transmissions=len(lost),
                 first_ts=first.ts,
                 evidence=_by_frame(evidence),
+                recovered=recovered,
+                path_rose_at=through.ts if through is not None else None,
             )
         )
     return found
+
+
+def _underlay_rose(
+    session: list[Fate], lost: list[WgMessage], smallest: int, through: WgMessage
+) -> bool:
+    """Whether a message of the lost size that got through (`through`) is a path whose MTU
+    rose (`_healed`, on the underlay): every lost message of that size was sent before it, a
+    smaller one got through between the first and the last of them, and the session had
+    never carried a message that large before it."""
+    sized = [m.ts for m in lost if m.padded_inner == smallest]
+    if max(sized) > through.ts:
+        return False  # lost again after it got through: not a path that carries it now
+    carried = [f.sent for f in session if f.delivered and f.sent is not through]
+    if any((m.padded_inner or 0) >= smallest and m.ts < through.ts for m in carried):
+        return False  # carried before: a lossy link, or an MTU that fell and rose back
+    return any(
+        0 < (m.padded_inner or 0) < smallest and min(sized) < m.ts < max(sized) for m in carried
+    )
 
 
 def from_one_underlay(

@@ -108,3 +108,36 @@ def test_no_public_wireguard_capture_shows_the_resend_signature() -> None:
     for path in files:
         kinds = {(f.kind, f.side) for f in analyze(path).findings}
         assert not {k for k in kinds if k[1] == "underlay"}, path.name
+
+
+def _session(events: list[tuple[float, int, bool]]) -> list[wgwire.Fate]:
+    """SYNTHETIC fates of one session: (time, outer size, delivered) per message."""
+    src, dst = bytes([198, 18, 1, 1]), bytes([198, 18, 3, 2])
+    return [
+        wgwire.Fate(wgwire.WgMessage("a", i, t, src, dst, 51820, 51820, size, 4, 7, i), got)
+        for i, (t, size, got) in enumerate(events)
+    ]
+
+
+LOST_RESENT = [(10.0, 1480, False), (10.05, 508, True), (10.2, 1480, False), (10.6, 1480, False)]
+
+
+def test_a_resend_that_got_there_at_last_on_an_underlay_that_never_carried_its_size() -> None:
+    from pcapmtu.detect import DetectConfig, from_underlay
+
+    config = DetectConfig()
+    (finding,) = from_underlay(_session([*LOST_RESENT, (11.4, 1480, True)]), "a", config)
+    assert finding.recovered is not None and finding.recovered.by == "path"
+    assert (finding.dropped_ip_len, finding.largest_delivered_ip_len) == (1420, 448)
+    assert finding.path_rose_at == 11.4
+    # carried before: a lossy link, or an MTU that fell and rose back
+    assert (
+        from_underlay(_session([(9.0, 1480, True), *LOST_RESENT, (11.4, 1480, True)]), "a", config)
+        == []
+    )
+    # lost again after one got there
+    again = [*LOST_RESENT, (11.4, 1480, True), (12.0, 1480, False)]
+    assert from_underlay(_session(again), "a", config) == []
+    # nothing smaller got there between the lost copies
+    quiet = [m for m in LOST_RESENT if m[1] == 1480] + [(11.0, 508, True), (11.4, 1480, True)]
+    assert from_underlay(_session(quiet), "a", config) == []
