@@ -110,6 +110,21 @@ def test_no_public_wireguard_capture_shows_the_resend_signature() -> None:
         assert not {k for k in kinds if k[1] == "underlay"}, path.name
 
 
+def test_both_underlays_of_a_path_whose_mtu_rose_prove_a_black_hole_the_path_recovered() -> None:
+    """The `mtu-rises` sample's underlays: five 1420-byte messages lost, the sixth got there
+    (a wrong inconclusive once, that asked for the other end's capture it had been given)."""
+    home = SAMPLES / "mtu-rises.home-underlay.pcap"
+    report = analyze([home, SAMPLES / "mtu-rises.proxy-underlay.pcap"])
+    assert report.verdict == "black_hole"
+    (finding,) = report.findings
+    assert (finding.side, finding.dropped_ip_len, finding.transmissions) == ("underlay", 1420, 5)
+    assert finding.recovered is not None and finding.recovered.by == "path"
+    full = [m for m in wgwire.messages(home) if m.padded_inner == 1420]
+    assert finding.path_rose_at == full[-1].ts  # the last copy got there
+    (path,) = [p for p in report.paths if p.smallest_dropped is not None]
+    assert path.underlay and path.fits_max == 1419 and path.mtu_rose_at == finding.path_rose_at
+
+
 def _session(events: list[tuple[float, int, bool]]) -> list[wgwire.Fate]:
     """SYNTHETIC fates of one session: (time, outer size, delivered) per message."""
     src, dst = bytes([198, 18, 1, 1]), bytes([198, 18, 3, 2])

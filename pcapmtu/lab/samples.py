@@ -234,7 +234,7 @@ SAMPLES: tuple[Sample, ...] = (
         "the MTU fixed on a link). The 1760-byte response's 1420-byte packet is lost again and "
         "again while its 444-byte one gets through, then crosses once the path carries it; the "
         "client gets the whole response, late. A black hole while it lasted, recovered by the "
-        "path, never clean; seen at both ends.",
+        "path, never clean; seen at both ends, on wg0 and on the underlay.",
         _s(
             workload="keepalive",
             keep_alive=(300, 1760),
@@ -242,7 +242,7 @@ SAMPLES: tuple[Sample, ...] = (
             path_event="mtu",
             event_at_s=2.5,
             event_path_mtu=1500,
-            captures=("home-wg0", "proxy-wg0"),
+            captures=("home-wg0", "proxy-wg0", "home-underlay", "proxy-underlay"),
         ),
         complete=True,
     ),
