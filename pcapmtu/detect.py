@@ -414,18 +414,18 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
         after = [f.sent for f in session if f.delivered and f.sent.ts > since]
         if smallest <= MIN_TOO_BIG_SIZE:
             continue  # small enough for any path
+        carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) > 0]
         through = min(
             (m for m in after if (m.padded_inner or 0) >= smallest),
             key=lambda m: m.ts,
             default=None,
         )
-        if through is not None and not _underlay_rose(session, lost, smallest, through):
+        if through is not None and not _underlay_rose(carried, lost, smallest, through):
             continue  # the size got through after it, and not as a path whose MTU rose does
         smaller = [m for m in after if m.padded_inner and (through is None or m.ts < through.ts)]
         if not smaller:
             continue  # nothing smaller got through after it: a dead path looks the same
         # the bracket's floor: the largest smaller message delivered, before the loss or after
-        carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) > 0]
         best = max(
             [m for m in carried if (m.padded_inner or 0) < smallest],
             key=lambda m: m.padded_inner or 0,
@@ -472,16 +472,16 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
 
 
 def _underlay_rose(
-    session: list[Fate], lost: list[WgMessage], smallest: int, through: WgMessage
+    carried: list[WgMessage], lost: list[WgMessage], smallest: int, through: WgMessage
 ) -> bool:
-    """Whether a message of the lost size that got through (`through`) is a path whose MTU
-    rose (`_healed`, on the underlay): every lost message of that size was sent before it, a
-    smaller one got through between the first and the last of them, and the session had
-    never carried a message that large before it."""
+    """Whether a message of the lost size that got through (`through`, one of the session's
+    messages that got there: `carried`) is a path whose MTU rose (`_healed`, on the
+    underlay): every lost message of that size was sent before it, a smaller one got through
+    between the first and the last of them, and the session had never carried a message that
+    large before it."""
     sized = [m.ts for m in lost if m.padded_inner == smallest]
     if max(sized) > through.ts:
         return False  # lost again after it got through: not a path that carries it now
-    carried = [f.sent for f in session if f.delivered and f.sent is not through]
     if any((m.padded_inner or 0) >= smallest and m.ts < through.ts for m in carried):
         return False  # carried before: a lossy link, or an MTU that fell and rose back
     return any(
@@ -1217,9 +1217,9 @@ def _from_hole(
     ):
         return None  # a full-size segment arrived last: a transfer going on
     path = paths.get((sender.src, sender.dst))
-    carried = path.latest_at_least(dropped) if path is not None else None
     if hole.filled_ts is not None and (hole.fill_size or 0) >= dropped and not unsized:
         return _gap_healed(sender, hole, dropped, path, open_for, capture, peer_mss)
+    carried = path.latest_at_least(dropped) if path is not None else None
     if carried is not None and (carried[0] >= hole.since_ts or hole.filled_ts is not None):
         return None  # the path carried packets this large: the gap is ordinary loss
     # else it carried them only before the gap opened, and smaller data after: its MTU fell
@@ -1236,23 +1236,14 @@ def _from_hole(
         if too_soon
         else f"{open_for:.1f} s open"
     )
-    evidence = [
-        Evidence(
-            hole.since_frame,
-            hole.since_ts,
-            f"receiver acknowledges only up to the gap of {missing} bytes; {how_long}",
-            capture,
-        ),
-        *(
-            Evidence(f, None, "a packet beyond the gap arrived", capture)
-            for f in hole.beyond_frames
-        ),
-        *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
-        *(
-            Evidence(f, None, "the gap's bytes arrive in a smaller packet", capture)
-            for f in hole.fill_frames
-        ),
-    ]
+    evidence = _gap_evidence(
+        hole,
+        how_long,
+        capture,
+        beyond="a packet beyond the gap arrived",
+        fill="the gap's bytes arrive in a smaller packet",
+        fill_frames=hole.fill_frames,
+    )
     if carried is not None:
         evidence.append(
             Evidence(
@@ -1311,30 +1302,15 @@ def _gap_healed(
     earliest = path.earliest_at_least(dropped) if path is not None else None
     if earliest is not None and earliest < fill_ts:
         return None  # the path carried this size before the gap was filled
-    evidence = [
-        Evidence(
-            hole.since_frame,
-            hole.since_ts,
-            f"receiver acknowledges only up to the gap of {hole.end - hole.start} bytes; "
-            f"{open_for:.1f} s open",
-            capture,
-        ),
-        *(
-            Evidence(f, None, "a smaller packet beyond the gap arrived", capture)
-            for f in hole.beyond_frames
-        ),
-        *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
-        *(
-            Evidence(
-                f,
-                None,
-                f"the gap's bytes arrive in a {hole.fill_size}-byte packet: the path carried "
-                "this size again",
-                capture,
-            )
-            for f in hole.fill_frames[:1]
-        ),
-    ]
+    evidence = _gap_evidence(
+        hole,
+        f"{open_for:.1f} s open",
+        capture,
+        beyond="a smaller packet beyond the gap arrived",
+        fill=f"the gap's bytes arrive in a {hole.fill_size}-byte packet: the path carried this "
+        "size again",
+        fill_frames=hole.fill_frames[:1],
+    )
     return _finding(
         sender,
         capture,
@@ -1349,6 +1325,25 @@ def _gap_healed(
         evidence=_by_frame(evidence),
         path_rose_at=fill_ts,
     )
+
+
+def _gap_evidence(
+    hole: Hole, how_long: str, capture: str, *, beyond: str, fill: str, fill_frames: list[int]
+) -> list[Evidence]:
+    """A receiver's gap as evidence: where it opened and for how long, the packets beyond it
+    (`beyond` says each), the receiver's ACKs at its start, and `fill_frames` (`fill`)."""
+    return [
+        Evidence(
+            hole.since_frame,
+            hole.since_ts,
+            f"receiver acknowledges only up to the gap of {hole.end - hole.start} bytes; "
+            f"{how_long}",
+            capture,
+        ),
+        *(Evidence(f, None, beyond, capture) for f in hole.beyond_frames),
+        *(Evidence(f, None, "receiver ACK at the gap's start", capture) for f in hole.ack_frames),
+        *(Evidence(f, None, fill, capture) for f in fill_frames),
+    ]
 
 
 def rose_at(findings: list[Finding]) -> dict[tuple[bytes, bytes], float]:

@@ -277,7 +277,7 @@ class Direction:
         # its latest deliveries: (frame, wire size, send time) of the copy that got through;
         # made at the first (a flood's directions, which deliver nothing, cost nothing more)
         self._recent: deque[tuple[int, int, float]] | None = None
-        self._healed: list[Stall] = []  # delivered at full size by the ACK being read
+        self._through_at_last: list[Stall] = []  # delivered at full size by the ACK being read
 
     def seq(self, raw: int) -> int:
         """A raw sequence number of this direction's space, unwrapped."""
@@ -444,7 +444,7 @@ class Direction:
         if self.cum_ack is None or ack > self.cum_ack:
             self.cum_ack = ack
             self._deliver_cumulative(seg, path)
-        if self._healed:
+        if self._through_at_last:
             self._while_lost()
         self._track_hole(seg, sacked)
         hole = self.open_hole
@@ -516,7 +516,7 @@ class Direction:
             stall = Stall(sent.start, sent.end, sent.size, full, smaller, ts)
             self.stalls.append(stall)
             if not smaller and len(full) >= HEALED_COPIES:
-                self._healed.append(stall)
+                self._through_at_last.append(stall)
 
     def _while_lost(self) -> None:
         """For the segments the ACK just read delivered at full size after several copies: the
@@ -524,11 +524,11 @@ class Direction:
         through (by this ACK or before: with no SACK, data beyond a loss is acknowledged only
         with it)."""
         recent = self._recent or ()
-        for stall in self._healed:
+        for stall in self._through_at_last:
             first, last_lost = stall.copies[0].frame, stall.copies[-2].frame
             inside = [(size, f, ts) for f, size, ts in recent if first < f < last_lost]
             stall.while_lost = max(inside, default=None)
-        self._healed.clear()
+        self._through_at_last.clear()
 
     def _trace_delivered(self, sent: Sent, smaller: list[Copy], how: str) -> None:
         """Which copies got through, as the path summary counts them: the smaller ones when

@@ -56,17 +56,24 @@ def test_sender_side_black_hole_without_sack_uses_duplicate_acks() -> None:
     assert report.black_holes[0].largest_delivered_ip_len == 444
 
 
+def _the_finding(report: Report, verdict: str, kind: str, side: str, smaller: int) -> Finding:
+    """The report's one finding: `verdict`, and a `kind` finding at `side` of the 1420-byte
+    packet lost while one of `smaller` bytes got through."""
+    assert report.verdict == verdict
+    (f,) = report.findings
+    assert (f.kind, f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == (
+        kind,
+        side,
+        1420,
+        smaller,
+    )
+    return f
+
+
 def _too_soon(report: Report, side: str) -> Finding:
     """The one finding of a capture that ended too soon after the 1420-byte packet was lost
     and the 444-byte one after it got through."""
-    assert report.verdict == "inconclusive"
-    (f,) = report.findings
-    assert (f.kind, f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == (
-        "suspected_black_hole",
-        side,
-        1420,
-        444,
-    )
+    f = _the_finding(report, "inconclusive", "suspected_black_hole", side, 444)
     assert "too soon" in report.summary()
     return f
 
@@ -170,14 +177,7 @@ def test_retransmitted_once_then_acked_is_ordinary_loss() -> None:
 def _healed(report: Report, side: str, smaller: int = 444) -> Finding:
     """The one finding of a black hole its path recovered: the 1420-byte packet lost while
     the smaller one got through, then through at full size."""
-    assert report.verdict == "black_hole"
-    (f,) = report.findings
-    assert (f.kind, f.side, f.dropped_ip_len, f.largest_delivered_ip_len) == (
-        "black_hole",
-        side,
-        1420,
-        smaller,
-    )
+    f = _the_finding(report, "black_hole", "black_hole", side, smaller)
     assert f.recovered is not None and f.recovered.by == "path"
     path = report.paths[0]  # paths with a black hole come first
     assert (path.src, path.largest_delivered, path.fits_max) == (f.src, smaller, 1419)
