@@ -61,12 +61,13 @@ def read(captures: Sequence[UnderlayInput], config: DetectConfig, port: int | No
         return found
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)  # told in the first pass
-        read_ = [list(wgwire.messages(c.source, name=c.name, port=port)) for c in holding]
+        pairs = [wgwire.captured(c.source, name=c.name, port=port) for c in holding]
+    read_, spans = [m for m, _ in pairs], [s for _, s in pairs]
     underlay_only = [i for i, c in enumerate(holding) if not c.tcp_segments]
     told: dict[tuple[int | None, int | None], bool] = {}  # by (receiver index, counter)
     for n, i in enumerate(underlay_only):
         for j in underlay_only[n + 1 :]:
-            fates = wgwire.matched(read_[i], read_[j])
+            fates = wgwire.matched(read_[i], read_[j], (spans[i], spans[j]))
             found.findings += detect.from_underlay(fates, holding[i].name, config)
             told.update(((f.sent.receiver, f.sent.counter), f.delivered) for f in fates)
             found.delivered += sum(1 for f in fates if f.delivered and f.sent.padded_inner)
@@ -201,14 +202,14 @@ def messages_and_fates(
     labels = list(names) if names is not None else [None] * len(sources)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
-        read_ = [
-            list(wgwire.messages(s, name=n, port=port))
-            for s, n in zip(sources, labels, strict=True)
+        pairs = [
+            wgwire.captured(s, name=n, port=port) for s, n in zip(sources, labels, strict=True)
         ]
+    read_, spans = [m for m, _ in pairs], [s for _, s in pairs]
     fate: dict[tuple[int | None, int | None], bool] = {}  # by (receiver index, counter)
     for i, first in enumerate(read_):
-        for other in read_[i + 1 :]:
-            for f in wgwire.matched(first, other):
+        for j in range(i + 1, len(read_)):
+            for f in wgwire.matched(first, read_[j], (spans[i], spans[j])):
                 fate[(f.sent.receiver, f.sent.counter)] = f.delivered
     return [
         (m, fate.get((m.receiver, m.counter)) if m.counter is not None else None)

@@ -82,13 +82,31 @@ def messages(
     header (its length is the whole message's) and the counter; the other fragments are not
     messages. Messages cut by the snaplen before their counter are skipped."""
     with Capture(source, name=name) as capture:
-        label = capture.info.name
-        for batch in capture.batches():
-            for i in range(len(batch)):
-                record = batch.record(i)
-                found = _message(label, record.frame, record.ts, record.link_type, record.data)
-                if found is not None and (port is None or port in (found.sport, found.dport)):
-                    yield found
+        yield from _messages_of(capture, port)
+
+
+Span = tuple[float, float]  # a capture's first and last packet's times, on its own clock
+
+
+def captured(
+    source: Source, name: str | None = None, port: int | None = None
+) -> tuple[list[WgMessage], Span | None]:
+    """The `messages` of a capture, and its span: when it was running, by its first and last
+    packet of any kind (None when it holds none), for `matched`."""
+    with Capture(source, name=name) as capture:
+        found = list(_messages_of(capture, port))
+        first, last = capture.info.first_ts, capture.info.last_ts
+    return found, None if first is None or last is None else (first, last)
+
+
+def _messages_of(capture: Capture, port: int | None) -> Iterator[WgMessage]:
+    label = capture.info.name
+    for batch in capture.batches():
+        for i in range(len(batch)):
+            record = batch.record(i)
+            found = _message(label, record.frame, record.ts, record.link_type, record.data)
+            if found is not None and (port is None or port in (found.sport, found.dport)):
+                yield found
 
 
 def _message(capture: str, frame: int, ts: float, link_type: int, data: bytes) -> WgMessage | None:
@@ -165,13 +183,25 @@ class Fate:
     delivered: bool
 
 
-def matched(one: Iterable[WgMessage], other: Iterable[WgMessage]) -> list[Fate]:
+# How far inside the other capture's span a message's arrival must fall, reckoned from a
+# message both captures hold, to count as lost when it is missing: the two messages' delays
+# across the path would have to differ by more than this to fool it.
+RUNNING_MARGIN_S = 0.25
+
+
+def matched(
+    one: Iterable[WgMessage],
+    other: Iterable[WgMessage],
+    spans: tuple[Span | None, Span | None] | None = None,
+) -> list[Fate]:
     """Each transport message of either capture whose fate the other capture tells: delivered
     when it holds the same (receiver index, counter); lost when it does not although it was
-    capturing then: it holds counters of the same session below and above it. Counters, not
-    clocks, tell when both were running, so the captures' clocks need not agree and either may
-    have started late or stopped early. Which capture sent a session's messages is the one
-    that holds more of them."""
+    capturing then: it holds counters of the same session below and above it, or (with the
+    captures' `spans`) the message would have reached it well inside its span, reckoned from
+    the nearest message of the session that both hold (`_running_then`). Counters and
+    durations, not clocks, tell when both were running, so the captures' clocks need not agree
+    and either may have started late or stopped early. Which capture sent a session's
+    messages is the one that holds more of them."""
     names = [_by_name(one), _by_name(other)]
     fates: list[Fate] = []
     for receiver in sorted(set(names[0]) | set(names[1])):
@@ -181,13 +211,29 @@ def matched(one: Iterable[WgMessage], other: Iterable[WgMessage]) -> list[Fate]:
         if not seen:
             continue  # the other capture holds none of this session: it tells nothing
         low, high = min(seen), max(seen)
+        both = sorted(set(seen) & set(sides[sender]))
+        span = None if spans is None else spans[1 - sender]
         for counter in sorted(sides[sender]):
             message = sides[sender][counter]
             if counter in seen:
                 fates.append(Fate(message, True))
             elif low < counter < high:
                 fates.append(Fate(message, False))
+            elif span is not None and both:
+                near = both[0] if counter < low else both[-1]
+                if _running_then(message, sides[sender][near], seen[near], span):
+                    fates.append(Fate(message, False))
     return fates
+
+
+def _running_then(message: WgMessage, sent: WgMessage, arrived: WgMessage, span: Span) -> bool:
+    """Whether the other capture was running when `message` would have reached it: its
+    arrival reckoned from a message both captures hold (`sent` by this one, `arrived` in the
+    other), by the time between the two on the sender's clock (each clock measures only
+    durations), at least RUNNING_MARGIN_S inside the other capture's span."""
+    expected = arrived.ts + (message.ts - sent.ts)
+    first, last = span
+    return first + RUNNING_MARGIN_S <= expected <= last - RUNNING_MARGIN_S
 
 
 def _by_name(messages_: Iterable[WgMessage]) -> dict[int, dict[int, WgMessage]]:

@@ -156,3 +156,70 @@ def test_a_resend_that_got_there_at_last_on_an_underlay_that_never_carried_its_s
     # nothing smaller got there between the lost copies
     quiet = [m for m in LOST_RESENT if m[1] == 1480] + [(11.0, 508, True), (11.4, 1480, True)]
     assert from_underlay(_session(quiet), "a", config) == []
+
+
+# -- both captures started late: the other capture's span tells it was running ---------------
+
+LATE_HOME = SAMPLES / "underlay-late.home-underlay.pcap"
+LATE_PROXY = SAMPLES / "underlay-late.proxy-underlay.pcap"
+
+
+def _late() -> tuple[list[wgwire.WgMessage], list[wgwire.WgMessage], wgwire.Span, wgwire.Span]:
+    home, home_span = wgwire.captured(LATE_HOME)
+    proxy, proxy_span = wgwire.captured(LATE_PROXY)
+    assert home_span is not None and proxy_span is not None
+    return home, proxy, home_span, proxy_span
+
+
+def _arrival(counter: int, home: list[wgwire.WgMessage], proxy: list[wgwire.WgMessage]) -> float:
+    """When home's message `counter` would have reached the proxy, on the proxy's clock:
+    reckoned from the first message of its session the proxy holds."""
+    sent = {m.counter: m for m in home if m.receiver == home[0].receiver}
+    seen = {m.counter: m for m in proxy if m.receiver == home[0].receiver}
+    near = min(seen)
+    return seen[near].ts - (sent[near].ts - sent[counter].ts)
+
+
+def test_a_message_missing_while_the_other_capture_ran_is_lost_though_no_counter_brackets_it() -> (
+    None
+):
+    home, proxy, home_span, proxy_span = _late()
+    full = [m for m in home if m.outer_ip_len == 1480]
+    assert [m.counter for m in full] == [12, 13, 14, 15]
+    assert all(m.receiver == home[0].receiver for m in full)
+    # the proxy's capture holds none of that session's messages before the large ones
+    assert min(m.counter for m in proxy if m.receiver == full[0].receiver) > 15
+    # counters alone tell nothing of them
+    assert not [f for f in wgwire.matched(home, proxy) if f.sent.outer_ip_len == 1480]
+    # the proxy's own packets show it running from before the second copy would have arrived;
+    # the first copy went before it started
+    fates = wgwire.matched(home, proxy, (home_span, proxy_span))
+    assert sorted(f.sent.counter for f in fates if not f.delivered) == [13, 14, 15]
+    started = proxy_span[0] + wgwire.RUNNING_MARGIN_S
+    assert _arrival(12, home, proxy) < started <= _arrival(13, home, proxy)
+    # either order of the captures, and either clock shifted by an hour: the same fates
+    again = wgwire.matched(proxy, home, (proxy_span, home_span))
+    assert sorted((f.sent.counter, f.delivered) for f in again) == sorted(
+        (f.sent.counter, f.delivered) for f in fates
+    )
+    from dataclasses import replace
+
+    shifted = [replace(m, ts=m.ts + 3600) for m in proxy]
+    moved = (proxy_span[0] + 3600, proxy_span[1] + 3600)
+    later = wgwire.matched(home, shifted, (home_span, moved))
+    assert [(f.sent.counter, f.delivered) for f in later] == [
+        (f.sent.counter, f.delivered) for f in fates
+    ]
+
+
+def test_a_capture_that_started_later_tells_nothing_of_what_came_before_it() -> None:
+    """The proxy's capture as if it had started 0.2 s before the third copy would have
+    arrived (its span moved, a SYNTHETIC change): only the copy after it is lost."""
+    home, proxy, home_span, proxy_span = _late()
+    later = (_arrival(14, home, proxy) - 0.2, proxy_span[1])
+    fates = wgwire.matched(home, proxy, (home_span, later))
+    assert sorted(f.sent.counter for f in fates if not f.delivered) == [15]
+    # nor after it: a capture that stopped before a message would have arrived
+    earlier = (proxy_span[0], _arrival(15, home, proxy) + 0.2)
+    fates = wgwire.matched(home, proxy, (home_span, earlier))
+    assert sorted(f.sent.counter for f in fates if not f.delivered) == [13, 14]

@@ -324,6 +324,15 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "underlay-late",
+        "Both ends' underlays (eth0), both captures started after the hang began (0.3 s into "
+        "the GET). The proxy's capture holds none of the session's messages before the lost "
+        "ones, but its other packets (the lab's IPv6 and ARP chatter) show it was running while "
+        "the later copies were sent: the 1480-byte messages missing from it were lost.",
+        _s(capture_after_s=0.3, captures=("home-underlay", "proxy-underlay")),
+        complete=False,
+    ),
+    Sample(
         "underlay-healthy",
         "Not an MTU problem, seen from both ends' underlays: a 300 kB download over a path that "
         "fits (wg 1420, path 1500) with 2% random loss. Messages of every size are lost now "
