@@ -319,6 +319,21 @@ class Report:
         (`Finding.too_soon_s`)."""
         return bool(self.suspected) and all(f.too_soon_s is not None for f in self.suspected)
 
+    def other_end_given(self) -> bool:
+        """Whether every suspected black hole seen on one end's underlay has its WireGuard
+        session in another capture too (the other end's, given with it): the two were matched
+        by counter and did not decide it, as when that capture was not running while the large
+        messages were sent."""
+        underlay = [f for f in self.suspected if f.side == "underlay"]
+        return bool(underlay) and all(
+            any(
+                s.capture != f.capture
+                and s.endpoints == (f.flow.src, f.flow.sport, f.flow.dst, f.flow.dport)
+                for s in self.sessions
+            )
+            for f in underlay
+        )
+
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(w for c in self.captures for w in c.warnings)
@@ -335,10 +350,15 @@ class Report:
             return text + (f" ({recovered} recovered)" if recovered else "")
         if self.verdict == VERDICT_INCONCLUSIVE:
             if any(f.side == "underlay" for f in self.suspected):
+                cannot = (
+                    "the other end's underlay capture does not show it running while they were "
+                    "sent, so whether the copies arrived cannot be told"
+                    if self.other_end_given()
+                    else "one end's underlay capture cannot tell whether the copies arrived"
+                )
                 return (
                     f"inconclusive: {plural(len(self.suspected), 'WireGuard session')} resent a "
-                    "large message as a backing-off timer does, but one end's underlay "
-                    "capture cannot tell whether the copies arrived"
+                    f"large message as a backing-off timer does, but {cannot}"
                 )
             if self.too_soon():
                 n = len(self.suspected)
@@ -428,6 +448,14 @@ class Report:
         if self.verdict != VERDICT_INCONCLUSIVE:
             return None
         if any(f.side == "underlay" for f in self.suspected):
+            if self.other_end_given():
+                return (
+                    "capture both ends' underlays again, both started before the client "
+                    "connects and running until 10 s or more after the hang begins (pcapmtu "
+                    "analyze A B): a message is known lost only when the other end's capture "
+                    "was running while it was sent (it holds the session's messages before and "
+                    "after it, or other packets around it)"
+                )
             return (
                 "give the other end's underlay capture too, taken at the same time (pcapmtu "
                 "analyze A B): their WireGuard messages are matched by counter, so each is "

@@ -3,6 +3,8 @@ the real lab captures of the incident taken on both peers' eth0 (`underlay-both-
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pcapmtu import analyze, wgwire
 from pcapmtu.tunnels import WG_TRANSPORT
 from tests.conftest import SAMPLES
@@ -223,3 +225,25 @@ def test_a_capture_that_started_later_tells_nothing_of_what_came_before_it() -> 
     earlier = (proxy_span[0], _arrival(15, home, proxy) + 0.2)
     fates = wgwire.matched(home, proxy, (home_span, earlier))
     assert sorted(f.sent.counter for f in fates if not f.delivered) == [13, 14]
+
+
+def test_both_ends_given_but_the_other_not_running_asks_for_both_again(tmp_path: Path) -> None:
+    """The proxy's real capture cut to its last two packets (SYNTHETIC: as if it had started
+    7 s late): the two ends are matched but cannot decide, and the report says so instead of
+    asking for the capture it was given."""
+    import dpkt
+
+    cut = tmp_path / "late.proxy-underlay.pcap"
+    with LATE_PROXY.open("rb") as f, cut.open("wb") as out:
+        reader = dpkt.pcap.Reader(f)
+        writer = dpkt.pcap.Writer(out, linktype=reader.datalink())
+        for ts, data in list(reader)[-2:]:
+            writer.writepkt(data, ts)
+    report = analyze([LATE_HOME, cut])
+    assert report.verdict == "inconclusive"
+    assert report.other_end_given()
+    assert "does not show it running" in report.summary()
+    assert (report.to_decide() or "").startswith("capture both ends' underlays again")
+    alone = analyze(LATE_HOME)
+    assert alone.verdict == "inconclusive" and not alone.other_end_given()
+    assert "give the other end's underlay capture too" in (alone.to_decide() or "")
