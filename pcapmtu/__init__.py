@@ -13,10 +13,16 @@ For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
 asked for.
 """
 
-import importlib as _importlib
-import typing as _typing
+from __future__ import annotations
 
-if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load when first used
+import importlib as _importlib
+
+# typing.TYPE_CHECKING without loading typing, which would delay the command's Ctrl-C handler
+# (`start`); type checkers take a name TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the names, for type checkers; at run time they load when first used
+    from typing import Any as _Any
+
     from pcapmtu.analysis import CaptureTrace, analyze, trace
     from pcapmtu.capture.continued import Continued, continued
     from pcapmtu.detect import DetectConfig, Evidence, Finding, Recovery
@@ -38,6 +44,7 @@ if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load
     from pcapmtu.probing import PathSilent, ProbeResult, ProbeSocketError, probe
     from pcapmtu.report import CaptureReport, FlowReport, PathReport, Report
     from pcapmtu.version import __version__
+del TYPE_CHECKING
 
 # Where each public name lives: imported on first use (PEP 562), so that `import pcapmtu`
 # costs next to nothing and the command line can take Ctrl-C from its first moment.
@@ -77,7 +84,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
+def __getattr__(name: str) -> _Any:
     if name in _WHERE:
         value = getattr(_importlib.import_module(_WHERE[name]), name)
         globals()[name] = value

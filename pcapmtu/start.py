@@ -3,11 +3,14 @@ as it does once the command runs, not with a traceback from the middle of an imp
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-from typing import NoReturn
+
+# Only what Python has loaded already, until the handler is set: typing, signal (its enums)
+# and contextlib took long enough on a slow machine for a Ctrl-C to land in their imports.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without loading typing
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 EXIT_INTERRUPTED = 130
 
@@ -25,12 +28,14 @@ QUIET_LIBRARIES = {"OPENBLAS_NUM_THREADS": "1"}
 
 def main() -> NoReturn:
     """Console entry point: load the command line, then run it."""
+    import _signal  # type: ignore[import-not-found]  # signal's compiled core, loaded already
+
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
     from pcapmtu.cli import main as run  # the slow part: numpy, click, the decoders
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         run()
     except SystemExit as done:
@@ -44,6 +49,8 @@ def _exit_interrupted() -> NoReturn:
     Not by `sys.exit`: when the KeyboardInterrupt came while Python ran code made from a string
     (a dataclass being created as a module loads, for one), CPython marks it as unhandled
     however it was caught, and at exit kills the process with SIGINT instead (exit -2)."""
+    import contextlib
+
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe
             stream.flush()
