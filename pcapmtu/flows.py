@@ -76,7 +76,9 @@ class Sent:
         return [c for c in self.copies if c.size >= self.size]
 
     def smaller_copies(self) -> list[Copy]:
-        return [c for c in self.copies if c.size < self.size]
+        """Copies in smaller packets; not a super-packet's copy of unknown wire size, which
+        tells no size, smaller or not."""
+        return [c for c in self.copies if UNKNOWN_SIZE < c.size < self.size]
 
 
 @dataclass
@@ -323,6 +325,7 @@ class Direction:
             return  # bytes already acknowledged: a spurious retransmission
         owned = False
         if snd_max is not None and start < snd_max:  # re-sent bytes: find their owners
+            self._cut_super_packets(start, end)
             for sent in self.outstanding:
                 if sent.start >= end:
                     break  # `outstanding` is sorted by start: nothing further can overlap
@@ -345,6 +348,23 @@ class Direction:
         if end > new_from:
             self.outstanding.append(Sent(new_from, end, size, [copy]))
             self._note_beyond_hole(new_from, copy)
+
+    def _cut_super_packets(self, start: int, end: int) -> None:
+        """A super-packet of unknown wire size (no MSS known) re-sent in part, as its tail alone
+        by a tail loss probe: it crossed the wire as several packets, one of them cut where the
+        copy begins or ends, so it is followed from now on as those pieces, each with its
+        copies (before, the whole took the size of the copy of its tail, and the packets of its
+        head, lost, were taken for that size: a 364-byte packet never acknowledged, instead of
+        a 1500-byte one lost while the 364-byte one was SACKed)."""
+        out = self.outstanding
+        for edge in (start, end):
+            i = bisect.bisect_right(out, edge, key=_start_of) - 1
+            if i < 0:
+                continue
+            sent = out[i]
+            if sent.size == UNKNOWN_SIZE and sent.start < edge < sent.end:
+                out.insert(i + 1, Sent(edge, sent.end, UNKNOWN_SIZE, list(sent.copies)))
+                sent.end = edge
 
     def _send_fin(self, seg: Segment, start: int, end: int, snd_max: int | None) -> None:
         """A FIN alone is a packet too: its delivery (an ACK or a SACK of its sequence byte)

@@ -68,3 +68,21 @@ def test_a_new_syn_on_a_finished_tuple_is_a_new_flow() -> None:
     c.handshake()
     table = _table(c)
     assert len(table.all_flows()) == 2
+
+
+def test_a_super_packet_resent_in_part_is_followed_as_the_packets_it_left_as() -> None:
+    """No SYN, so no MSS (SYNTHETIC, the shape of the real sample no-tunnel-late): a 1760-byte
+    super-packet of unknown wire size; its 312-byte tail sent again at once (a tail loss probe)
+    and SACKed; its first 1448 bytes resent three times as 1500-byte packets, never
+    acknowledged. The tail's copy no longer gives the whole super-packet its size: the head is
+    the stall, at 1500 bytes, and the tail got through at 364."""
+    c = syn.Conversation().data(1, 1760).data(1449, 312).ack(1, sack=[(1449, 1761)])
+    for _ in range(3):
+        c.data(1, 1448)
+    table = _table(c)
+    d = _server(table)
+    (stall,) = d.stalls
+    assert (stall.end - stall.start, stall.size, len(stall.copies)) == (1448, 1448 + HEADERS, 3)
+    assert stall.smaller == []  # the super-packet's copy tells no size, smaller or not
+    summary = table.paths[(syn.addr("198.19.0.1"), syn.addr("198.19.0.2"))]
+    assert summary.largest() == 312 + HEADERS

@@ -308,6 +308,22 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "no-tunnel-late",
+        "No tunnel, captured on the server's eth0 after the keep-alive connection was up (no "
+        "SYN, so no MSS): the 1760-byte response leaves as one TSO super-packet, its 312-byte "
+        "tail is sent again at once (a tail loss probe) and SACKed, and its first 1448 bytes "
+        "are resent as a 1500-byte packet, again and again.",
+        _s(
+            tunnel="none",
+            wg_mtu_home=1500,
+            wg_mtu_proxy=1500,
+            workload="keepalive",
+            capture_after_s=1.2,
+            captures=("home-underlay",),
+        ),
+        complete=False,
+    ),
+    Sample(
         "underlay-both-ends",
         "The incident captured only where people think the network is: eth0 on both peers, "
         "encrypted WireGuard UDP. The 1480-byte messages carrying the lost segment are in "

@@ -155,17 +155,23 @@ static int add_copy(Dir *d, Sent *s, Copy c) {
     return 0;
 }
 
+/* flows.Sent.smaller_copies: a copy in a smaller packet (not a super-packet's copy of unknown
+ * wire size, which tells no size). */
+static int smaller_copy(const Sent *s, const Copy *c) {
+    return c->size != UNKNOWN_SIZE && c->size < s->size;
+}
+
 /* flows.Direction._delivered: fold a delivered segment into its direction's sizes. */
 static int delivered(Deliveries *D, Dir *d, Sent *s) {
     int smaller = 0;
-    for (int k = 0; k < s->n; k++) smaller |= copy_at(s, k)->size < s->size;
+    for (int k = 0; k < s->n; k++) smaller |= smaller_copy(s, copy_at(s, k));
     if (!smaller) {
         Copy *last = copy_at(s, s->n - 1);
         return add_size(D, d, s->size, last->ts, last->frame);
     }
     for (int k = 0; k < s->n; k++) {
         Copy *c = copy_at(s, k);
-        if (c->size < s->size && add_size(D, d, c->size, c->ts, c->frame) < 0) return -1;
+        if (smaller_copy(s, c) && add_size(D, d, c->size, c->ts, c->frame) < 0) return -1;
     }
     return 0;
 }
@@ -219,6 +225,34 @@ static int64_t first_from(Dir *d, int64_t seq) {
     return lo;
 }
 
+/* flows.Direction._cut_super_packets, at one edge: the outstanding super-packet of unknown
+ * wire size that `edge` falls inside is followed from now on as two pieces, each with its
+ * copies. Not past OUT_LIMIT (where the oldest segments are forgotten anyway). */
+static int cut_at(Deliveries *D, Dir *d, int64_t edge) {
+    int64_t k = first_from(d, edge + 1) - 1; /* the last segment starting at or before it */
+    if (k < 0 || d->n >= OUT_LIMIT) return 0;
+    Sent *s = d->out + d->head + k;
+    if (s->size != UNKNOWN_SIZE || edge <= s->start || edge >= s->end) return 0;
+    Copy *more = NULL;
+    if (s->n > 1) {
+        more = PyMem_Malloc(sizeof(Copy) * (s->n - 1));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(more, s->more, sizeof(Copy) * (s->n - 1));
+    }
+    Sent tail = {edge, s->end, UNKNOWN_SIZE, s->data, s->n, s->n, s->first, more};
+    s->end = edge; /* (before insert_at, which may move the segments) */
+    Sent *t = insert_at(D, d, k + 1);
+    if (t == NULL) {
+        PyMem_Free(more);
+        return -1;
+    }
+    *t = tail;
+    return 0;
+}
+
 /* flows.Direction.on_send (and _send_fin): direction `dir` sent [start, end) (`length` > 0)
  * when the highest byte it had sent was `before` (NONE: none yet) and its peer had
  * acknowledged up to `cum` (NONE: nothing). */
@@ -249,6 +283,8 @@ int deliveries_send(Deliveries *D, int64_t dir, int64_t start, int64_t end, int6
     if (cum != none && end <= cum) return 0; /* bytes already acknowledged */
     int owned = 0;
     if (before != none && start < before) { /* re-sent bytes: their owners get a copy */
+        if (cut_at(D, d, start) < 0 || cut_at(D, d, end) < 0) return -1;
+        base = d->out + d->head; /* (cutting may have moved them) */
         /* the first owner that can overlap: outstanding segments do not overlap, so their
          * ends rise with their starts */
         int64_t lo = 0, hi = d->n;
