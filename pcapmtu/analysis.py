@@ -47,6 +47,7 @@ from pcapmtu.errors import (
 )
 from pcapmtu.flows import FlowTable, PathSummary, Trace
 from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Forgotten, TooBig
+from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.replay import Conn, Keeper, conn_of, feed, pair_of, replay, times_of
 from pcapmtu.report import CaptureReport, FlowReport, Report
 from pcapmtu.summary import path_reports, recommendation
@@ -602,7 +603,7 @@ def _report(
         forgotten_mss,
         rose=detect.rose_at(findings),
     )
-    evidence = TunnelEvidence()
+    evidence = TunnelEvidence(largest_packet=_largest_packet(findings, paths))
     for one in analysed:
         evidence.merge(tunnel_evidence(one.report, _facts(one), one.forgotten))
     recognised = tunnels.recognise(evidence, tunnel)
@@ -623,6 +624,14 @@ def _report(
         sessions=tuple(seen.sessions),
         ties=tuple(ties),
     )
+
+
+def _largest_packet(findings: list[Finding], paths: dict[detect.Path, PathSummary]) -> int:
+    """The largest packet of known wire size the captures show sent: lost (a finding's) or
+    delivered (on any path); not a super-packet's size, which no packet on the wire had."""
+    sizes = [f.dropped_ip_len or 0 for f in findings]
+    sizes += [size for summary in paths.values() for size in summary.delivered]
+    return max((size for size in sizes if size <= ETHERNET_MTU), default=0)
 
 
 def _with_times(findings: list[Finding], analysed: list[_Analysed]) -> list[Finding]:

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 from pcapmtu.detect import KIND_FRAGMENTED, KIND_TOO_BIG, Finding, Path
 from pcapmtu.flows import PathSummary
 from pcapmtu.model import DirectionFacts
-from pcapmtu.mtu import Bracket, Recommendation, mtu_from_mss, recommend
+from pcapmtu.mtu import ETHERNET_MTU, Bracket, Recommendation, mtu_from_mss, recommend
 from pcapmtu.report import PathReport
 from pcapmtu.tunnels import WIREGUARD, Recognised, Tunnel
 
@@ -54,7 +54,8 @@ def path_reports(
     for f in facts:
         key = (f.flow.src, f.flow.dst)
         versions.setdefault(key, f.flow.ip_version)
-        largest[key] = max(largest.get(key, 0), f.largest_ip_len)
+        if f.largest_ip_len <= ETHERNET_MTU:  # larger: a super-packet, not on the wire so
+            largest[key] = max(largest.get(key, 0), f.largest_ip_len)
     reports = []
     for key in sorted(set(versions) | set(dropped), key=lambda k: (k not in dropped, k)):
         smallest = dropped.get(key)

@@ -159,6 +159,9 @@ class TunnelEvidence:
     interfaces: list[str] = field(default_factory=list)  # pcapng interface names
     link_types: set[int] = field(default_factory=set)
     syn_mss: dict[tuple[int, int], int] = field(default_factory=dict)  # (MSS, IP version) -> SYNs
+    # the largest packet of known wire size seen sent (lost or delivered): the interface it
+    # was sent on carries at least that much, and a full-size segment fills it
+    largest_packet: int = 0
 
     def merge(self, other: TunnelEvidence) -> None:
         for kind, count in other.outer.items():
@@ -167,6 +170,7 @@ class TunnelEvidence:
         self.link_types |= other.link_types
         for mss, count in other.syn_mss.items():
             self.syn_mss[mss] = self.syn_mss.get(mss, 0) + count
+        self.largest_packet = max(self.largest_packet, other.largest_packet)
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,8 @@ def check_kind(kind: str) -> None:
 
 def recognise(evidence: TunnelEvidence, told: str | None = None) -> Recognised:
     """The tunnel: as told; else from the outer headers the capture holds; else from its
-    interfaces' names; else guessed from the SYNs' MSS; else WireGuard, said to be assumed."""
+    interfaces' names; else guessed from the SYNs' MSS, or from its largest packet when that
+    is a tunnel's usual MTU; else WireGuard, said to be assumed."""
     if told is not None:
         return Recognised(by_kind(told), "as told (--tunnel)", True)
     if evidence.outer:
@@ -232,6 +237,15 @@ def recognise(evidence: TunnelEvidence, told: str | None = None) -> Recognised:
                 f"guessed from the SYNs' MSS {mss} (MTU {mtu}: {what}); --tunnel to say",
                 False,
             )
+    usual = _USUAL_MTU.get(evidence.largest_packet)
+    if usual is not None:
+        what = "a 1500-byte link" if usual == "none" else f"{TUNNELS[usual].name}'s usual MTU"
+        return Recognised(
+            TUNNELS[usual],
+            f"guessed from its largest packets, {evidence.largest_packet} bytes ({what}), "
+            "with no SYN to tell the MSS; --tunnel to say",
+            False,
+        )
     return Recognised(WIREGUARD, "assumed: the capture does not show it; --tunnel to say", False)
 
 

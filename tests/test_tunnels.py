@@ -71,6 +71,15 @@ def test_recognised_by_what_the_capture_shows_first() -> None:
     assumed = recognise(TunnelEvidence(syn_mss={(1234, 4): 1}))
     assert (assumed.tunnel.kind, assumed.certain) == ("wireguard", False)
     assert "assumed" in assumed.how
+    # no SYN: its largest packet, when it is a tunnel's usual MTU; a SYN's MSS tells first
+    link = recognise(TunnelEvidence(largest_packet=1500))
+    assert (link.tunnel.kind, link.certain) == ("none", False)
+    assert "largest packets, 1500 bytes" in link.how
+    assert recognise(TunnelEvidence(largest_packet=1450)).tunnel.kind == "vxlan"
+    assert "assumed" in recognise(TunnelEvidence(largest_packet=1400)).how
+    assert recognise(TunnelEvidence(syn_mss={(1380, 4): 1}, largest_packet=1500)).tunnel.kind == (
+        "wireguard"
+    )
 
 
 def _udp(sport: int, dport: int, payload: bytes) -> bytes:
