@@ -351,8 +351,8 @@ class Report:
         if self.verdict == VERDICT_INCONCLUSIVE:
             if any(f.side == "underlay" for f in self.suspected):
                 cannot = (
-                    "the other end's underlay capture does not show it running while they were "
-                    "sent, so whether the copies arrived cannot be told"
+                    "the other end's underlay capture shows it running while too few of the "
+                    "copies were sent to tell whether they arrived"
                     if self.other_end_given()
                     else "one end's underlay capture cannot tell whether the copies arrived"
                 )
