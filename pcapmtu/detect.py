@@ -489,14 +489,30 @@ def _underlay_rose(
     )
 
 
+# Of a timer's resent copies on one end's underlay, how many the other end's capture must show
+# lost (its span covered them, `wgwire.matched`) for the resend to be proven a black hole when
+# it was not running for all of them (`from_one_underlay` with `told`).
+MIN_COPIES_SEEN_LOST = 2
+
+
 def from_one_underlay(
-    messages: list[WgMessage], capture: str, config: DetectConfig
+    messages: list[WgMessage],
+    capture: str,
+    config: DetectConfig,
+    told: dict[tuple[int | None, int | None], bool] | None = None,
 ) -> list[Finding]:
     """One end's underlay capture alone: per session (a receiver index), a transport message
     size sent `min_full_size_copies` times or more at the intervals of a timer that backs off,
     with nothing as large sent in between (a resend, not a transfer), while the other end's
     messages keep arriving (it is alive). Whether the copies arrived the capture cannot say:
-    suspected, the evidence given; the other end's capture decides it (`from_underlay`)."""
+    suspected, the evidence given; the other end's capture decides it (`from_underlay`).
+
+    With the other end's capture given but not running for enough of the copies to decide
+    (`told`: the fates it does tell, by receiver index and counter), the resend is a black
+    hole when it shows MIN_COPIES_SEEN_LOST of them or more lost and none delivered, nothing
+    of the session that large ever delivered, and a smaller message sent after the first copy
+    delivered: as a sender's capture shows a segment resent by its timer and the receiver's
+    SACK of smaller data after it (`_from_stall`)."""
     found = []
     for session in _by_receiver(messages, lambda m: m).values():
         ordered = sorted(session, key=lambda m: m.ts)
@@ -512,6 +528,10 @@ def from_one_underlay(
         answers = [m for m in messages if (m.src, m.dst) == back and m.ts > first.ts]
         if not answers:
             continue  # nothing came back: a dead peer looks the same, and says nothing
+        proven = _seen_lost(ordered, copies, largest, told, capture) if told else None
+        if proven is not None:
+            found.append(proven)
+            continue
         evidence = [_message_evidence(m, capture, f", copy {i}") for i, m in enumerate(copies, 1)]
         evidence.append(
             Evidence(
@@ -536,6 +556,63 @@ def from_one_underlay(
             )
         )
     return found
+
+
+def _seen_lost(
+    session: list[WgMessage],
+    copies: list[WgMessage],
+    size: int,
+    told: dict[tuple[int | None, int | None], bool],
+    capture: str,
+) -> Finding | None:
+    """A timer's resend of `copies` (of padded inner `size`) proven a black hole by the fates
+    the other end's capture tells of some of the session's messages (`from_one_underlay`)."""
+
+    def fate(m: WgMessage) -> bool | None:
+        return told.get((m.receiver, m.counter))
+
+    lost = [m for m in copies if fate(m) is False]
+    if len(lost) < MIN_COPIES_SEEN_LOST or any(fate(m) for m in copies):
+        return None
+    if any(fate(m) for m in session if (m.padded_inner or 0) >= size):
+        return None  # that size got through: a lossy link, or a path whose MTU rose
+    first = copies[0]
+    smaller = [m for m in session if m.ts > first.ts and 0 < (m.padded_inner or 0) < size]
+    through = [m for m in smaller if fate(m)]
+    if not through:
+        return None
+    best = max(through, key=lambda m: m.padded_inner or 0)
+    evidence = [
+        _message_evidence(
+            m,
+            capture,
+            f", copy {i}: never reached the other end"
+            if fate(m) is False
+            else f", copy {i}: sent before the other end's capture shows it running",
+        )
+        for i, m in enumerate(copies, 1)
+    ]
+    evidence.append(
+        Evidence(
+            best.frame,
+            best.ts,
+            f"a {best.outer_ip_len}-byte message (counter {best.counter}, inner "
+            f"{best.padded_inner} padded), sent after the first copy, got there",
+            capture,
+        )
+    )
+    return Finding(
+        kind=KIND_BLACK_HOLE,
+        side="underlay",
+        capture=capture,
+        flow=FlowKey(first.src, first.sport, first.dst, first.dport),
+        dropped_ip_len=size,
+        largest_delivered_ip_len=best.padded_inner,
+        transmissions=len(copies),
+        first_ts=first.ts,
+        evidence=_by_frame(evidence),
+        copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
+    )
 
 
 def fragmented(

@@ -811,6 +811,15 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             "off, while the other end kept sending. Whether the copies arrived, one end's "
             "capture cannot say."
         )
+    elif f.side == "underlay" and f.copies_at_s:  # the other end ran for some copies only
+        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        lines.append(
+            f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
+            f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
+            "off. The copies sent while the other end's capture ran never reached it, while a "
+            "smaller message of the same session sent after the first copy did (matched by "
+            "receiver index and counter)."
+        )
     elif f.side == "underlay":
         lines.append(
             f"  {f.transmissions} WireGuard messages carrying inner packets of {f.dropped_ip_len} "

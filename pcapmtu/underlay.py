@@ -73,7 +73,7 @@ def read(captures: Sequence[UnderlayInput], config: DetectConfig, port: int | No
             found.delivered += sum(1 for f in fates if f.delivered and f.sent.padded_inner)
     if not found.findings:  # one end alone, or the ends did not decide it: what one end shows
         for i in underlay_only:
-            found.findings += detect.from_one_underlay(read_[i], holding[i].name, config)
+            found.findings += detect.from_one_underlay(read_[i], holding[i].name, config, told)
     for c, messages in zip(holding, read_, strict=True):
         if port is not None and not messages:
             found.off_port[c.name] = (

@@ -251,3 +251,36 @@ def test_both_ends_given_but_the_other_not_running_asks_for_both_again(tmp_path:
     alone = analyze(LATE_HOME)
     assert alone.verdict == "inconclusive" and not alone.other_end_given()
     assert "give the other end's underlay capture too" in (alone.to_decide() or "")
+
+
+def _told(fates: list[wgwire.Fate]) -> dict[tuple[int | None, int | None], bool]:
+    return {(f.sent.receiver, f.sent.counter): f.delivered for f in fates}
+
+
+def test_a_timer_resend_the_other_end_saw_lost_in_part_is_proven() -> None:
+    """One end's resend (four copies at the timer's intervals), the other end's capture running
+    for the last two only (its span moved, a SYNTHETIC change of the real underlay-late pair):
+    two lost, none delivered, the smaller message after them delivered: a black hole, which the
+    matched messages alone (two lost) do not prove. One lost is not enough; a copy delivered
+    is no black hole."""
+    from pcapmtu.detect import MIN_COPIES_SEEN_LOST, DetectConfig, from_one_underlay, from_underlay
+
+    home, proxy, home_span, proxy_span = _late()
+    config = DetectConfig()
+    assert MIN_COPIES_SEEN_LOST == 2
+    two = wgwire.matched(home, proxy, (home_span, (_arrival(14, home, proxy) - 0.3, proxy_span[1])))
+    assert _lost(two) == [14, 15] and not from_underlay(two, "home", config)
+    (finding,) = from_one_underlay(home, "home", config, _told(two))
+    assert (finding.kind, finding.side, finding.dropped_ip_len) == ("black_hole", "underlay", 1420)
+    assert finding.transmissions == 4 and finding.largest_delivered_ip_len == 64
+    words = [e.what for e in finding.evidence]
+    assert sum("never reached the other end" in w for w in words) == 2
+    assert sum("before the other end's capture shows it running" in w for w in words) == 2
+    one = wgwire.matched(home, proxy, (home_span, (_arrival(15, home, proxy) - 0.3, proxy_span[1])))
+    assert _lost(one) == [15]
+    (alone,) = from_one_underlay(home, "home", config, _told(one))
+    assert alone.kind == "suspected_black_hole"
+    delivered = {**_told(two), (home[0].receiver, 13): True}
+    (through,) = from_one_underlay(home, "home", config, delivered)
+    assert through.kind == "suspected_black_hole"
+    assert from_one_underlay(home, "home", config)[0].kind == "suspected_black_hole"

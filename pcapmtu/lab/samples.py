@@ -349,6 +349,15 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "underlay-late-ipv6",
+        "Both ends' underlays over IPv6, both captures started after the hang began (0.3 s "
+        "into the GET). The proxy's capture ran for only some of the 1500-byte copies (its "
+        "other packets show when); those are missing from it, and the smaller message after "
+        "them is in both: the timer's resend is proven a black hole.",
+        _s(outer=6, capture_after_s=0.3, captures=("home-underlay", "proxy-underlay")),
+        complete=False,
+    ),
+    Sample(
         "underlay-healthy",
         "Not an MTU problem, seen from both ends' underlays: a 300 kB download over a path that "
         "fits (wg 1420, path 1500) with 2% random loss. Messages of every size are lost now "
