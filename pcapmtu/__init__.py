@@ -13,8 +13,6 @@ For notebooks, `pcapmtu.frames` (pandas), `pcapmtu.plot` (matplotlib) and
 asked for.
 """
 
-from __future__ import annotations
-
 import importlib as _importlib
 
 # typing.TYPE_CHECKING without loading typing, which would delay the command's Ctrl-C handler
@@ -84,7 +82,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> _Any:
+def __getattr__(name: str) -> "_Any":  # (a string: _Any exists for type checkers only)
     if name in _WHERE:
         value = getattr(_importlib.import_module(_WHERE[name]), name)
         globals()[name] = value
