@@ -22,10 +22,19 @@ TIMEOUT_S = 4.0  # long enough for four RTO back-offs of the lost segment
 # full-size, both stalling; a receiver's capture begun after the SYN (no MSS: the lost
 # packet's size is not known, however long it runs).
 NO_RECOMMENDATION = {"upload", "mss-clamped-too-little", "late-and-early"}
+# Both ends' underlays captured late: whether the proxy's capture shows it running while enough
+# copies were sent depends on what else crosses its interface just then (and this test's
+# shorter timeout leaves fewer copies), so a run may be inconclusive; their fix is the one
+# underlay-both-ends tests here.
+LATE_UNDERLAYS = {"underlay-late", "underlay-late-ipv6"}
 # Transfers that fail for another reason than the MTU: a path that carries nothing, a client
 # that stops reading (their golden cases say clean, and what they are).
 NOT_MTU = {"outage", "stalled-reader"}
-BROKEN = [s for s in SAMPLES if not s.complete and s.name not in NO_RECOMMENDATION | NOT_MTU]
+BROKEN = [
+    s
+    for s in SAMPLES
+    if not s.complete and s.name not in NO_RECOMMENDATION | NOT_MTU | LATE_UNDERLAYS
+]
 MORE = {
     "wg 1440 over a 1492-byte path (PPPoE)": Scenario(
         path_mtu=1492, wg_mtu_home=1440, wg_mtu_proxy=1440, timeout_s=TIMEOUT_S
