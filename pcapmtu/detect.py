@@ -435,16 +435,8 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
             _message_evidence(m, m.capture, " never reached the other end")
             for m in sorted(lost, key=lambda m: m.ts)
         ]
-        evidence.append(
-            Evidence(
-                best.frame,
-                best.ts,
-                f"a {best.outer_ip_len}-byte message (counter {best.counter}, inner "
-                f"{best.padded_inner} padded), sent {'after' if best.ts > since else 'before'} "
-                "the first lost one, got there",
-                best.capture,
-            )
-        )
+        when = "after" if best.ts > since else "before"
+        evidence.append(_got_there(best, best.capture, f"{when} the first lost one"))
         recovered = None
         if through is not None:
             evidence.append(
@@ -454,16 +446,13 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
             )
             recovered = Recovery("path", round(through.ts - first.ts, 3))
         found.append(
-            Finding(
-                kind=KIND_BLACK_HOLE,
-                side="underlay",
-                capture=capture,
-                flow=FlowKey(first.src, first.sport, first.dst, first.dport),
-                dropped_ip_len=smallest,
-                largest_delivered_ip_len=best.padded_inner,
-                transmissions=len(lost),
-                first_ts=first.ts,
-                evidence=_by_frame(evidence),
+            _underlay_black_hole(
+                first,
+                smallest,
+                best,
+                len(lost),
+                evidence,
+                capture,
                 recovered=recovered,
                 path_rose_at=through.ts if through is not None else None,
             )
@@ -592,15 +581,40 @@ def _seen_lost(
         )
         for i, m in enumerate(copies, 1)
     ]
-    evidence.append(
-        Evidence(
-            best.frame,
-            best.ts,
-            f"a {best.outer_ip_len}-byte message (counter {best.counter}, inner "
-            f"{best.padded_inner} padded), sent after the first copy, got there",
-            capture,
-        )
+    evidence.append(_got_there(best, capture, "after the first copy"))
+    return _underlay_black_hole(
+        first,
+        size,
+        best,
+        len(copies),
+        evidence,
+        capture,
+        copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
     )
+
+
+def _got_there(m: WgMessage, capture: str, sent: str) -> Evidence:
+    """A smaller message of the session that reached the other end, sent `sent`."""
+    return Evidence(
+        m.frame,
+        m.ts,
+        f"a {m.outer_ip_len}-byte message (counter {m.counter}, inner {m.padded_inner} "
+        f"padded), sent {sent}, got there",
+        capture,
+    )
+
+
+def _underlay_black_hole(
+    first: WgMessage,
+    size: int,
+    best: WgMessage,
+    transmissions: int,
+    evidence: list[Evidence],
+    capture: str,
+    **more: Any,
+) -> Finding:
+    """A black hole both ends' underlays prove: messages of padded inner `size` lost from
+    `first` on, `best` the largest smaller one that got there (`from_underlay`, `_seen_lost`)."""
     return Finding(
         kind=KIND_BLACK_HOLE,
         side="underlay",
@@ -608,10 +622,10 @@ def _seen_lost(
         flow=FlowKey(first.src, first.sport, first.dst, first.dport),
         dropped_ip_len=size,
         largest_delivered_ip_len=best.padded_inner,
-        transmissions=len(copies),
+        transmissions=transmissions,
         first_ts=first.ts,
         evidence=_by_frame(evidence),
-        copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
+        **more,
     )
 
 

@@ -738,6 +738,11 @@ def _underlay_lines(report: Report) -> list[str]:
     return lines
 
 
+def _copy_offsets(f: Finding) -> str:
+    """When each full-size copy was sent, after the first: "+0.00, +0.21, ..."."""
+    return ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+
+
 def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int]]) -> list[str]:
     flow = flow_text(f.src, f.sport, f.dst, f.dport)
     if f.kind == KIND_TOO_BIG:
@@ -804,7 +809,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         where = "one direction only in the capture"
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
     if f.side == "underlay" and f.kind == KIND_SUSPECTED:
-        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        offsets = _copy_offsets(f)
         lines.append(
             f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
             f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
@@ -812,7 +817,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             "capture cannot say."
         )
     elif f.side == "underlay" and f.copies_at_s:  # the other end ran for some copies only
-        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        offsets = _copy_offsets(f)
         lines.append(
             f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
             f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
@@ -831,7 +836,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             f"  A {f.dropped_ip_len}-byte packet was sent {plural(f.transmissions, 'time')}: "
             f"the first {f.transmissions - 1} copies were lost, the last got through."
         )
-        offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+        offsets = _copy_offsets(f)
         lines.append(f"  Copies at {offsets} s.")
     elif f.side == "sender":
         lines.append(
@@ -839,7 +844,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             f"{plural(f.transmissions, 'time')} and never acknowledged at that size."
         )
         if len(f.copies_at_s) > 1:
-            offsets = ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
+            offsets = _copy_offsets(f)
             why = ": the retransmission timer backing off" if len(f.copies_at_s) > 2 else ""
             lines.append(f"  Copies at {offsets} s{why}.")
 
