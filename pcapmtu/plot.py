@@ -122,21 +122,20 @@ def size_histogram(
     never = (shown["delivered_by"] == "never").to_numpy()
     delivered_counts, _ = np.histogram(sizes[~never], bins=edges)
     never_counts, _ = np.histogram(sizes[never], bins=edges)
-    ax.bar(
-        edges[:-1],
+    # one filled outline per fate, not a rectangle per bin: a page draws it in a tenth of the time
+    ax.stairs(
         delivered_counts,
-        width=bin_bytes,
-        align="edge",
+        edges,
+        fill=True,
         color=_FATES["first"][1],
         label=f"delivered ({int(delivered_counts.sum())})",
         zorder=3,
     )
-    ax.bar(
-        edges[:-1],
-        never_counts,
-        width=bin_bytes,
-        align="edge",
-        bottom=delivered_counts,
+    ax.stairs(
+        delivered_counts + never_counts,
+        edges,
+        baseline=delivered_counts,
+        fill=True,
         color=_FATES["never"][1],
         label=f"never delivered ({int(never_counts.sum())})",
         zorder=3,

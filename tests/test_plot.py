@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
 
 import pcapmtu
 from pcapmtu import frames, plot
@@ -83,10 +84,12 @@ def test_segment_sizes_keeps_one_flow_when_asked(ax: Axes) -> None:
 def test_histogram_counts_sizes_delivered_and_never(ax: Axes) -> None:
     report, segments, _ = _data(INCIDENT)
     plot.size_histogram(segments, report=report, ax=ax)
-    bars = {str(c.get_label()): c for c in ax.containers}
-    never = bars["never delivered (7)"]
-    heights = {round(p.get_x()): p.get_height() for p in never if p.get_height()}
+    steps = {str(p.get_label()): p for p in ax.patches if isinstance(p, StepPatch)}
+    top, edges, bottom = steps["never delivered (7)"].get_data()
+    heights = {round(x): h for x, h in zip(edges, np.asarray(top) - bottom, strict=False) if h}
     assert heights == {1420: 7}
+    top, edges, _ = steps["delivered (2)"].get_data()
+    assert {round(x): h for x, h in zip(edges, top, strict=False) if h} == {80: 1, 440: 1}
     assert _level_lines(ax)["1420: tunnel MTU (SYN MSS)"] == 1420
 
 
