@@ -3,31 +3,44 @@
 Drawing needs pandas and matplotlib: importing them takes about a second, and drawing the
 pictures most of another, longer than analysing a gigabyte. So `Painter` starts a helper process
 at once, which imports them while this process reads the captures (`kept.gather`); the helper
-then makes the frames and draws the page from what the analysis kept, on a second core where
-there is one. The page is the one `postmortem.Postmortem.to_html` makes (tests/test_page.py).
+then makes the frames and draws the page from what the analysis kept, its pictures on both
+cores where there are two (`drawn_in_two`). The page is the one
+`postmortem.Postmortem.to_html` makes (tests/test_page.py).
 Where no helper process can start, or it dies, or the analysis kept more than the helper should
 be handed (`HELPER_MOST_KEPT`), the page is drawn here, as before.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
+import pickle
 import signal
+import subprocess
+import sys
 import traceback
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+import warnings
+from collections.abc import Iterator, Sequence
+from multiprocessing.connection import Connection, Pipe
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # not loaded before the helper starts: it loads numpy and the analysis
     from pcapmtu.kept import Kept
+    from pcapmtu.postmortem import Figure
 
 # Past this many segments and ACKs kept (`--keep all` on a large capture), the page is drawn
 # here: handing them to the helper would hold them twice, and memory is what `--keep all` costs.
 HELPER_MOST_KEPT = 200_000
-# a fresh process for the helper, never a copy of this one: `fork` would copy its threads'
-# locks (a test run, a notebook) and the capture's open files
-START_METHODS = ("forkserver", "spawn")
+# The helper: a fresh interpreter, never a copy of this process (a fork would copy its threads'
+# locks, in a test run or a notebook, and the captures' open files), with this one's import
+# path. Started as a plain process, not by multiprocessing: its forkserver and spawn both hold
+# the command up for a third of a second here, and start the helper later.
+HELPER_MAIN = (
+    "import sys, json; sys.path[:] = json.loads(sys.argv[2]); "
+    "from pcapmtu.page import serve; serve(int(sys.argv[1]))"
+)
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 class HelperTraceback(Exception):
@@ -39,21 +52,27 @@ class Painter:
     the start; use as a context manager, so the helper ends with it."""
 
     def __init__(self) -> None:
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        if not sys.executable:  # an embedded Python: no interpreter to start
+            return
+        ours, theirs = Pipe()
         try:
-            available = multiprocessing.get_all_start_methods()
-            method = next(m for m in START_METHODS if m in available)
-            context = multiprocessing.get_context(method)
-            ours, theirs = context.Pipe()
-            process = context.Process(  # type: ignore[attr-defined]
-                target=_serve, args=(theirs,), name="pcapmtu-painter", daemon=True
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", HELPER_MAIN, str(theirs.fileno()), json.dumps(sys.path)],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the command's output is its own
+                # a session of its own: a Ctrl-C at the terminal is the command's to handle
+                # (it ends the helper), never a traceback of the helper's
+                start_new_session=True,
             )
-            process.start()
-        except (OSError, ValueError, RuntimeError, StopIteration):
+        except (OSError, ValueError):
+            ours.close()
             return  # no helper: the page is drawn in this process
-        theirs.close()
-        self._process, self._conn = process, ours
+        finally:
+            theirs.close()
+        self._conn = ours
 
     @property
     def pid(self) -> int | None:
@@ -82,9 +101,9 @@ class Painter:
             self._conn.close()
             self._conn = None
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.terminate()
-            self._process.join()
+            self._process.wait()
             self._process = None
 
     def __enter__(self) -> Painter:
@@ -99,20 +118,92 @@ class Painter:
         self.close()
 
 
-def draw(kept: Kept, title: str | None = None) -> str:
-    """The page, drawn in this process."""
+def draw(kept: Kept, title: str | None = None, *, two_cores: bool = False) -> str:
+    """The page, drawn in this process; with `two_cores`, its pictures are drawn by this
+    process and a copy of it (`drawn_in_two`): only where a fork is safe, as in the helper."""
     from pcapmtu.postmortem import Postmortem
 
-    return Postmortem.of(kept).to_html(title=title)
+    return Postmortem.of(kept).to_html(title=title, draw=drawn_in_two if two_cores else None)
+
+
+def drawn_in_two(figures: Sequence[Figure]) -> list[bytes]:
+    """Each figure's PNG, as `postmortem.pictures` draws it, drawn by this process and a
+    copy of it (`os.fork`) that take the figures in turn: the pictures are most of the
+    page's time, and once the analysis is over the command waits on one core while the other
+    is idle. Where there is one core, no fork, or the copy fails, this process draws what the
+    copy did not (so an error drawing a figure is raised here). Only for a process that is
+    safe to fork: the helper, whose only other threads are its libraries' idle pools."""
+    from pcapmtu import plot
+    from pcapmtu.postmortem import pictures
+
+    if len(figures) < 2 or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        return pictures(figures)
+    # the figures to draw, one byte each, in a pipe both processes read a byte at a time
+    turns, ahead = os.pipe()
+    os.write(ahead, bytes(range(len(figures))))  # a page has a few dozen figures at most
+    os.close(ahead)
+    result, out = os.pipe()
+    parent = os.getpid()
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of any other thread: here numpy's and pyarrow's idle pools,
+            # which their own fork handlers stop and start again
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        for fd in (turns, result, out):
+            os.close(fd)
+        return pictures(figures)
+    if pid == 0:  # the copy: draw in turn, send what it drew, and end without cleaning up
+        status = 1
+        try:
+            os.close(result)
+            if _end_with(parent):
+                drawn = {i: plot.png(figures[i].draw) for i in _taken(turns)}
+                with os.fdopen(out, "wb") as sent:
+                    pickle.dump(drawn, sent)
+                status = 0
+        finally:
+            os._exit(status)
+    os.close(out)
+    mine = {i: plot.png(figures[i].draw) for i in _taken(turns)}
+    with os.fdopen(result, "rb") as received:
+        theirs = received.read()
+    os.close(turns)
+    _, status = os.waitpid(pid, 0)
+    if status == 0:
+        mine.update(pickle.loads(theirs))  # what our own copy drew
+    return [mine[i] if i in mine else plot.png(f.draw) for i, f in enumerate(figures)]
+
+
+def _taken(turns: int) -> Iterator[int]:
+    """The figures' numbers this process takes from the shared pipe, until none is left."""
+    while taken := os.read(turns, 1):
+        yield taken[0]
+
+
+def _end_with(parent: int) -> bool:
+    """Have the system end this process when `parent` ends (Linux): the helper is ended when
+    the command is, and the copy with it. Whether `parent` is still there."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the copy ends when it has drawn its figures, or fails to send them
+    return os.getppid() == parent
 
 
 def _kept_rows(kept: Kept) -> int:
     return sum(len(t.trace.segments) + len(t.trace.acks) for t in kept.traces)
 
 
-def _serve(conn: Connection) -> None:
-    """The helper: load the plotting libraries, then draw the one page it is asked for."""
+def serve(fd: int) -> None:
+    """The helper (`HELPER_MAIN`): load the plotting libraries, then draw the one page it is
+    asked for on the connection `fd`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+    conn = Connection(fd)
     import pcapmtu.postmortem  # noqa: F401  (pandas and matplotlib: the slow part)
 
     try:
@@ -121,7 +212,7 @@ def _serve(conn: Connection) -> None:
         return  # the command ended before asking
     message: tuple[str, object, str]
     try:
-        message = ("page", draw(kept, title), "")
+        message = ("page", draw(kept, title, two_cores=True), "")
     except Exception as exc:  # given back to the command, which raises it
         message = ("error", exc, traceback.format_exc())
     try:

@@ -123,8 +123,14 @@ class Postmortem:
             )
         return shown
 
-    def to_html(self, *, title: str | None = None) -> str:
-        """One self-contained page (pictures embedded): verdict, pictures, evidence, fix."""
+    def to_html(
+        self,
+        *,
+        title: str | None = None,
+        draw: Callable[[Sequence[Figure]], list[bytes]] | None = None,
+    ) -> str:
+        """One self-contained page (pictures embedded): verdict, pictures, evidence, fix.
+        `draw` makes the figures' PNGs (`pictures`, one after the other, unless given)."""
         names = ", ".join(Path(c.name).name for c in self.report.captures)
         title = title or f"MTU postmortem: {names}"
         body = [f"<h1>{escape(title)}</h1>", verdict_html(self.report)]
@@ -146,8 +152,8 @@ class Postmortem:
                 "<p><em>No pictures: the captures hold no TCP segments, nor WireGuard messages "
                 "that could be read again, to draw.</em></p>"
             )
-        for figure in figures:
-            data = base64.b64encode(plot.png(figure.draw)).decode("ascii")
+        for figure, drawn in zip(figures, (draw or pictures)(figures), strict=True):
+            data = base64.b64encode(drawn).decode("ascii")
             body.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{escape(figure.title)}"'
                 ' style="max-width:100%">'
@@ -162,6 +168,11 @@ class Postmortem:
 
     def write_html(self, path: str | Path, *, title: str | None = None) -> None:
         output.write_text(path, self.to_html(title=title))
+
+
+def pictures(figures: Sequence[Figure]) -> list[bytes]:
+    """Each figure as PNG bytes, drawn in turn."""
+    return [plot.png(figure.draw) for figure in figures]
 
 
 def locate(

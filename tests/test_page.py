@@ -4,7 +4,6 @@ start or the helper dies; the helper's errors raised in the command; no helper l
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import signal
@@ -75,7 +74,7 @@ def test_the_command_itself_never_loads_pandas_or_matplotlib(tmp_path: Path) -> 
 
 def test_without_a_helper_the_page_is_drawn_here(monkeypatch: pytest.MonkeyPatch) -> None:
     kept = gather([INCIDENT])
-    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])
+    monkeypatch.setattr(sys, "executable", str(Path("/nonexistent") / "python"))
     with page.Painter() as painter:
         assert painter.pid is None
         drawn = painter.page(kept)
@@ -114,7 +113,7 @@ def test_no_helper_is_left_behind() -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="a process group and /proc: Linux")
 def test_ctrl_c_in_a_terminal_still_writes_the_page_and_leaves_no_process(tmp_path: Path) -> None:
     """`tcpdump -w - | pcapmtu report - -o page.html`, then Ctrl-C: the terminal signals the
-    whole process group, helper included; the helper draws on, the page is written."""
+    whole process group (the helper has a session of its own); the page is written."""
     target = tmp_path / "page.html"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pcapmtu", "report", "-", "-o", str(target)],
@@ -132,7 +131,7 @@ def test_ctrl_c_in_a_terminal_still_writes_the_page_and_leaves_no_process(tmp_pa
     assert proc.returncode == 1, err  # the verdict's exit code: a black hole
     assert "Traceback" not in err.decode()
     assert "wrote" in out.decode() and "<img" in target.read_text()
-    deadline = time.monotonic() + 10  # the process server ends when the command has
+    deadline = time.monotonic() + 10
     while _group(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _group(proc.pid)
@@ -160,3 +159,54 @@ def test_much_kept_is_drawn_here_not_handed_over(monkeypatch: pytest.MonkeyPatch
         drawn = painter.page(kept)
         assert painter.pid is None and pid is not None and _gone(pid)
     assert _same(drawn) == _same(page.draw(kept))
+
+
+_TWO_CORES = """
+import os, sys
+from dataclasses import replace
+from pcapmtu import page
+from pcapmtu.postmortem import pictures, postmortem
+
+def main():
+    figures = postmortem({capture!r}).figures()
+    me, drawers = os.getpid(), {drawers!r}
+
+    def noted(draw):
+        def drawn(ax):
+            with open(drawers, "a") as out:
+                out.write(f"{{os.getpid()}}\\n")
+            if {copy_dies} and os.getpid() != me:
+                os._exit(9)  # the copy dies on its first figure
+            return draw(ax)
+        return drawn
+
+    figures = [replace(f, draw=noted(f.draw)) for f in figures]
+    two = page.drawn_in_two(figures)
+    print(len(figures), two == pictures(figures), me)
+
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2, reason="fork, 2 cores")
+@pytest.mark.parametrize("copy_dies", [False, True], ids=["both-draw", "copy-dies"])
+def test_the_helper_draws_its_pictures_on_two_cores(tmp_path: Path, copy_dies: bool) -> None:
+    """The helper and a copy of it take the figures in turn (the copy's pictures equal to the
+    ones drawn in one process); a copy that dies leaves its figures to the helper."""
+    drawers = tmp_path / "drawers"
+    script = _TWO_CORES.format(capture=str(INCIDENT), drawers=str(drawers), copy_dies=copy_dies)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    count, same, me = done.stdout.split()
+    assert int(count) >= 3 and same == "True"
+    by = drawers.read_text().split()
+    # drawn by the two, then once more each in one process (`pictures`)
+    assert len(by) == 2 * int(count) + (1 if copy_dies else 0)
+    copies = set(by) - {me}
+    assert len(copies) == 1
+    if copy_dies:
+        assert by.count(copies.pop()) == 1
+    else:
+        assert by[: int(count)].count(me) < int(count)
