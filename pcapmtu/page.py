@@ -130,13 +130,15 @@ def drawn_in_two(figures: Sequence[Figure]) -> list[bytes]:
     """Each figure's PNG, as `postmortem.pictures` draws it, drawn by this process and a
     copy of it (`os.fork`) that take the figures in turn: the pictures are most of the
     page's time, and once the analysis is over the command waits on one core while the other
-    is idle. Where there is one core, no fork, or the copy fails, this process draws what the
-    copy did not (so an error drawing a figure is raised here). Only for a process that is
-    safe to fork: the helper, whose only other threads are its libraries' idle pools."""
+    is idle. Where there is one core, or no fork, or the copy fails, this process draws what
+    the copy did not (so an error drawing a figure is raised here). Only for a process that
+    is safe to fork: the helper, whose only other threads are its libraries' idle pools."""
     from pcapmtu import plot
     from pcapmtu.postmortem import pictures
 
-    if len(figures) < 2 or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+    # Linux only: macOS's system libraries are not safe to use in a fork of a process that
+    # loaded them, and Windows has no fork
+    if len(figures) < 2 or sys.platform != "linux" or (os.cpu_count() or 1) < 2:
         return pictures(figures)
     # the figures to draw, one byte each, in a pipe both processes read a byte at a time
     turns, ahead = os.pipe()

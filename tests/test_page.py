@@ -188,7 +188,9 @@ main()
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2, reason="fork, 2 cores")
+@pytest.mark.skipif(
+    sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="a fork on Linux, 2 cores"
+)
 @pytest.mark.parametrize("copy_dies", [False, True], ids=["both-draw", "copy-dies"])
 def test_the_helper_draws_its_pictures_on_two_cores(tmp_path: Path, copy_dies: bool) -> None:
     """The helper and a copy of it take the figures in turn (the copy's pictures equal to the
