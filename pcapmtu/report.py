@@ -334,6 +334,16 @@ class Report:
             for f in underlay
         )
 
+    def others_holding(self, finding: Finding) -> tuple[str, ...]:
+        """The other captures given that hold packets of the finding's connection, either way
+        (the other end's, as a rule)."""
+        keys = {finding.flow, finding.flow.reverse()}
+        return tuple(
+            dict.fromkeys(
+                f.capture for f in self.flows if f.capture != finding.capture and f.flow in keys
+            )
+        )
+
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(w for c in self.captures for w in c.warnings)
@@ -428,6 +438,34 @@ class Report:
             if f.facts.data_packets and (f.capture, f.flow.reverse()) not in seen
         )
 
+    def _to_decide_given(self, stalled: list[Finding]) -> str:
+        """What decides TCP stalls when more than one capture was given: not the other end's
+        capture again when it was given."""
+        if all(self.others_holding(f) for f in stalled):
+            return (
+                "another capture given holds the stalled connection too, but nothing smaller "
+                "got through on its path after the large packets, so nothing shows the size is "
+                "the cause: while the transfer still hangs, send something small the same way "
+                "between the same two hosts (from the host whose data stalled, e.g. curl a "
+                "small page the other serves) with both captures running, and analyse them "
+                "again (pcapmtu analyze A B): a smaller packet delivered on that path after "
+                "the large ones were lost proves it"
+            )
+        given = (
+            "the other capture given holds no packet"
+            if len(self.captures) == 2
+            else "none of the other captures given holds a packet"
+        )
+        return (
+            f"{given} of the stalled connection (taken at the other end, it was not "
+            "running while the large packets were sent, or was taken elsewhere): capture both "
+            "ends again, both started before the client connects and running until 10 s or "
+            "more after the hang begins, and analyse both files together (pcapmtu analyze A "
+            "B): the receiving side shows whether the large packets arrived; while it hangs, "
+            "something small sent the same way between the same hosts (curl a small page) "
+            "shows whether smaller packets get through"
+        )
+
     def caution(self) -> str | None:
         """For a clean verdict on a capture with flows seen one way only: what it cannot show
         (a reply of which not one packet arrived looks like no reply at all); None otherwise."""
@@ -478,6 +516,9 @@ class Report:
                 "-i wg0): the ACKs show what arrived; at the sender, the resent copies show "
                 "the size that was lost"
             )
+        stalled = [f for f in self.suspected if f.side in ("sender", "receiver")]
+        if stalled and len(self.captures) > 1:
+            return self._to_decide_given(stalled)
         if self.suspected and all(f.side == "receiver" for f in self.suspected):
             return (
                 "capture at the sender at the same time and analyse both files together "
@@ -486,9 +527,12 @@ class Report:
             )
         if self.suspected:
             return (
-                "capture the other end of the tunnel at the same time and analyse both files "
-                "together (pcapmtu analyze A B): the receiving side shows whether the large "
-                "packets arrived; or capture longer, until a smaller packet gets through"
+                "capture longer, until a smaller packet gets through after the large ones: "
+                "while it hangs, send something small the same way between the same two "
+                "hosts (from the host whose data stalled, e.g. curl a small page the other "
+                "serves) inside the capture; the other end's capture, taken at the same time "
+                "and analysed with this one (pcapmtu analyze A B), shows whether the large "
+                "packets arrived"
             )
         udp = sum(c.skipped.get("UDP", 0) for c in self.captures)
         tcp = sum(c.tcp_segments for c in self.captures)

@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_ready")]
 TIMEOUT_S = 4.0  # long enough for four RTO back-offs of the lost segment
 # Captures that cannot prove the size is the cause, so there is no recommendation to apply
 # (inconclusive, as their golden cases say): an upload, seen at its sender only full-size
-# segments stalling and at its receiver nothing; two services whose every segment is
-# full-size, both stalling; a receiver's capture begun after the SYN (no MSS: the lost
-# packet's size is not known, however long it runs).
-NO_RECOMMENDATION = {"upload", "mss-clamped-too-little", "late-and-early"}
+# segments stalling and at its receiver nothing (from the start, or begun late); two services
+# whose every segment is full-size, both stalling; a receiver's capture begun after the SYN
+# (no MSS: the lost packet's size is not known, however long it runs).
+NO_RECOMMENDATION = {"upload", "upload-late", "mss-clamped-too-little", "late-and-early"}
 # Both ends' underlays captured late: whether the proxy's capture shows it running while enough
 # copies were sent depends on what else crosses its interface just then (and this test's
 # shorter timeout leaves fewer copies), so a run may be inconclusive; their fix is the one

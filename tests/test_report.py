@@ -47,3 +47,23 @@ def test_text_puts_the_verdict_first_then_evidence_then_the_fix() -> None:
 def test_html_for_jupyter_escapes_and_shows_the_verdict() -> None:
     html = analyze(INCIDENT)._repr_html_()
     assert "MTU black hole" in html and "<pre" in html and "->" not in html
+
+
+def test_to_decide_never_asks_for_a_capture_it_was_given() -> None:
+    """An upload stalls on full-size segments only: with the other end's capture given, it is
+    not asked for again; a small packet sent the same way is. Given but holding none of the
+    connection (both begun late), it is named as such."""
+    sender, receiver = SAMPLES / "upload.proxy-wg0.pcap", SAMPLES / "upload.home-wg0.pcap"
+    alone = analyze(sender)
+    both = analyze([sender, receiver])
+    assert alone.verdict == both.verdict == "inconclusive"
+    (stalled,) = both.suspected
+    assert both.others_holding(stalled) == (str(receiver),)
+    assert "the other end's capture" in (alone.to_decide() or "")
+    decide = both.to_decide()
+    assert decide is not None and decide.startswith("another capture given holds the stalled")
+    assert "send something small the same way" in decide
+    late = analyze([SAMPLES / "upload-late.proxy-wg0.pcap", SAMPLES / "upload-late.home-wg0.pcap"])
+    (stalled,) = late.suspected
+    assert late.others_holding(stalled) == ()
+    assert (late.to_decide() or "").startswith("the other capture given holds no packet")

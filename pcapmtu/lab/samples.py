@@ -94,6 +94,15 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "upload-late",
+        "The upload into the black hole, both ends' wg0 captured from 0.5 s into it, after the "
+        "handshake: the proxy's capture holds the resent full-size segments, the home's none "
+        "of the connection. Nothing smaller is sent, so the size is suspected, not proven; the "
+        "home capture shows nothing arrived only while it ran.",
+        _s(workload="upload", capture_after_s=0.5, captures=("proxy-wg0", "home-wg0")),
+        complete=False,
+    ),
+    Sample(
         "inner-ipv6",
         "IPv6 inside the tunnel (IPv4 underlay): the 1420-byte IPv6 packet carries 1348 bytes "
         "of payload and vanishes.",
