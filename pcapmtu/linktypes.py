@@ -22,6 +22,10 @@ LINKTYPE_LOOP = 108  # OpenBSD loopback: 4-byte address family in network byte o
 LINKTYPE_LINUX_SLL = 113  # Linux cooked capture v1 (16-byte header)
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
+# raw IP, no link layer: what a capture on a tunnel interface (wg0, a tun device) holds
+RAW_IP = frozenset(
+    {LINKTYPE_DLT_RAW_BSD, LINKTYPE_DLT_RAW_OPENBSD, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6}
+)
 LINKTYPE_LINUX_SLL2 = 276  # Linux cooked capture v2 (20-byte header): `tcpdump -i any`
 LINKTYPE_MASK = 0xFFFF
 

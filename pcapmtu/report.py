@@ -554,6 +554,18 @@ class Report:
                 "its TCP segments carry no data: capture while data flows, on the tunnel "
                 "interface of the peer that sends it (the server, for a download)"
             )
+        raw = {c for cap in self.captures for c in cap.link_types}
+        if raw and raw <= linktypes.RAW_IP:
+            one = len(self.captures) == 1
+            return (
+                f"no TCP packet crossed the tunnel interface{'' if one else 's'} while the "
+                f"capture{' ' if one else 's '}ran: nothing of the transfer arrived or left "
+                "there then (the path down, a peer that stopped sending, or the traffic on "
+                "another interface); capture both ends' tunnel interfaces (tcpdump -i wg0 on "
+                f"each){'' if one else ' again'}, started before the client connects and "
+                "running until 10 s or more after the hang begins, and analyse them together "
+                "(pcapmtu analyze A B)"
+            )
         return "capture on the tunnel interface (tcpdump -i wg0) while the transfer hangs"
 
     def fix_text(self) -> str:

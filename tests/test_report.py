@@ -67,3 +67,14 @@ def test_to_decide_never_asks_for_a_capture_it_was_given() -> None:
     (stalled,) = late.suspected
     assert late.others_holding(stalled) == ()
     assert (late.to_decide() or "").startswith("the other capture given holds no packet")
+
+
+def test_a_tunnel_capture_without_tcp_is_not_told_to_capture_the_tunnel() -> None:
+    """wg0 captured at the receiver of an upload, begun after the handshake: nothing of the
+    connection crossed it. It was taken on the tunnel interface already: the advice is both ends,
+    from before the client connects."""
+    report = analyze(SAMPLES / "upload-late.home-wg0.pcap")
+    assert report.summary() == "inconclusive: the capture holds no TCP data to judge by"
+    decide = report.to_decide() or ""
+    assert decide.startswith("no TCP packet crossed the tunnel interface while the capture ran")
+    assert "started before the client connects" in decide
