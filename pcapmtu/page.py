@@ -12,18 +12,21 @@ be handed (`HELPER_MOST_KEPT`), the page is drawn here, as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, Pipe
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:  # not loaded before the helper starts: it loads numpy and the analysis
     from pcapmtu.kept import Kept
@@ -41,6 +44,10 @@ HELPER_MAIN = (
     "from pcapmtu.page import serve; serve(int(sys.argv[1]))"
 )
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
+# How long the helper waits for what its copy drew (`drawn_in_two`), past the time drawing it
+# itself would take this many times over, before it ends the copy and draws the rest itself
+COPY_GRACE_S = 10.0
+COPY_GRACE_TIMES = 3
 
 
 class HelperTraceback(Exception):
@@ -138,11 +145,13 @@ def drawn_in_two(figures: Sequence[Figure]) -> list[bytes]:
 
     # Linux only: macOS's system libraries are not safe to use in a fork of a process that
     # loaded them, and Windows has no fork
-    if len(figures) < 2 or sys.platform != "linux" or (os.cpu_count() or 1) < 2:
+    if len(figures) < 2 or len(figures) > 255 or sys.platform != "linux":
+        return pictures(figures)
+    if (os.cpu_count() or 1) < 2:
         return pictures(figures)
     # the figures to draw, one byte each, in a pipe both processes read a byte at a time
     turns, ahead = os.pipe()
-    os.write(ahead, bytes(range(len(figures))))  # a page has a few dozen figures at most
+    os.write(ahead, bytes(range(len(figures))))
     os.close(ahead)
     result, out = os.pipe()
     parent = os.getpid()
@@ -168,14 +177,44 @@ def drawn_in_two(figures: Sequence[Figure]) -> list[bytes]:
         finally:
             os._exit(status)
     os.close(out)
-    mine = {i: plot.png(figures[i].draw) for i in _taken(turns)}
-    with os.fdopen(result, "rb") as received:
-        theirs = received.read()
-    os.close(turns)
-    _, status = os.waitpid(pid, 0)
-    if status == 0:
-        mine.update(pickle.loads(theirs))  # what our own copy drew
-    return [mine[i] if i in mine else plot.png(f.draw) for i, f in enumerate(figures)]
+    theirs: dict[int, bytes] = {}
+    try:
+        started = time.monotonic()
+        mine = {i: plot.png(figures[i].draw) for i in _taken(turns)}
+        left = len(figures) - len(mine)
+        if left:  # the copy took some: wait for them, as long as drawing them here would take
+            each = (time.monotonic() - started) / max(len(mine), 1)
+            theirs = _received(result, COPY_GRACE_S + COPY_GRACE_TIMES * each * left)
+    finally:
+        os.close(result)
+        os.close(turns)
+        _ended(pid)
+    drawn = {**theirs, **mine}
+    return [drawn[i] if i in drawn else plot.png(f.draw) for i, f in enumerate(figures)]
+
+
+def _received(result: int, wait_s: float) -> dict[int, bytes]:
+    """What the copy drew, sent on `result`: nothing if it failed, or sent nothing within
+    `wait_s` (stuck: a fork of a process with threads can deadlock on a lock one of them held)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + wait_s
+    while (left := deadline - time.monotonic()) > 0 and select.select([result], [], [], left)[0]:
+        chunk = os.read(result, 1 << 16)
+        if not chunk:  # the copy closed it: all sent, or it ended
+            try:
+                drawn = pickle.loads(b"".join(chunks))  # what our own copy drew
+            except (pickle.UnpicklingError, EOFError, ValueError):
+                return {}  # it died while sending
+            return cast(dict[int, bytes], drawn) if isinstance(drawn, dict) else {}
+        chunks.append(chunk)
+    return {}
+
+
+def _ended(pid: int) -> None:
+    """End the copy, if it has not ended, and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _taken(turns: int) -> Iterator[int]:

@@ -162,27 +162,32 @@ def test_much_kept_is_drawn_here_not_handed_over(monkeypatch: pytest.MonkeyPatch
 
 
 _TWO_CORES = """
-import os, sys
+import os, sys, time
 from dataclasses import replace
 from pcapmtu import page
 from pcapmtu.postmortem import pictures, postmortem
 
 def main():
     figures = postmortem({capture!r}).figures()
-    me, drawers = os.getpid(), {drawers!r}
+    me, drawers, copy = os.getpid(), {drawers!r}, {copy!r}
+    page.COPY_GRACE_S, page.COPY_GRACE_TIMES = 1.0, 1
 
     def noted(draw):
         def drawn(ax):
             with open(drawers, "a") as out:
                 out.write(f"{{os.getpid()}}\\n")
-            if {copy_dies} and os.getpid() != me:
+            if os.getpid() != me and copy == "dies":
                 os._exit(9)  # the copy dies on its first figure
+            if os.getpid() != me and copy == "hangs":
+                time.sleep(600)  # stuck on its first figure, as on a lock held at the fork
             return draw(ax)
         return drawn
 
     figures = [replace(f, draw=noted(f.draw)) for f in figures]
+    started = time.monotonic()
     two = page.drawn_in_two(figures)
-    print(len(figures), two == pictures(figures), me)
+    took = time.monotonic() - started
+    print(len(figures), two == pictures(figures), me, round(took))
 
 main()
 """
@@ -191,24 +196,29 @@ main()
 @pytest.mark.skipif(
     sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="a fork on Linux, 2 cores"
 )
-@pytest.mark.parametrize("copy_dies", [False, True], ids=["both-draw", "copy-dies"])
-def test_the_helper_draws_its_pictures_on_two_cores(tmp_path: Path, copy_dies: bool) -> None:
+@pytest.mark.parametrize("copy", ["draws", "dies", "hangs"])
+def test_the_helper_draws_its_pictures_on_two_cores(tmp_path: Path, copy: str) -> None:
     """The helper and a copy of it take the figures in turn (the copy's pictures equal to the
-    ones drawn in one process); a copy that dies leaves its figures to the helper."""
+    ones drawn in one process); a copy that dies, or is stuck, leaves its figures to the helper,
+    which ends it."""
     drawers = tmp_path / "drawers"
-    script = _TWO_CORES.format(capture=str(INCIDENT), drawers=str(drawers), copy_dies=copy_dies)
+    script = _TWO_CORES.format(capture=str(INCIDENT), drawers=str(drawers), copy=copy)
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    count, same, me = done.stdout.split()
+    count, same, me, took = done.stdout.split()
     assert int(count) >= 3 and same == "True"
     by = drawers.read_text().split()
     # drawn by the two, then once more each in one process (`pictures`)
-    assert len(by) == 2 * int(count) + (1 if copy_dies else 0)
+    assert len(by) == 2 * int(count) + (0 if copy == "draws" else 1)
     copies = set(by) - {me}
     assert len(copies) == 1
-    if copy_dies:
-        assert by.count(copies.pop()) == 1
-    else:
+    (pid,) = copies
+    assert _gone(int(pid))  # ended and reaped, stuck or not
+    if copy == "draws":
         assert by[: int(count)].count(me) < int(count)
+    else:
+        assert by.count(pid) == 1
+    if copy == "hangs":
+        assert int(took) < 60  # the grace (1 s, and the time the helper's own took), not 600
