@@ -595,13 +595,7 @@ def _seen_lost(
 
 def _got_there(m: WgMessage, capture: str, sent: str) -> Evidence:
     """A smaller message of the session that reached the other end, sent `sent`."""
-    return Evidence(
-        m.frame,
-        m.ts,
-        f"a {m.outer_ip_len}-byte message (counter {m.counter}, inner {m.padded_inner} "
-        f"padded), sent {sent}, got there",
-        capture,
-    )
+    return _message_evidence(m, capture, f", sent {sent}, got there", noun="message")
 
 
 def _underlay_black_hole(
@@ -703,13 +697,15 @@ def _by_receiver(items: Iterable[T], message: Callable[[T], WgMessage]) -> dict[
     return sessions
 
 
-def _message_evidence(m: WgMessage, capture: str, what: str) -> Evidence:
+def _message_evidence(
+    m: WgMessage, capture: str, what: str, noun: str = "WireGuard message"
+) -> Evidence:
     """A WireGuard message as evidence: its size, counter and padded inner size, then `what`."""
     return Evidence(
         m.frame,
         m.ts,
-        f"a {m.outer_ip_len}-byte WireGuard message (counter {m.counter}, inner "
-        f"{m.padded_inner} padded){what}",
+        f"a {m.outer_ip_len}-byte {noun} (counter {m.counter}, inner {m.padded_inner} "
+        f"padded){what}",
         capture,
     )
 
