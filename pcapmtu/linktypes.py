@@ -22,10 +22,6 @@ LINKTYPE_LOOP = 108  # OpenBSD loopback: 4-byte address family in network byte o
 LINKTYPE_LINUX_SLL = 113  # Linux cooked capture v1 (16-byte header)
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
-# raw IP, no link layer: what a capture on a tunnel interface (wg0, a tun device) holds
-RAW_IP = frozenset(
-    {LINKTYPE_DLT_RAW_BSD, LINKTYPE_DLT_RAW_OPENBSD, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6}
-)
 LINKTYPE_LINUX_SLL2 = 276  # Linux cooked capture v2 (20-byte header): `tcpdump -i any`
 LINKTYPE_MASK = 0xFFFF
 
@@ -146,6 +142,8 @@ LINK_TYPES: dict[int, LinkType] = {
     LINKTYPE_LINUX_SLL2: LinkType("LINUX_SLL2", _sll2),
 }
 SUPPORTED = frozenset(LINK_TYPES)
+# raw IP, no link layer: what a capture on a tunnel interface (wg0, a tun device) holds
+RAW_IP = frozenset(k for k, t in LINK_TYPES.items() if t.ip_offset is _raw)
 
 
 def name(link_type: int) -> str:
