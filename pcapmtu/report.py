@@ -459,11 +459,10 @@ class Report:
         return (
             f"{given} of the stalled connection (taken at the other end, it was not "
             "running while the large packets were sent, or was taken elsewhere): capture both "
-            "ends again, both started before the client connects and running until 10 s or "
-            "more after the hang begins, and analyse both files together (pcapmtu analyze A "
-            "B): the receiving side shows whether the large packets arrived; while it hangs, "
-            "something small sent the same way between the same hosts (curl a small page) "
-            "shows whether smaller packets get through"
+            f"ends again, both {_WHOLE_HANG}, and analyse both files together (pcapmtu "
+            "analyze A B): the receiving side shows whether the large packets arrived; while "
+            "it hangs, something small sent the same way between the same hosts (curl a small "
+            "page) shows whether smaller packets get through"
         )
 
     def caution(self) -> str | None:
@@ -488,8 +487,7 @@ class Report:
         if any(f.side == "underlay" for f in self.suspected):
             if self.other_end_given():
                 return (
-                    "capture both ends' underlays again, both started before the client "
-                    "connects and running until 10 s or more after the hang begins (pcapmtu "
+                    f"capture both ends' underlays again, both {_WHOLE_HANG} (pcapmtu "
                     "analyze A B): a message is known lost only when the other end's capture "
                     "was running while it was sent (it holds the session's messages before and "
                     "after it, or other packets around it)"
@@ -562,8 +560,7 @@ class Report:
                 f"capture{' ' if one else 's '}ran: nothing of the transfer arrived or left "
                 "there then (the path down, a peer that stopped sending, or the traffic on "
                 "another interface); capture both ends' tunnel interfaces (tcpdump -i wg0 on "
-                f"each){'' if one else ' again'}, started before the client connects and "
-                "running until 10 s or more after the hang begins, and analyse them together "
+                f"each){'' if one else ' again'}, {_WHOLE_HANG}, and analyse them together "
                 "(pcapmtu analyze A B)"
             )
         return "capture on the tunnel interface (tcpdump -i wg0) while the transfer hangs"
@@ -792,6 +789,12 @@ def _underlay_lines(report: Report) -> list[str]:
         )
     lines.append("")
     return lines
+
+
+# How a capture that is to decide must run: across the whole hang, from before it began
+_WHOLE_HANG = (
+    "started before the client connects and running until 10 s or more after the hang begins"
+)
 
 
 def _copy_offsets(f: Finding) -> str:
