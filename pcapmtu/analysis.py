@@ -359,6 +359,10 @@ def _first_pass(
             elapsed = time.monotonic() - started
             progress(Progress(info.name, info.packets, info.bytes_read, total, elapsed))
 
+    tee = given.tee
+    cut = tee is not None and not exact and _copy_records(tee, capture)
+    if tee is not None and not cut:
+        tee.copy_whole()
     if exact:
         table = FlowTable(info.name, trace=Trace() if traced is not None else None)
         with capture:
@@ -386,7 +390,11 @@ def _first_pass(
                     segments += len(decoded.segments["frame"])
                     too_big += decoded.too_big
                     dirs = screen.add(decoded.segments, float(batch.ts[-1]))
-                    keeper.add(batch, decoded.segments, dirs, screen.keys)
+                    placed = None
+                    if cut:
+                        assert tee is not None and decoded.needed is not None
+                        placed = tee.add(batch, decoded.needed)
+                    keeper.add(batch, decoded.segments, dirs, screen.keys, placed)
                     renumbered = screen.evict()
                     if renumbered is not None:
                         keeper.renumber(renumbered, screen.keys)
@@ -419,6 +427,15 @@ def _first_pass(
         paths,
         host_syns,
     )
+
+
+def _copy_records(tee: Tee, capture: Capture) -> bool:
+    """Whether the copy of a stream read once holds its records cut to what the second pass
+    reads (`Tee.copy_records`): a plain pcap, whose records the fast pass hands over."""
+    header = capture.pcap_header
+    if header is None or capture.info.compression is not None:
+        return False
+    return tee.copy_records(*header)
 
 
 def _warn(info: CaptureInfo, what: str, kind: type[CaptureWarning]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from pcapmtu.capture import Batch, Capture, RecordIndex, Source, reread
+from pcapmtu.capture import Batch, Capture, Placed, RecordIndex, Source, reread
 from pcapmtu.decode import Decoder
 from pcapmtu.flows import FlowTable
 from pcapmtu.model import FlowKey, Record, Segment, TooBig
@@ -50,12 +50,20 @@ class Keeper:
         self.full = False
         self.who: list[FlowKey] = []  # per direction: who it is (the fast pass's `keys`)
 
-    def add(self, batch: Batch, c: Columns, dirs: np.ndarray, who: list[FlowKey]) -> None:
-        """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`."""
+    def add(
+        self,
+        batch: Batch,
+        c: Columns,
+        dirs: np.ndarray,
+        who: list[FlowKey],
+        placed: Placed | None = None,
+    ) -> None:
+        """The segments `c` of `batch`; `dirs`: each one's direction, described in `who`;
+        `placed`: where the records are in the copy read again, if not where `batch` says."""
         self.who = who
         if not len(dirs):
             return
-        if batch.start is None:
+        if batch.start is None and placed is None:
             self.placeless = True
             return
         if len(self.busy) < len(who):  # directions met for the first time
@@ -77,7 +85,7 @@ class Keeper:
         if len(live):
             rows = c["frame"][live] - batch.first_frame
             mixes = conn_mixes({name: c[name][live] for name in CONN_COLUMNS})
-            self.pieces.append((RecordIndex.of(batch, rows), dirs[live].copy(), mixes))
+            self.pieces.append((RecordIndex.of(batch, rows, placed), dirs[live].copy(), mixes))
 
     def _forget(self, dirs: np.ndarray) -> None:
         """These directions are no longer kept (their segments in `pieces` are dead)."""

@@ -183,24 +183,6 @@ def _read_quietly(source: object) -> tuple[Capture, list]:  # type: ignore[type-
         return _read(source)
 
 
-def test_a_stream_read_once_is_copied_for_the_second_pass_and_the_copy_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import tempfile
-
-    from pcapmtu import analyze
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    data = (
-        Path(__file__).parent.parent / "sample_captures" / "incident.home-wg0.pcap"
-    ).read_bytes()
-    from_stream = analyze(io.BytesIO(data), names=["incident"])
-    from_bytes = analyze(data, names=["incident"])
-    assert from_stream.to_dict() == from_bytes.to_dict()
-    assert from_stream.verdict == "black_hole"
-    assert list(tmp_path.iterdir()) == []  # the temporary copy is gone
-
-
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_a_damaged_pcapng_block_is_skipped_to_the_next_plausible_block(big_endian: bool) -> None:
     """A block length damaged in the middle: the blocks after it are read (issue 14)."""

@@ -6,6 +6,7 @@ import gzip
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pcapmtu.capture import walk
@@ -56,3 +57,38 @@ def test_a_walk_stops_at_an_impossible_length_and_at_a_cut_record() -> None:
         assert heads == good[:16] * 2
         offsets, heads, stop, status = walk.pcap(good + good[:-1], 0, False, MAX, compiled=compiled)
         assert (offsets.tolist(), heads, stop, status) == ([0], good[:16], 20, walk.RAN_OUT)
+
+
+@pytest.mark.skipif(not walk.COMPILED, reason="pcapmtu.capture._walk was not built")
+@pytest.mark.parametrize(
+    "path", [f for f in FILES if _body(f)[:4] != b"\x0a\x0d\x0d\x0a"], ids=lambda p: p.name
+)
+def test_compiled_and_python_packs_agree_and_walk_back(path: Path) -> None:
+    data = _body(path)
+    big = data[:4] in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d")
+    offsets, heads, _stop, _status = walk.pcap(data, 24, big, MAX)
+    fields = np.frombuffer(heads, dtype=(">" if big else "<") + "u4").reshape(-1, 4)
+    caplens = fields[:, 2].astype(np.int64)
+    keeps = np.minimum(caplens, np.arange(len(caplens)) % 97)  # cut anywhere, some whole
+    offsets = offsets + walk.PCAP_RECORD_HEADER_LEN
+    packed = [walk.pack(data, offsets, keeps, big, compiled=c) for c in (True, False)]
+    assert packed[0] == packed[1]
+    again, again_heads, stop, status = walk.pcap(packed[0], 0, big, MAX)
+    assert (stop, status) == (len(packed[0]), walk.RAN_OUT)
+    again_fields = np.frombuffer(again_heads, dtype=fields.dtype).reshape(-1, 4)
+    assert again_fields[:, 2].tolist() == keeps.tolist()  # the captured length, cut
+    assert np.array_equal(np.delete(again_fields, 2, axis=1), np.delete(fields, 2, axis=1))
+    for at, at_again, keep in zip(offsets.tolist(), again.tolist(), keeps.tolist(), strict=True):
+        start = at_again + walk.PCAP_RECORD_HEADER_LEN
+        assert packed[0][start : start + keep] == data[at : at + keep]
+
+
+def test_a_pack_refuses_a_record_outside_the_buffer() -> None:
+    """SYNTHETIC records: one whole, then lengths that reach past the buffer or before it."""
+    record = struct.pack("<IIII", 1, 0, 4, 4) + b"abcd"
+    for compiled in {False, walk.COMPILED}:
+        for offsets, keeps in (([16], [5]), ([8], [4]), ([16], [-1])):
+            with pytest.raises(ValueError, match="outside the buffer"):
+                walk.pack(record, np.array(offsets), np.array(keeps), False, compiled=compiled)
+        whole = walk.pack(record, np.array([16]), np.array([4]), False, compiled=compiled)
+        assert whole == record

@@ -5,7 +5,8 @@ a file object.
     continued.py  files that continue one another (a rotated capture), read as one
     magics.py   what a file's first bytes say (pcap, pcapng, gzip)
     pcap.py     the pcap format           pcapng.py   the pcapng format
-    walk.py     where each record starts (compiled `_walk.c`, or Python)
+    walk.py     where each record starts, and records packed cut short (compiled `_walk.c`,
+                or Python)
     batch.py    records in batches: bytes in one buffer, header fields in arrays
     reader.py   `Capture`: a file opened, its format recognised, its batches read once
 
@@ -15,7 +16,7 @@ interface (no per-packet link type), and its pcap reader yields a cut record sil
 packets themselves (`decode.py`).
 """
 
-from pcapmtu.capture.batch import Batch, Bytes, RecordIndex
+from pcapmtu.capture.batch import Batch, Bytes, Placed, RecordIndex
 from pcapmtu.capture.reader import Capture
 from pcapmtu.capture.source import (
     STDIN_NAME,
@@ -31,6 +32,7 @@ __all__ = [
     "Batch",
     "Bytes",
     "Capture",
+    "Placed",
     "RecordIndex",
     "Source",
     "Tee",

@@ -11,6 +11,10 @@
  *   Block's fixed fields), zero-padded; status: 0 the buffer ran out, 1 a bad block length (at
  *   next_pos), 2 a Section Header Block starts at next_pos (its byte order may differ: the
  *   caller reads it).
+ * pack(buffer, offsets, keeps, big_endian) -> bytes
+ *   pcap records again, each cut to its first `keeps[i]` captured bytes: for each record whose
+ *   captured bytes start at offsets[i] (int64, its 16-byte header just before them), that
+ *   header with its captured length set to keeps[i], then those bytes; one after another.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -139,10 +143,60 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
     return result;
 }
 
+static void write_u32(unsigned char *p, uint32_t value, int big_endian) {
+    for (int k = 0; k < 4; k++) {
+        p[big_endian ? 3 - k : k] = (unsigned char)(value >> (8 * k));
+    }
+}
+
+static PyObject *walk_pack(PyObject *self, PyObject *args) {
+    Py_buffer view, off, keep;
+    int big_endian;
+    if (!PyArg_ParseTuple(args, "y*y*y*p", &view, &off, &keep, &big_endian)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const unsigned char *buf = view.buf;
+    const int64_t *offsets = off.buf, *keeps = keep.buf;
+    Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t), total = 0;
+    if (keep.len != off.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets and keeps differ in length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (offsets[i] < PCAP_RECORD_HEADER_LEN || keeps[i] < 0 || keeps[i] > UINT32_MAX ||
+            offsets[i] + keeps[i] > view.len) {
+            PyErr_Format(PyExc_ValueError, "record %zd lies outside the buffer", i);
+            goto done;
+        }
+        total += PCAP_RECORD_HEADER_LEN + (Py_ssize_t)keeps[i];
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL) {
+        goto done;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *record = buf + offsets[i];
+        memcpy(out, record - PCAP_RECORD_HEADER_LEN, PCAP_RECORD_HEADER_LEN);
+        write_u32(out + 8, (uint32_t)keeps[i], big_endian);
+        memcpy(out + PCAP_RECORD_HEADER_LEN, record, (size_t)keeps[i]);
+        out += PCAP_RECORD_HEADER_LEN + keeps[i];
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&keep);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pcap", walk_pcap, METH_VARARGS, "Walk pcap records: (offsets, heads, next_pos, status)."},
     {"pcapng", walk_pcapng, METH_VARARGS,
      "Walk pcapng blocks: (offsets, types, heads, next_pos, status)."},
+    {"pack", walk_pack, METH_VARARGS, "pcap records cut to a length each: their bytes."},
     {NULL, NULL, 0, NULL},
 };
 

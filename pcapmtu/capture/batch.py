@@ -104,13 +104,15 @@ class Batch:
         data: Bytes,
         orig_len: int,
         iface: int,
+        at: int = 0,
     ) -> Batch:
+        """One record, whose captured bytes are `data[at:]`."""
         one = np.ones(1, dtype=np.int64)
         return cls(
             data=data,
             first_frame=frame,
-            offsets=np.zeros(1, dtype=np.int64),
-            caplens=one * len(data),
+            offsets=one * at,
+            caplens=one * (len(data) - at),
             orig_lens=one * orig_len,
             ts=np.array([ts], dtype=np.float64),
             link_types=one * link_type,
@@ -185,6 +187,15 @@ class Batch:
 
 
 @dataclass
+class Placed:
+    """Where a batch's records are in a copy of their capture that holds each one cut short
+    (`source.Tee.add`): where each one's captured bytes start, and how many the copy holds."""
+
+    positions: np.ndarray
+    caplens: np.ndarray
+
+
+@dataclass
 class RecordIndex:
     """Where some records of a capture are, and their header fields: to read them again."""
 
@@ -197,13 +208,19 @@ class RecordIndex:
     interfaces: np.ndarray
 
     @classmethod
-    def of(cls, batch: Batch, rows: np.ndarray) -> RecordIndex:
-        """Records `rows` (numbers within the batch) of a batch whose `positions` are known."""
-        assert batch.start is not None
+    def of(cls, batch: Batch, rows: np.ndarray, placed: Placed | None = None) -> RecordIndex:
+        """Records `rows` (numbers within the batch) of a batch whose `positions` are known,
+        or which a copy holds (`placed`)."""
+        if placed is not None:
+            positions, caplens = placed.positions[rows], placed.caplens[rows]
+        else:
+            assert batch.start is not None
+            # (not `positions`: the whole batch's, each time)
+            positions, caplens = batch.offsets[rows] + batch.start, batch.caplens[rows]
         return cls(
             batch.first_frame + rows,
-            batch.offsets[rows] + batch.start,  # (not `positions`: the whole batch's, each time)
-            batch.caplens[rows],
+            positions,
+            caplens,
             batch.orig_lens[rows],
             batch.ts[rows],
             batch.link_types[rows],

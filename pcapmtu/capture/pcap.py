@@ -37,6 +37,8 @@ class PcapFormat:
         self.info = info
         self._warn = warn
         order, ticks = PCAP_MAGICS[magic]
+        self.big_endian = order == ">"
+        self.header = magic  # the file's header, once read
         self._batches = self._pcap(order, ticks)
 
     def batches(self) -> Iterator[Batch]:
@@ -52,6 +54,7 @@ class PcapFormat:
             raise CorruptCaptureError(
                 f"{self.info.name}: cut within its {PCAP_HEADER_LEN}-byte pcap header"
             )
+        self.header += header
         major, minor, _zone, _sigfigs, _snaplen, link_field = struct.unpack(
             order + "HHiIII", header
         )
@@ -133,13 +136,14 @@ class PcapFormat:
             )
             return
         sec, frac, caplen, orig_len = struct.unpack_from(order + "IIII", rest)
-        data = rest[PCAP_RECORD_HEADER_LEN:]
+        got = len(rest) - PCAP_RECORD_HEADER_LEN
         self._warn(
-            f"the file ends inside record {number} ({len(data)} of "
+            f"the file ends inside record {number} ({got} of "
             f"its {caplen} bytes); analysed what is there"
         )
-        if data:
-            yield Batch.single(number, sec + frac / ticks, link_type, data, orig_len, 0)
+        if got:
+            ts = sec + frac / ticks
+            yield Batch.single(number, ts, link_type, rest, orig_len, 0, PCAP_RECORD_HEADER_LEN)
             # (its place in the file is not kept: a cut record is not read twice)
 
 

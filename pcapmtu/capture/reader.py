@@ -71,6 +71,12 @@ class Capture:
             raise CorruptCaptureError(f"{self.info.name}: only {len(head)} bytes; no capture")
         raise not_a_capture(self.info.name, head + read_exact(readable, 60))
 
+    @property
+    def pcap_header(self) -> tuple[bytes, bool] | None:
+        """A pcap file's 24-byte header and whether it is big-endian; None for pcapng."""
+        fmt = self._format
+        return (fmt.header, fmt.big_endian) if isinstance(fmt, PcapFormat) else None
+
     def __iter__(self) -> Iterator[Record]:
         """Every record, one at a time (for the exact pass)."""
         for batch in self.batches():

@@ -4,6 +4,9 @@ A record's length says where the next one begins, so this walk cannot be vectori
 compiled (`_walk.c`) when a C compiler was at hand at install time, and runs in Python
 otherwise (the same answers, about ten times slower; `COMPILED` says which). Everything after
 the walk (timestamps, lengths, headers) is gathered for all records of a buffer at once.
+
+`pack` goes the other way: records written out again as pcap, each cut to a length (the copy
+of a stream read once, `source.Tee`), one loop of copies, compiled alike.
 """
 
 from __future__ import annotations
@@ -107,3 +110,33 @@ def pcapng(
         pos,
         status,
     )
+
+
+def pack(
+    buf: bytes | bytearray | memoryview,
+    offsets: np.ndarray,
+    keeps: np.ndarray,
+    big_endian: bool,
+    *,
+    compiled: bool = COMPILED,
+) -> bytes:
+    """pcap records again, each cut to its first `keeps[i]` captured bytes: the 16-byte
+    header before `offsets[i]` with its captured length set to `keeps[i]`, then those bytes;
+    one record after another."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    keeps = np.ascontiguousarray(keeps, dtype=np.int64)
+    if compiled and _walk is not None:
+        packed: bytes = _walk.pack(buf, offsets, keeps, big_endian)
+        return packed
+    if len(offsets) != len(keeps):
+        raise ValueError("offsets and keeps differ in length")
+    length = struct.Struct(">I" if big_endian else "<I")
+    view = memoryview(buf).cast("B")
+    out = bytearray()
+    for i, (at, keep) in enumerate(zip(offsets.tolist(), keeps.tolist(), strict=True)):
+        if at < PCAP_RECORD_HEADER_LEN or keep < 0 or keep > 0xFFFFFFFF or at + keep > len(view):
+            raise ValueError(f"record {i} lies outside the buffer")
+        out += view[at - PCAP_RECORD_HEADER_LEN : at - 8]
+        out += length.pack(keep)
+        out += view[at - 4 : at + keep]
+    return bytes(out)

@@ -69,7 +69,8 @@ COMPILED_ORDER = (
     "payload_len",
     "sack_count",
 )
-COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 2  # then MSS, TCP header
+# then the MSS, the TCP header's length, where the payload starts in the record
+COMPILED_FIELDS = 1 + len(COMPILED_ORDER) + 2 * MAX_SACK_BLOCKS + 3
 KIND_SLOW, KIND_TCP, KIND_UDP = 0, 1, 2
 # the compiled lane's UDP kinds, by the tunnel they carry (`decode.udp_tunnel`); VXLAN and
 # GENEVE carry frames the exact decoder unwraps, so their records are left to it
@@ -85,6 +86,8 @@ class Decoded:
     segments: Columns
     too_big: list[TooBig]
     fast: int = 0  # how many of the segments the fast lane decoded
+    # per record of the batch: how many of its captured bytes a later pass reads (`needed`)
+    needed: np.ndarray | None = None
 
 
 def empty(n: int = 0) -> Columns:
@@ -162,7 +165,7 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     n = len(batch)
     if lane == "exact" or n == 0:
         return _one_by_one(batch, np.arange(n), decoder, [])
-    columns, slow, udp, other_icmp = _compiled_lane(batch)
+    columns, slow, udp, other_icmp, payload_at = _compiled_lane(batch)
     if other_icmp:
         decoder.skipped["other ICMP"] += other_icmp
     for kind, count in udp.items():
@@ -172,7 +175,20 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     slow = _tiny_at_once(batch, slow, decoder)
     decoded = _one_by_one(batch, slow, decoder, [columns])
     decoded.fast = len(columns["frame"])
+    decoded.needed = needed(batch, columns["frame"] - batch.first_frame, payload_at)
     return decoded
+
+
+def needed(batch: Batch, rows: np.ndarray, payload_at: np.ndarray) -> np.ndarray:
+    """Per record of `batch`: how many of its captured bytes a later pass reads (the exact
+    pass, the underlay pass, `times_of`). Those `rows` the compiled lane decoded as TCP with
+    a payload, captured whole, need only their headers: every later reader takes a segment's
+    sizes from its IP header and its length on the wire, never from its payload. Every other
+    record is needed whole."""
+    keep = batch.caplens.copy()
+    cut = (batch.caplens[rows] == batch.orig_lens[rows]) & (payload_at < batch.caplens[rows])
+    keep[rows[cut]] = payload_at[cut]
+    return keep
 
 
 # A record this short holds no TCP segment (IP and TCP headers take 40 bytes) and no ICMP
@@ -212,10 +228,12 @@ def _tiny_at_once(batch: Batch, rows: np.ndarray, decoder: Decoder) -> np.ndarra
     return kept
 
 
-def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], int]:
+def _compiled_lane(
+    batch: Batch,
+) -> tuple[Columns, np.ndarray, dict[str, int], int, np.ndarray]:
     """The common shapes, decoded compiled: (their columns, the records left for the exact
     decoder, how many were UDP, by the tunnel they carry: "" for none, how many were ICMP
-    messages other than too-big)."""
+    messages other than too-big, where each segment's payload starts in its record)."""
     kinds_raw, fields_raw, tcp_rows = _native.tcp_headers(
         batch.data,
         *(
@@ -242,8 +260,8 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
         start = first + side * MAX_SACK_BLOCKS * n
         edges = flat[start : start + MAX_SACK_BLOCKS * tcp_rows]
         columns[name] = edges.reshape(-1, MAX_SACK_BLOCKS)
-    columns["mss"] = fields[-2]
-    columns["tcp_header_len"] = fields[-1]
+    columns["mss"] = fields[-3]
+    columns["tcp_header_len"] = fields[-2]
     counts = np.bincount(kinds, minlength=KIND_OTHER_ICMP + 1).tolist()
     slow_kinds = (KIND_SLOW, *KIND_UNWRAP)
     if sum(counts[k] for k in slow_kinds):
@@ -251,7 +269,7 @@ def _compiled_lane(batch: Batch) -> tuple[Columns, np.ndarray, dict[str, int], i
     else:
         slow = np.zeros(0, dtype=np.intp)
     udp = {name: counts[code] for code, name in UDP_KINDS.items() if counts[code]}
-    return columns, slow, udp, counts[KIND_OTHER_ICMP]
+    return columns, slow, udp, counts[KIND_OTHER_ICMP], fields[-1]
 
 
 def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Columns]) -> Decoded:

@@ -20,7 +20,7 @@
 #define ETHERTYPE_VLAN 0x8100
 #define SACK_KEPT 4 /* SACK blocks kept per segment: 40 option bytes hold no more */
 #define FIELDS (16 + 2 * SACK_KEPT) /* per TCP row: see tcp_headers() */
-#define ROW (FIELDS + 2)              /* ... then the MSS and the TCP header's length */
+#define ROW (FIELDS + 3) /* ... then the MSS, the TCP header's length, where the payload starts */
 #define PREFETCH_AHEAD 8 /* records: the memory of one is asked for while 8 are decoded */
 
 enum { SLOW = 0, TCP = 1, UDP = 2, UDP_WIREGUARD = 3, UDP_VXLAN = 4, UDP_GENEVE = 5, ICMP_OTHER = 6 };
@@ -154,6 +154,7 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
     for (int k = 0; k < SACK_KEPT; k++) sacks[k] = sacks[SACK_KEPT * stride + k] = 0;
     tcp_options(t + 20, tcp_header - 20, out, stride, sacks);
     out[(FIELDS + 1) * stride] = tcp_header;
+    out[(FIELDS + 2) * stride] = ip + ip_header + tcp_header;
     out[1 * stride] = version;
     out[2 * stride] = (int64_t)src_hi;
     out[3 * stride] = (int64_t)src_lo;
@@ -179,8 +180,9 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
  *   record index, IP version, src hi, src lo, dst hi, dst lo, sport, dport, seq, ack, flags,
  *   window, IP length, header length, payload length, SACK blocks, then SACK_KEPT columns'
  *   room for the left edges, row after row (SACK_KEPT per row: a (rows, SACK_KEPT) array),
- *   as much for the right edges, then the MSS (0: none), the TCP header length. Written as
- *   they are decoded: no copy later. */
+ *   as much for the right edges, then the MSS (0: none), the TCP header length, and where in
+ *   the record its payload starts (the bytes its headers take, link layer included). Written
+ *   as they are decoded: no copy later. */
 PyObject *tcp_headers(PyObject *self, PyObject *args) {
     Py_buffer data, off, cap, orig, link;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &data, &off, &cap, &orig, &link)) {

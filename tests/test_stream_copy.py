@@ -1,0 +1,169 @@
+"""A capture read once (stdin, a file object) is copied for the second pass: a plain pcap as its
+records cut to their headers, anything else byte for byte; the analysis is the same as from the
+file, on every sample."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import IO, cast
+
+import numpy as np
+import pytest
+
+from pcapmtu import analyze
+from pcapmtu.capture import Capture, RecordIndex, Tee, reread
+from pcapmtu.capture import source as source_module
+from pcapmtu.decode import Decoder
+from pcapmtu.errors import CaptureError
+from pcapmtu.fast import columns
+from pcapmtu.model import Record, Segment
+from tests.conftest import SAMPLES
+from tests.test_corpus import FILES as CORPUS_FILES
+
+SAMPLE_FILES = sorted(SAMPLES.glob("*.pcap*"))
+BULK = SAMPLES / "many-flows.pcap"  # transfers: their records are mostly payload
+
+
+def _copied(data: bytes) -> tuple[bytes, list[Record], list[Record]]:
+    """The first pass's side of the copy, as `analysis` does it: (the copy's bytes, the records
+    read from the stream, the records read again from the copy where `add` placed them)."""
+    tee = Tee(io.BytesIO(data))
+    try:
+        capture = Capture(cast(IO[bytes], tee))
+        header = capture.pcap_header
+        assert header is not None and tee.copy_records(*header)
+        records: list[Record] = []
+        placed = []
+        with capture:
+            for batch in capture.batches():
+                decoded = columns.decode(batch, Decoder())
+                assert decoded.needed is not None
+                placed.append((batch, tee.add(batch, decoded.needed)))
+                records += batch.records()
+        tee.finish()
+        copy = tee.path.read_bytes()
+        again: list[Record] = []
+        for batch, where in placed:
+            assert where is not None
+            index = RecordIndex.of(batch, np.arange(len(batch)), where)
+            again += reread(str(tee.path), index)
+        return copy, records, again
+    finally:
+        tee.close()
+
+
+def _decoded(records: list[Record]) -> list[object]:
+    decoder = Decoder()
+    return [decoder.decode(r) for r in records]
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_a_stream_is_analysed_as_its_file_is(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    from_stream = analyze(io.BytesIO(path.read_bytes()), names=[path.name])
+    assert from_stream.to_dict() == analyze(path, names=[path.name]).to_dict()
+    assert list(tmp_path.iterdir()) == []  # the copy is gone
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason="no public corpus beside the checkout")
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=[p.name for p in CORPUS_FILES])
+def test_a_public_capture_from_a_stream_is_analysed_as_its_file_is(path: Path) -> None:
+    """Many link types, pcapng variants, damaged files: the same report, or the same error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from_file = analyze(path, names=[path.name]).to_dict()
+        except CaptureError as error:
+            with pytest.raises(CaptureError) as raised:
+                analyze(io.BytesIO(path.read_bytes()), names=[path.name])
+            assert str(raised.value) == str(error)
+            return
+        assert analyze(io.BytesIO(path.read_bytes()), names=[path.name]).to_dict() == from_file
+
+
+def test_two_streams_together_are_analysed_as_their_files_are() -> None:
+    files = [SAMPLES / "incident.home-wg0.pcap", SAMPLES / "incident.proxy-wg0.pcap"]
+    names = [p.name for p in files]
+    streams = [io.BytesIO(p.read_bytes()) for p in files]
+    assert analyze(streams, names=names).to_dict() == analyze(files, names=names).to_dict()
+
+
+def test_the_copy_of_a_transfer_holds_its_headers_not_its_payload() -> None:
+    data = BULK.read_bytes()
+    copy, records, again = _copied(data)
+    assert len(copy) < 0.25 * len(data), (len(copy), len(data))
+    # read in order (the underlay pass, `times_of`) and where `add` placed them (the exact
+    # pass): the same records, each decoding to the same segment as the record it copies
+    with Capture(copy) as capture:
+        in_order = list(capture)
+    for read in (in_order, again):
+        assert [(r.frame, r.ts, r.orig_len, r.link_type) for r in read] == [
+            (r.frame, r.ts, r.orig_len, r.link_type) for r in records
+        ]
+        assert _decoded(read) == _decoded(records)
+    # each segment with a payload is cut just before it (raw IP: no padding after it)
+    for r, o, item in zip(again, records, _decoded(records), strict=True):
+        if isinstance(item, Segment) and item.payload_len:
+            assert r.data == o.data[: len(o.data) - item.payload_len]
+        else:
+            assert r.data == o.data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        SAMPLES / "fragmented.home-underlay.pcap",
+        SAMPLES / "any-sll2.pcap",
+        SAMPLES / "ssh.pcap",
+        SAMPLES / "healthy-random-loss.pcap",  # cut by a snaplen of 96 already
+    ],
+    ids=lambda p: p.name,
+)
+def test_every_record_decodes_from_the_copy_as_from_the_stream(path: Path) -> None:
+    """Fragments, ICMP, WireGuard's UDP, Linux cooked headers, a snaplen: what is not cut
+    reads whole."""
+    _copy, records, again = _copied(path.read_bytes())
+    assert _decoded(again) == _decoded(records)
+    kept_whole = [r for r, o in zip(again, records, strict=True) if r.data == o.data]
+    assert kept_whole  # the handshakes and ACKs at least
+
+
+@pytest.mark.parametrize("kind", ["pcapng", "gzip"])
+def test_a_pcapng_or_gzip_stream_is_copied_byte_for_byte(kind: str, tmp_path: Path) -> None:
+    path = SAMPLES / "pcapng-two-interfaces.pcapng" if kind == "pcapng" else BULK
+    data = path.read_bytes() if kind == "pcapng" else gzip.compress(BULK.read_bytes())
+    copies: list[bytes] = []
+    finish = source_module.Tee.finish
+
+    def keep_copy(tee: Tee) -> None:
+        finish(tee)
+        copies.append(Path(tee.path).read_bytes())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(source_module.Tee, "finish", keep_copy)
+        report = analyze(io.BytesIO(data), names=[path.name])
+    assert copies == [data]
+    assert report.to_dict() == analyze(data, names=[path.name]).to_dict()
+
+
+def test_a_stream_whose_form_is_never_chosen_is_copied_byte_for_byte() -> None:
+    """SYNTHETIC bytes: read past what is held before a choice, or to the end, the copy is the
+    stream itself."""
+    for size in (1000, source_module.HOLD_MAX + 3 * source_module.READ_CHUNK):
+        data = os.urandom(size)
+        tee = Tee(io.BytesIO(data))
+        try:
+            while tee.read(source_module.READ_CHUNK):
+                pass
+            tee.finish()
+            assert tee.path.read_bytes() == data
+        finally:
+            tee.close()
