@@ -86,7 +86,8 @@ class Decoded:
     segments: Columns
     too_big: list[TooBig]
     fast: int = 0  # how many of the segments the fast lane decoded
-    # per record of the batch: how many of its captured bytes a later pass reads (`needed`)
+    # per record of the batch: how many of its captured bytes a later pass reads (`needed`);
+    # set by `decode`
     needed: np.ndarray | None = None
 
 
@@ -164,7 +165,9 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     tested against)."""
     n = len(batch)
     if lane == "exact" or n == 0:
-        return _one_by_one(batch, np.arange(n), decoder, [])
+        decoded = _one_by_one(batch, np.arange(n), decoder, [])
+        decoded.needed = batch.caplens  # (every record whole)
+        return decoded
     columns, slow, udp, other_icmp, payload_at = _compiled_lane(batch)
     if other_icmp:
         decoder.skipped["other ICMP"] += other_icmp
