@@ -136,6 +136,21 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def install_kind() -> str:
+    """How pcapmtu is installed here: an editable install (`pip install -e`) starts slower,
+    its import hook searching the checkout."""
+    import json
+    from importlib import metadata
+
+    found = list(metadata.distributions(name="pcapmtu"))  # (a checkout's egg-info is one)
+    if not found:
+        return "the checkout (not installed)"
+    urls = [json.loads(d.read_text("direct_url.json") or "{}") for d in found]
+    if any(url.get("dir_info", {}).get("editable") for url in urls):
+        return "an editable install (pip install -e)"
+    return "a regular install"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("captures", nargs="+", type=Path)
@@ -151,7 +166,10 @@ def main() -> None:
     if not GNU_TIME.exists():
         print("(no /usr/bin/time: peak RSS includes the launching Python's pages)")
     starts = [measure([sys.executable, "-c", "import pcapmtu.cli"])[0] for _ in range(9)]
-    print(f"start-up (import pcapmtu.cli): {statistics.median(starts):.3f} s, median of 9")
+    print(
+        f"start-up (import pcapmtu.cli): {statistics.median(starts):.3f} s, median of 9, "
+        f"from {install_kind()}"
+    )
     page = Path(tempfile.gettempdir()) / "pcapmtu-benchmark-report.html"
     print(
         "| capture | MB | packets | tool | wall s (median) | packets/s | MB/s | peak RSS MB | "
