@@ -1,7 +1,8 @@
 """The pipeline in one place: captures -> two passes -> findings -> `Report`.
 
 One route for every input: a capture that cannot be read twice (stdin, a file object) is copied
-to a temporary file as the first pass reads it (`capture.Tee`), and the second pass reads the
+to a temporary file as the first pass reads it (`capture.Tee`; of a pcap, each record as the
+fast pass hands it over, a TCP segment cut after its headers), and the second pass reads the
 copy: every capture takes the same two passes.
 
 1. The fast pass (`fast`) reads each capture in batches, decodes their headers, computes the
