@@ -3,9 +3,8 @@
 Opening decides once whether a file can be read at all (missing, a folder, empty, text: each its
 own `CaptureError`). A capture that cannot be read twice (stdin, a file object) is copied to a
 temporary file as it is read (`Tee`: byte for byte, or a pcap's records cut to what a later
-pass reads), so it takes the same two passes as a file; a pipe
-interrupted by Ctrl-C keeps what arrived. `reread` reads chosen records again, by their place
-in the capture.
+pass reads), so it takes the same two passes as a file; a pipe interrupted by Ctrl-C keeps what
+arrived. `reread` reads chosen records again, by their place in the capture.
 """
 
 from __future__ import annotations
