@@ -573,7 +573,12 @@ class Report:
         broken = self.verdict == VERDICT_BLACK_HOLE
         advice = _advice_for(self.findings)
         rose = min((p.mtu_rose_at for p in self.paths if p.mtu_rose_at is not None), default=None)
-        lines = _fix_lines(self.recommendation, broken, self.probe_commands(), advice, rose)
+        # the TCP flows' own IP versions (not an underlay's, nor a quoted packet's)
+        tcp = [f for f in self.findings if f.side in ("sender", "receiver") and f.src]
+        versions = {4 if len(f.src) == 4 else 6 for f in tcp}
+        lines = _fix_lines(
+            self.recommendation, broken, self.probe_commands(), advice, rose, versions
+        )
         return "\n".join(lines)
 
     def probe_commands(self) -> tuple[str, ...]:
@@ -1016,8 +1021,11 @@ def _fix_lines(
     probes: tuple[str, ...] = (),
     advice: str = KIND_SUSPECTED,
     rose_at: float | None = None,
+    versions: set[int] | None = None,
 ) -> list[str]:
-    """The fix's lines; `rose_at`: when a black-holed path's MTU rose, if one did."""
+    """The fix's lines; `rose_at`: when a black-holed path's MTU rose, if one did;
+    `versions`: the IP versions of the TCP flows the findings are about (the clamping rules
+    shown are theirs; IPv4 when none)."""
     low, high = r.underlay_path_mtu
     outer = f" (IPv{r.outer_version_assumed} underlay)" if r.tunnel.is_tunnel else ""
     setting = _setting(r)
@@ -1069,12 +1077,15 @@ def _fix_lines(
         f"  or clamp the MSS instead: {r.mss_ipv4} (IPv4), {r.mss_ipv6} (IPv6){padding}, for "
         "connections forwarded and the host's own, e.g."
     )
-    # IPv4 examples per tool, forwarded into the tunnel and sent by the host; the JSON has all.
+    # Examples per tool for the IP versions of the flows found (an IPv4 rule clamps no IPv6
+    # connection), forwarded into the tunnel and sent by the host; the JSON has all.
+    families = [(4, "iptables ", "ipv4"), (6, "ip6tables ", "ipv6")]
     examples = [
         rule
+        for version, tool, family in families
+        if version in (versions or {4})
         for rule in r.clamp_rules
-        if rule.startswith(("iptables ", "nft "))
-        and ("ipv4" in rule or rule.startswith("iptables "))
+        if (rule.startswith(tool) or (rule.startswith("nft ") and f" {family} " in rule))
         and (" -o " in rule or "oifname" in rule)
     ]
     lines += [f"    {rule}" for rule in examples]

@@ -78,3 +78,19 @@ def test_a_tunnel_capture_without_tcp_is_not_told_to_capture_the_tunnel() -> Non
     decide = report.to_decide() or ""
     assert decide.startswith("no TCP packet crossed the tunnel interface while the capture ran")
     assert "started before the client connects" in decide
+
+
+def test_the_clamping_rules_shown_are_for_the_stalled_flows_ip_version() -> None:
+    """An IPv4 rule clamps no IPv6 connection: the examples follow the flows found."""
+
+    def shown(*names: str) -> list[str]:
+        fix = analyze([SAMPLES / n for n in names]).fix_text().splitlines()
+        start = next(i for i, line in enumerate(fix) if "clamp the MSS instead" in line)
+        return [line.strip() for line in fix[start + 1 :] if line.startswith("    ")]
+
+    ipv6, ipv4 = shown("inner-ipv6.pcap"), shown("incident.home-wg0.pcap")
+    assert ipv6 and all(r.startswith("ip6tables ") or " ipv6 " in r for r in ipv6)
+    assert ipv4 and all(r.startswith("iptables ") or " ipv4 " in r for r in ipv4)
+    both = shown("inner-ipv6.pcap", "incident.home-wg0.pcap")
+    assert {r.split()[0] for r in both} == {"iptables", "ip6tables", "nft"}
+    assert any(" ipv4 " in r for r in both) and any(" ipv6 " in r for r in both)
