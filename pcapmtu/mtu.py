@@ -15,6 +15,7 @@ MTU to set.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pcapmtu.tunnels import IPV4_HEADER, IPV6_HEADER, WIREGUARD, WIREGUARD_PORT, Tunnel
@@ -307,20 +308,44 @@ def _confirm(mtu: int, outer_version: int, tunnel: Tunnel = WIREGUARD) -> str:
     )
 
 
-def clamp_rules(mss4: int, mss6: int, interface: str = "wg0") -> tuple[str, ...]:
+def clamp_rules(
+    mss4: int,
+    mss6: int,
+    interface: str = "wg0",
+    *,
+    versions: Iterable[int] = (4, 6),
+    outbound_only: bool = False,
+) -> tuple[str, ...]:
     """MSS clamping for TCP into and out of the tunnel: connections a router forwards (both SYN
-    directions) and those the host itself opens through it (the incident's own case)."""
-    rules = []
-    for tool, mss in (("iptables", mss4), ("ip6tables", mss6)):
-        for chain, direction in (("FORWARD", "-o"), ("FORWARD", "-i"), ("OUTPUT", "-o")):
-            rules.append(
-                f"{tool} -t mangle -A {chain} {direction} {interface} -p tcp "
-                f"--tcp-flags SYN,RST SYN -j TCPMSS --set-mss {mss}"
-            )
-    for family, mss in (("ipv4", mss4), ("ipv6", mss6)):
-        for chain, key in (("forward", "oifname"), ("forward", "iifname"), ("output", "oifname")):
-            rules.append(
-                f'nft add rule inet filter {chain} {key} "{interface}" meta nfproto {family} '
-                f"tcp flags syn tcp option maxseg size set {mss}"
-            )
+    directions) and those the host itself opens through it (the incident's own case), for the
+    IP `versions` asked; with `outbound_only`, the rules for SYNs leaving into the tunnel only."""
+    wanted = set(versions)
+    families = [
+        (tool, family, mss)
+        for version, tool, family, mss in (
+            (4, "iptables", "ipv4", mss4),
+            (6, "ip6tables", "ipv6", mss6),
+        )
+        if version in wanted
+    ]
+    # (iptables chain and option, nft chain and key): into the tunnel, out of it, the host's own
+    chains = [
+        ("FORWARD", "-o", "forward", "oifname"),
+        ("FORWARD", "-i", "forward", "iifname"),
+        ("OUTPUT", "-o", "output", "oifname"),
+    ]
+    if outbound_only:
+        chains = [c for c in chains if c[1] == "-o"]
+    rules = [
+        f"{tool} -t mangle -A {chain} {option} {interface} -p tcp "
+        f"--tcp-flags SYN,RST SYN -j TCPMSS --set-mss {mss}"
+        for tool, _, mss in families
+        for chain, option, _, _ in chains
+    ]
+    rules += [
+        f'nft add rule inet filter {chain} {key} "{interface}" meta nfproto {family} '
+        f"tcp flags syn tcp option maxseg size set {mss}"
+        for _, family, mss in families
+        for _, _, chain, key in chains
+    ]
     return tuple(rules)

@@ -35,7 +35,7 @@ from pcapmtu.model import (
     format_address,
     plural,
 )
-from pcapmtu.mtu import WIREGUARD_PORT, Recommendation
+from pcapmtu.mtu import WIREGUARD_PORT, Recommendation, clamp_rules
 from pcapmtu.report_html import report_html
 from pcapmtu.tunnels import Recognised
 from pcapmtu.wgwire import Session, Tie
@@ -574,8 +574,7 @@ class Report:
         advice = _advice_for(self.findings)
         rose = min((p.mtu_rose_at for p in self.paths if p.mtu_rose_at is not None), default=None)
         # the TCP flows' own IP versions (not an underlay's, nor a quoted packet's)
-        tcp = [f for f in self.findings if f.side in ("sender", "receiver") and f.src]
-        versions = {4 if len(f.src) == 4 else 6 for f in tcp}
+        versions = {f.ip_version for f in self.findings if f.side in ("sender", "receiver")}
         lines = _fix_lines(
             self.recommendation, broken, self.probe_commands(), advice, rose, versions
         )
@@ -1079,14 +1078,12 @@ def _fix_lines(
     )
     # Examples per tool for the IP versions of the flows found (an IPv4 rule clamps no IPv6
     # connection), forwarded into the tunnel and sent by the host; the JSON has all.
-    families = [(4, "iptables ", "ipv4"), (6, "ip6tables ", "ipv6")]
     examples = [
         rule
-        for version, tool, family in families
-        if version in (versions or {4})
-        for rule in r.clamp_rules
-        if (rule.startswith(tool) or (rule.startswith("nft ") and f" {family} " in rule))
-        and (" -o " in rule or "oifname" in rule)
+        for version in sorted(versions or {4})
+        for rule in clamp_rules(
+            r.mss_ipv4, r.mss_ipv6, r.tunnel.interface, versions=(version,), outbound_only=True
+        )
     ]
     lines += [f"    {rule}" for rule in examples]
     lines += [f"  warning: {w}" for w in r.warnings]

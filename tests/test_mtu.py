@@ -127,6 +127,9 @@ def test_clamp_rules_cover_both_directions_families_and_the_hosts_own_traffic() 
     assert sum("inet filter output" in r for r in rules) == 2
     assert any("ip6tables" in r and "1280" in r for r in rules)
     assert any('iifname "wg0"' in r and "ipv4" in r and "1300" in r for r in rules)
+    ipv6_out = mtu.clamp_rules(1300, 1280, versions=(6,), outbound_only=True)
+    assert len(ipv6_out) == 4 and set(ipv6_out) < set(rules)
+    assert all("1280" in r and "-i wg0" not in r and "iifname" not in r for r in ipv6_out)
 
 
 def test_clamped_mss_fits_even_when_the_tunnel_keeps_mtu_1420() -> None:
