@@ -361,9 +361,8 @@ def _first_pass(
             progress(Progress(info.name, info.packets, info.bytes_read, total, elapsed))
 
     tee = given.tee
-    cut = tee is not None and not exact and _copy_records(tee, capture)
-    if tee is not None and not cut:
-        tee.copy_whole()
+    if tee is not None:
+        _choose_copy(tee, capture, exact)
     if exact:
         table = FlowTable(info.name, trace=Trace() if traced is not None else None)
         with capture:
@@ -391,10 +390,7 @@ def _first_pass(
                     segments += len(decoded.segments["frame"])
                     too_big += decoded.too_big
                     dirs = screen.add(decoded.segments, float(batch.ts[-1]))
-                    placed = None
-                    if cut:
-                        assert tee is not None and decoded.needed is not None
-                        placed = tee.add(batch, decoded.needed)
+                    placed = tee.add(batch, decoded.needed) if tee is not None else None
                     keeper.add(batch, decoded.segments, dirs, screen.keys, placed)
                     renumbered = screen.evict()
                     if renumbered is not None:
@@ -430,13 +426,18 @@ def _first_pass(
     )
 
 
-def _copy_records(tee: Tee, capture: Capture) -> bool:
-    """Whether the copy of a stream read once holds its records cut to what the second pass
-    reads (`Tee.copy_records`): a plain pcap, whose records the fast pass hands over."""
+def _choose_copy(tee: Tee, capture: Capture, exact: bool) -> None:
+    """The form of the copy of a stream read once: a plain pcap's records as the fast pass
+    hands them over, cut to what the second pass reads (`Tee.copy_records`); else the stream
+    byte for byte."""
     header = capture.pcap_header
-    if header is None or capture.info.compression is not None:
-        return False
-    return tee.copy_records(*header)
+    if (
+        exact
+        or header is None
+        or capture.info.compression is not None
+        or not tee.copy_records(*header)
+    ):
+        tee.copy_whole()
 
 
 def _warn(info: CaptureInfo, what: str, kind: type[CaptureWarning]) -> None:

@@ -74,7 +74,7 @@ class PcapFormat:
     def _pcap_chunks(
         self, reader: Reader, order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
-        big_endian = order == ">"
+        big_endian = self.big_endian
         header = np.dtype(order + "u4")
         reader.start(b"")
         base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file

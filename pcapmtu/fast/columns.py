@@ -85,10 +85,9 @@ class Decoded:
 
     segments: Columns
     too_big: list[TooBig]
+    # per record of the batch: how many of its captured bytes a later pass reads (`needed`)
+    needed: np.ndarray
     fast: int = 0  # how many of the segments the fast lane decoded
-    # per record of the batch: how many of its captured bytes a later pass reads (`needed`);
-    # set by `decode`
-    needed: np.ndarray | None = None
 
 
 def empty(n: int = 0) -> Columns:
@@ -165,9 +164,7 @@ def decode(batch: Batch, decoder: Decoder, *, lane: str = "fast") -> Decoded:
     tested against)."""
     n = len(batch)
     if lane == "exact" or n == 0:
-        decoded = _one_by_one(batch, np.arange(n), decoder, [])
-        decoded.needed = batch.caplens  # (every record whole)
-        return decoded
+        return _one_by_one(batch, np.arange(n), decoder, [])
     columns, slow, udp, other_icmp, payload_at = _compiled_lane(batch)
     if other_icmp:
         decoder.skipped["other ICMP"] += other_icmp
@@ -290,4 +287,4 @@ def _one_by_one(batch: Batch, rows: np.ndarray, decoder: Decoder, parts: list[Co
     columns = concat(parts)
     if len(parts) > 1:
         columns = take(columns, np.argsort(columns["frame"], kind="stable"))
-    return Decoded(columns, too_big)
+    return Decoded(columns, too_big, batch.caplens)  # (every record needed whole)
