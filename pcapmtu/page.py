@@ -143,11 +143,10 @@ def drawn_in_two(figures: Sequence[Figure]) -> list[bytes]:
     from pcapmtu import plot
     from pcapmtu.postmortem import pictures
 
+    # Two figures at least to share, each numbered in one byte (the pipe of turns below), on
     # Linux only: macOS's system libraries are not safe to use in a fork of a process that
     # loaded them, and Windows has no fork
-    if len(figures) < 2 or len(figures) > 255 or sys.platform != "linux":
-        return pictures(figures)
-    if (os.cpu_count() or 1) < 2:
+    if not 2 <= len(figures) <= 255 or sys.platform != "linux" or (os.cpu_count() or 1) < 2:
         return pictures(figures)
     # the figures to draw, one byte each, in a pipe both processes read a byte at a time
     turns, ahead = os.pipe()
