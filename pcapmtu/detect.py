@@ -20,9 +20,10 @@ black hole. Three patterns are recognised:
 - MSS clamping: a flow on a black-holed path whose clamped MSS kept its packets small enough.
 
 A path that carried a packet as large as the lost one after it clears it: the size was not
-the cause. One that carried the size only before it had its MTU fall (`_after_fall`): a black
-hole when smaller packets of the same connection got through after it (`path_fell_after` says
-since when), suspected when only other connections show it (a middlebox that dropped one
+the cause (copies of a stalled segment sent after that packet are judged on their own). One
+that carried the size only before it had its MTU fall (`_after_fall`): a black hole when
+smaller packets of the same connection got through after it (`path_fell_after` says since
+when), suspected when only other connections show it (a middlebox that dropped one
 connection looks the same).
 
 A large segment that stalls with no smaller data after it to compare with is a
@@ -782,8 +783,17 @@ def _from_stall(
     first = stall.copies[0]
     path = paths.get((sender.src, sender.dst))
     carried = path.latest_at_least(stall.size) if path is not None else None
-    if carried is not None and (carried[0] >= first.ts or stall.delivered_ts is not None):
-        return None  # the path carried a packet this large after it: QUIC's rule
+    if carried is not None and stall.delivered_ts is not None:
+        return None  # the path carried this size, and this segment got through at last
+    if carried is not None and carried[0] >= first.ts:
+        # The path carried a packet this large after the first copy: QUIC's rule clears that
+        # copy. The copies sent after that packet, never delivered, are a stall of their own
+        # on a path that carried the size before them: its MTU may have fallen since, or the
+        # path gone down (an outage while a transfer was in flight, seen from both ends).
+        since = [c for c in stall.copies if c.ts > carried[0]]
+        if len(since) < config.min_full_size_copies:
+            return None
+        stall = replace(stall, copies=since)
     if stall.size <= MIN_TOO_BIG_SIZE or carried is not None:
         # Small enough for any path, or a size this path carried before: the size is not the
         # cause unless the path's MTU fell in between, which smaller packets getting through

@@ -258,12 +258,41 @@ def test_a_segment_through_at_last_with_nothing_smaller_through_meanwhile_is_no_
 
 
 def test_same_size_delivered_later_is_not_a_size_problem() -> None:
-    """Random loss: a big segment stalls, but a big one sent after it arrives (QUIC's rule)."""
+    """Random loss: a big segment lost, but a big one sent after it arrives (QUIC's rule),
+    and the lost one's next copy gets through."""
+    c = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, BIG)
+    c.ack(1, sack=[(1 + BIG, 1 + BIG * 2)])
+    c.at(0.4).data(1, BIG).ack(1 + 2 * BIG)
+    assert _both_passes(c).verdict == "clean"
+
+
+def test_copies_lost_after_the_size_last_got_through_are_judged_on_their_own() -> None:
+    """A big segment lost, a big one sent just after it SACKed; then every later copy of the
+    first lost, and nothing after them got through (the path's MTU fell after that packet, or
+    the path went down: an outage while a transfer was in flight). QUIC's rule clears only the
+    first copy: the copies sent since are a stall on a path that carried the size before them,
+    suspected, never clean."""
     c = syn.Conversation().handshake().data(1, BIG).data(1 + BIG, BIG)
     c.ack(1, sack=[(1 + BIG, 1 + 2 * BIG)])
     for i in range(1, 5):
         c.at(0.2 * 2**i).data(1, BIG)
-    assert _run(c).verdict == "clean"
+    report = _both_passes(c)
+    assert report.verdict == "inconclusive"
+    (finding,) = report.findings
+    assert finding.kind == "suspected_black_hole"
+    assert finding.transmissions == 4  # the copies sent after the big one that got through
+    assert finding.path_fell_after is not None and finding.path_fell_after < finding.first_ts
+
+
+def test_too_few_copies_lost_after_the_size_last_got_through_are_ordinary_loss() -> None:
+    """As above, but only two copies were sent after the big one got through, fewer than
+    `min_full_size_copies`: ordinary loss, as QUIC's rule has it."""
+    c = syn.Conversation().handshake().data(1, BIG)
+    c.at(0.2).data(1, BIG).data(1 + BIG, BIG)
+    c.ack(1, sack=[(1 + BIG, 1 + 2 * BIG)])
+    for t in (0.6, 1.4):
+        c.at(t).data(1, BIG)
+    assert _both_passes(c).verdict == "clean"
 
 
 def test_random_loss_of_large_and_small_segments_is_clean() -> None:

@@ -272,6 +272,25 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "outage-bulk",
+        "Not shown to be an MTU problem: the path (wg MTU 1340, which fits) stops carrying "
+        "anything early in a 300 kB transfer. A 1340-byte packet is lost, one sent "
+        "just after it still arrives, then every copy of the lost one is lost. Alone or "
+        "together the two ends cannot tell an outage from an MTU that fell: inconclusive, "
+        "never clean.",
+        _s(
+            wg_mtu_home=1340,
+            wg_mtu_proxy=1340,
+            workload="bulk",
+            response_bytes=300_000,
+            rate_mbit=10,
+            path_event="outage",
+            event_at_s=0.15,
+            captures=("home-wg0", "proxy-wg0"),
+        ),
+        complete=False,
+    ),
+    Sample(
         "stalled-reader",
         "Not an MTU problem: the client reads the headers of a 1 MB response, then stops "
         "reading; its window closes and the server sends window probes until the end.",
