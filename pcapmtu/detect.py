@@ -793,7 +793,24 @@ def _from_stall(
         since = [c for c in stall.copies if c.ts > carried[0]]
         if len(since) < config.min_full_size_copies:
             return None
-        stall = replace(stall, copies=since)
+        found = _after_fall(
+            sender, replace(stall, copies=since), carried, path, capture, peer_mss, config
+        )
+        cleared = [
+            Evidence(
+                c.frame,
+                c.ts,
+                f"sent {c.size} bytes, an earlier copy, not counted: a packet as large sent "
+                "after it got through",
+                capture,
+            )
+            for c in stall.copies[: len(stall.copies) - len(since)]
+        ]
+        return (
+            None
+            if found is None
+            else replace(found, evidence=_by_frame([*found.evidence, *cleared]))
+        )
     if stall.size <= MIN_TOO_BIG_SIZE or carried is not None:
         # Small enough for any path, or a size this path carried before: the size is not the
         # cause unless the path's MTU fell in between, which smaller packets getting through

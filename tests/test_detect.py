@@ -282,6 +282,9 @@ def test_copies_lost_after_the_size_last_got_through_are_judged_on_their_own() -
     assert finding.kind == "suspected_black_hole"
     assert finding.transmissions == 4  # the copies sent after the big one that got through
     assert finding.path_fell_after is not None and finding.path_fell_after < finding.first_ts
+    cleared = [e for e in finding.evidence if "not counted" in e.what]
+    assert len(cleared) == 1 and cleared[0].ts is not None
+    assert cleared[0].ts < finding.path_fell_after  # the first copy, sent before it
 
 
 def test_too_few_copies_lost_after_the_size_last_got_through_are_ordinary_loss() -> None:
