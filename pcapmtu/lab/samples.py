@@ -275,9 +275,9 @@ SAMPLES: tuple[Sample, ...] = (
         "outage-bulk",
         "Not shown to be an MTU problem: the path (wg MTU 1340, which fits) stops carrying "
         "anything early in a 300 kB transfer. A 1340-byte packet is lost, one sent "
-        "just after it still arrives, then every copy of the lost one is lost. Alone or "
-        "together the two ends cannot tell an outage from an MTU that fell: inconclusive, "
-        "never clean.",
+        "just after it still arrives, then every copy of the lost one is lost. The sender's "
+        "capture, alone or with the receiver's, cannot tell an outage from an MTU that fell: "
+        "inconclusive. The receiver's alone sees its data stop, in order: clean.",
         _s(
             wg_mtu_home=1340,
             wg_mtu_proxy=1340,
