@@ -131,6 +131,9 @@ class Finding:
     # Recovered by the path (`Recovery.by` "path"): when a packet of the lost size got through
     # again, sent (at a receiver: seen); the path's MTU rose before it.
     path_rose_at: float | None = None
+    # Underlay: copies of the lost message the other end's underlay capture shows never
+    # arrived (matched by receiver index and counter); 0: one end's capture alone, it cannot tell.
+    lost_seen: int = 0
 
     @property
     def src(self) -> bytes:
@@ -401,64 +404,73 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
     times or more at the retransmission timer's backing-off intervals (one packet resent, as
     its encrypted copies show it), none smaller lost, while later smaller messages got through
     and none as large did, or one did as a path whose MTU rose (`_underlay_rose`: recovered by
-    the path). The sizes are the inner packets', padded."""
+    the path). The sizes are the inner packets', padded. Else a resend that nothing of the
+    session got past (`_nothing_after`): the path down, or a suspected black hole."""
     found = []
     for session in _by_receiver(fates, lambda f: f.sent).values():
-        lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
-        if len(lost) < config.min_full_size_copies:
-            continue
-        smallest = min(m.padded_inner or 0 for m in lost)
-        times = sorted(m.ts for m in lost if m.padded_inner == smallest)
-        if not _timer_resends(times, config):
-            continue  # not one packet resent by a timer that backs off: a burst of loss
-        since = min(m.ts for m in lost)
-        after = [f.sent for f in session if f.delivered and f.sent.ts > since]
-        if smallest <= MIN_TOO_BIG_SIZE:
-            continue  # small enough for any path
-        carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) > 0]
-        through = min(
-            (m for m in after if (m.padded_inner or 0) >= smallest),
-            key=lambda m: m.ts,
-            default=None,
-        )
-        if through is not None and not _underlay_rose(carried, lost, smallest, through):
-            continue  # the size got through after it, and not as a path whose MTU rose does
-        smaller = [m for m in after if m.padded_inner and (through is None or m.ts < through.ts)]
-        if not smaller:
-            continue  # nothing smaller got through after it: a dead path looks the same
-        # the bracket's floor: the largest smaller message delivered, before the loss or after
-        best = max(
-            [m for m in carried if (m.padded_inner or 0) < smallest],
-            key=lambda m: m.padded_inner or 0,
-        )
-        first = min(lost, key=lambda m: m.ts)
-        evidence = [
-            _message_evidence(m, m.capture, " never reached the other end")
-            for m in sorted(lost, key=lambda m: m.ts)
-        ]
-        when = "after" if best.ts > since else "before"
-        evidence.append(_got_there(best, best.capture, f"{when} the first lost one"))
-        recovered = None
-        if through is not None:
-            evidence.append(
-                _message_evidence(
-                    through, through.capture, " got there: the path carried this size again"
-                )
-            )
-            recovered = Recovery("path", round(through.ts - first.ts, 3))
-        found.append(
-            _underlay_black_hole(
-                first,
-                smallest,
-                best,
-                len(lost),
-                evidence,
-                capture,
-                recovered=recovered,
-                path_rose_at=through.ts if through is not None else None,
-            )
-        )
+        proven = _underlay_proven(session, capture, config)
+        if proven is None:
+            proven = _nothing_after(session, config)
+        if proven is not None:
+            found.append(proven)
     return found
+
+
+def _underlay_proven(session: list[Fate], capture: str, config: DetectConfig) -> Finding | None:
+    """One session's black hole proven by both ends' underlays (`from_underlay`)."""
+    lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
+    if len(lost) < config.min_full_size_copies:
+        return None
+    smallest = min(m.padded_inner or 0 for m in lost)
+    times = sorted(m.ts for m in lost if m.padded_inner == smallest)
+    if not _timer_resends(times, config):
+        return None  # not one packet resent by a timer that backs off: a burst of loss
+    since = min(m.ts for m in lost)
+    after = [f.sent for f in session if f.delivered and f.sent.ts > since]
+    if smallest <= MIN_TOO_BIG_SIZE:
+        return None  # small enough for any path
+    carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) > 0]
+    through = min(
+        (m for m in after if (m.padded_inner or 0) >= smallest),
+        key=lambda m: m.ts,
+        default=None,
+    )
+    if through is not None and not _underlay_rose(carried, lost, smallest, through):
+        return None  # the size got through after it, and not as a path whose MTU rose does
+    smaller = [m for m in after if m.padded_inner and (through is None or m.ts < through.ts)]
+    if not smaller:
+        return None  # nothing smaller got through after it: a dead path looks the same
+    # the bracket's floor: the largest smaller message delivered, before the loss or after
+    best = max(
+        [m for m in carried if (m.padded_inner or 0) < smallest],
+        key=lambda m: m.padded_inner or 0,
+    )
+    first = min(lost, key=lambda m: m.ts)
+    evidence = [
+        _message_evidence(m, m.capture, " never reached the other end")
+        for m in sorted(lost, key=lambda m: m.ts)
+    ]
+    when = "after" if best.ts > since else "before"
+    evidence.append(_got_there(best, best.capture, f"{when} the first lost one"))
+    recovered = None
+    if through is not None:
+        evidence.append(
+            _message_evidence(
+                through, through.capture, " got there: the path carried this size again"
+            )
+        )
+        recovered = Recovery("path", round(through.ts - first.ts, 3))
+    return _underlay_black_hole(
+        first,
+        smallest,
+        best,
+        len(lost),
+        evidence,
+        capture,
+        recovered=recovered,
+        path_rose_at=through.ts if through is not None else None,
+        lost_seen=len(lost),
+    )
 
 
 def _underlay_rose(
@@ -476,6 +488,84 @@ def _underlay_rose(
         return False  # carried before: a lossy link, or an MTU that fell and rose back
     return any(
         0 < (m.padded_inner or 0) < smallest and min(sized) < m.ts < max(sized) for m in carried
+    )
+
+
+def _nothing_after(session: list[Fate], config: DetectConfig) -> Finding | None:
+    """A message resent by a timer that backs off, every copy lost (both ends' underlays
+    matched), and no message with an inner packet of the session got there after the first
+    copy (`from_underlay`): as a TCP stall after the path carried its size (`_after_fall`), the
+    path down if smaller messages sent after it were lost too, or the resent one is small
+    enough for any path, and nothing at all got there since; else a suspected black hole (an
+    MTU that fell and an outage look the same). The resend is the largest size of the
+    session's messages lost since the last message with an inner packet got there whose copies
+    read as a timer's (`_timer_resends`)."""
+    through = [f.sent.ts for f in session if f.delivered and f.sent.padded_inner]
+    since = max(through, default=float("-inf"))
+    tail = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
+    tail = sorted((m for m in tail if m.ts > since), key=lambda m: m.ts)
+    sizes = {m.padded_inner for m in tail}
+    resent = [
+        size
+        for size in sizes
+        if size and _timer_resends([m.ts for m in tail if m.padded_inner == size], config)
+    ]
+    if not resent:
+        return None
+    size = max(resent)
+    copies = [m for m in tail if m.padded_inner == size]
+    first = copies[0]
+    alive = [f.sent for f in session if f.delivered and f.sent.ts > first.ts]  # keepalives
+    smaller = [m for m in tail if m.ts > first.ts and (m.padded_inner or 0) < size]
+    sender = first.capture  # the sending end's capture, whose frames the evidence gives
+    evidence = [
+        _message_evidence(m, sender, f", copy {i}: never reached the other end")
+        for i, m in enumerate(copies, 1)
+    ]
+    if not alive and (size <= MIN_TOO_BIG_SIZE or smaller):
+        kind = KIND_PATH_DOWN
+        evidence += [
+            _message_evidence(m, sender, ", sent after it: never reached the other end")
+            for m in smaller[:MIN_COPIES_SEEN_LOST]
+        ]
+    elif size > MIN_TOO_BIG_SIZE:
+        kind = KIND_SUSPECTED
+        evidence += [
+            _message_evidence(
+                m, sender, ", a keepalive sent after the first copy, got there", noun="message"
+            )
+            for m in alive[:1]
+        ]
+    else:
+        return None  # a small message lost while keepalives got through: not a size problem
+    carried = [
+        f.sent
+        for f in session
+        if f.delivered and (f.sent.padded_inner or 0) >= size and f.sent.ts < first.ts
+    ]
+    fell = max(carried, key=lambda m: m.ts) if carried and kind == KIND_SUSPECTED else None
+    if fell is not None:
+        evidence.append(
+            _message_evidence(
+                fell,
+                sender,
+                " got there before it: the path carried this size until then",
+                noun="message",
+            )
+        )
+    return Finding(
+        kind=kind,
+        side="underlay",
+        capture=sender,
+        flow=FlowKey(first.src, first.sport, first.dst, first.dport),
+        dropped_ip_len=size,
+        largest_delivered_ip_len=None,
+        transmissions=len(copies),
+        first_ts=first.ts,
+        evidence=_by_frame(evidence),
+        copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
+        path_fell_after=fell.ts if fell is not None else None,
+        lost_seen=len(copies),
     )
 
 
@@ -591,6 +681,7 @@ def _seen_lost(
         evidence,
         capture,
         copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
+        lost_seen=len(lost),
     )
 
 

@@ -216,6 +216,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "first_time": iso_time(f.first_ts),
         "path_fell_after": iso_time(f.path_fell_after),
         "path_rose_at": iso_time(f.path_rose_at),
+        "lost_seen": f.lost_seen,
         "zero_window_s": f.zero_window_s,
         "fragment_len": f.fragment_len,
         "fragments_sent": f.fragments_sent,
@@ -319,6 +320,14 @@ class Report:
         (`Finding.too_soon_s`)."""
         return bool(self.suspected) and all(f.too_soon_s is not None for f in self.suspected)
 
+    def lost_both_ends(self) -> bool:
+        """Whether every suspected black hole is a WireGuard resend that both ends' underlay
+        captures show lost (`Finding.lost_seen`), with nothing smaller of its session getting
+        there after it."""
+        return bool(self.suspected) and all(
+            f.side == "underlay" and f.lost_seen for f in self.suspected
+        )
+
     def other_end_given(self) -> bool:
         """Whether every suspected black hole seen on one end's underlay has its WireGuard
         session in another capture too (the other end's, given with it): the two were matched
@@ -359,6 +368,13 @@ class Report:
             )
             return text + (f" ({recovered} recovered)" if recovered else "")
         if self.verdict == VERDICT_INCONCLUSIVE:
+            if self.lost_both_ends():
+                return (
+                    f"inconclusive: {plural(len(self.suspected), 'WireGuard session')} resent a "
+                    "large message as a backing-off timer does and the other end's underlay "
+                    "capture shows every copy lost, but nothing smaller of the session got "
+                    "there after them to prove the size is the cause"
+                )
             if any(f.side == "underlay" for f in self.suspected):
                 cannot = (
                     "the other end's underlay capture shows it running while too few of the "
@@ -484,6 +500,15 @@ class Report:
         """For an inconclusive verdict: the capture that would decide it; None otherwise."""
         if self.verdict != VERDICT_INCONCLUSIVE:
             return None
+        if self.lost_both_ends():
+            return (
+                "while it still hangs, send something small through the tunnel the same way "
+                "(from the host whose message was lost: ping -c 3 -s 100 the other peer's "
+                "tunnel address, or curl a small page it serves) with both ends' underlay "
+                "captures running, and analyse them again (pcapmtu analyze A B): a smaller "
+                "message that gets there after the large ones were lost proves a black hole; "
+                "if it is lost too, the path is down"
+            )
         if any(f.side == "underlay" for f in self.suspected):
             if self.other_end_given():
                 return (
@@ -806,6 +831,9 @@ def _copy_offsets(f: Finding) -> str:
     return ", ".join(f"+{t:.2f}" for t in f.copies_at_s)
 
 
+_UNDERLAY_MATCHED = "WireGuard's UDP, both ends' underlay captures matched"
+
+
 def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int]]) -> list[str]:
     flow = flow_text(f.src, f.sport, f.dst, f.dport)
     if f.kind == KIND_TOO_BIG:
@@ -850,6 +878,18 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             "back). Not a network problem: look at the receiving application.",
             "",
         ]
+    if f.kind == KIND_PATH_DOWN and f.side == "underlay":
+        return [
+            f"PATH DOWN: {flow} (IPv{f.ip_version}, {_UNDERLAY_MATCHED}, {f.capture})",
+            f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
+            f"was sent {f.transmissions} times from {clock(f.first_ts)} on and never reached "
+            "the other end, and nothing the session sent after it got there, of any size "
+            "(matched by receiver index and counter): not an MTU problem, the path (or the "
+            "peer) stopped carrying anything: an outage, a dead peer, a firewall dropping "
+            "everything.",
+            *(f"    {e.frame}: {e.what}" for e in f.evidence[:MAX_EVIDENCE_SHOWN]),
+            "",
+        ]
     if f.kind == KIND_PATH_DOWN:
         return [
             f"PATH DOWN: {flow} (IPv{f.ip_version}, captured at the sender, {f.capture})",
@@ -864,14 +904,24 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
     where = {
         "sender": "captured at the sender",
         "receiver": "captured at the receiver",
-        "underlay": "WireGuard's UDP, both ends' underlay captures matched"
-        if f.kind == KIND_BLACK_HOLE
+        "underlay": _UNDERLAY_MATCHED
+        if f.kind == KIND_BLACK_HOLE or f.lost_seen
         else "WireGuard's UDP, one end's underlay capture",
     }[f.side]
     if f.one_direction:  # where it was taken, one direction cannot show
         where = "one direction only in the capture"
     lines = [f"{title}: {flow} (IPv{f.ip_version}, {where}, {f.capture})"]
-    if f.side == "underlay" and f.kind == KIND_SUSPECTED:
+    if f.side == "underlay" and f.kind == KIND_SUSPECTED and f.lost_seen:
+        offsets = _copy_offsets(f)
+        lines.append(
+            f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
+            f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
+            "off. None of the copies reached the other end (matched by receiver index and "
+            "counter), and no message of the session with an inner packet got there after "
+            "them: the path's MTU fell (or it never carried this size), or the path stopped "
+            "carrying anything; the captures cannot tell which."
+        )
+    elif f.side == "underlay" and f.kind == KIND_SUSPECTED:
         offsets = _copy_offsets(f)
         lines.append(
             f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
@@ -952,7 +1002,7 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
         )
     elif f.kind == KIND_BLACK_HOLE:
         lines.append("  Smaller packets got through on the same path (evidence below).")
-    elif f.kind == KIND_SUSPECTED and f.path_fell_after is not None:
+    elif f.kind == KIND_SUSPECTED and f.path_fell_after is not None and f.side != "underlay":
         lines.append(
             "  Nothing of this connection got through after it: the path's MTU fell, or the "
             "path (or this connection) stopped carrying anything; the capture cannot tell which."

@@ -284,3 +284,76 @@ def test_a_timer_resend_the_other_end_saw_lost_in_part_is_proven() -> None:
     (through,) = from_one_underlay(home, "home", config, delivered)
     assert through.kind == "suspected_black_hole"
     assert from_one_underlay(home, "home", config)[0].kind == "suspected_black_hole"
+
+
+# -- a resend nothing of its session got past: the path down, or suspected (never clean) -------
+
+CARRIED = [(9.0, 1400, True), (9.1, 1400, True)]  # the session carried 1340-byte messages
+RESENT = [(10.0, 1400, False), (10.2, 1400, False), (10.6, 1400, False), (11.4, 1400, False)]
+
+
+def test_a_resend_lost_with_nothing_after_it_is_suspected_never_clean() -> None:
+    """SYNTHETIC fates: the session carried 1340-byte messages, then one is resent at the
+    timer's intervals and every copy is lost, with nothing of the session after it (an outage
+    in the middle of a transfer, or an MTU that fell: `outage-bulk`'s underlays)."""
+    from pcapmtu.detect import DetectConfig, from_underlay
+
+    config = DetectConfig()
+    (finding,) = from_underlay(_session([*CARRIED, *RESENT]), "b", config)
+    assert (finding.kind, finding.side, finding.dropped_ip_len) == (
+        "suspected_black_hole",
+        "underlay",
+        1340,
+    )
+    assert finding.transmissions == finding.lost_seen == 4 and finding.capture == "a"
+    assert finding.path_fell_after == 9.1 and finding.copies_at_s == (0.0, 0.2, 0.6, 1.4)
+    assert finding.largest_delivered_ip_len is None
+    # a keepalive got there after the first copy: the path is not down, still not proven
+    (alive,) = from_underlay(_session([*CARRIED, *RESENT, (12.0, 60, True)]), "a", config)
+    assert alive.kind == "suspected_black_hole"
+    assert any("a keepalive sent after the first copy, got there" in e.what for e in alive.evidence)
+    # a smaller message with an inner packet got there after it: a black hole, as before
+    (proven,) = from_underlay(_session([*CARRIED, *RESENT, (12.0, 508, True)]), "a", config)
+    assert (proven.kind, proven.largest_delivered_ip_len) == ("black_hole", 448)
+    # two copies lost are too few to tell a resend; four lost at once are a burst of loss
+    assert from_underlay(_session([*CARRIED, *RESENT[:2]]), "a", config) == []
+    burst = [(10.0 + i / 1000, 1400, False) for i in range(4)]
+    assert from_underlay(_session([*CARRIED, *burst]), "a", config) == []
+
+
+def test_a_resend_lost_with_smaller_messages_lost_after_it_is_the_path_down() -> None:
+    """SYNTHETIC fates: smaller messages sent after the first copy were lost too, or the
+    resent message is small enough for any path (a request never answered: `outage`'s
+    underlays): nothing of any size got through, the path down, not a size problem."""
+    from pcapmtu.detect import DetectConfig, from_underlay
+
+    config = DetectConfig()
+    smaller = [*CARRIED, *RESENT, (10.5, 508, False)]
+    (down,) = from_underlay(_session(smaller), "a", config)
+    assert (down.kind, down.dropped_ip_len, down.transmissions) == ("path_down", 1340, 4)
+    assert any("sent after it: never reached the other end" in e.what for e in down.evidence)
+    request = [(9.0, 188, True), *((t, 188, False) for t, _, _ in RESENT)]
+    (small,) = from_underlay(_session(request), "a", config)
+    assert (small.kind, small.dropped_ip_len) == ("path_down", 128)
+    # a keepalive got there after the small message's copies: not down, and not a size
+    assert from_underlay(_session([*request, (12.0, 60, True)]), "a", config) == []
+
+
+def test_both_underlays_of_an_outage_are_never_clean() -> None:
+    """The real `outage` and `outage-bulk` samples' underlays, taken with their wg0 captures:
+    both ends' underlays said clean ("no packet was lost for its size") before; now what the
+    wg0 captures say: path down, and suspected (inconclusive)."""
+    down = analyze([SAMPLES / "outage.proxy-underlay.pcap", SAMPLES / "outage.home-underlay.pcap"])
+    (finding,) = down.findings
+    assert (finding.kind, finding.side) == ("path_down", "underlay")
+    assert down.summary().startswith("no MTU black hole: the path 198.18.3.2 -> 198.18.1.1")
+    tunnel = analyze(SAMPLES / "outage.proxy-wg0.pcap")
+    assert [f.kind for f in tunnel.findings] == ["path_down"]
+    bulk = analyze(
+        [SAMPLES / "outage-bulk.home-underlay.pcap", SAMPLES / "outage-bulk.proxy-underlay.pcap"]
+    )
+    assert bulk.verdict == "inconclusive" and bulk.lost_both_ends()
+    (suspected,) = bulk.suspected
+    assert suspected.dropped_ip_len == 1340 and suspected.lost_seen == suspected.transmissions
+    assert "ping -c 3 -s 100" in (bulk.to_decide() or "")
+    assert analyze(SAMPLES / "outage-bulk.home-wg0.pcap").verdict == "inconclusive"
