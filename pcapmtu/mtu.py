@@ -198,13 +198,16 @@ def recommend(
     tunnel_how: str = "",
     measured_underlay_mtu: int | None = None,
     icmp_told: str | None = None,
+    padded: bool = False,
 ) -> Recommendation | None:
     """The tunnel MTU to set on both ends, given what crossed the inner path: one that carries
     traffic on this path. An ICMP next-hop MTU for the underlay makes it exact; a packet seen
     delivered proves a size; otherwise the conservative 1280 when the capture does not rule it
     out. The smallest packet seen lost bounds it from above (`max_mtu`), the tunnel's padding
     applied. With no tunnel, the inner packets are the path's own. `icmp_told` says how the
-    ICMP-given underlay MTU was learned, when not from the router's message itself."""
+    ICMP-given underlay MTU was learned, when not from the router's message itself. `padded`:
+    the bracket's sizes are padded already (WireGuard's messages seen on the underlay), so each
+    leaves as its size plus the overhead, whatever the tunnel's MTU."""
     if inner.high is None and icmp_underlay_mtu is None and measured_underlay_mtu is None:
         return None
     overhead = tunnel.overhead(outer_version)
@@ -224,10 +227,19 @@ def recommend(
     else:
         assert inner.high is not None
         dropped = inner.high + 1
-        path_high = tunnel.outer_size(dropped, wg_mtu, outer_version) - 1
-        path_low = tunnel.outer_size(inner.low, wg_mtu, outer_version) if inner.low else None
+        if padded:
+            path_high = dropped + overhead - 1
+            path_low = inner.low + overhead if inner.low else None
+        else:
+            path_high = tunnel.outer_size(dropped, wg_mtu, outer_version) - 1
+            path_low = tunnel.outer_size(inner.low, wg_mtu, outer_version) if inner.low else None
         if not tunnel.is_tunnel:
             reasons.append(f"a packet of {dropped} bytes never arrived")
+        elif padded:
+            reasons.append(
+                f"a message carrying an inner packet of {dropped} bytes (padded) left as "
+                f"{path_high + 1} bytes ({dropped} + {overhead}) and never arrived"
+            )
         elif tunnel.padding > 1:
             reasons.append(
                 f"an inner packet of {dropped} bytes leaves as {path_high + 1} bytes "
@@ -238,7 +250,12 @@ def recommend(
                 f"an inner packet of {dropped} bytes leaves as {path_high + 1} bytes "
                 f"({dropped} + {overhead}) and never arrived"
             )
-        if inner.low and tunnel.is_tunnel:
+        if inner.low and padded:
+            reasons.append(
+                f"a message carrying an inner packet of {inner.low} bytes (padded) left as "
+                f"{path_low} bytes and arrived"
+            )
+        elif inner.low and tunnel.is_tunnel:
             reasons.append(
                 f"an inner packet of {inner.low} bytes ({path_low} on the underlay) arrived"
             )

@@ -187,6 +187,7 @@ def recommendation(
             tunnel_how=told.how,
             measured_underlay_mtu=measured,
             icmp_told=how,
+            padded=worst.underlay,
         )
     if underlay is not None or measured is not None:
         return recommend(

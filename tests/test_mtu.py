@@ -88,6 +88,24 @@ def test_from_full_size_segments_lost_it_works_on_any_path_of_1340_bytes_or_more
         assert r is not None and r.mtu + mtu.WG_OVERHEAD_IPV4 <= path
 
 
+@pytest.mark.parametrize("tunnel_mtu", [1440, 1420, 1380, 1340])
+def test_padded_sizes_seen_on_the_underlay_leave_as_they_are(tunnel_mtu: int) -> None:
+    """WireGuard's messages on the underlay give inner sizes padded already, capped at a
+    tunnel MTU the capture does not tell: 1380 padded left as 1440, not as a 1380-byte packet
+    padded again under an assumed 1420 (1452). The path MTU stated is the message's, and the
+    MTU recommended works on every path of 1340 bytes or more that lost it (as TCP's)."""
+    r = mtu.recommend(mtu.Bracket(448, tunnel_mtu - 1), tunnel_mtu=None, padded=True)
+    assert r is not None and r.underlay_path_mtu == (508, tunnel_mtu + 59)
+    assert f"left as {tunnel_mtu + 60} bytes ({tunnel_mtu} + 60)" in r.reasons[0]
+    assert r.mtu <= r.max_mtu < tunnel_mtu
+    for path in range(1340, tunnel_mtu + 60):
+        if r.basis != mtu.BASIS_UPPER_BOUND:
+            assert r.mtu + mtu.WG_OVERHEAD_IPV4 <= path, (path, r)
+    # an inner packet's size (TCP's) is padded: 1380 to 1392 under the assumed 1420
+    unpadded = mtu.recommend(mtu.Bracket(448, 1379), tunnel_mtu=None)
+    assert unpadded is not None and unpadded.underlay_path_mtu[1] == 1451
+
+
 def test_icmp_next_hop_mtu_makes_it_exact() -> None:
     r = mtu.recommend(mtu.Bracket(None, None), tunnel_mtu=None, icmp_underlay_mtu=1400)
     assert r is not None
