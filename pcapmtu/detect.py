@@ -404,13 +404,14 @@ def from_underlay(fates: list[Fate], capture: str, config: DetectConfig) -> list
     times or more at the retransmission timer's backing-off intervals (one packet resent, as
     its encrypted copies show it), none smaller lost, while later smaller messages got through
     and none as large did, or one did as a path whose MTU rose (`_underlay_rose`: recovered by
-    the path). The sizes are the inner packets', padded. Else a resend that nothing of the
-    session got past (`_nothing_after`): the path down, or a suspected black hole."""
+    the path). The sizes are the inner packets', padded. Else a resend lost with every
+    message that large since the session last carried one (`_after_carried`): a black hole
+    after the path's MTU fell, the path down, or suspected."""
     found = []
     for session in _by_receiver(fates, lambda f: f.sent).values():
         proven = _underlay_proven(session, capture, config)
         if proven is None:
-            proven = _nothing_after(session, config)
+            proven = _after_carried(session, config)
         if proven is not None:
             found.append(proven)
     return found
@@ -491,45 +492,97 @@ def _underlay_rose(
     )
 
 
-def _nothing_after(session: list[Fate], config: DetectConfig) -> Finding | None:
+# The most copies of one resend looked for at the end of a run of lost messages: TCP gives up
+# after 15 (tcp_retries2), and the messages before a resend are the burst the path lost first.
+MAX_RESEND_COPIES = 32
+
+
+def _after_carried(session: list[Fate], config: DetectConfig) -> Finding | None:
     """A message resent by a timer that backs off, every copy lost (both ends' underlays
-    matched), and no message with an inner packet of the session got there after the first
-    copy (`from_underlay`): as a TCP stall after the path carried its size (`_after_fall`), the
-    path down if smaller messages sent after it were lost too, or the resent one is small
-    enough for any path, and nothing at all got there since; else a suspected black hole (an
-    MTU that fell and an outage look the same). The resend is the largest size of the
-    session's messages lost since the last message with an inner packet got there whose copies
-    read as a timer's (`_timer_resends`)."""
-    through = [f.sent.ts for f in session if f.delivered and f.sent.padded_inner]
-    since = max(through, default=float("-inf"))
-    tail = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
-    tail = sorted((m for m in tail if m.ts > since), key=lambda m: m.ts)
-    sizes = {m.padded_inner for m in tail}
-    resent = [
-        size
-        for size in sizes
-        if size and _timer_resends([m.ts for m in tail if m.padded_inner == size], config)
-    ]
-    if not resent:
-        return None
-    size = max(resent)
-    copies = [m for m in tail if m.padded_inner == size]
+    matched) since the session last got a message that large there (`from_underlay`), as a TCP
+    stall is judged after the path carried its size (`_after_fall`):
+
+    - a black hole when a smaller message with an inner packet got there after the first of
+      those lost (the path's MTU fell, and the lost run ends in the resend);
+    - the path down when nothing at all got there after the first copy and smaller messages
+      sent after it were lost too, or the resent one is small enough for any path;
+    - else a suspected black hole: an MTU that fell and an outage look the same.
+
+    The resend is the longest run at the end of the lost messages of one size that reads as a
+    timer's copies (`_timer_resends`), the largest size first."""
+    lost = [f.sent for f in session if not f.delivered and (f.sent.padded_inner or 0) > 0]
+    for size in sorted({m.padded_inner or 0 for m in lost}, reverse=True):
+        carried = [f.sent for f in session if f.delivered and (f.sent.padded_inner or 0) >= size]
+        last = max(carried, key=lambda m: m.ts, default=None)
+        tail = sorted(
+            (m for m in lost if m.padded_inner == size and (last is None or m.ts > last.ts)),
+            key=lambda m: m.ts,
+        )
+        copies = _timer_run(tail, config)
+        if copies:
+            return _judged_after(session, size, tail[0], copies, last)
+    return None
+
+
+def _timer_run(tail: list[WgMessage], config: DetectConfig) -> list[WgMessage]:
+    """The longest run at the end of `tail` (one size's lost messages, in time order) whose
+    send times read as one message resent by a timer: each wait the timer's least at least (a
+    burst's messages, sent together, are not copies); empty when none does."""
+    least = MIN_RTO_S * BACKOFF_TOLERANCE
+    for start in range(max(0, len(tail) - MAX_RESEND_COPIES), len(tail)):
+        times = [m.ts for m in tail[start:]]
+        if all(b - a >= least for a, b in itertools.pairwise(times)) and _timer_resends(
+            times, config
+        ):
+            return tail[start:]
+    return []
+
+
+def _judged_after(
+    session: list[Fate],
+    size: int,
+    first_lost: WgMessage,
+    copies: list[WgMessage],
+    last: WgMessage | None,
+) -> Finding | None:
+    """The resend `copies` of padded inner `size`, lost from `first_lost` on, the session's
+    last message that large to get there `last` (`_after_carried`)."""
     first = copies[0]
-    alive = [f.sent for f in session if f.delivered and f.sent.ts > first.ts]  # keepalives
-    smaller = [m for m in tail if m.ts > first.ts and (m.padded_inner or 0) < size]
     sender = first.capture  # the sending end's capture, whose frames the evidence gives
     evidence = [
         _message_evidence(m, sender, f", copy {i}: never reached the other end")
         for i, m in enumerate(copies, 1)
     ]
-    if not alive and (size <= MIN_TOO_BIG_SIZE or smaller):
-        kind = KIND_PATH_DOWN
+    if first_lost is not first:
+        evidence.append(
+            _message_evidence(
+                first_lost, sender, ", the first that large lost: never reached the other end"
+            )
+        )
+    smaller = [
+        f.sent
+        for f in session
+        if f.delivered and f.sent.ts > first_lost.ts and 0 < (f.sent.padded_inner or 0) < size
+    ]
+    alive = [f.sent for f in session if f.delivered and f.sent.ts > first.ts]  # keepalives
+    lost_after = [
+        f.sent
+        for f in session
+        if not f.delivered and f.sent.ts > first.ts and 0 < (f.sent.padded_inner or 0) < size
+    ]
+    best: WgMessage | None = None
+    if smaller and size > MIN_TOO_BIG_SIZE:
+        kind = KIND_BLACK_HOLE  # smaller messages got there after it, this size no longer
+        best = max(smaller, key=lambda m: m.padded_inner or 0)
+        evidence.append(_got_there(best, sender, "after the first lost one"))
+    elif not alive and (size <= MIN_TOO_BIG_SIZE or lost_after):
+        kind = KIND_PATH_DOWN  # nothing of any size got there after it
         evidence += [
             _message_evidence(m, sender, ", sent after it: never reached the other end")
-            for m in smaller[:MIN_COPIES_SEEN_LOST]
+            for m in lost_after[:MIN_COPIES_SEEN_LOST]
         ]
-    elif size > MIN_TOO_BIG_SIZE:
-        kind = KIND_SUSPECTED
+    elif not smaller and size > MIN_TOO_BIG_SIZE:
+        kind = KIND_SUSPECTED  # the path's MTU fell, or an outage: nothing tells them apart
         evidence += [
             _message_evidence(
                 m, sender, ", a keepalive sent after the first copy, got there", noun="message"
@@ -537,13 +590,8 @@ def _nothing_after(session: list[Fate], config: DetectConfig) -> Finding | None:
             for m in alive[:1]
         ]
     else:
-        return None  # a small message lost while keepalives got through: not a size problem
-    carried = [
-        f.sent
-        for f in session
-        if f.delivered and (f.sent.padded_inner or 0) >= size and f.sent.ts < first.ts
-    ]
-    fell = max(carried, key=lambda m: m.ts) if carried and kind == KIND_SUSPECTED else None
+        return None  # a small message lost while smaller ones got through: not a size problem
+    fell = last if kind != KIND_PATH_DOWN else None
     if fell is not None:
         evidence.append(
             _message_evidence(
@@ -559,9 +607,9 @@ def _nothing_after(session: list[Fate], config: DetectConfig) -> Finding | None:
         capture=sender,
         flow=FlowKey(first.src, first.sport, first.dst, first.dport),
         dropped_ip_len=size,
-        largest_delivered_ip_len=None,
+        largest_delivered_ip_len=best.padded_inner if best is not None else None,
         transmissions=len(copies),
-        first_ts=first.ts,
+        first_ts=first_lost.ts if kind == KIND_BLACK_HOLE else first.ts,
         evidence=_by_frame(evidence),
         copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
         path_fell_after=fell.ts if fell is not None else None,

@@ -929,14 +929,18 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             "off, while the other end kept sending. Whether the copies arrived, one end's "
             "capture cannot say."
         )
-    elif f.side == "underlay" and f.copies_at_s:  # the other end ran for some copies only
+    elif f.side == "underlay" and f.copies_at_s:  # a resend seen lost, all or in part
         offsets = _copy_offsets(f)
+        seen = (
+            "None of the copies reached the other end"
+            if f.lost_seen >= f.transmissions
+            else "The copies sent while the other end's capture ran never reached it"
+        )
         lines.append(
             f"  A WireGuard message carrying a {f.dropped_ip_len}-byte inner packet (padded) "
             f"was sent {f.transmissions} times, at {offsets} s: a resend by a timer backing "
-            "off. The copies sent while the other end's capture ran never reached it, while a "
-            "smaller message of the same session sent after the first copy did (matched by "
-            "receiver index and counter)."
+            f"off. {seen}, while a smaller message of the same session sent after the loss "
+            "began did (matched by receiver index and counter)."
         )
     elif f.side == "underlay":
         lines.append(

@@ -357,3 +357,45 @@ def test_both_underlays_of_an_outage_are_never_clean() -> None:
     assert suspected.dropped_ip_len == 1340 and suspected.lost_seen == suspected.transmissions
     assert "ping -c 3 -s 100" in (bulk.to_decide() or "")
     assert analyze(SAMPLES / "outage-bulk.home-wg0.pcap").verdict == "inconclusive"
+
+
+def test_a_resend_after_a_burst_lost_at_once_is_read_from_the_end_of_the_lost_run() -> None:
+    """SYNTHETIC fates: a flight of 1340-byte messages lost at once, then the first of them
+    resent at the timer's intervals (the burst and the copies are one run of lost messages,
+    which as a whole is no timer's): with a smaller message delivered after the loss began, a
+    black hole; after the session carried the size, one since its MTU fell."""
+    from pcapmtu.detect import DetectConfig, from_underlay
+
+    config = DetectConfig()
+    burst = [(9.5 + i / 1000, 1400, False) for i in range(8)]
+    smaller = [(9.6, 700, True)]
+    (found,) = from_underlay(_session([*burst, *smaller, *RESENT]), "a", config)
+    assert (found.kind, found.dropped_ip_len, found.largest_delivered_ip_len) == (
+        "black_hole",
+        1340,
+        640,
+    )
+    assert found.transmissions == 4 and found.copies_at_s == (0.0, 0.2, 0.6, 1.4)
+    assert found.first_ts == 9.5 and found.path_fell_after is None  # never carried
+    (fell,) = from_underlay(_session([*CARRIED, *burst, *smaller, *RESENT]), "a", config)
+    assert fell.kind == "black_hole" and fell.path_fell_after == 9.1
+    # two messages sent together are no timer's copies: the run starts after them
+    together = [*CARRIED, (9.9, 1400, False), (9.9001, 1400, False), *RESENT]
+    (run,) = from_underlay(_session(together), "a", config)
+    assert run.copies_at_s == (0.0, 0.2, 0.6, 1.4)
+
+
+def test_both_underlays_of_a_flight_lost_at_once_or_an_mtu_that_fell_prove_it() -> None:
+    """The real `underlay-big` (100 kB response: the first flight lost at once) and
+    `underlay-falls-bulk` (the MTU falls mid-transfer) samples: both ends' underlays said clean
+    before; a black hole now, the bracket from the smaller message that got there."""
+    for name, size, low in (("underlay-big", 1420, 64), ("underlay-falls-bulk", 1340, 640)):
+        pair = [SAMPLES / f"{name}.home-underlay.pcap", SAMPLES / f"{name}.proxy-underlay.pcap"]
+        report = analyze(pair)
+        assert report.verdict == "black_hole", name
+        (finding,) = report.black_holes
+        assert (finding.side, finding.dropped_ip_len) == ("underlay", size)
+        assert finding.largest_delivered_ip_len == low
+        assert finding.lost_seen == finding.transmissions >= 3
+        r = report.recommendation
+        assert r is not None and r.underlay_path_mtu[1] == size + 59

@@ -386,6 +386,34 @@ SAMPLES: tuple[Sample, ...] = (
         complete=False,
     ),
     Sample(
+        "underlay-big",
+        "The incident with a 100 kB response, on both peers' eth0: the first flight's 1480-byte "
+        "messages are all lost at once, then the first is resent at the timer's intervals, and "
+        "a smaller message (the server's reply when the client gives up) gets there after "
+        "them: a black hole, which once read as a burst of loss, not one resend (clean).",
+        _s(response_bytes=100_000, captures=("home-underlay", "proxy-underlay")),
+        complete=False,
+    ),
+    Sample(
+        "underlay-falls-bulk",
+        "The path's MTU falls (1400 to 1300) 0.15 s into a 200 kB transfer at 5 Mbit/s (wg "
+        "1340), on both peers' eth0: the 1400-byte messages carried until then are all lost "
+        "after it, the last one resent at the timer's intervals, while a 700-byte one gets "
+        "there: a black hole after the path carried the size, once clean.",
+        _s(
+            wg_mtu_home=1340,
+            wg_mtu_proxy=1340,
+            workload="bulk",
+            response_bytes=200_000,
+            rate_mbit=5,
+            path_event="mtu",
+            event_at_s=0.15,
+            event_path_mtu=1300,
+            captures=("home-underlay", "proxy-underlay"),
+        ),
+        complete=False,
+    ),
+    Sample(
         "underlay-healthy",
         "Not an MTU problem, seen from both ends' underlays: a 300 kB download over a path that "
         "fits (wg 1420, path 1500) with 2% random loss. Messages of every size are lost now "
