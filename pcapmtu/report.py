@@ -35,7 +35,7 @@ from pcapmtu.model import (
     format_address,
     plural,
 )
-from pcapmtu.mtu import WIREGUARD_PORT, Recommendation, clamp_rules
+from pcapmtu.mtu import BASIS_CONSERVATIVE, WIREGUARD_PORT, Recommendation, clamp_rules
 from pcapmtu.report_html import report_html
 from pcapmtu.tunnels import Recognised
 from pcapmtu.wgwire import Session, Tie
@@ -1086,6 +1086,13 @@ def _fix_lines(
         head = f"ADVICE: {setting}{outer} {_ADVICE[advice]}"
     elif r.certainty == "exact":
         head = f"FIX: set {setting}{outer}: the largest that works on this path."
+    elif r.certainty == "safe" and r.basis == BASIS_CONSERVATIVE:
+        # the capture does not show this path carries it: say on which paths it works
+        carries = r.mtu + r.tunnel.overhead(r.outer_version_assumed)
+        head = (
+            f"FIX: set {setting}{outer}: it works on any path that carries {carries} bytes "
+            f"(confirm it below); the capture shows the MTU must be at most {r.max_mtu}."
+        )
     elif r.certainty == "safe":
         head = (
             f"FIX: set {setting}{outer}: it works on this path; the capture shows the MTU "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pcapmtu import analyze
-from pcapmtu.report import SCHEMA_VERSION
+from pcapmtu import analyze, mtu
+from pcapmtu.report import SCHEMA_VERSION, _fix_lines
 from tests.conftest import SAMPLES
 
 INCIDENT = SAMPLES / "incident.home-wg0.pcap"
@@ -94,3 +94,24 @@ def test_the_clamping_rules_shown_are_for_the_stalled_flows_ip_version() -> None
     both = shown("inner-ipv6.pcap", "incident.home-wg0.pcap")
     assert {r.split()[0] for r in both} == {"iptables", "ip6tables", "nft"}
     assert any(" ipv4 " in r for r in both) and any(" ipv6 " in r for r in both)
+
+
+def test_the_fix_claims_this_path_only_when_the_capture_proves_it() -> None:
+    """The conservative 1280 is not shown to cross the path (a 1300-byte one loses it: the
+    `underlay-falls-bulk` sample's path after its fall), so the headline says on which paths it
+    works and points to the confirm ping; a size that crossed (`tight` bracket) is this path's."""
+    falls = analyze(
+        [
+            SAMPLES / "underlay-falls-bulk.home-underlay.pcap",
+            SAMPLES / "underlay-falls-bulk.proxy-underlay.pcap",
+        ]
+    )
+    r = falls.recommendation
+    assert r is not None and (r.mtu, r.basis) == (1280, "conservative")
+    head = next(line for line in falls.render_text().splitlines() if line.startswith("FIX:"))
+    assert "it works on any path that carries 1340 bytes (confirm it below)" in head
+    assert "works on this path" not in head
+    assert r.confirm is not None and "-s 1312" in r.confirm
+    proven = mtu.recommend(mtu.Bracket(1300, 1339), tunnel_mtu=1340)
+    assert proven is not None and proven.basis == "proven"
+    assert "it works on this path" in _fix_lines(proven, broken=True)[0]
