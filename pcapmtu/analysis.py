@@ -599,6 +599,10 @@ def _report(
     for one in analysed:
         findings += detect.zero_windows(_facts(one), one.name, config)
         findings += detect.unseen_sends(_facts(one), one.name, findings, config)
+    for one in analysed:
+        findings += detect.stopped_mid_write(
+            _facts(one), one.name, one.report.last_ts or 0.0, findings, one.host_mss, config
+        )
     findings = _merge_same_flow(detect.sort_findings(findings))
     ties = underlay_pass.ties(inputs, findings, seen.messages)
     findings = underlay_pass.with_ties(findings, ties, seen.messages)

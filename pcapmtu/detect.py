@@ -134,6 +134,9 @@ class Finding:
     # Underlay: copies of the lost message the other end's underlay capture shows never
     # arrived (matched by receiver index and counter); 0: one end's capture alone, it cannot tell.
     lost_seen: int = 0
+    # At a receiver: its data stopped arriving in the middle of a write, this long to the end
+    # of the capture, everything before acknowledged and the connection open (`stopped_mid_write`)
+    stopped_s: float | None = None
 
     @property
     def src(self) -> bytes:
@@ -367,6 +370,86 @@ def unseen_sends(
                 first_ts=f.last_ts,
                 evidence=(Evidence(f.last_frame, f.last_ts, what, capture),),
                 one_direction=one_direction,
+            )
+        )
+    return found
+
+
+def stopped_mid_write(
+    facts: Iterable[DirectionFacts],
+    capture: str,
+    capture_end_ts: float,
+    findings: Iterable[Finding],
+    host_mss: HostMss,
+    config: DetectConfig,
+) -> list[Finding]:
+    """Directions whose data stopped arriving in the middle of a write, and nothing else
+    explains it: a suspected black hole of unknown size, so never clean, inconclusive.
+
+    Everything it sent that the capture holds was acknowledged, the segment that carried its
+    newest bytes was full-size (it filled the MSS) and did not end a write (no PSH: the sender
+    had more to send) or its receiver closed the connection and never had its FIN
+    acknowledged, it never closed (no FIN or RST), and nothing of its data came for
+    `config.min_hole_s` or more to the end of the capture, its receiver's window open: at the
+    receiver, the path stopped carrying its packets (an outage, or an MTU that fell with
+    nothing smaller after it to show it), or the sender stopped. The capture holds none of
+    the packets lost, so it cannot tell their size, nor which. Newest bytes that ended a
+    write, on a connection left open, are not judged: an idle connection whose last reply
+    filled the MSS looks the same."""
+    explained = {f.flow for f in findings}
+    facts = list(facts)
+    by_flow = {f.flow: f for f in facts}
+    found = []
+    for f in facts:
+        peer = by_flow.get(f.flow.reverse())
+        unanswered = peer is not None and peer.ended and peer.unacked_at_end
+        if (
+            not f.data_packets
+            or f.unacked_at_end
+            or f.sent_unseen
+            or f.ended
+            or (f.newest_push and not unanswered)
+            or f.flow in explained
+            or f.zero_window_s >= config.min_zero_window_s
+        ):
+            continue
+        silent = capture_end_ts - f.last_data_ts
+        mss = _facts_mss(f, host_mss)
+        # full-size: it filled the MSS; with none known, as large as its largest, and too
+        # large for some path
+        full = (
+            f.newest_mss_bytes >= mss
+            if mss
+            else f.newest_mss_bytes >= f.max_payload > MIN_TOO_BIG_SIZE - f.max_header_len
+        )
+        if silent < config.min_hole_s or not full:
+            continue
+        newest = (
+            "full-size, in the middle of a write (no PSH)"
+            if not f.newest_push
+            else "full-size (the receiver's FIN later went unanswered)"
+        )
+        what = (
+            f"its last data arrived here (its newest bytes came {newest}); none after it for "
+            f"{silent:.1f} s to the end of the capture, though everything was acknowledged and "
+            "the sender never closed"
+            if f.last_ts == f.last_data_ts
+            else f"its last packet, without data; its last data arrived {silent:.1f} s before "
+            f"the end of the capture (its newest bytes came {newest}), none after it, though "
+            "everything was acknowledged and the sender never closed"
+        )
+        found.append(
+            Finding(
+                kind=KIND_SUSPECTED,
+                side="receiver",
+                capture=capture,
+                flow=f.flow,
+                dropped_ip_len=None,
+                largest_delivered_ip_len=None,
+                transmissions=0,
+                first_ts=f.last_data_ts,
+                evidence=(Evidence(f.last_frame, f.last_data_ts, what, capture),),
+                stopped_s=round(silent, 3),
             )
         )
     return found

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pcapmtu import tcp
-from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_SYN, DirectionFacts, FlowKey, Segment
+from pcapmtu.model import TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, DirectionFacts, FlowKey, Segment
 from pcapmtu.mtu import ETHERNET_MTU
 
 UNKNOWN_SIZE = 0  # the wire size of a super-packet whose receiver's MSS is not known
@@ -403,6 +403,8 @@ class Direction:
             entry[2] = max(entry[2], payload)
         if seg.flags & TCP_SYN:
             facts.syn_mss = seg.mss
+        if tcp.ends_connection(seg.flags):
+            facts.ended = True
         if payload <= 0:
             return
         facts.data_packets += 1
@@ -413,6 +415,9 @@ class Direction:
         facts.max_header_len = max(facts.max_header_len, seg.ip_header_len + seg.tcp_header_len)
         facts.max_payload = max(facts.max_payload, payload)
         new = self.snd_max is None or start >= self.snd_max
+        if new:
+            facts.newest_mss_bytes = facts.last_data_mss_bytes
+            facts.newest_push = bool(seg.flags & TCP_PSH)
         if new and seg.ip_len <= ETHERNET_MTU:
             entry = facts.new_data.setdefault(seg.ip_len, [0, payload, payload])
             entry[1], entry[2] = min(entry[1], payload), max(entry[2], payload)

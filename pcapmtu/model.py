@@ -181,6 +181,11 @@ class DirectionFacts:
     first_ts: float = 0.0
     last_ts: float = 0.0
     last_data_ts: float = 0.0  # of its last segment with data (0: none)
+    # its newest data (the segment that first sent its highest bytes, a resend not): the bytes
+    # it fills its MSS with, as `last_data_mss_bytes`, and whether it had PSH (ended a write)
+    newest_mss_bytes: int = 0
+    newest_push: bool = False
+    ended: bool = False  # it sent a FIN or a RST
     last_frame: int = 0
     # new data of each IP size (at most an Ethernet frame): [cumulatively acknowledged,
     # smallest payload, largest payload]

@@ -216,6 +216,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "first_time": iso_time(f.first_ts),
         "path_fell_after": iso_time(f.path_fell_after),
         "path_rose_at": iso_time(f.path_rose_at),
+        "stopped_s": f.stopped_s,
         "lost_seen": f.lost_seen,
         "zero_window_s": f.zero_window_s,
         "fragment_len": f.fragment_len,
@@ -542,6 +543,14 @@ class Report:
         stalled = [f for f in self.suspected if f.side in ("sender", "receiver")]
         if stalled and len(self.captures) > 1:
             return self._to_decide_given(stalled)
+        if self.suspected and all(f.stopped_s is not None for f in self.suspected):
+            return (
+                "capture at the sender at the same time and analyse both files together "
+                "(pcapmtu analyze A B): its copies show whether it kept sending and what was "
+                "lost; while it hangs, send something small the same way between the same two "
+                "hosts (curl a small page the sender serves): whether it gets through tells an "
+                "MTU that fell from an outage"
+            )
         if self.suspected and all(f.side == "receiver" for f in self.suspected):
             return (
                 "capture at the sender at the same time and analyse both files together "
@@ -970,6 +979,16 @@ def _finding_lines(f: Finding, wireguard: frozenset[tuple[bytes, int, bytes, int
             f"  A packet of about {f.dropped_ip_len} bytes was missing "
             f"{f.recovered.after_s:.1f} s while later, smaller data arrived; then one of that "
             "size filled the gap."
+        )
+    elif f.stopped_s is not None:
+        lines.append(
+            "  Its data stopped arriving mid-transfer (its newest bytes came in a full-size "
+            f"segment: evidence below), and none came for {f.stopped_s:.1f} s "
+            "to the end of the capture, though the receiver had acknowledged everything, its "
+            "window open, and the sender never closed: the path stopped carrying the sender's "
+            "packets (an outage, or an MTU that fell, with nothing smaller after them to tell "
+            "which), or the sender stopped. The capture holds none of the packets lost, so it "
+            "cannot tell their size."
         )
     elif f.one_direction:
         lines.append(

@@ -544,3 +544,89 @@ def test_a_connection_dropped_on_a_path_that_carries_full_size_packets_is_not_a_
     (suspected,) = report.suspected
     assert suspected.path_fell_after is not None
     assert any("this connection alone was dropped" in e.what for e in suspected.evidence)
+
+
+# -- data that stops in the middle of a write, seen at the receiver (`stopped_mid_write`) -----
+
+
+def _stopped_facts(**changes: object) -> list[object]:
+    """SYNTHETIC facts of one download seen at its receiver: the server's data, all
+    acknowledged, its last segment full-size (1288 bytes and 12 of options fill the MSS of
+    1300) at 1.0 s, nothing after it; and the client's request."""
+    from dataclasses import replace
+
+    from pcapmtu.model import DirectionFacts, FlowKey
+
+    server = FlowKey(bytes([198, 19, 0, 1]), 8080, bytes([198, 19, 0, 2]), 40000)
+    data = DirectionFacts(
+        flow=server,
+        first_frame=2,
+        flow_first_frame=1,
+        packets=100,
+        data_packets=99,
+        data_bytes=99 * 1288,
+        last_data_mss_bytes=1300,
+        newest_mss_bytes=1300,
+        max_payload=1288,
+        syn_mss=1300,
+        peer_syn_mss=1300,
+        last_data_ts=1.0,
+        last_ts=1.0,
+        last_frame=200,
+    )
+    request = DirectionFacts(
+        flow=server.reverse(), first_frame=1, flow_first_frame=1, data_packets=1, last_ts=1.0
+    )
+    peer = {k[5:]: v for k, v in changes.items() if k.startswith("peer_")}
+    own = {k: v for k, v in changes.items() if not k.startswith("peer_")}
+    return [replace(data, **own), replace(request, **peer)]  # type: ignore[arg-type]
+
+
+def test_data_that_stops_mid_write_with_the_connection_open_is_never_clean() -> None:
+    from pcapmtu.detect import DetectConfig, stopped_mid_write
+
+    config = DetectConfig()
+
+    def judged(end: float = 3.0, **changes: object) -> list[Finding]:
+        return stopped_mid_write(_stopped_facts(**changes), "c", end, [], {}, config)  # type: ignore[arg-type]
+
+    (found,) = judged()
+    assert (found.kind, found.side, found.stopped_s, found.dropped_ip_len) == (
+        "suspected_black_hole",
+        "receiver",
+        2.0,
+        None,
+    )
+    assert "its newest bytes came full-size, in the middle of a write (no PSH)" in (
+        found.evidence[0].what
+    )
+    assert judged(end=2.4) == []  # 1.4 s of silence: too soon to tell
+    assert judged(newest_push=True) == []  # it ended a write: an idle connection looks so
+    (closed,) = judged(newest_push=True, peer_ended=True, peer_unacked_at_end=True)
+    assert "the receiver's FIN later went unanswered" in closed.evidence[0].what
+    assert judged(newest_push=True, peer_ended=True) == []  # its FIN was acknowledged
+    assert judged(ended=True) == []  # the sender closed
+    assert judged(unacked_at_end=True) == []  # a stall or a gap: the other rules judge it
+    assert judged(newest_mss_bytes=700) == []  # a reply's tail, not full-size
+    assert judged(zero_window_s=2.0) == []  # the receiver stopped reading
+    # no SYN in the capture: full-size is as large as its largest, and too large for some path
+    assert len(judged(syn_mss=None, peer_syn_mss=None)) == 1
+    small = {"newest_mss_bytes": 500, "max_payload": 488}
+    assert judged(syn_mss=None, peer_syn_mss=None, **small) == []
+    # a later packet of the sender without data: the evidence says so
+    (acked,) = judged(last_ts=1.5, last_frame=210)
+    assert acked.evidence[0].frame == 210 and "its last packet, without data" in (
+        acked.evidence[0].what
+    )
+
+
+def test_a_receivers_capture_of_an_outage_mid_transfer_is_inconclusive() -> None:
+    """The real `outage-bulk` receiver (proxy wg0): the data stops in order, mid-write; it said
+    clean ("no packet was lost for its size") before."""
+    from tests.conftest import SAMPLES
+
+    report = analyze(SAMPLES / "outage-bulk.proxy-wg0.pcap")
+    assert report.verdict == "inconclusive"
+    (found,) = report.suspected
+    assert found.side == "receiver" and found.stopped_s is not None and found.stopped_s >= 1.5
+    assert (report.to_decide() or "").startswith("capture at the sender at the same time")

@@ -64,7 +64,8 @@ HOST_LIMIT = 1 << 16  # hosts remembered before those with no flow left are (`_f
 # compiled core reads and writes; those that are fields of `DirectionFacts` become its facts.
 _INT_FIELDS, _CORE_FLOATS = native.state_fields()
 _FLOAT_FIELDS = (*_CORE_FLOATS, "longest_gap")
-_CONVERTED = {"syn_mss", "acked_unseen"}  # 0 is None, and a flag: set in `_facts`
+# 0 is None, and flags: set in `_facts`
+_CONVERTED = {"syn_mss", "acked_unseen", "newest_push", "ended"}
 # from the sequence state, in `_facts`
 _DERIVED = {"unacked_at_end", "sent_unseen", "skipped_unacked", "stuck_ack_s", "stuck_ack_hole"}
 _FACTS = {f.name for f in fields(DirectionFacts)} - _CONVERTED - _DERIVED
@@ -609,6 +610,8 @@ class Screen:
             new_data=dict(sorted(new_data.items())),
             resent=dict(sorted(resent.items())),
             acked_unseen=bool(st["acked_unseen"][d]),
+            newest_push=bool(st["newest_push"][d]),
+            ended=bool(st["ended"][d]),
             unacked_at_end=snd_max != NONE and (cum_ack == NONE or cum_ack < snd_max),
             sent_unseen=tcp.unseen_bytes(
                 int(st["unseen_start"][d]) if st["unseen_start"][d] != NONE else None,

@@ -277,7 +277,8 @@ SAMPLES: tuple[Sample, ...] = (
         "anything early in a 300 kB transfer. A 1340-byte packet is lost, one sent "
         "just after it still arrives, then every copy of the lost one is lost. The sender's "
         "capture, alone or with the receiver's, cannot tell an outage from an MTU that fell: "
-        "inconclusive. The receiver's alone sees its data stop, in order: clean.",
+        "inconclusive. The receiver's alone sees its data stop in order, mid-write: "
+        "inconclusive too.",
         _s(
             wg_mtu_home=1340,
             wg_mtu_proxy=1340,

@@ -12,6 +12,7 @@
 #define TCP_FIN 0x01
 #define TCP_SYN_FLAG 0x02
 #define TCP_RST 0x04
+#define TCP_PSH 0x08
 #define TCP_ACK 0x10
 #define ETHERNET_MTU 1500
 #define STUCK_DUP_ACKS 2      /* tcp.STUCK_DUP_ACKS */
@@ -54,7 +55,7 @@ enum {
     S_SYN_MSS, S_SYN_SEEN,
     S_HAS_SENT, S_LAST_RAW, S_LAST_ABS, S_SND_MAX, S_CUM_ACK, S_LAST_PURE_ACK,
     S_LAST_PURE_WINDOW, S_ACKED_UNSEEN, S_UNSEEN_START, S_UNSEEN_END, S_SKIP_START,
-    S_SKIP_END, S_FIRST_FRAME,
+    S_SKIP_END, S_FIRST_FRAME, S_NEWEST_PUSH, S_NEWEST_MSS_BYTES, S_ENDED,
     S_LAST_FRAME, S_ACK_RAW, S_ACK_ABS, S_ACK_CUM, S_ACK_WINDOW, S_STUCK_DUPS,
     S_STUCK_HOLE, S_FIRST_TS, S_LAST_TS, S_LAST_DATA_TS, S_GAP_SINCE,
     S_ZERO_WINDOW_SINCE, S_ZERO_WINDOW_S, S_ACK_TS, S_STUCK_SINCE, S_FINISHED, N_STATE
@@ -65,7 +66,7 @@ static const char *state_names[N_STATE] = {
     "syn_mss", "syn_seen",
     "has_sent", "last_raw", "last_abs", "snd_max", "cum_ack", "last_pure_ack",
     "last_pure_window", "acked_unseen", "unseen_start", "unseen_end", "skip_start",
-    "skip_end", "first_frame",
+    "skip_end", "first_frame", "newest_push", "newest_mss_bytes", "ended",
     "last_frame", "ack_raw", "ack_abs", "ack_cum", "ack_window", "stuck_dups",
     "stuck_hole", "first_ts", "last_ts", "last_data_ts", "gap_since",
     "zero_window_since", "zero_window_s", "ack_ts", "stuck_since", "finished"};
@@ -175,6 +176,10 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
             if (ip_len > st[S_LARGEST_IP_LEN][d]) st[S_LARGEST_IP_LEN][d] = ip_len;
             /* its payload and TCP options: what a full-size segment fills its MSS with */
             st[S_LAST_DATA_MSS_BYTES][d] = payload + c[C_TCP_HEADER_LEN][r] - 20;
+            if (before == NONE_SEQ || seq >= before) { /* its newest data */
+                st[S_NEWEST_PUSH][d] = (flags & TCP_PSH) != 0; /* the end of a write */
+                st[S_NEWEST_MSS_BYTES][d] = st[S_LAST_DATA_MSS_BYTES][d];
+            }
             if (c[C_HEADER_LEN][r] > st[S_MAX_HEADER_LEN][d]) {
                 st[S_MAX_HEADER_LEN][d] = c[C_HEADER_LEN][r];
             }
@@ -208,7 +213,10 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         }
         last_ts[d] = ts[r];
         st[S_LAST_FRAME][d] = c[C_FRAME][r];
-        if (flags & (TCP_FIN | TCP_RST)) st[S_FINISHED][c[C_FLOWS][r]] = 1; /* tcp.ends_connection */
+        if (flags & (TCP_FIN | TCP_RST)) { /* tcp.ends_connection */
+            st[S_FINISHED][c[C_FLOWS][r]] = 1;
+            st[S_ENDED][d] = 1;
+        }
         /* its peer not seen yet: what its own ACKs say of the peer's data (tcp.stuck_ack) */
         if ((p < 0 || !st[S_HAS_SENT][p]) && (flags & TCP_ACK) &&
             !(flags & (TCP_SYN_FLAG | TCP_RST))) {
