@@ -190,6 +190,10 @@ def detect(
                 found = _from_hole(sender, hole, paths, capture_end_ts, capture, peer_mss, config)
                 if found is not None:
                     findings.append(found)
+            if sender.fin_unanswered is not None:
+                found = _fin_unanswered(sender, sender.fin_unanswered, paths, capture, config)
+                if found is not None:
+                    findings.append(found)
     findings = [_with_pmtud(f, too_big, capture) for f in findings]
     findings += [_from_too_big(capture, message) for message in too_big]
     return findings
@@ -375,6 +379,11 @@ def unseen_sends(
     return found
 
 
+# Segments of its largest size a direction had delivered before its data stopped, for the stop
+# to read as a transfer cut off (`stopped_mid_write`), not the end of one reply.
+MIN_STREAM_SEGMENTS = 4
+
+
 def stopped_mid_write(
     facts: Iterable[DirectionFacts],
     capture: str,
@@ -386,17 +395,21 @@ def stopped_mid_write(
     """Directions whose data stopped arriving in the middle of a write, and nothing else
     explains it: a suspected black hole of unknown size, so never clean, inconclusive.
 
-    Everything it sent that the capture holds was acknowledged, the segment that carried its
-    newest bytes was full-size (it filled the MSS) and did not end a write (no PSH: the sender
-    had more to send) or its receiver closed the connection and never had its FIN
-    acknowledged, it never closed (no FIN or RST), and nothing of its data came for
-    `config.min_hole_s` or more to the end of the capture, its receiver's window open: at the
-    receiver, the path stopped carrying its packets (an outage, or an MTU that fell with
-    nothing smaller after it to show it), or the sender stopped. The capture holds none of
-    the packets lost, so it cannot tell their size, nor which. Newest bytes that ended a
-    write, on a connection left open, are not judged: an idle connection whose last reply
-    filled the MSS looks the same."""
+    Everything it sent that the capture holds was acknowledged, `MIN_STREAM_SEGMENTS` or more
+    of its largest size among them (a transfer, not one reply); the segment that carried its
+    newest bytes filled the MSS (exactly; a larger one, a super-packet, only if it did not
+    end a write, no PSH: the sender had more to send; or if its receiver closed the
+    connection and never had its FIN acknowledged); it never closed (no FIN or RST); and
+    nothing of its data came for `config.min_hole_s` or more to the end of the capture, its
+    receiver's window open: at the receiver, the path stopped carrying its packets (an
+    outage, or an MTU that fell with nothing smaller after it to show it), or the sender
+    stopped. The capture holds none of the packets lost, so it cannot tell their size, nor
+    which. An idle connection whose last reply ended exactly on the MSS (one reply in about
+    that many bytes) looks the same: a false inconclusive, never a wrong clean."""
+    findings = list(findings)
     explained = {f.flow for f in findings}
+    # its receiver's FIN went unanswered, nothing of any size after it: the path down
+    explained |= {f.flow.reverse() for f in findings if f.kind == KIND_PATH_DOWN}
     facts = list(facts)
     by_flow = {f.flow: f for f in facts}
     found = []
@@ -408,7 +421,6 @@ def stopped_mid_write(
             or f.unacked_at_end
             or f.sent_unseen
             or f.ended
-            or (f.newest_push and not unanswered)
             or f.flow in explained
             or f.zero_window_s >= config.min_zero_window_s
         ):
@@ -422,20 +434,26 @@ def stopped_mid_write(
             if mss
             else f.newest_mss_bytes >= f.max_payload > MIN_TOO_BIG_SIZE - f.max_header_len
         )
-        if silent < config.min_hole_s or not full:
+        # exactly full-size with PSH: a write that ended on the MSS, or the sender's push
+        exact = bool(mss) and f.newest_mss_bytes == mss
+        pushed = f.newest_push and not unanswered and not exact
+        streamed = f.new_data.get(f.largest_ip_len, [0])[0] >= MIN_STREAM_SEGMENTS
+        if silent < config.min_hole_s or not full or pushed or not streamed:
             continue
         newest = (
             "full-size, in the middle of a write (no PSH)"
             if not f.newest_push
+            else "in a segment that filled the MSS exactly"
+            if exact
             else "full-size (the receiver's FIN later went unanswered)"
         )
         what = (
-            f"its last data arrived here (its newest bytes came {newest}); none after it for "
+            f"its last data arrived here; its newest bytes came {newest}; none after it for "
             f"{silent:.1f} s to the end of the capture, though everything was acknowledged and "
             "the sender never closed"
             if f.last_ts == f.last_data_ts
             else f"its last packet, without data; its last data arrived {silent:.1f} s before "
-            f"the end of the capture (its newest bytes came {newest}), none after it, though "
+            f"the end of the capture; its newest bytes came {newest}; none after it, though "
             "everything was acknowledged and the sender never closed"
         )
         found.append(
@@ -1340,6 +1358,34 @@ def _after_timer(
     return path.largest_sent_after(stall.copies[0].ts)
 
 
+def _fin_unanswered(
+    sender: Direction,
+    stall: Stall,
+    paths: dict[tuple[bytes, bytes], PathSummary],
+    capture: str,
+    config: DetectConfig,
+) -> Finding | None:
+    """A FIN sent `min_full_size_copies` times or more by a timer that backs off, never
+    acknowledged, and nothing its path carried after the first copy, of any size: the path
+    down (a FIN is small enough for any path), as a small packet's stall is (`_after_fall`).
+    A FIN alone never stalls a flow (`flows.Sent.carries_data`): this is its own rule."""
+    if len(stall.copies) < config.min_full_size_copies or not backing_off(stall.copies):
+        return None
+    if sender.cum_ack is None:
+        return None  # its peer never acknowledged anything: not a connection that worked (a probe)
+    first = stall.copies[0]
+    path = paths.get((sender.src, sender.dst))
+    if path is not None and path.largest_sent_after(first.ts) is not None:
+        return None  # something sent after it got through: not the path
+    evidence = [
+        Evidence(
+            c.frame, c.ts, f"sent its FIN ({c.size} bytes, copy {i}), never acknowledged", capture
+        )
+        for i, c in enumerate(stall.copies, 1)
+    ]
+    return _stall_finding(sender, stall, capture, None, evidence, KIND_PATH_DOWN, None)
+
+
 def _stall_finding(
     sender: Direction,
     stall: Stall,
@@ -1809,6 +1855,8 @@ def worth_exact_pass(
 ) -> bool:
     """Whether the exact pass could find a stall or a gap in this direction, given what each
     path surely delivered (a loss is size-related only above that)."""
+    if facts.ended and facts.unacked_at_end and facts.retransmissions >= 2:
+        return True  # its FIN may be resent and never acknowledged: `_fin_unanswered`
     if not facts.data_packets:
         return False
     floor = max(MIN_TOO_BIG_SIZE, delivered.get((facts.flow.src, facts.flow.dst), 0))

@@ -270,6 +270,9 @@ class Direction:
         # its own ACKs, while the capture holds no packet of its peer (`tcp.stuck_ack`)
         self.stuck = tcp.StuckAck()
         self.stalls: list[Stall] = []
+        # its FIN alone, sent more than once and still unacknowledged at the end of the
+        # capture (a FIN never stalls a flow: `detect._fin_unanswered` judges it on its own)
+        self.fin_unanswered: Stall | None = None
         # what this direction alone delivered, by size (its path's summary holds every flow's)
         self.delivered = PathSummary(seg.src, seg.dst, seg.ip_version)
         self.sacked_unseen: list[SackedUnseen] = []
@@ -648,6 +651,8 @@ class Direction:
             self.facts.zero_window_s = max(self.facts.zero_window_s, spell)
         for i, sent in enumerate(self.outstanding):
             full = sent.full_size_copies()
+            if not sent.carries_data and len(full) >= 2:
+                self.fin_unanswered = Stall(sent.start, sent.end, sent.size, full, [], None)
             # sent once, the lowest bytes still unacknowledged: a loss the capture stopped too
             # soon after to judge (`detect._stopped_early`); sent more, a stall
             kept = len(full) >= 2 or (i == 0 and len(full) == 1)

@@ -568,6 +568,8 @@ def _stopped_facts(**changes: object) -> list[object]:
         last_data_mss_bytes=1300,
         newest_mss_bytes=1300,
         max_payload=1288,
+        largest_ip_len=1340,
+        new_data={1340: [99, 1288, 1288]},  # 99 segments of 1340 bytes, all acknowledged
         syn_mss=1300,
         peer_syn_mss=1300,
         last_data_ts=1.0,
@@ -601,14 +603,20 @@ def test_data_that_stops_mid_write_with_the_connection_open_is_never_clean() -> 
         found.evidence[0].what
     )
     assert judged(end=2.4) == []  # 1.4 s of silence: too soon to tell
-    assert judged(newest_push=True) == []  # it ended a write: an idle connection looks so
-    (closed,) = judged(newest_push=True, peer_ended=True, peer_unacked_at_end=True)
+    # it ended a write exactly on the MSS: a reply rarely does, judged
+    (pushed,) = judged(newest_push=True)
+    assert "in a segment that filled the MSS exactly" in pushed.evidence[0].what
+    # a super-packet (GRO) that ended a write: a reply's end, unless its FIN went unanswered
+    merged = {"newest_push": True, "newest_mss_bytes": 2600, "last_data_mss_bytes": 2600}
+    assert judged(**merged) == []
+    (closed,) = judged(**merged, peer_ended=True, peer_unacked_at_end=True)
     assert "the receiver's FIN later went unanswered" in closed.evidence[0].what
-    assert judged(newest_push=True, peer_ended=True) == []  # its FIN was acknowledged
+    assert judged(**merged, peer_ended=True) == []  # its FIN was acknowledged
     assert judged(ended=True) == []  # the sender closed
     assert judged(unacked_at_end=True) == []  # a stall or a gap: the other rules judge it
     assert judged(newest_mss_bytes=700) == []  # a reply's tail, not full-size
     assert judged(zero_window_s=2.0) == []  # the receiver stopped reading
+    assert judged(new_data={1340: [3, 1288, 1288]}) == []  # three segments: one reply's end
     # no SYN in the capture: full-size is as large as its largest, and too large for some path
     assert len(judged(syn_mss=None, peer_syn_mss=None)) == 1
     small = {"newest_mss_bytes": 500, "max_payload": 488}
@@ -620,13 +628,33 @@ def test_data_that_stops_mid_write_with_the_connection_open_is_never_clean() -> 
     )
 
 
-def test_a_receivers_capture_of_an_outage_mid_transfer_is_inconclusive() -> None:
-    """The real `outage-bulk` receiver (proxy wg0): the data stops in order, mid-write; it said
-    clean ("no packet was lost for its size") before."""
+def test_a_receivers_capture_of_an_outage_mid_transfer_is_never_clean() -> None:
+    """The real `outage-upload` receiver (home wg0): the upload's data stops in order, its
+    newest segment filling the MSS: inconclusive. The real `outage-bulk` receiver (proxy wg0):
+    the data stops, then the client's FIN is resent three times and never answered: the path
+    down. Both said clean ("no packet was lost for its size") before."""
     from tests.conftest import SAMPLES
 
-    report = analyze(SAMPLES / "outage-bulk.proxy-wg0.pcap")
+    report = analyze(SAMPLES / "outage-upload.home-wg0.pcap")
     assert report.verdict == "inconclusive"
     (found,) = report.suspected
     assert found.side == "receiver" and found.stopped_s is not None and found.stopped_s >= 1.5
     assert (report.to_decide() or "").startswith("capture at the sender at the same time")
+    down = analyze(SAMPLES / "outage-bulk.proxy-wg0.pcap")
+    (fin,) = down.findings
+    assert (fin.kind, fin.transmissions, fin.dropped_ip_len) == ("path_down", 3, 52)
+    assert all("sent its FIN" in e.what for e in fin.evidence)
+    assert down.summary().startswith("no MTU black hole: the path 198.19.0.2 -> 198.19.0.1")
+
+
+def test_fin_probes_to_a_silent_port_are_not_a_path_down() -> None:
+    """nmap's FIN probes (the public corpus's `tcp_nmap_os`), resent to a port that never
+    answered anything: no connection that worked, so no path that stopped."""
+    from tests.test_corpus import CORPUS
+
+    path = CORPUS / "tcp_nmap_os.pcapng"
+    if not path.exists():
+        import pytest
+
+        pytest.skip("the public corpus is not beside the checkout")
+    assert not [f for f in analyze(path).findings if f.kind == "path_down"]

@@ -277,8 +277,8 @@ SAMPLES: tuple[Sample, ...] = (
         "anything early in a 300 kB transfer. A 1340-byte packet is lost, one sent "
         "just after it still arrives, then every copy of the lost one is lost. The sender's "
         "capture, alone or with the receiver's, cannot tell an outage from an MTU that fell: "
-        "inconclusive. The receiver's alone sees its data stop in order, mid-write: "
-        "inconclusive too.",
+        "inconclusive. The receiver's alone sees its data stop in order, then its FIN resent "
+        "and never answered: the path down.",
         _s(
             wg_mtu_home=1340,
             wg_mtu_proxy=1340,
@@ -288,6 +288,26 @@ SAMPLES: tuple[Sample, ...] = (
             path_event="outage",
             event_at_s=0.15,
             captures=("home-wg0", "proxy-wg0", "home-underlay", "proxy-underlay"),
+        ),
+        complete=False,
+    ),
+    Sample(
+        "outage-upload",
+        "Not shown to be an MTU problem: the path (wg MTU 1340, which fits) stops carrying "
+        "anything 0.3 s into a 300 kB upload at 5 Mbit/s (proxy to home). The sender's "
+        "capture holds the "
+        "resent full-size segment; the receiver's sees the data stop in order, its newest "
+        "segment filling the MSS, the connection left open: inconclusive at either end, never "
+        "clean.",
+        _s(
+            wg_mtu_home=1340,
+            wg_mtu_proxy=1340,
+            workload="upload",
+            upload_bytes=300_000,
+            rate_mbit=5,
+            path_event="outage",
+            event_at_s=0.3,
+            captures=("proxy-wg0", "home-wg0"),
         ),
         complete=False,
     ),
