@@ -290,28 +290,41 @@ def clamped_flows(
     return found
 
 
+def _of_facts(
+    kind: str, side: str, flow: FlowKey, ts: float, evidence: Evidence, **fields: Any
+) -> Finding:
+    """A finding that a direction's facts alone tell (no packet's size): one piece of
+    evidence, its capture the finding's."""
+    return Finding(
+        kind=kind,
+        side=side,
+        capture=evidence.capture,
+        flow=flow,
+        dropped_ip_len=None,
+        largest_delivered_ip_len=None,
+        transmissions=0,
+        first_ts=ts,
+        evidence=(evidence,),
+        **fields,
+    )
+
+
 def zero_windows(
     facts: Iterable[DirectionFacts], capture: str, config: DetectConfig
 ) -> list[Finding]:
     """Directions whose receiver kept its window closed for `min_zero_window_s` or more: the
     sender waits on the receiving application (window probes), not on the network."""
     return [
-        Finding(
-            kind=KIND_ZERO_WINDOW,
-            side="sender",
-            capture=capture,
-            flow=f.flow,
-            dropped_ip_len=None,
-            largest_delivered_ip_len=None,
-            transmissions=0,
-            first_ts=f.first_ts,
-            evidence=(
-                Evidence(
-                    f.first_frame,
-                    None,
-                    f"the receiver kept its window closed (zero) for {f.zero_window_s:.1f} s",
-                    capture,
-                ),
+        _of_facts(
+            KIND_ZERO_WINDOW,
+            "sender",
+            f.flow,
+            f.first_ts,
+            Evidence(
+                f.first_frame,
+                None,
+                f"the receiver kept its window closed (zero) for {f.zero_window_s:.1f} s",
+                capture,
             ),
             zero_window_s=round(f.zero_window_s, 3),
         )
@@ -363,16 +376,12 @@ def unseen_sends(
         if flow in explained:
             continue
         found.append(
-            Finding(
-                kind=KIND_SUSPECTED,
-                side="receiver",
-                capture=capture,
-                flow=flow,
-                dropped_ip_len=None,
-                largest_delivered_ip_len=None,
-                transmissions=0,
-                first_ts=f.last_ts,
-                evidence=(Evidence(f.last_frame, f.last_ts, what, capture),),
+            _of_facts(
+                KIND_SUSPECTED,
+                "receiver",
+                flow,
+                f.last_ts,
+                Evidence(f.last_frame, f.last_ts, what, capture),
                 one_direction=one_direction,
             )
         )
@@ -457,16 +466,12 @@ def stopped_mid_write(
             "everything was acknowledged and the sender never closed"
         )
         found.append(
-            Finding(
-                kind=KIND_SUSPECTED,
-                side="receiver",
-                capture=capture,
-                flow=f.flow,
-                dropped_ip_len=None,
-                largest_delivered_ip_len=None,
-                transmissions=0,
-                first_ts=f.last_data_ts,
-                evidence=(Evidence(f.last_frame, f.last_data_ts, what, capture),),
+            _of_facts(
+                KIND_SUSPECTED,
+                "receiver",
+                f.flow,
+                f.last_data_ts,
+                Evidence(f.last_frame, f.last_ts, what, capture),
                 stopped_s=round(silent, 3),
             )
         )
@@ -562,7 +567,7 @@ def _underlay_proven(session: list[Fate], capture: str, config: DetectConfig) ->
             )
         )
         recovered = Recovery("path", round(through.ts - first.ts, 3))
-    return _underlay_black_hole(
+    return _underlay_finding(
         first,
         smallest,
         best,
@@ -702,16 +707,14 @@ def _judged_after(
                 noun="message",
             )
         )
-    return Finding(
-        kind=kind,
-        side="underlay",
-        capture=sender,
-        flow=FlowKey(first.src, first.sport, first.dst, first.dport),
-        dropped_ip_len=size,
-        largest_delivered_ip_len=best.padded_inner if best is not None else None,
-        transmissions=len(copies),
-        first_ts=first_lost.ts if kind == KIND_BLACK_HOLE else first.ts,
-        evidence=_by_frame(evidence),
+    return _underlay_finding(
+        first_lost if kind == KIND_BLACK_HOLE else first,
+        size,
+        best,
+        len(copies),
+        evidence,
+        sender,
+        kind,
         copies_at_s=tuple(round(m.ts - first.ts, 3) for m in copies),
         path_fell_after=fell.ts if fell is not None else None,
         lost_seen=len(copies),
@@ -822,7 +825,7 @@ def _seen_lost(
         for i, m in enumerate(copies, 1)
     ]
     evidence.append(_got_there(best, capture, "after the first copy"))
-    return _underlay_black_hole(
+    return _underlay_finding(
         first,
         size,
         best,
@@ -839,24 +842,26 @@ def _got_there(m: WgMessage, capture: str, sent: str) -> Evidence:
     return _message_evidence(m, capture, f", sent {sent}, got there", noun="message")
 
 
-def _underlay_black_hole(
+def _underlay_finding(
     first: WgMessage,
     size: int,
-    best: WgMessage,
+    best: WgMessage | None,
     transmissions: int,
     evidence: list[Evidence],
     capture: str,
+    kind: str = KIND_BLACK_HOLE,
     **more: Any,
 ) -> Finding:
-    """A black hole both ends' underlays prove: messages of padded inner `size` lost from
-    `first` on, `best` the largest smaller one that got there (`from_underlay`, `_seen_lost`)."""
+    """A finding on WireGuard's underlay, a black hole unless `kind` says otherwise: messages
+    of padded inner `size` lost from `first` on, `best` the largest smaller one that got there
+    (`from_underlay`, `_seen_lost`, `_judged_after`)."""
     return Finding(
-        kind=KIND_BLACK_HOLE,
+        kind=kind,
         side="underlay",
         capture=capture,
         flow=FlowKey(first.src, first.sport, first.dst, first.dport),
         dropped_ip_len=size,
-        largest_delivered_ip_len=best.padded_inner,
+        largest_delivered_ip_len=best.padded_inner if best is not None else None,
         transmissions=transmissions,
         first_ts=first.ts,
         evidence=_by_frame(evidence),
