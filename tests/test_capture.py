@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+import threading
 from pathlib import Path
 
 import pytest
 
 from pcapmtu.capture import Capture
+from pcapmtu.capture.batch import Reader
 from pcapmtu.errors import (
     CaptureNotFoundError,
     CorruptCaptureError,
@@ -196,3 +198,26 @@ def test_a_damaged_pcapng_block_is_skipped_to_the_next_plausible_block(big_endia
         _capture, records = _read(bytes(data))
     _, every = _read(plain)
     assert [r.data for r in records] == [every[0].data, every[2].data]
+
+
+def test_the_reading_thread_walks_the_chunk_it_read() -> None:
+    """The walk of a chunk runs in the thread that read it, beside the analysis, and comes
+    back with the chunk: the leftover of the last chunk first, then the stream's bytes."""
+    stream = bytes(range(256)) * 64
+    walked_in: list[int] = []
+
+    def walk(buf: memoryview) -> bytes:
+        walked_in.append(threading.get_ident())
+        return bytes(buf[:4])
+
+    with Reader[bytes](io.BytesIO(stream)) as reader:
+        reader.start(b"ab", walk)
+        buf, fresh, walked = reader.wait()
+        assert bytes(buf) == b"ab" + stream
+        assert fresh == len(stream)
+        assert walked == b"ab\x00\x01"
+        reader.start(b"", walk)
+        buf, fresh, walked = reader.wait()
+        assert (bytes(buf), fresh, walked) == (b"", 0, b"")
+    assert len(walked_in) == 2
+    assert threading.get_ident() not in walked_in

@@ -10,10 +10,10 @@ records it needs (`source.reread`).
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
-from typing import IO
+from typing import IO, Generic, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ BATCH_BYTES = 16 << 20  # of file per batch: the per-call cost of arrays vanishe
 MAX_RECORD_BYTES = 1 << 20
 RESYNC_WINDOW = 1 << 20  # bytes searched for the next record or block after a damaged one
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a pcapng block: the record and its fields
+
+Walked = TypeVar("Walked")  # what a Reader's walk finds in a chunk
 
 
 class Batch:
@@ -267,24 +269,33 @@ class Buffers:
         return view[:got], got - kept
 
 
-class Reader:
+class Reader(Generic[Walked]):
     """Reads the next chunk in a thread while the current one is analysed (file reads and
-    gzip release the GIL): the batches of a capture from the page cache cost no read time."""
+    gzip release the GIL): the batches of a capture from the page cache cost no read time.
+    The same thread walks the chunk (`walk`, compiled, lets go of the GIL too) while its bytes
+    are fresh in the cache, so the analysing thread gets the records' places ready."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self._buffers = Buffers()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._next: concurrent.futures.Future[tuple[memoryview, int]] | None = None
+        self._next: concurrent.futures.Future[tuple[memoryview, int, Walked]] | None = None
 
-    def start(self, rest: Bytes) -> None:
-        """Begin reading: `rest` (left over from the last chunk), then more of the stream."""
+    def start(self, rest: Bytes, walk: Callable[[memoryview], Walked]) -> None:
+        """Begin reading: `rest` (left over from the last chunk), then more of the stream;
+        then `walk` the chunk, in the reading thread."""
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-read")
-        self._next = self._pool.submit(self._buffers.fill, self.stream, rest)
+        self._next = self._pool.submit(self._fill_and_walk, rest, walk)
 
-    def wait(self) -> tuple[memoryview, int]:
-        """The chunk `start` began: (its bytes, how many came from the stream)."""
+    def _fill_and_walk(
+        self, rest: Bytes, walk: Callable[[memoryview], Walked]
+    ) -> tuple[memoryview, int, Walked]:
+        buf, more = self._buffers.fill(self.stream, rest)
+        return buf, more, walk(buf)
+
+    def wait(self) -> tuple[memoryview, int, Walked]:
+        """The chunk `start` began: (its bytes, how many came from the stream, its walk)."""
         assert self._next is not None
         future, self._next = self._next, None
         return future.result()
@@ -295,7 +306,7 @@ class Reader:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> Reader:
+    def __enter__(self) -> Reader[Walked]:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:

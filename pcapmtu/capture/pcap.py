@@ -68,21 +68,24 @@ class PcapFormat:
 
     def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
         """Batches cut from 32 MB reads; a record split by a read waits for the next one."""
-        with Reader(self._stream) as reader:
+        with Reader[walk.PcapWalk](self._stream) as reader:
             yield from self._pcap_chunks(reader, order, ticks, link_type)
 
     def _pcap_chunks(
-        self, reader: Reader, order: str, ticks: int, link_type: int
+        self, reader: Reader[walk.PcapWalk], order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
         big_endian = self.big_endian
         header = np.dtype(order + "u4")
-        reader.start(b"")
+
+        def walk_records(buf: memoryview) -> walk.PcapWalk:
+            return walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+
+        reader.start(b"", walk_records)
         base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file
         while True:
-            buf, more = reader.wait()
-            offsets, heads, stop, status = walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+            buf, more, (offsets, heads, stop, status) = reader.wait()
             if more and status == walk.RAN_OUT:
-                reader.start(buf[stop:])  # read on while this batch is analysed
+                reader.start(buf[stop:], walk_records)  # read on while this batch is analysed
             if len(offsets):
                 fields = np.frombuffer(heads, dtype=header).reshape(-1, 4)
                 caplens = fields[:, 2].astype(np.int64)
@@ -117,7 +120,7 @@ class PcapFormat:
                     "read on (frames after it are numbered as read)"
                 )
                 base += skip
-                reader.start(buf[skip:])
+                reader.start(buf[skip:], walk_records)
                 continue
             if not more:
                 if buf:

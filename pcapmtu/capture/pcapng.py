@@ -110,20 +110,23 @@ class PcapngFormat:
     def _pcapng_batches(self, order: str) -> Iterator[Batch]:
         """Batches of the Enhanced Packet Blocks of 32 MB reads, gathered at once; every
         other block (interfaces, simple and obsolete packet blocks, sections) one by one."""
-        with Reader(self._stream) as reader:
+        with Reader[walk.PcapngWalk](self._stream) as reader:
             yield from self._pcapng_chunks(reader, order)
 
-    def _pcapng_chunks(self, reader: Reader, order: str) -> Iterator[Batch]:
+    def _pcapng_chunks(self, reader: Reader[walk.PcapngWalk], order: str) -> Iterator[Batch]:
         interfaces: list[Interface] = []  # of this section
         ids = _InterfaceIds()
         last_ts = 0.0
-        reader.start(b"")
+
+        def walk_blocks(buf: memoryview) -> walk.PcapngWalk:
+            return walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)  # this section's order
+
+        reader.start(b"", walk_blocks)
         base = self._section_length  # where the buffer's first byte is in the file
         while True:
-            buf, more = reader.wait()
-            offsets, types, heads, stop, status = walk.pcapng(buf, 0, order == ">", MAX_BLOCK_BYTES)
+            buf, more, (offsets, types, heads, stop, status) = reader.wait()
             if more and status == walk.RAN_OUT:
-                reader.start(buf[stop:])  # read on while this batch is analysed
+                reader.start(buf[stop:], walk_blocks)  # read on while this batch is analysed
             fixed = np.frombuffer(heads, dtype=np.dtype(order + "u4")).reshape(-1, 7)
             parts: list[Batch] = []
             run_from = 0
@@ -166,7 +169,7 @@ class PcapngFormat:
                 interfaces = []
                 base += self._section_length
                 reader.stream = self._stream
-                reader.start(b"")
+                reader.start(b"", walk_blocks)
                 continue
             if status == walk.BAD_LENGTH:
                 length = struct.unpack_from(order + "I", buf, 4)[0]
@@ -183,7 +186,7 @@ class PcapngFormat:
                     "are numbered as read)"
                 )
                 base += skip
-                reader.start(buf[skip:])
+                reader.start(buf[skip:], walk_blocks)
                 continue
             if not more:
                 if 0 < len(buf) < 8:

@@ -33,6 +33,9 @@ RAN_OUT = 0  # the next record is not complete in the buffer
 BAD_LENGTH = 1  # the record at the stop claims an impossible length
 SECTION = 2  # pcapng: a Section Header Block starts at the stop
 
+PcapWalk = tuple[np.ndarray, bytes, int, int]  # what `pcap` returns
+PcapngWalk = tuple[np.ndarray, np.ndarray, bytes, int, int]  # what `pcapng` returns
+
 
 def pcap(
     buf: bytes | bytearray | memoryview,
@@ -41,7 +44,7 @@ def pcap(
     max_caplen: int,
     *,
     compiled: bool = COMPILED,
-) -> tuple[np.ndarray, bytes, int, int]:
+) -> PcapWalk:
     """(offsets of the complete records, their 16-byte headers one after another, where the
     walk stopped, why)."""
     if compiled and _walk is not None:
@@ -71,7 +74,7 @@ def pcapng(
     max_len: int,
     *,
     compiled: bool = COMPILED,
-) -> tuple[np.ndarray, np.ndarray, bytes, int, int]:
+) -> PcapngWalk:
     """(offsets of the complete blocks, their types, their first 28 bytes one after another
     (zero-padded), where the walk stopped, why)."""
     if compiled and _walk is not None:
