@@ -313,14 +313,16 @@ def _confirm(mtu: int, outer_version: int, tunnel: Tunnel = WIREGUARD) -> str:
     if not tunnel.is_tunnel:
         return (
             f"ping {flag}-M do -c 3 -s {size} DEST  (DEST: the host the lost packets went to; a "
-            f"{outer}-byte packet: it must answer. Raising -s until it stops answering finds "
-            f"the largest that works: MTU = -s + {PING_OVERHEAD[outer_version]})"
+            f"{outer}-byte packet: it must answer. The largest -s that answers (raise it while "
+            f"it answers, lower it if this one does not) gives the MTU that works: "
+            f"MTU = -s + {PING_OVERHEAD[outer_version]})"
         )
     where = "from `wg show`" if tunnel is WIREGUARD else f"the remote of {tunnel.interface}"
     return (
         f"ping {flag}-M do -c 3 -s {size} ENDPOINT  (ENDPOINT: the other peer's address on the "
         f"underlay, {where}; a {outer}-byte packet, as the tunnel's largest will be: it "
-        f"must answer. Raising -s until it stops answering finds the largest that works: "
+        f"must answer. The largest -s that answers (raise it while it answers, lower it if "
+        f"this one does not) gives the MTU that works: "
         f"MTU = -s - {overhead - PING_OVERHEAD[outer_version]})"
     )
 

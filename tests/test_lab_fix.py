@@ -59,7 +59,7 @@ def _fixed_by_the_recommendation(scenario: Scenario, tmp_path: Path) -> None:
         # A path too small for the conservative value, which the capture cannot rule out (the
         # MTU fell to 1300 in `underlay-falls-bulk`): the advice says it works on paths that
         # carry fix + overhead bytes, and its confirm ping, a packet that large, gets no answer
-        # here; raising -s until it stops answering, as it says, finds path - overhead.
+        # here; lowering -s until it answers, as it says, finds path - overhead.
         assert r.confirm is not None and f"a {fix + overhead}-byte packet" in r.confirm
         fix = path - overhead
     fixed = run_scenario(
