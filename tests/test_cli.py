@@ -114,6 +114,61 @@ def test_the_command_quiets_openblas_threads_unless_told(
     assert os.environ["OPENBLAS_NUM_THREADS"] == kept
 
 
+_COMMAND_WITH = """
+import atexit, sys, threading, time
+class TornDown:
+    def __del__(self):
+        print("torn down", flush=True)
+KEPT = TornDown()  # freed only when Python tears the interpreter down at exit
+atexit.register(lambda: print("atexit ran", flush=True))
+if sys.argv[1] == "busy":  # a thread Python waits for at exit
+    threading.Thread(target=time.sleep, args=(0.5,)).start()
+sys.argv[1:2] = []
+from pcapmtu.start import command
+command()
+"""
+
+
+@pytest.mark.parametrize("thread", ["none", "busy"])
+def test_the_command_exits_without_tearing_python_down_but_runs_atexit(thread: str) -> None:
+    """The console entry exits at once (module teardown costs 0.04 to 0.07 s), after its
+    output and the atexit handlers; with a thread Python would wait for, the usual exit."""
+    incident = str(SAMPLES / "incident.home-wg0.pcap")
+    done = subprocess.run(
+        [sys.executable, "-c", _COMMAND_WITH, thread, "analyze", "--json", incident],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == cli.EXIT_FOUND, done.stderr
+    report, _, after = done.stdout.rpartition("}")
+    assert json.loads(report + "}")["verdict"] == "black_hole"
+    assert "atexit ran" in after
+    assert ("torn down" in after) is (thread == "busy")
+
+
+def test_the_command_keeps_its_exit_code_and_output_through_a_pipe() -> None:
+    """A usage error (exit 2, its message on stderr) and a clean verdict (exit 0), both read
+    whole from pipes."""
+    bad = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "analyze", "no-such.pcap"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == cli.EXIT_USAGE
+    assert "no-such.pcap" in bad.stderr
+    clean = subprocess.run(
+        [sys.executable, "-m", "pcapmtu", "analyze", str(SAMPLES / "fixed-mtu1340.pcap")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert clean.returncode == cli.EXIT_OK, clean.stdout
+    assert clean.stdout.startswith("VERDICT: no MTU black hole")
+    assert clean.stdout.rstrip().endswith("link type RAW (101)")
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli.cli, ["--version"])
     assert result.exit_code == 0 and pcapmtu.__version__ in result.output
