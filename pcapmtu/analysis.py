@@ -50,13 +50,19 @@ from pcapmtu.flows import FlowTable, PathSummary, Trace
 from pcapmtu.model import CaptureInfo, DirectionFacts, FlowKey, Forgotten, TooBig
 from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.replay import Conn, Keeper, conn_of, feed, pair_of, replay, times_of
-from pcapmtu.report import CaptureReport, FlowReport, Report
+from pcapmtu.report import CaptureReport, FlowReport, Report, clock
 from pcapmtu.summary import path_reports, recommendation
 from pcapmtu.tunnels import TunnelEvidence
 from pcapmtu.version import __version__
 
 DEFAULT_CONFIG = DetectConfig()
 PART_RECORDS = 1 << 15  # records the fast pass decodes at once
+# Captures taken at different times are separate observations: what one shows a path
+# delivering says nothing of that path at the other's time (a path that carried 1420 bytes
+# last week does not clear today's black hole). Captures are judged together when their spans
+# overlap or lie within this many seconds of each other: two hosts' clocks a little apart,
+# the files of a rotated capture end to end.
+TOGETHER_GAP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -233,14 +239,11 @@ def analyze_and_trace(
             analysed = _first_pass_all(
                 readable, jobs, progress, exact, traced, every_flow, executor
             )
-        delivered: dict[detect.Path, int] = {}
-        for one in analysed:
-            for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
-                delivered[key] = max(delivered.get(key, 0), size)
-        conns, only = _conns_to_replay(analysed, delivered, config, traced)
+        groups = _groups_taken_together(analysed)
+        conns, only = _conns_to_replay(groups, config, traced)
         for one in analysed:
             _second_pass(one, conns, traced, only)
-        report = _report(analysed, delivered, config, tunnel, measured_path_mtu, wireguard_port)
+        report = _report(analysed, groups, config, tunnel, measured_path_mtu, wireguard_port)
     traces = _traces(analysed, only) if traced is not None else []
     return report, traces
 
@@ -487,24 +490,72 @@ def _capture_report(
 # -- the second pass ------------------------------------------------------------------------------
 
 
+def taken_together(spans: Sequence[tuple[float | None, float | None]]) -> list[list[int]]:
+    """The captures, by their (first, last) timestamps, in groups taken at the same time: spans
+    that overlap or lie within `TOGETHER_GAP_S` of each other, one after another. A capture
+    without packets (no first timestamp) is a group of its own. Indices into `spans`; groups
+    and their members in the order given."""
+    order = sorted((first, last, i) for i, (first, last) in enumerate(spans) if first is not None)
+    group_of = list(range(len(spans)))  # each capture: the first index of its group
+    end: float | None = None
+    head = 0
+    for first, last, i in order:
+        if end is None or first > end + TOGETHER_GAP_S:
+            head, end = i, first
+        end = max(end, last if last is not None else first)
+        group_of[i] = head
+    groups: dict[int, list[int]] = {}
+    for i in range(len(spans)):
+        groups.setdefault(group_of[i], []).append(i)
+    return sorted(groups.values())
+
+
+def _groups_taken_together(analysed: list[_Analysed]) -> list[list[_Analysed]]:
+    spans = [(one.report.first_ts, one.report.last_ts) for one in analysed]
+    return [[analysed[i] for i in group] for group in taken_together(spans)]
+
+
+def _surely_delivered(group: list[_Analysed]) -> dict[detect.Path, int]:
+    """Per path, the largest size some flow of these captures surely delivered."""
+    delivered: dict[detect.Path, int] = {}
+    for one in group:
+        for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
+            delivered[key] = max(delivered.get(key, 0), size)
+    return delivered
+
+
+def _merged_paths(group: list[_Analysed]) -> dict[detect.Path, PathSummary]:
+    """Per path, what the flows of these captures delivered, by size."""
+    paths: dict[detect.Path, PathSummary] = {}
+    for one in group:
+        for key, summary in one.paths.items():
+            paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
+            paths[key].merge(summary)
+    return paths
+
+
 def _conns_to_replay(
-    analysed: list[_Analysed],
-    delivered: dict[detect.Path, int],
+    groups: list[list[_Analysed]],
     config: DetectConfig,
     traced: TraceRequest | None,
 ) -> tuple[set[Conn], frozenset[FlowKey] | None]:
-    """The connections where the exact pass could find something (`detect.worth_exact_pass`),
-    in any capture; for a postmortem, also the flows its pictures keep (`TraceRequest.chosen`:
-    returned too, None for every flow that carried data)."""
+    """The connections where the exact pass could find something (`detect.worth_exact_pass`,
+    against what the captures taken at the same time delivered), in any capture; for a
+    postmortem, also the flows its pictures keep (`TraceRequest.chosen`: returned too, None
+    for every flow that carried data)."""
     needed: set[FlowKey] = set()
-    for one in analysed:
-        needed |= {
-            f.flow for f in one.facts if detect.worth_exact_pass(f, delivered, one.host_mss, config)
-        }
+    for group in groups:
+        delivered = _surely_delivered(group)
+        for one in group:
+            needed |= {
+                f.flow
+                for f in one.facts
+                if detect.worth_exact_pass(f, delivered, one.host_mss, config)
+            }
     conns = {conn_of(flow) for flow in needed}
     if traced is None:
         return conns, None
-    every = [f for one in analysed for f in one.facts]
+    every = [f for group in groups for one in group for f in one.facts]
     only = traced.chosen(every, needed)
     # the pictures draw data and its ACKs: a flow without data has none to draw
     conns |= {conn_of(f.flow) for f in every if f.data_packets and (only is None or f.flow in only)}
@@ -555,22 +606,26 @@ def _span(one: _Analysed, conns: set[Conn]) -> tuple[int, int] | None:
 
 def _report(
     analysed: list[_Analysed],
-    delivered: dict[detect.Path, int],
+    groups: list[list[_Analysed]],
     config: DetectConfig,
     tunnel: str | None = None,
     measured: int | None = None,
     wireguard_port: int | None = None,
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
-    paths: dict[detect.Path, PathSummary] = {}
-    for one in analysed:
-        for key, summary in one.paths.items():
-            paths.setdefault(key, PathSummary(summary.src, summary.dst, summary.ip_version))
-            paths[key].merge(summary)
+    paths = _merged_paths(analysed)  # what the report shows of each path, every capture's
+    delivered: dict[detect.Path, int] = {}
     findings: list[Finding] = []
-    for one, table in tables:
-        end = one.report.last_ts or 0.0
-        findings += detect.detect(table, paths, one.too_big, one.name, end, config, delivered)
+    for group in groups:  # each capture judged by what was delivered at its time
+        group_paths, group_delivered = _merged_paths(group), _surely_delivered(group)
+        for key, size in group_delivered.items():
+            delivered[key] = max(delivered.get(key, 0), size)
+        for one in group:
+            table = one.table or FlowTable(one.name)
+            end = one.report.last_ts or 0.0
+            findings += detect.detect(
+                table, group_paths, one.too_big, one.name, end, config, group_delivered
+            )
     inputs = [
         underlay_pass.UnderlayInput(
             one.name,
@@ -588,8 +643,11 @@ def _report(
             one.report = replace(
                 one.report, warnings=(*one.report.warnings, seen.off_port[one.name])
             )
+    if len(groups) > 1:
+        _warn_judged_apart(groups)
     findings += seen.findings
-    findings = detect.confirm_by_path(findings)
+    group_of = {one.name: i for i, group in enumerate(groups) for one in group}
+    findings = detect.confirm_by_path(findings, lambda capture: group_of.get(capture, -1))
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
         findings += detect.clamped_flows(table, dropped, one.name)
@@ -618,7 +676,7 @@ def _report(
             forgotten_mss[key] = max(forgotten_mss.get(key, value), value)
     reports = path_reports(
         [f.facts for f in flows],
-        paths,
+        _shown_paths(analysed, groups, findings),
         dropped,
         delivered,
         fell,
@@ -647,6 +705,61 @@ def _report(
         sessions=tuple(seen.sessions),
         ties=tuple(ties),
     )
+
+
+def _warn_judged_apart(groups: list[list[_Analysed]]) -> None:
+    """Tell each capture that was judged apart from others, taken at other times."""
+    for group in groups:
+        others = [one for other in groups if other is not group for one in other]
+        if not others or group[0].report.first_ts is None:
+            continue  # a capture without packets: nothing judged
+        text = (
+            f"taken at another time than {_names_and_times(others)}: judged apart from "
+            f"{'it' if len(others) == 1 else 'them'} (captures are judged together when "
+            f"taken within {TOGETHER_GAP_S:.0f} s of each other: what a path delivered at one "
+            "time proves nothing of it at another)"
+        )
+        for one in group:
+            message = f"{one.name}: {text}"
+            warnings.warn(message, CaptureWarning, stacklevel=5)
+            one.report = replace(one.report, warnings=(*one.report.warnings, message))
+
+
+def _names_and_times(analysed: list[_Analysed]) -> str:
+    shown = [
+        f"{one.name} ({clock(one.report.first_ts)} UTC)"
+        for one in analysed
+        if one.report.first_ts is not None
+    ]
+    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+
+
+def _shown_paths(
+    analysed: list[_Analysed], groups: list[list[_Analysed]], findings: list[Finding]
+) -> dict[detect.Path, PathSummary]:
+    """What the report shows each path delivered: on a path that lost packets, what the
+    captures taken at the time of the losses show (those proving the least, when it lost them
+    at several times: the advice must hold at each); on the others, what every capture shows."""
+    group_of = {one.name: i for i, group in enumerate(groups) for one in group}
+    lost: dict[detect.Path, tuple[int, set[int]]] = {}
+    for f in findings:
+        if f.dropped_ip_len is not None:
+            smallest, where = lost.get((f.src, f.dst), (f.dropped_ip_len, set()))
+            where.add(group_of.get(f.capture, -1))
+            lost[(f.src, f.dst)] = (min(smallest, f.dropped_ip_len), where)
+    shown = _merged_paths(analysed)
+    if len(groups) < 2:
+        return shown
+    merged = [_merged_paths(group) for group in groups]
+    for key, (smallest, where) in lost.items():
+        seen = [merged[i][key] for i in sorted(where) if i >= 0 and key in merged[i]]
+        if not seen:
+            shown.pop(key, None)
+            continue
+        shown[key] = min(
+            seen, key=lambda s: max((size for size in s.delivered if size < smallest), default=0)
+        )
+    return shown
 
 
 def _largest_packet(findings: list[Finding], paths: dict[detect.Path, PathSummary]) -> int:

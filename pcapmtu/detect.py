@@ -199,21 +199,25 @@ def detect(
     return findings
 
 
-def confirm_by_path(findings: list[Finding]) -> list[Finding]:
-    """A suspected stall is a black hole when its path is proven to lose packets of its size.
+def confirm_by_path(
+    findings: list[Finding], taken: Callable[[str], int] = lambda capture: 0
+) -> list[Finding]:
+    """A suspected stall is a black hole when its path is proven to lose packets of its size
+    in the captures taken at the same time (`taken`: a capture's group of those).
 
     Several flows that stall at once on one path: the first may have smaller data after it that
     got through, the others only the same large size. The path's proof covers them all.
     """
-    proven: dict[tuple[bytes, bytes], Finding] = {}
+    proven: dict[tuple[int, bytes, bytes], Finding] = {}
     for f in findings:
         if f.kind == KIND_BLACK_HOLE and f.dropped_ip_len is not None:
-            best = proven.get((f.src, f.dst))
+            key = (taken(f.capture), f.src, f.dst)
+            best = proven.get(key)
             if best is None or (best.dropped_ip_len or 0) > f.dropped_ip_len:
-                proven[(f.src, f.dst)] = f
+                proven[key] = f
     confirmed = []
     for f in findings:
-        proof = proven.get((f.src, f.dst))
+        proof = proven.get((taken(f.capture), f.src, f.dst))
         if (
             f.kind == KIND_SUSPECTED
             and proof is not None

@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from pcapmtu import DetectConfig, analyze
-from pcapmtu.errors import TruncatedCaptureWarning
+from pcapmtu.errors import CaptureWarning, TruncatedCaptureWarning
 from tests.conftest import SAMPLES
 
 INCIDENT = SAMPLES / "incident.home-wg0.pcap"
@@ -57,7 +57,48 @@ def test_no_warning_on_a_clean_capture() -> None:
 
 def test_several_processes_give_the_same_report() -> None:
     captures = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".pcap", ".pcapng"))
-    assert analyze(captures, jobs=2).to_dict() == analyze(captures).to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the samples were taken on many days
+        assert analyze(captures, jobs=2).to_dict() == analyze(captures).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("spans", "groups"),
+    [
+        ([(0.0, 10.0), (5.0, 20.0)], [[0, 1]]),  # overlapping: both ends of one hang
+        ([(0.0, 10.0), (70.0, 80.0)], [[0, 1]]),  # 60 s apart: clocks apart, files end to end
+        ([(0.0, 10.0), (70.1, 80.0)], [[0], [1]]),  # further: another time
+        ([(300.0, 310.0), (0.0, 100.0), (150.0, 160.0)], [[0], [1, 2]]),  # by time, not order
+        ([(0.0, 10.0), (65.0, 130.0), (185.0, 190.0)], [[0, 1, 2]]),  # a chain
+        ([(0.0, 10.0), (None, None), (5.0, None)], [[0, 2], [1]]),  # no packets: alone
+    ],
+)
+def test_captures_are_judged_together_only_when_taken_at_the_same_time(
+    spans: list[tuple[float | None, float | None]], groups: list[list[int]]
+) -> None:
+    from pcapmtu.analysis import taken_together
+
+    assert taken_together(spans) == groups
+
+
+def test_a_path_that_carried_the_size_on_another_day_does_not_clear_a_black_hole() -> None:
+    """The incident (a black hole) given with a capture of the same lab path taken six days
+    later, when it carried 1420-byte packets: each is judged by what was delivered at its own
+    time, so the black hole stands as the incident alone shows it (it said clean before), with
+    a warning that they were judged apart; both ends of one hang are still judged together."""
+    incident = SAMPLES / "incident.home-wg0.pcap"
+    later = SAMPLES / "outage.home-wg0.pcap"
+    alone = analyze(incident)
+    with pytest.warns(CaptureWarning, match="taken at another time than"):
+        joined = analyze([incident, later])
+    assert joined.verdict == alone.verdict == "black_hole"
+    shown, shown_alone = joined.to_dict(), alone.to_dict()
+    assert shown["findings"] == shown_alone["findings"]
+    assert shown["paths"][:1] == shown_alone["paths"][:1]
+    assert shown["recommendation"] == shown_alone["recommendation"]
+    assert any("judged apart" in w for w in joined.captures[1].warnings)
+    both_ends = analyze([incident, SAMPLES / "incident.proxy-wg0.pcap"])  # no warning: errors
+    assert not any("judged apart" in w for c in both_ends.captures for w in c.warnings)
 
 
 def test_progress_is_reported_through_the_callback() -> None:
