@@ -614,10 +614,12 @@ def _report(
 ) -> Report:
     tables = [(one, one.table or FlowTable(one.name)) for one in analysed]
     paths = _merged_paths(analysed)  # what the report shows of each path, every capture's
+    paths_then = [_merged_paths(group) for group in groups]  # at each group's time
+    group_of = {one.name: i for i, group in enumerate(groups) for one in group}
     delivered: dict[detect.Path, int] = {}
     findings: list[Finding] = []
-    for group in groups:  # each capture judged by what was delivered at its time
-        group_paths, group_delivered = _merged_paths(group), _surely_delivered(group)
+    for group, group_paths in zip(groups, paths_then, strict=True):
+        group_delivered = _surely_delivered(group)  # each capture judged by its time's
         for key, size in group_delivered.items():
             delivered[key] = max(delivered.get(key, 0), size)
         for one in group:
@@ -646,7 +648,6 @@ def _report(
     if len(groups) > 1:
         _warn_judged_apart(groups)
     findings += seen.findings
-    group_of = {one.name: i for i, group in enumerate(groups) for one in group}
     findings = detect.confirm_by_path(findings, lambda capture: group_of.get(capture, -1))
     dropped = detect.smallest_dropped(findings)
     for one, table in tables:
@@ -676,7 +677,7 @@ def _report(
             forgotten_mss[key] = max(forgotten_mss.get(key, value), value)
     reports = path_reports(
         [f.facts for f in flows],
-        _shown_paths(analysed, groups, findings),
+        _shown_paths(paths, paths_then, group_of, findings),
         dropped,
         delivered,
         fell,
@@ -735,24 +736,26 @@ def _names_and_times(analysed: list[_Analysed]) -> str:
 
 
 def _shown_paths(
-    analysed: list[_Analysed], groups: list[list[_Analysed]], findings: list[Finding]
+    paths: dict[detect.Path, PathSummary],
+    paths_then: list[dict[detect.Path, PathSummary]],
+    group_of: dict[str, int],
+    findings: list[Finding],
 ) -> dict[detect.Path, PathSummary]:
     """What the report shows each path delivered: on a path that lost packets, what the
-    captures taken at the time of the losses show (those proving the least, when it lost them
-    at several times: the advice must hold at each); on the others, what every capture shows."""
-    group_of = {one.name: i for i, group in enumerate(groups) for one in group}
+    captures taken at the time of the losses show (`paths_then`, by group; those proving the
+    least, when it lost them at several times: the advice must hold at each); on the others,
+    and when all were taken at one time, what every capture shows (`paths`)."""
+    if len(paths_then) < 2:
+        return paths
     lost: dict[detect.Path, tuple[int, set[int]]] = {}
     for f in findings:
         if f.dropped_ip_len is not None:
             smallest, where = lost.get((f.src, f.dst), (f.dropped_ip_len, set()))
             where.add(group_of.get(f.capture, -1))
             lost[(f.src, f.dst)] = (min(smallest, f.dropped_ip_len), where)
-    shown = _merged_paths(analysed)
-    if len(groups) < 2:
-        return shown
-    merged = [_merged_paths(group) for group in groups]
+    shown = dict(paths)
     for key, (smallest, where) in lost.items():
-        seen = [merged[i][key] for i in sorted(where) if i >= 0 and key in merged[i]]
+        seen = [paths_then[i][key] for i in sorted(where) if i >= 0 and key in paths_then[i]]
         if not seen:
             shown.pop(key, None)
             continue
