@@ -57,12 +57,6 @@ from pcapmtu.version import __version__
 
 DEFAULT_CONFIG = DetectConfig()
 PART_RECORDS = 1 << 15  # records the fast pass decodes at once
-# Captures taken at different times are separate observations: what one shows a path
-# delivering says nothing of that path at the other's time (a path that carried 1420 bytes
-# last week does not clear today's black hole). Captures are judged together when their spans
-# overlap or lie within this many seconds of each other: two hosts' clocks a little apart,
-# the files of a rotated capture end to end.
-TOGETHER_GAP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -239,7 +233,7 @@ def analyze_and_trace(
             analysed = _first_pass_all(
                 readable, jobs, progress, exact, traced, every_flow, executor
             )
-        groups = _groups_taken_together(analysed)
+        groups = _groups_taken_together(analysed, config.clock_skew_s)
         conns, only = _conns_to_replay(groups, config, traced)
         for one in analysed:
             _second_pass(one, conns, traced, only)
@@ -490,17 +484,21 @@ def _capture_report(
 # -- the second pass ------------------------------------------------------------------------------
 
 
-def taken_together(spans: Sequence[tuple[float | None, float | None]]) -> list[list[int]]:
+def taken_together(
+    spans: Sequence[tuple[float | None, float | None]], skew_s: float
+) -> list[list[int]]:
     """The captures, by their (first, last) timestamps, in groups taken at the same time: spans
-    that overlap or lie within `TOGETHER_GAP_S` of each other, one after another. A capture
-    without packets (no first timestamp) is a group of its own. Indices into `spans`; groups
-    and their members in the order given."""
+    that overlap or lie within `skew_s` of each other (`DetectConfig.clock_skew_s`), one after
+    another. A capture without packets (no first timestamp) is a group of its own. Indices
+    into `spans`; groups and their members in the order given. What a path delivered at one
+    time proves nothing of it at another: a path that carried 1420 bytes last week does not
+    clear today's black hole."""
     order = sorted((first, last, i) for i, (first, last) in enumerate(spans) if first is not None)
     group_of = list(range(len(spans)))  # each capture: the first index of its group
     end: float | None = None
     head = 0
     for first, last, i in order:
-        if end is None or first > end + TOGETHER_GAP_S:
+        if end is None or first > end + skew_s:
             head, end = i, first
         end = max(end, last if last is not None else first)
         group_of[i] = head
@@ -510,9 +508,9 @@ def taken_together(spans: Sequence[tuple[float | None, float | None]]) -> list[l
     return sorted(groups.values())
 
 
-def _groups_taken_together(analysed: list[_Analysed]) -> list[list[_Analysed]]:
+def _groups_taken_together(analysed: list[_Analysed], skew_s: float) -> list[list[_Analysed]]:
     spans = [(one.report.first_ts, one.report.last_ts) for one in analysed]
-    return [[analysed[i] for i in group] for group in taken_together(spans)]
+    return [[analysed[i] for i in group] for group in taken_together(spans, skew_s)]
 
 
 def _surely_delivered(group: list[_Analysed]) -> dict[detect.Path, int]:
@@ -646,7 +644,7 @@ def _report(
                 one.report, warnings=(*one.report.warnings, seen.off_port[one.name])
             )
     if len(groups) > 1:
-        _warn_judged_apart(groups)
+        _warn_judged_apart(groups, config.clock_skew_s)
     findings += seen.findings
     findings = detect.confirm_by_path(findings, lambda capture: group_of.get(capture, -1))
     dropped = detect.smallest_dropped(findings)
@@ -708,7 +706,7 @@ def _report(
     )
 
 
-def _warn_judged_apart(groups: list[list[_Analysed]]) -> None:
+def _warn_judged_apart(groups: list[list[_Analysed]], skew_s: float) -> None:
     """Tell each capture that was judged apart from others, taken at other times."""
     for group in groups:
         others = [one for other in groups if other is not group for one in other]
@@ -717,8 +715,9 @@ def _warn_judged_apart(groups: list[list[_Analysed]]) -> None:
         text = (
             f"taken at another time than {_names_and_times(others)}: judged apart from "
             f"{'it' if len(others) == 1 else 'them'} (captures are judged together when "
-            f"taken within {TOGETHER_GAP_S:.0f} s of each other: what a path delivered at one "
-            "time proves nothing of it at another)"
+            f"taken within {skew_s:g} s of each other: what a path delivered at one time "
+            "proves nothing of it at another; for two ends of one hang on hosts whose clocks "
+            "disagree more, --clock-skew SECONDS)"
         )
         for one in group:
             message = f"{one.name}: {text}"

@@ -159,6 +159,17 @@ class Group(_ExitCodesHelp, click.Group):
         super().__init__(*args, **kwargs)
 
 
+CLOCK_SKEW_OPTION = click.option(
+    "--clock-skew",
+    type=click.FloatRange(0, 1e10),
+    default=DetectConfig().clock_skew_s,
+    show_default=True,
+    help="Seconds apart the captures may be and still be judged together (their evidence "
+    "adding up); captures further apart are judged apart, each by what was delivered at its "
+    "own time. Raise it for both ends of one hang taken on hosts whose clocks disagree.",
+)
+
+
 class ExitCodeGroup(Group):
     """A click group whose errors and interrupts end in pcapmtu's exit codes, not click's.
 
@@ -269,6 +280,7 @@ def cli() -> None:
     help="Seconds a receiver-side gap must stay open before it counts as lost (one still "
     "open when the capture ends sooner: too soon to tell, inconclusive).",
 )
+@CLOCK_SKEW_OPTION
 @click.option(
     "-j",
     "--jobs",
@@ -335,6 +347,7 @@ def analyze(
     as_json: bool,
     min_copies: int,
     min_gap: float,
+    clock_skew: float,
     jobs: int,
     quiet: bool,
     tunnel: str | None,
@@ -347,7 +360,8 @@ def analyze(
     """Find MTU black holes in CAPTURE files (pcap or pcapng, gzip too; - for stdin).
 
     Several captures are analysed together: take them at both ends of the tunnel
-    and their evidence adds up. Prints the verdict first, then the evidence, the
+    and their evidence adds up (captures taken at other times, more than
+    --clock-skew apart, are judged apart). Prints the verdict first, then the evidence, the
     bracket for the largest packet that gets through, and the MTU to set.
 
     Underlay captures (tcpdump -i eth0 udp port 51820) are read for WireGuard's
@@ -379,7 +393,9 @@ def analyze(
     if scheduler is not None and jobs > 1:
         raise click.UsageError("--jobs and --scheduler: give one (the cluster has its workers)")
     sources = _pieces_joined(captures, continued)
-    config = DetectConfig(min_full_size_copies=min_copies, min_hole_s=min_gap)
+    config = DetectConfig(
+        min_full_size_copies=min_copies, min_hole_s=min_gap, clock_skew_s=clock_skew
+    )
     show = not quiet and sys.stderr.isatty()
     with warnings.catch_warnings(), _cluster(scheduler) as client:
         warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; printed below
@@ -424,7 +440,10 @@ def analyze(
     "smallest first, up to 10,000 segments (memory stays bounded). all: every flow, at the "
     "time and memory it takes.",
 )
-def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str) -> int:
+@CLOCK_SKEW_OPTION
+def report(
+    captures: tuple[str, ...], output: Path, title: str | None, keep: str, clock_skew: float
+) -> int:
     """Write a postmortem of CAPTURE files as one self-contained HTML page.
 
     The page holds the verdict, the pictures (segment sizes against the MTU
@@ -450,7 +469,7 @@ def report(captures: tuple[str, ...], output: Path, title: str | None, keep: str
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; below
-            kept = gather(list(captures), keep=keep)
+            kept = gather(list(captures), keep=keep, config=DetectConfig(clock_skew_s=clock_skew))
         for warning in kept.report.warnings:
             click.echo(f"pcapmtu: warning: {warning}", err=True)
         page = painter.page(kept, title)

@@ -288,3 +288,8 @@ class DetectConfig:
     min_full_size_copies: int = 3  # the original and two retransmissions, all unacknowledged
     min_hole_s: float = 1.5  # at Linux's 200 ms minimum RTO: 3 attempts (0.2 + 0.4 + 0.8 s)
     min_zero_window_s: float = 1.0  # a receive window closed this long: a stall of its own
+    # Captures are judged together when taken within this many seconds of each other (their
+    # spans overlap, or lie this close): two hosts' clocks a little apart, the files of a
+    # rotated capture end to end. Captures further apart are separate observations: what one
+    # shows a path delivering says nothing of that path at the other's time.
+    clock_skew_s: float = 60.0

@@ -78,7 +78,7 @@ def test_captures_are_judged_together_only_when_taken_at_the_same_time(
 ) -> None:
     from pcapmtu.analysis import taken_together
 
-    assert taken_together(spans) == groups
+    assert taken_together(spans, 60.0) == groups
 
 
 def test_a_path_that_carried_the_size_on_another_day_does_not_clear_a_black_hole() -> None:
@@ -99,6 +99,16 @@ def test_a_path_that_carried_the_size_on_another_day_does_not_clear_a_black_hole
     assert any("judged apart" in w for w in joined.captures[1].warnings)
     both_ends = analyze([incident, SAMPLES / "incident.proxy-wg0.pcap"])  # no warning: errors
     assert not any("judged apart" in w for c in both_ends.captures for w in c.warnings)
+
+
+def test_the_clock_skew_allowed_joins_captures_the_user_says_were_taken_together() -> None:
+    """`--clock-skew` (DetectConfig.clock_skew_s): two ends of one hang on hosts whose clocks
+    disagree by days are judged together when told so, their evidence adding up (here the
+    path's later deliveries clear the loss, as the user's claim implies), with no warning."""
+    captures = [SAMPLES / "incident.home-wg0.pcap", SAMPLES / "outage.home-wg0.pcap"]
+    joined = analyze(captures, config=DetectConfig(clock_skew_s=7 * 86400))
+    assert joined.verdict == "clean"
+    assert not any("judged apart" in w for c in joined.captures for w in c.warnings)
 
 
 def test_progress_is_reported_through_the_callback() -> None:

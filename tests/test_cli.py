@@ -169,6 +169,22 @@ def test_the_command_keeps_its_exit_code_and_output_through_a_pipe() -> None:
     assert clean.stdout.rstrip().endswith("link type RAW (101)")
 
 
+def test_clock_skew_is_an_option_of_analyze_and_report(runner: CliRunner, tmp_path: Path) -> None:
+    """Two samples six days apart: judged apart by default (the black hole stands, a warning
+    on stderr), together with --clock-skew covering the days between them."""
+    pair = [str(SAMPLES / "incident.home-wg0.pcap"), str(SAMPLES / "outage.home-wg0.pcap")]
+    apart = runner.invoke(cli.cli, ["analyze", *pair])
+    assert apart.exit_code == cli.EXIT_FOUND
+    assert "judged apart" in apart.stderr and "--clock-skew" in apart.stderr
+    together = runner.invoke(cli.cli, ["analyze", "--clock-skew", "1e6", *pair])
+    assert together.exit_code == cli.EXIT_OK, together.output
+    assert "judged apart" not in together.stderr
+    page = tmp_path / "page.html"
+    reported = runner.invoke(cli.cli, ["report", *pair, "-o", str(page)])
+    assert reported.exit_code == cli.EXIT_FOUND and page.is_file()
+    assert "judged apart" in reported.stderr
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli.cli, ["--version"])
     assert result.exit_code == 0 and pcapmtu.__version__ in result.output
