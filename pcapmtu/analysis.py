@@ -234,10 +234,13 @@ def analyze_and_trace(
                 readable, jobs, progress, exact, traced, every_flow, executor
             )
         groups = _groups_taken_together(analysed, config.clock_skew_s)
-        conns, only = _conns_to_replay(groups, config, traced)
+        delivered_then = [_surely_delivered(group) for group in groups]  # at each group's time
+        conns, only = _conns_to_replay(groups, delivered_then, config, traced)
         for one in analysed:
             _second_pass(one, conns, traced, only)
-        report = _report(analysed, groups, config, tunnel, measured_path_mtu, wireguard_port)
+        report = _report(
+            analysed, groups, delivered_then, config, tunnel, measured_path_mtu, wireguard_port
+        )
     traces = _traces(analysed, only) if traced is not None else []
     return report, traces
 
@@ -515,11 +518,18 @@ def _groups_taken_together(analysed: list[_Analysed], skew_s: float) -> list[lis
 
 def _surely_delivered(group: list[_Analysed]) -> dict[detect.Path, int]:
     """Per path, the largest size some flow of these captures surely delivered."""
-    delivered: dict[detect.Path, int] = {}
-    for one in group:
-        for key, size in detect.surely_delivered_by_path(one.facts, one.host_mss).items():
-            delivered[key] = max(delivered.get(key, 0), size)
-    return delivered
+    return _largest_by_path(
+        detect.surely_delivered_by_path(one.facts, one.host_mss) for one in group
+    )
+
+
+def _largest_by_path(sizes: Iterable[dict[detect.Path, int]]) -> dict[detect.Path, int]:
+    """Per path, the largest of the sizes given for it."""
+    largest: dict[detect.Path, int] = {}
+    for by_path in sizes:
+        for key, size in by_path.items():
+            largest[key] = max(largest.get(key, 0), size)
+    return largest
 
 
 def _merged_paths(group: list[_Analysed]) -> dict[detect.Path, PathSummary]:
@@ -534,6 +544,7 @@ def _merged_paths(group: list[_Analysed]) -> dict[detect.Path, PathSummary]:
 
 def _conns_to_replay(
     groups: list[list[_Analysed]],
+    delivered_then: list[dict[detect.Path, int]],
     config: DetectConfig,
     traced: TraceRequest | None,
 ) -> tuple[set[Conn], frozenset[FlowKey] | None]:
@@ -542,8 +553,7 @@ def _conns_to_replay(
     postmortem, also the flows its pictures keep (`TraceRequest.chosen`: returned too, None
     for every flow that carried data)."""
     needed: set[FlowKey] = set()
-    for group in groups:
-        delivered = _surely_delivered(group)
+    for group, delivered in zip(groups, delivered_then, strict=True):
         for one in group:
             needed |= {
                 f.flow
@@ -605,6 +615,7 @@ def _span(one: _Analysed, conns: set[Conn]) -> tuple[int, int] | None:
 def _report(
     analysed: list[_Analysed],
     groups: list[list[_Analysed]],
+    delivered_then: list[dict[detect.Path, int]],
     config: DetectConfig,
     tunnel: str | None = None,
     measured: int | None = None,
@@ -614,18 +625,13 @@ def _report(
     paths = _merged_paths(analysed)  # what the report shows of each path, every capture's
     paths_then = [_merged_paths(group) for group in groups]  # at each group's time
     group_of = {one.name: i for i, group in enumerate(groups) for one in group}
-    delivered: dict[detect.Path, int] = {}
+    delivered = _largest_by_path(delivered_then)  # what the report shows, every capture's
     findings: list[Finding] = []
-    for group, group_paths in zip(groups, paths_then, strict=True):
-        group_delivered = _surely_delivered(group)  # each capture judged by its time's
-        for key, size in group_delivered.items():
-            delivered[key] = max(delivered.get(key, 0), size)
-        for one in group:
-            table = one.table or FlowTable(one.name)
-            end = one.report.last_ts or 0.0
-            findings += detect.detect(
-                table, group_paths, one.too_big, one.name, end, config, group_delivered
-            )
+    for one, table in tables:  # each capture judged by what was delivered at its time
+        at, end = group_of[one.name], one.report.last_ts or 0.0
+        findings += detect.detect(
+            table, paths_then[at], one.too_big, one.name, end, config, delivered_then[at]
+        )
     inputs = [
         underlay_pass.UnderlayInput(
             one.name,
