@@ -72,18 +72,21 @@ def _exit_at_once(code: int) -> None:
     main_thread = threading.main_thread()
     if any(not t.daemon for t in threading.enumerate() if t is not main_thread):
         return
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+    if not _flushed():
         return
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        os._exit(EXIT_FLUSH_FAILED)
-    os._exit(code)
+    os._exit(code if _flushed() else EXIT_FLUSH_FAILED)
+
+
+def _flushed() -> bool:
+    """Flush stdout and stderr: whether both went out (not when closed, or a broken pipe)."""
+    flushed = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            flushed = False
+    return flushed
 
 
 def _exit_interrupted() -> NoReturn:
@@ -91,9 +94,5 @@ def _exit_interrupted() -> NoReturn:
     Not by `sys.exit`: when the KeyboardInterrupt came while Python ran code made from a string
     (a dataclass being created as a module loads, for one), CPython marks it as unhandled
     however it was caught, and at exit kills the process with SIGINT instead (exit -2)."""
-    import contextlib
-
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe
-            stream.flush()
+    _flushed()
     os._exit(EXIT_INTERRUPTED)
