@@ -70,13 +70,10 @@ GRE_MIN_HEADER = 4
 ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED = 3, 4  # RFC 792 / RFC 1191
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 section 3.2
 ICMP_HEADER = 8
-# TCP option kinds (RFC 9293, RFC 7323, RFC 2018); the same numbers as dpkt's TCP_OPT_*
+# TCP option kinds (RFC 9293, RFC 2018); the same numbers as dpkt's TCP_OPT_*
 TCP_OPT_EOL = 0
 TCP_OPT_MSS = 2
-TCP_OPT_WSCALE = 3
-TCP_OPT_SACKOK = 4
 TCP_OPT_SACK = 5
-TCP_OPT_TIMESTAMP = 8
 
 Decoded = Segment | TooBig
 
@@ -313,9 +310,9 @@ class Decoder:
 
 
 def options(raw: bytes) -> dict[str, object]:
-    """The TCP options pcapmtu uses, by dpkt's `parse_opts`: its parse ends at an option cut
-    short (dpkt: `None`) and at End-of-Options (dpkt parses on into the padding); an option of
-    the wrong length is ignored. Never raises."""
+    """The TCP options pcapmtu uses (the MSS and the SACK blocks), by dpkt's `parse_opts`:
+    its parse ends at an option cut short (dpkt: `None`) and at End-of-Options (dpkt parses on
+    into the padding); an option of the wrong length is ignored. Never raises."""
     found: dict[str, object] = {}
     blocks: list[tuple[int, int]] = []
     for item in _dpkt().parse_opts(raw):
@@ -326,12 +323,6 @@ def options(raw: bytes) -> dict[str, object]:
             break  # dpkt parses on past End-of-Options; what follows is padding
         if kind == TCP_OPT_MSS and len(value) == 2:
             found["mss"] = struct.unpack("!H", value)[0]
-        elif kind == TCP_OPT_WSCALE and len(value) == 1:
-            found["wscale"] = value[0]
-        elif kind == TCP_OPT_SACKOK:
-            found["sack_permitted"] = True
-        elif kind == TCP_OPT_TIMESTAMP and len(value) == 8:
-            found["timestamps"] = True
         elif kind == TCP_OPT_SACK and len(value) % 8 == 0:
             blocks += [struct.unpack_from("!II", value, i) for i in range(0, len(value), 8)]
     if blocks:

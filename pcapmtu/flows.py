@@ -248,9 +248,6 @@ class Direction:
         self.last_abs = 0
         self.snd_max: int | None = None  # unwrapped end of the highest byte sent
         self.syn_mss: int | None = None
-        self.wscale: int | None = None
-        self.sack_permitted = False
-        self.timestamps = False
         self.syn_seen = False
         self.syn_frame: int | None = None
         self.header_len = 0  # IP + TCP header bytes of its latest data segment
@@ -298,9 +295,6 @@ class Direction:
             self.syn_seen = True
             self.syn_frame = seg.frame
             self.syn_mss = seg.mss
-            self.wscale = seg.wscale
-            self.sack_permitted = seg.sack_permitted
-            self.timestamps = seg.timestamps
         if tcp.ends_connection(seg.flags):
             self.finished = True
         length = tcp.seq_length(seg.flags, seg.payload_len)

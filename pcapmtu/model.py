@@ -80,9 +80,6 @@ class Segment:
     tcp_header_len: int
     payload_len: int
     mss: int | None = None
-    wscale: int | None = None
-    sack_permitted: bool = False
-    timestamps: bool = False
     sack_blocks: tuple[tuple[int, int], ...] = ()
 
 

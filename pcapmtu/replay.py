@@ -12,7 +12,8 @@ announced) comes from the fast pass's facts (`fast.screen.FastFacts`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -202,16 +203,24 @@ def replay(
     keeper: Keeper | None,
 ) -> None:
     """Give the exact analysis (`table`) the segments of the connections `conns`, which lie
-    between frames `span[0]` and `span[1]`."""
+    between frames `span[0]` and `span[1]`. Their records are decoded by the fast lane where
+    it can (it gives what the exact decoder gives: tests/test_columns.py), by the exact
+    decoder where it cannot."""
+    from pcapmtu.fast import columns  # the second pass of the fast route only
+
     decoder = Decoder()
     index = keeper.index_for(conns) if keeper is not None else None
     if index is not None:
         # found by a 64-bit mix of their ends: a record of another connection whose mix is
         # the same is left out here
-        feed(table, reread(source, index), decoder, conns)
+        records = reread(source, index)
+        while again := {r.frame: r for r in itertools.islice(records, REREAD_BATCH)}:
+            c = columns.decode(_batch_of(list(again.values())), decoder).segments
+            c["frame"] = np.fromiter(again, dtype=np.int64, count=len(again))[c["frame"]]
+            for seg in _segments(c, again.__getitem__, decoder):
+                if conn_of(seg) in conns:
+                    table.add(seg)
         return
-    from pcapmtu.fast import columns  # the second pass of the fast route only
-
     first, last = span
     ends = [sorted(conn) for conn in conns]
     with Capture(source, name=name) as capture:
@@ -221,13 +230,54 @@ def replay(
             if batch.first_frame > last:
                 break
             c = columns.decode(batch, decoder).segments
-            wanted = np.zeros(len(c["frame"]), dtype=bool)
+            wanted = (c["frame"] >= first) & (c["frame"] <= last)
+            among = np.zeros(len(wanted), dtype=bool)
             for a, b in ((*pair, *pair)[:2] for pair in ends):  # one end twice: to itself
-                wanted |= _is_end(c, "src", a) & _is_end(c, "dst", b)
-                wanted |= _is_end(c, "src", b) & _is_end(c, "dst", a)
-            frames = c["frame"][wanted]
-            frames = frames[(frames >= first) & (frames <= last)]
-            feed(table, (batch.record(f - batch.first_frame) for f in frames.tolist()), decoder)
+                among |= _is_end(c, "src", a) & _is_end(c, "dst", b)
+                among |= _is_end(c, "src", b) & _is_end(c, "dst", a)
+            c = columns.take(c, np.flatnonzero(wanted & among))
+            for seg in _segments(c, _record_of(batch), decoder):
+                table.add(seg)
+
+
+REREAD_BATCH = 4096  # records read again, decoded together
+
+
+def _batch_of(records: list[Record]) -> Batch:
+    """Records read again, as one batch to decode at once. Its frame numbers are the records'
+    places in the list (`first_frame` 0), not theirs: the caller puts theirs back."""
+    caplens = np.fromiter((len(r.data) for r in records), dtype=np.int64, count=len(records))
+    offsets = np.zeros(len(records), dtype=np.int64)
+    np.cumsum(caplens[:-1], out=offsets[1:])
+    return Batch(
+        data=b"".join(r.data for r in records),
+        first_frame=0,
+        offsets=offsets,
+        caplens=caplens,
+        orig_lens=np.array([r.orig_len for r in records], dtype=np.int64),
+        ts=np.array([r.ts for r in records], dtype=np.float64),
+        link_types=np.array([r.link_type for r in records], dtype=np.int64),
+        interfaces=np.array([r.interface for r in records], dtype=np.int64),
+    )
+
+
+def _record_of(batch: Batch) -> Callable[[int], Record]:
+    """The record of `batch` by its frame number."""
+    return lambda frame: batch.record(frame - batch.first_frame)
+
+
+def _segments(c: Columns, record: Callable[[int], Record], decoder: Decoder) -> list[Segment]:
+    """The segments of columns `c` (`fast.columns.decode`) as the exact decoder gives them:
+    a SYN whose MSS the columns cannot tell (`mss_unsure`) is decoded again by it, from its
+    record (`record(frame)`)."""
+    from pcapmtu.fast import columns
+
+    segments = columns.to_segments(c)
+    for i in columns.mss_unsure(c).tolist():
+        again = decoder.decode(record(segments[i].frame))
+        assert isinstance(again, Segment), "a segment decoded again is no segment"
+        segments[i] = again
+    return segments
 
 
 def feed(

@@ -12,7 +12,7 @@ from pcapmtu import fast
 from pcapmtu.capture import Capture
 from pcapmtu.decode import Decoder
 from pcapmtu.errors import CaptureError
-from pcapmtu.model import TooBig
+from pcapmtu.model import Segment, TooBig
 from tests.conftest import REPO, SAMPLES, require_fast_pass
 
 CORPUS = REPO.parent / "shared" / "corpus" / "public"
@@ -107,3 +107,46 @@ def test_the_fast_pass_is_compiled_under_ci() -> None:
 
     if os.environ.get("CI") == "true":
         assert fast.AVAILABLE, "pcapmtu.fast._native was not built: is a C compiler installed?"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_segments_the_exact_pass_is_given_are_the_exact_decoders(path: Path) -> None:
+    """The second pass takes its segments from the fast lane's columns (`replay._segments`):
+    record by record, the same `Segment`s as the exact decoder's."""
+    require_fast_pass()
+    from pcapmtu import replay
+    from pcapmtu.fast import columns
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            capture = Capture(path)
+        except CaptureError:
+            return
+        for batch in capture.batches():
+            decoder = Decoder()
+            c = columns.decode(batch, decoder).segments
+            lane = replay._segments(c, replay._record_of(batch), decoder)
+            exact = [Decoder().decode(r) for r in batch.records()]
+            assert lane == [s for s in exact if isinstance(s, Segment)]
+
+
+def test_a_syn_whose_mss_option_says_0_is_not_a_syn_without_one() -> None:
+    """SYNTHETIC: SYNs with an MSS option of 0 and with none are both 0 in the columns; the
+    segments the exact pass is given tell them apart as the exact decoder does."""
+    from pcapmtu import replay
+    from pcapmtu.fast import columns
+    from tests import synthetic as syn
+
+    require_fast_pass()
+    zero = syn.tcp(
+        "10.0.0.1", "10.0.0.2", 1, 2, seq=0, flags=syn.SYN, options=syn.tcp_options(mss=0)
+    )
+    none = syn.tcp("10.0.0.2", "10.0.0.1", 2, 1, seq=0, flags=syn.SYN | syn.ACK)
+    with Capture(syn.pcap([(1.0, zero), (1.1, none)])) as capture:
+        (batch,) = capture.batches()
+    decoder = Decoder()
+    c = columns.decode(batch, decoder).segments
+    assert c["mss"].tolist() == [0, 0]
+    assert [s.mss for s in columns.to_segments(c)] == [None, None]
+    assert [s.mss for s in replay._segments(c, replay._record_of(batch), decoder)] == [0, None]

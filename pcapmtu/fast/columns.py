@@ -19,7 +19,7 @@ import numpy as np
 from pcapmtu.capture import Batch
 from pcapmtu.decode import Decoder
 from pcapmtu.fast import _native  # type: ignore[attr-defined]
-from pcapmtu.model import Segment, TooBig
+from pcapmtu.model import TCP_SYN, Segment, TooBig
 
 MAX_SACK_BLOCKS = 4  # 40 option bytes hold at most four blocks (RFC 2018)
 
@@ -140,6 +140,53 @@ def from_segments(segments: list[Segment]) -> Columns:
             columns["sack_left"][i, k] = left
             columns["sack_right"][i, k] = right
     return columns
+
+
+def to_segments(c: Columns) -> list[Segment]:
+    """The segments of columns, one by one (`from_segments` back): what the exact decoder
+    gives for each record, but for an MSS option of 0, which the columns cannot tell from
+    none (`mss_unsure`)."""
+    segments = []
+    for row in zip(*(c[name].tolist() for name in _SEGMENT_ORDER), strict=True):
+        frame, ts, version, src_hi, src_lo, dst_hi, dst_lo, sport, dport, seq, ack = row[:11]
+        flags, window, ip_len, headers, tcp_header, payload, mss, sacks, lefts, rights = row[11:]
+        segments.append(
+            Segment(
+                frame=frame,
+                ts=ts,
+                src=address(src_hi, src_lo, version),
+                dst=address(dst_hi, dst_lo, version),
+                sport=sport,
+                dport=dport,
+                seq=seq,
+                ack=ack,
+                flags=flags,
+                window=window,
+                ip_version=version,
+                ip_len=ip_len,
+                ip_header_len=headers - tcp_header,
+                tcp_header_len=tcp_header,
+                payload_len=payload,
+                mss=mss or None,
+                sack_blocks=tuple(zip(lefts[:sacks], rights[:sacks], strict=True)),
+            )
+        )
+    return segments
+
+
+# the columns in the order `to_segments` takes them
+_SEGMENT_ORDER = (
+    *("frame", "ts", "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport"),
+    *("seq", "ack", "flags", "window", "ip_len", "header_len", "tcp_header_len"),
+    *("payload_len", "mss", "sack_count", "sack_left", "sack_right"),
+)
+
+
+def mss_unsure(c: Columns) -> np.ndarray:
+    """Rows whose MSS `to_segments` may not give as the exact decoder does: SYNs whose MSS
+    the columns hold as 0 (an option saying 0, or none: the exact pass tells them apart)."""
+    unsure: np.ndarray = np.flatnonzero(((c["flags"] & TCP_SYN) != 0) & (c["mss"] == 0))
+    return unsure
 
 
 def address_halves(packed: bytes) -> tuple[int, int]:
