@@ -215,7 +215,8 @@ def replay(
         # the same is left out here
         records = reread(source, index)
         while again := {r.frame: r for r in itertools.islice(records, REREAD_BATCH)}:
-            c = columns.decode(_batch_of(list(again.values())), decoder).segments
+            c = columns.decode(Batch.of_records(list(again.values())), decoder).segments
+            # the batch numbers its records by their place: their own frames back
             c["frame"] = np.fromiter(again, dtype=np.int64, count=len(again))[c["frame"]]
             for seg in _segments(c, again.__getitem__, decoder):
                 if conn_of(seg) in conns:
@@ -243,24 +244,6 @@ def replay(
 REREAD_BATCH = 4096  # records read again, decoded together
 
 
-def _batch_of(records: list[Record]) -> Batch:
-    """Records read again, as one batch to decode at once. Its frame numbers are the records'
-    places in the list (`first_frame` 0), not theirs: the caller puts theirs back."""
-    caplens = np.fromiter((len(r.data) for r in records), dtype=np.int64, count=len(records))
-    offsets = np.zeros(len(records), dtype=np.int64)
-    np.cumsum(caplens[:-1], out=offsets[1:])
-    return Batch(
-        data=b"".join(r.data for r in records),
-        first_frame=0,
-        offsets=offsets,
-        caplens=caplens,
-        orig_lens=np.array([r.orig_len for r in records], dtype=np.int64),
-        ts=np.array([r.ts for r in records], dtype=np.float64),
-        link_types=np.array([r.link_type for r in records], dtype=np.int64),
-        interfaces=np.array([r.interface for r in records], dtype=np.int64),
-    )
-
-
 def _record_of(batch: Batch) -> Callable[[int], Record]:
     """The record of `batch` by its frame number."""
     return lambda frame: batch.record(frame - batch.first_frame)
@@ -280,22 +263,14 @@ def _segments(c: Columns, record: Callable[[int], Record], decoder: Decoder) -> 
     return segments
 
 
-def feed(
-    table: FlowTable,
-    records: Iterable[Record],
-    decoder: Decoder,
-    conns: set[Conn] | None = None,
-) -> tuple[int, list[TooBig]]:
-    """Give the exact analysis these records' segments (of the connections `conns` only, when
-    given), one by one, in order; (how many segments there were, the ICMP too-big messages
-    met)."""
+def feed(table: FlowTable, records: Iterable[Record], decoder: Decoder) -> tuple[int, list[TooBig]]:
+    """Give the exact analysis these records' segments, one by one, in order, each decoded by
+    the exact decoder; (how many segments there were, the ICMP too-big messages met)."""
     segments = 0
     too_big: list[TooBig] = []
     for record in records:
         item = decoder.decode(record)
         if isinstance(item, Segment):
-            if conns is not None and conn_of(item) not in conns:
-                continue
             segments += 1
             table.add(item)
         elif isinstance(item, TooBig):

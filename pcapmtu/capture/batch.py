@@ -121,6 +121,24 @@ class Batch:
             interfaces=one * iface,
         )
 
+    @classmethod
+    def of_records(cls, records: list[Record]) -> Batch:
+        """Records read again (`source.reread`), as one batch to decode at once. Its frame
+        numbers are the records' places in the list (`first_frame` 0), not theirs."""
+        caplens = np.fromiter((len(r.data) for r in records), dtype=np.int64, count=len(records))
+        offsets = np.zeros(len(records), dtype=np.int64)
+        np.cumsum(caplens[:-1], out=offsets[1:])
+        return cls(
+            data=b"".join(r.data for r in records),
+            first_frame=0,
+            offsets=offsets,
+            caplens=caplens,
+            orig_lens=np.array([r.orig_len for r in records], dtype=np.int64),
+            ts=np.array([r.ts for r in records], dtype=np.float64),
+            link_types=np.array([r.link_type for r in records], dtype=np.int64),
+            interfaces=np.array([r.interface for r in records], dtype=np.int64),
+        )
+
     def parts(self, most: int) -> Iterator[Batch]:
         """This batch as consecutive batches of at most `most` records each, sharing its bytes
         (itself when it has no more)."""
