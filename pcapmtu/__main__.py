@@ -2,5 +2,5 @@
 
 from pcapmtu.start import command
 
-if __name__ == "__main__":  # not when a helper process imports it (`page.Painter`)
+if __name__ == "__main__":  # run, not imported (a spawned worker process imports it)
     command()

@@ -458,21 +458,19 @@ def report(
     """
     import warnings
 
-    from pcapmtu.page import Painter
+    from pcapmtu import output as written
+    from pcapmtu.errors import CaptureWarning
+    from pcapmtu.kept import gather
+    from pcapmtu.page import html
 
     if not output.parent.is_dir():
         raise UsageError(f"cannot write {output}: no such folder {output.parent}")
-    with Painter() as painter:  # loads the plotting libraries while the captures are read
-        from pcapmtu import output as written
-        from pcapmtu.errors import CaptureWarning
-        from pcapmtu.kept import gather
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; below
-            kept = gather(list(captures), keep=keep, config=DetectConfig(clock_skew_s=clock_skew))
-        for warning in kept.report.warnings:
-            click.echo(f"pcapmtu: warning: {warning}", err=True)
-        page = painter.page(kept, title)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the report lists them; below
+        kept = gather(list(captures), keep=keep, config=DetectConfig(clock_skew_s=clock_skew))
+    for warning in kept.report.warnings:
+        click.echo(f"pcapmtu: warning: {warning}", err=True)
+    page = html(kept, title)
     try:
         written.write_text(output, page)
     except OSError as exc:

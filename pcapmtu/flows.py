@@ -214,6 +214,11 @@ class Trace:
     # the connections to trace, by either direction's key; None: all of them
     only: frozenset[FlowKey] | None = None
 
+    def fate(self, frame: int) -> str:
+        """What became of the data segment of `frame`: "ack", "sack", RESENT, "duplicate"
+        (it re-sent acknowledged bytes) or "never" (`frames.SEGMENT_COLUMNS`' delivered_by)."""
+        return "duplicate" if frame in self.duplicates else self.delivered.get(frame, "never")
+
     def wants(self, forward: FlowKey, backward: FlowKey) -> bool:
         return self.only is None or forward in self.only or backward in self.only
 

@@ -129,11 +129,9 @@ def segments(traced: CaptureTrace | Sequence[CaptureTrace]) -> pd.DataFrame:
     rows = []
     for t in _each(traced):
         start = t.first_ts or 0.0
-        fate = t.trace.delivered
         for c in t.trace.segments:
-            how = "duplicate" if c.frame in t.trace.duplicates else fate.get(c.frame, "never")
             row = (c.ts, c.ts - start, t.name, c.flow.text(), c.frame, c.start, c.end)
-            rows.append((*row, c.payload_len, c.ip_len, c.size, c.resends, how))
+            rows.append((*row, c.payload_len, c.ip_len, c.size, c.resends, t.trace.fate(c.frame)))
     return _frame(rows, SEGMENT_COLUMNS)
 
 

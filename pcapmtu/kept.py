@@ -1,7 +1,7 @@
 """What a postmortem keeps of its captures: the report, the segments and ACKs its pictures
 draw, and the captures to read again for WireGuard's messages. Without pandas or matplotlib:
-`pcapmtu report` gathers it while a helper process loads them (`page.Painter`), and
-`postmortem.Postmortem.of` turns it into frames and pictures.
+`pcapmtu report` draws its page from it (`page.html`), and `postmortem.Postmortem.of` turns it
+into frames for notebooks.
 """
 
 from __future__ import annotations

@@ -19,11 +19,15 @@ from tests.conftest import SAMPLES
 WIDTH, HEIGHT = 1200, 4000
 VERDICT_RED = (0xB0, 0x00, 0x20)  # report_html.VERDICT_COLOURS["black_hole"]
 PLOT_RED = (0xD6, 0x27, 0x28)  # matplotlib's tab:red: the never-delivered segments
-# After the load event, the probe writes what the browser made of each image into the page.
+# After the load event, the probe writes what the browser made of each picture (an inline
+# SVG) into the page: its drawn width and height, and how many marks it holds.
 PROBE = """<script>
 window.addEventListener("load", () => {
-  const images = Array.from(document.images).map(i => [i.complete, i.naturalWidth]);
-  document.body.setAttribute("data-probe", JSON.stringify(images));
+  const drawn = Array.from(document.querySelectorAll('svg[role="img"]')).map(s => {
+    const box = s.getBoundingClientRect();
+    return [box.width, box.height, s.querySelectorAll("path").length];
+  });
+  document.body.setAttribute("data-probe", JSON.stringify(drawn));
 });
 </script>"""
 
@@ -63,7 +67,7 @@ def _has_colour(pixels: np.ndarray, rgb: tuple[int, int, int], at_least: int) ->
     return int(close.sum()) >= at_least
 
 
-def test_the_page_shows_the_verdict_and_its_images_load(chromium: str, tmp_path: Path) -> None:
+def test_the_page_shows_the_verdict_and_its_pictures(chromium: str, tmp_path: Path) -> None:
     made = postmortem(SAMPLES / "incident.home-wg0.pcap")
     page = tmp_path / "postmortem.html"
     made.write_html(page)
@@ -81,9 +85,9 @@ def test_the_page_shows_the_verdict_and_its_images_load(chromium: str, tmp_path:
     assert made.report.summary() in dom.stdout
     found = re.search(r'data-probe="([^"]*)"', dom.stdout)
     assert found, "the page's load event never came"
-    images = json.loads(found.group(1).replace("&quot;", '"'))
-    assert len(images) == len(made.figures())
-    assert all(complete and width > 0 for complete, width in images)
+    pictures = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(pictures) == len(made.figures())
+    assert all(width > 300 and height > 150 and marks > 3 for width, height, marks in pictures)
 
     shot = tmp_path / "screenshot.png"
     taken = _run(

@@ -715,23 +715,16 @@ def test_a_manifest_names_only_files_in_its_folder(tmp_path: Path) -> None:
 
 
 def test_thresholds_of_one_value_are_one_line_and_the_bracket_has_its_legend() -> None:
-    import matplotlib
+    from pcapmtu.charts import Rule, Thresholds
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pcapmtu.plot import Thresholds, _draw_thresholds
-
-    figure, ax = plt.subplots()
     t = Thresholds(tunnel_mtu=1420, largest_delivered=444, smallest_dropped=1420,
                    recommended_mtu=1419)  # fmt: skip
-    _draw_thresholds(ax, t, horizontal=True)
-    labels = ax.get_legend_handles_labels()[1]
-    plt.close(figure)
+    layers = t.layers(across=True)
+    labels = [layer.label for layer in layers]
     assert "1419: largest that may fit; WireGuard MTU to set" in labels
     assert [label.split(":")[0] for label in labels if ":" in label].count("1419") == 1
     assert "444 to 1419: where the path's limit lies" in labels
-    assert len(ax.lines) == 4  # 1500, 1420, 444, 1419
+    assert [r.value for r in layers if isinstance(r, Rule)] == [1500, 1420, 444, 1419]
 
 
 def test_the_page_tells_the_verdict_and_the_fix_before_the_pictures(tmp_path: Path) -> None:

@@ -22,9 +22,10 @@ LAYERS: list[set[str]] = [
     {"replay"},  # the second pass
     {"report_html", "report", "summary", "underlay"},
     {"analysis"},  # the pipeline
-    {"frames", "plot", "kept", "check", "check_output"}  # pandas, matplotlib; checks
+    # what a picture shows (no pandas) and its SVG; pandas, matplotlib; checks
+    {"charts", "svg", "frames", "plot", "kept", "check", "check_output"}
     | {"wgconfig", "configcheck", "lab", "probing"},
-    # a page of one analysis (drawn in a helper process); many captures on a Dask cluster
+    # the page of one analysis (no pandas); its frames; many captures on a Dask cluster
     {"postmortem", "page", "fleet"},
     {"cli", "__main__", "__init__", "start"},
 ]
