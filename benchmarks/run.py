@@ -6,8 +6,7 @@ Each tool runs `--repeat` times per capture, the tools taking turns (so a slower
 spell of the machine affects them alike); the file is read once first, so every run reads from
 the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
 the median wall time, packets and megabytes per second, the peak RSS of the process (of
-`pcapmtu report`: of its processes together, the command and the helper that draws its page,
-sampled in a run of its own), and the time relative to `tcptrace -n -l`. Beside them:
+`pcapmtu report`: of it and any process it starts, together, sampled in a run of its own), and the time relative to `tcptrace -n -l`. Beside them:
 `cat > /dev/null` (reading the file from the page cache, the floor for any reader),
 `pcapmtu report` (the postmortem page), and, first, the start-up (`import pcapmtu.cli`).
 pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
@@ -70,7 +69,7 @@ def measure(argv: list[str]) -> tuple[float, float, bytes]:
 
 def tree_peak_mb(argv: list[str]) -> float:
     """The peak of the resident memory of a command and every process it starts, together
-    (`pcapmtu report` draws in a helper process), sampled every 10 ms in a run of its own."""
+    (a page drawn in another process would count), sampled every 10 ms in a run of its own."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:

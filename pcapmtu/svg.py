@@ -32,9 +32,12 @@ from pcapmtu.charts import (
 WIDTH, HEIGHT = 900, 450  # pixels, as the notebooks' pictures (9 x 4.5 inches at 100 dpi)
 LEFT, TOP, BOTTOM = 72, 30, 48  # room for the y ticks and label, the heading, the x ticks
 LEGEND_GAP = 12
-CHAR_PX = 5.9  # an estimate of a legend character's width at 11 px, for the legend's room
+# A character's width at 11 px in DejaVu Sans (Linux's usual sans-serif, and among the widest),
+# measured, for the legend's room: narrow, middling and wide letters, digits, capitals, others
+NARROW, MIDDLING, WIDE = set("ijl.,:;'|!"), set("tfr()[]-"), set("mwMW")
+ROOM = 1.06  # for fonts a little wider still
 MOST_LEGEND_PX = 320
-TICKS = 6  # about as many ticks as this on each axis
+TICKS = 6  # about as many ticks as this on each axis, or a few more
 MARGIN = 0.05  # of the data's span on each side, where the chart gives no range
 PT_PX = 100 / 72  # a point in pixels at 100 dpi: marker sizes are matplotlib's
 DASHES = {DOTTED: "1.5 2.5", DASHED: "5 3", DASH_DOT: "6 2.5 1.5 2.5", LONG_DASH: "8 4"}
@@ -43,7 +46,7 @@ DASHES = {DOTTED: "1.5 2.5", DASHED: "5 3", DASH_DOT: "6 2.5 1.5 2.5", LONG_DASH
 def svg(chart: Chart) -> str:
     """The chart as one `<svg>` element, to be placed in an HTML page."""
     labels = [layer.label for layer in chart.layers if layer.label]
-    legend_px = min(MOST_LEGEND_PX, 36 + CHAR_PX * max((len(t) for t in labels), default=0))
+    legend_px = min(MOST_LEGEND_PX, 36 + max((text_px(t) for t in labels), default=0))
     right = WIDTH - (legend_px + LEGEND_GAP if labels else 16)
     box = (LEFT, TOP, right, HEIGHT - BOTTOM)
     x0, x1 = chart.x_range or _span(_xs(chart.layers))
@@ -148,6 +151,23 @@ def ticks(low: float, high: float, about: int = TICKS) -> list[float]:
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if (high - low) / (m * power) <= about + 2)
     first = math.ceil(low / step - 1e-9)
     return [round(i * step, 12) for i in range(first, math.floor(high / step + 1e-9) + 1)]
+
+
+def text_px(text: str) -> float:
+    """About how wide `text` is drawn at 11 px, a little more rather than less."""
+    return ROOM * sum(_char_px(c) for c in text)
+
+
+def _char_px(c: str) -> float:
+    if c in NARROW:
+        return 3.4
+    if c in MIDDLING:
+        return 4.4
+    if c in WIDE:
+        return 10.0
+    if c == " ":
+        return 3.5
+    return 7.0 if c.isdigit() or c.isupper() else 6.8
 
 
 def _tick_text(value: float, step: float) -> str:
@@ -338,13 +358,14 @@ def _legend(layers: Sequence[Layer], left: float, top: float, width: float) -> l
         f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="white" '
         'fill-opacity="0.9" stroke="#ccc" stroke-width="0.8" rx="3"/>'
     ]
-    most = int((width - 36) / CHAR_PX)
     for i, layer in enumerate(items):
         y = top + 14 + 17 * i
         x = left + 8
         parts.append(_sample(layer, x, y))
         words = layer.label or ""
-        shown = words if len(words) <= most else words[: most - 1] + "\u2026"
+        shown = words
+        while text_px(shown) > width - 36:  # cut, the whole in the tooltip
+            shown = shown[:-2] + "\u2026"
         parts.append(
             f'<text x="{x + 24}" y="{y + 4}" font-size="11"><title>{escape(words)}</title>'
             f"{escape(shown)}</text>"

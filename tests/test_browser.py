@@ -20,12 +20,18 @@ WIDTH, HEIGHT = 1200, 4000
 VERDICT_RED = (0xB0, 0x00, 0x20)  # report_html.VERDICT_COLOURS["black_hole"]
 PLOT_RED = (0xD6, 0x27, 0x28)  # matplotlib's tab:red: the never-delivered segments
 # After the load event, the probe writes what the browser made of each picture (an inline
-# SVG) into the page: its drawn width and height, and how many marks it holds.
+# SVG) into the page: its drawn width and height, how many marks it holds, and how far its
+# widest text reaches past the picture's right edge, as the browser's font draws it (the
+# legend's room is estimated; at most 0: every word inside).
 PROBE = """<script>
 window.addEventListener("load", () => {
   const drawn = Array.from(document.querySelectorAll('svg[role="img"]')).map(s => {
     const box = s.getBoundingClientRect();
-    return [box.width, box.height, s.querySelectorAll("path").length];
+    const past = Math.max(...Array.from(s.querySelectorAll("text")).map(t => {
+      const b = t.getBoundingClientRect();  // as drawn, turned or not
+      return Math.max(b.right - box.right, box.left - b.left);
+    }));
+    return [box.width, box.height, s.querySelectorAll("path").length, past];
   });
   document.body.setAttribute("data-probe", JSON.stringify(drawn));
 });
@@ -87,7 +93,8 @@ def test_the_page_shows_the_verdict_and_its_pictures(chromium: str, tmp_path: Pa
     assert found, "the page's load event never came"
     pictures = json.loads(found.group(1).replace("&quot;", '"'))
     assert len(pictures) == len(made.figures())
-    assert all(width > 300 and height > 150 and marks > 3 for width, height, marks in pictures)
+    assert all(width > 300 and height > 150 and marks > 3 for width, height, marks, _ in pictures)
+    assert all(past <= 0 for *_, past in pictures), pictures
 
     shot = tmp_path / "screenshot.png"
     taken = _run(
