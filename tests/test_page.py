@@ -34,19 +34,26 @@ def _same(page_html: str) -> str:
     return MADE.sub("", page_html)
 
 
-def test_the_page_never_loads_pandas_or_matplotlib() -> None:
+def test_the_report_command_never_loads_pandas_or_matplotlib(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from pcapmtu.kept import gather
-        from pcapmtu.page import html
-        made = html(gather([{str(INCIDENT)!r}, {str(BOTH_LAYERS[1])!r}]))
+        from click.testing import CliRunner
+        from pcapmtu import cli
+        done = CliRunner().invoke(
+            cli.cli, ["report", {str(INCIDENT)!r}, {str(BOTH_LAYERS[1])!r}, "-o", sys.argv[1]]
+        )
+        assert done.exit_code == 1, done.output
+        made = open(sys.argv[1]).read()
         assert made.count('role="img"') >= 3, made[:300]
         print(sorted(m for m in ("pandas", "matplotlib") if m in sys.modules))
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, str(tmp_path / "page.html")],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
