@@ -6,9 +6,10 @@ Each tool runs `--repeat` times per capture, the tools taking turns (so a slower
 spell of the machine affects them alike); the file is read once first, so every run reads from
 the page cache. pcapmtu's modules are byte-compiled first, as an install does. The table shows
 the median wall time, packets and megabytes per second, the peak RSS of the process (of
-`pcapmtu report`: of it and any process it starts, together, sampled in a run of its own), and the time relative to `tcptrace -n -l`. Beside them:
-`cat > /dev/null` (reading the file from the page cache, the floor for any reader),
-`pcapmtu report` (the postmortem page), and, first, the start-up (`import pcapmtu.cli`).
+`pcapmtu report`: of it and any process it starts, together, sampled in a run of its own),
+and the time relative to `tcptrace -n -l`. Beside them: `cat > /dev/null` (reading the file
+from the page cache, the floor for any reader), `pcapmtu report` (the postmortem page), and,
+first, the start-up (`import pcapmtu.cli`).
 pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
 install without the compiled fast pass runs (the exact pass on everything; only on captures up
 to --exact-max-mb). tshark runs only on captures up to --tshark-max-mb (it grows faster than
