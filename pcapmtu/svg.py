@@ -170,10 +170,14 @@ def _char_px(c: str) -> float:
     return 7.0 if c.isdigit() or c.isupper() else 6.8
 
 
-def _tick_text(value: float, step: float) -> str:
-    if step >= 1 and float(value).is_integer():
-        return f"{int(value):,}".replace(",", "\u2009")  # a thin space between thousands
-    decimals = max(0, -math.floor(math.log10(step))) + (1 if step * 10 % 10 == 5 else 0)
+def tick_text(value: float, step: float) -> str:
+    """A tick's words: as many decimals as the step needs (every tick the same), thousands
+    apart by a thin space."""
+    if float(step).is_integer():
+        return f"{round(value):,}".replace(",", "\u2009")
+    decimals = max(0, -math.floor(math.log10(step)))
+    while round(step, decimals) != step and decimals < 9:
+        decimals += 1
     return f"{value:.{decimals}f}"
 
 
@@ -184,8 +188,8 @@ def _grid_and_ticks(chart: Chart, scale: _Scale) -> list[str]:
     yt = ticks(*scale.ys)
     if chart.integer_y:
         yt = [v for v in yt if float(v).is_integer()] or [0.0]
-    xstep = xt[1] - xt[0] if len(xt) > 1 else 1.0
-    ystep = yt[1] - yt[0] if len(yt) > 1 else 1.0
+    xstep = round(xt[1] - xt[0], 12) if len(xt) > 1 else 1.0
+    ystep = round(yt[1] - yt[0], 12) if len(yt) > 1 else 1.0
     grid = []
     for v in xt:
         x = scale.x(v)
@@ -193,7 +197,7 @@ def _grid_and_ticks(chart: Chart, scale: _Scale) -> list[str]:
             grid.append(f"M{x} {top}V{bottom}")
         parts.append(
             f'<text x="{x}" y="{bottom + 15}" font-size="11" text-anchor="middle">'
-            f"{_tick_text(v, xstep)}</text>"
+            f"{tick_text(v, xstep)}</text>"
         )
         parts.append(f'<path d="M{x} {bottom}v4" stroke="#222" stroke-width="0.8"/>')
     for v in yt:
@@ -201,7 +205,7 @@ def _grid_and_ticks(chart: Chart, scale: _Scale) -> list[str]:
         grid.append(f"M{left} {y}H{right}")
         parts.append(
             f'<text x="{left - 6}" y="{y + 4}" font-size="11" text-anchor="end">'
-            f"{_tick_text(v, ystep)}</text>"
+            f"{tick_text(v, ystep)}</text>"
         )
         parts.append(f'<path d="M{left} {y}h-4" stroke="#222" stroke-width="0.8"/>')
     if grid:

@@ -168,6 +168,20 @@ def test_ticks_are_round_values_within_the_range(
     assert svg.ticks(low, high) == expected
 
 
+@pytest.mark.parametrize(
+    ("ticks", "words"),
+    [
+        ([0, 250, 500, 750, 1000, 1250, 1500], ["0", "250", "500", "750", "1\u2009000"]),
+        ([0, 2.5, 5.0, 7.5], ["0.0", "2.5", "5.0", "7.5"]),
+        ([0, 0.25, 0.5], ["0.00", "0.25", "0.50"]),
+        ([0.0007, 0.0008, 0.0009], ["0.0007", "0.0008", "0.0009"]),
+    ],
+)
+def test_tick_words_show_each_tick_exactly(ticks: list[float], words: list[str]) -> None:
+    step = ticks[1] - ticks[0]
+    assert [svg.tick_text(v, round(step, 12)) for v in ticks][: len(words)] == words
+
+
 def test_an_empty_capture_draws_no_picture_and_says_so() -> None:
     from tests import synthetic
 
