@@ -19,6 +19,7 @@ from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED
 from pcapmtu.model import flow_text, format_address
 from pcapmtu.mtu import ETHERNET_MTU
 from pcapmtu.report import PathReport, Report
+from pcapmtu.underlay import messages_and_fates
 
 if TYPE_CHECKING:
     from pcapmtu.kept import Kept
@@ -27,6 +28,7 @@ MAX_CAPTURES_DRAWN = 4  # segment pictures per capture: both ends of a tunnel, a
 MAX_TIME_SEQUENCES = 4  # time-sequence graphs drawn, one per stalled direction
 OVERVIEW_FROM_DIRECTIONS = 3  # the overview across flows says little about one connection
 HISTOGRAM_BIN_BYTES = 20
+TRANSPORT = 4  # WireGuard's message type of data (a keepalive is one with nothing inside)
 
 # matplotlib's default colours ("tab:"), by name: the notebooks' plots and the page's agree
 COLOURS = {
@@ -300,8 +302,6 @@ def message_rows(kept: Kept) -> list[MessageRow]:
     again (`underlay.messages_and_fates`), each with its fate where both ends tell it."""
     if not kept.underlay:
         return []
-    from pcapmtu.underlay import messages_and_fates
-
     read = messages_and_fates([s for s, _ in kept.underlay], [n for _, n in kept.underlay])
     first: dict[str, float] = {}
     rows = []
@@ -319,9 +319,6 @@ def message_rows(kept: Kept) -> list[MessageRow]:
                 )
             )
     return rows
-
-
-TRANSPORT = 4  # WireGuard's message type of data (a keepalive is one with nothing inside)
 
 
 def figures(kept: Kept) -> list[Chart]:
