@@ -321,9 +321,12 @@ def message_rows(kept: Kept) -> list[MessageRow]:
     return rows
 
 
-def figures(kept: Kept) -> list[Chart]:
-    """The pictures of a postmortem's story, in order."""
-    return story(kept.report, segment_rows(kept), ack_rows(kept), message_rows(kept))
+def figures(kept: Kept, messages: Sequence[MessageRow] | None = None) -> list[Chart]:
+    """The pictures of a postmortem's story, in order; the WireGuard messages are read again
+    from the captures (`message_rows`) unless given (a notebook's `frames.outer` holds them)."""
+    if messages is None:
+        messages = message_rows(kept)
+    return story(kept.report, segment_rows(kept), ack_rows(kept), messages)
 
 
 def story(

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pcapmtu.analysis import CaptureTrace
 from pcapmtu.capture import Source
+from pcapmtu.charts import MessageRow, SegmentRow
 from pcapmtu.detect import Finding
 from pcapmtu.model import flow_text
 from pcapmtu.report import FlowReport, Report
@@ -218,6 +219,34 @@ def outer(
 
 
 _MESSAGE_TYPES = {1: "initiation", 2: "response", 3: "cookie", 4: "transport"}
+
+
+def segment_rows(segments: pd.DataFrame) -> list[SegmentRow]:
+    """The rows of a `segments` frame as the pictures take them (`charts.py`)."""
+    columns = [segments[name] for name in SegmentRow.__dataclass_fields__]
+    return [
+        SegmentRow(float(t), str(c), str(f), int(a), int(b), int(n), int(w), int(r), str(d))
+        for t, c, f, a, b, n, w, r, d in zip(*columns, strict=True)
+    ]
+
+
+def message_rows(outer: pd.DataFrame) -> list[MessageRow]:
+    """The transport messages and keepalives of an `outer` frame as the pictures take them."""
+    shown = outer[outer["type"].isin(["transport", "keepalive"])]
+    return [
+        MessageRow(
+            float(ts), str(c), str(t), int(size), int(pieces), None if pd.isna(d) else bool(d)
+        )
+        for ts, c, t, size, pieces, d in zip(
+            shown["ts_s"],
+            shown["capture"],
+            shown["tunnel"],
+            shown["outer_ip_len_bytes"],
+            shown["fragments"],
+            shown["delivered"],
+            strict=True,
+        )
+    ]
 
 
 def _each(traced: CaptureTrace | Sequence[CaptureTrace]) -> Iterable[CaptureTrace]:

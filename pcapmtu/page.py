@@ -9,19 +9,22 @@ and a few hundredths of a second more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
 from pcapmtu import svg
-from pcapmtu.charts import figures
+from pcapmtu.charts import MessageRow, figures
 from pcapmtu.kept import Kept
 from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
 
 
-def html(kept: Kept, title: str | None = None) -> str:
-    """One self-contained page (pictures inline): verdict, fix, pictures, evidence."""
+def html(kept: Kept, title: str | None = None, messages: Sequence[MessageRow] | None = None) -> str:
+    """One self-contained page (pictures inline): verdict, fix, pictures, evidence.
+    `messages`: the WireGuard messages drawn, when the caller has read them already
+    (`charts.figures`)."""
     report = kept.report
     names = ", ".join(Path(c.name).name for c in report.captures)
     title = title or f"MTU postmortem: {names}"
@@ -38,7 +41,7 @@ def html(kept: Kept, title: str | None = None) -> str:
             '(<code>keep="all"</code> or <code>--keep all</code> draws every one, at '
             "the memory it takes).</em></p>"
         )
-    charts = figures(kept)
+    charts = figures(kept, messages)
     if not charts:
         body.append(
             "<p><em>No pictures: the captures hold no TCP segments, nor WireGuard messages "

@@ -29,15 +29,14 @@ from pcapmtu.charts import (
     Boxes,
     Chart,
     DirectionRow,
-    MessageRow,
     Points,
     Rule,
-    SegmentRow,
     Stairs,
     Steps,
     Thresholds,
 )
 from pcapmtu.detect import KIND_BLACK_HOLE, KIND_SUSPECTED
+from pcapmtu.frames import message_rows, segment_rows
 from pcapmtu.report import Report
 
 _LEGEND: dict[str, Any] = {"fontsize": "small", "framealpha": 0.9}
@@ -69,7 +68,7 @@ def segment_sizes(
     delivered, or a needless copy.
     `flow` ("src:sport -> dst:dport") keeps one direction and `capture` one capture; by default
     all are drawn. With a report, the MTU thresholds of that direction's path are drawn."""
-    rows = _segments(_only(segments, flow, capture))
+    rows = segment_rows(_only(segments, flow, capture))
     return draw(charts.segment_sizes(rows, report, flow=flow), ax)
 
 
@@ -85,7 +84,7 @@ def size_histogram(
     """How many segments of each IP size were delivered and how many never were, stacked, with
     the same thresholds as `segment_sizes`. Copies sent again, and needless copies of delivered
     bytes, are left out: they say nothing about the size."""
-    rows = _segments(_only(segments, flow, capture))
+    rows = segment_rows(_only(segments, flow, capture))
     return draw(charts.size_histogram(rows, report, flow=flow, bin_bytes=bin_bytes), ax)
 
 
@@ -102,26 +101,12 @@ def outer_sizes(
     keeps one direction and `capture` one capture. With a report, the underlay path's
     thresholds: what it is known to carry, the largest it may carry, and the outer size of
     the largest packet the MTU to set lets through."""
-    shown = outer[outer["type"].isin(["transport", "keepalive"])]
+    shown = outer
     if tunnel is not None:
         shown = shown[shown["tunnel"] == tunnel]
     if capture is not None:
         shown = shown[shown["capture"] == capture]
-    rows = [
-        MessageRow(
-            float(ts), str(c), str(t), int(size), int(pieces), None if pd.isna(d) else bool(d)
-        )
-        for ts, c, t, size, pieces, d in zip(
-            shown["ts_s"],
-            shown["capture"],
-            shown["tunnel"],
-            shown["outer_ip_len_bytes"],
-            shown["fragments"],
-            shown["delivered"],
-            strict=True,
-        )
-    ]
-    return draw(charts.outer_sizes(rows, report, tunnel=tunnel), ax)
+    return draw(charts.outer_sizes(message_rows(shown), report, tunnel=tunnel), ax)
 
 
 def time_sequence(
@@ -149,7 +134,9 @@ def time_sequence(
             theirs["ts_s"], theirs["ack"], theirs["sack_blocks"], strict=True
         )
     ]
-    chart = charts.time_sequence(_segments(mine), acked, flow=str(flow), capture=str(capture or ""))
+    chart = charts.time_sequence(
+        segment_rows(mine), acked, flow=str(flow), capture=str(capture or "")
+    )
     return draw(chart, ax)
 
 
@@ -297,15 +284,6 @@ def _only(segments: pd.DataFrame, flow: str | None, capture: str | None) -> pd.D
     if capture is not None:
         segments = segments[segments["capture"] == capture]
     return segments
-
-
-def _segments(frame: pd.DataFrame) -> list[SegmentRow]:
-    """The frame's rows as the charts take them (`frames.SEGMENT_COLUMNS`' names)."""
-    columns = [frame[name] for name in SegmentRow.__dataclass_fields__]
-    return [
-        SegmentRow(float(t), str(c), str(f), int(a), int(b), int(n), int(w), int(r), str(d))
-        for t, c, f, a, b, n, w, r, d in zip(*columns, strict=True)
-    ]
 
 
 def _busiest(segments: pd.DataFrame) -> str | None:

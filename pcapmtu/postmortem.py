@@ -61,12 +61,12 @@ class Postmortem:
     def figures(self) -> list[Chart]:
         """The pictures of the story, in order, as the page draws them (`charts.Chart`: the
         notebooks draw the same with `plot`)."""
-        return figures(self.kept)
+        return figures(self.kept, frames.message_rows(self.outer))
 
     def to_html(self, *, title: str | None = None) -> str:
         """One self-contained page (pictures inline, as SVG): verdict, fix, pictures,
         evidence; the page `pcapmtu report` writes."""
-        return page.html(self.kept, title)
+        return page.html(self.kept, title, frames.message_rows(self.outer))
 
     def write_html(self, path: str | Path, *, title: str | None = None) -> None:
         output.write_text(path, self.to_html(title=title))

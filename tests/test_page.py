@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapmtu import charts, frames, page, plot, svg
+from pcapmtu import charts, frames, page, svg
 from pcapmtu.kept import gather
 from pcapmtu.postmortem import Postmortem
 from tests.conftest import SAMPLES
@@ -80,7 +80,7 @@ def test_the_page_and_the_plots_draw_the_same_charts(capture: Path) -> None:
     pm = Postmortem.of(kept)
     report = kept.report
     from_kept = charts.segment_rows(kept)
-    from_frames = plot._segments(pm.segments)
+    from_frames = frames.segment_rows(pm.segments)
     assert from_frames == from_kept
     assert charts.size_histogram(from_frames, report) == charts.size_histogram(from_kept, report)
     for capture_name, flow in pm.stalled():
@@ -197,6 +197,7 @@ def test_the_notebooks_frames_and_the_page_agree_on_the_underlay() -> None:
     shown = outer[outer["type"].isin(["transport", "keepalive"])]
     assert len(rows) == len(shown) > 0
     assert [r.outer_ip_len_bytes for r in rows] == shown["outer_ip_len_bytes"].tolist()
+    assert frames.message_rows(outer) == rows  # what the notebooks' postmortem hands the page
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a process group and /proc: Linux")
