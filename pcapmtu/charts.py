@@ -143,6 +143,8 @@ class Band:
 
 
 Layer = Points | Bars | Steps | Boxes | Stairs | Rule | Band
+# The line every size picture draws across
+ETHERNET_ACROSS = Rule(ETHERNET_MTU, True, "black", DOTTED, 1.0, f"{ETHERNET_MTU}: Ethernet MTU")
 
 
 @dataclass(frozen=True)
@@ -475,13 +477,12 @@ def time_sequence(
     parts = ["data sent (blue)"]
     if again:
         parts.append("sent again (red)")
-    if theirs:
+    if theirs:  # the SACK boxes and the ACK's line under the segments' bars
         parts.append("the cumulative ACK (green)")
         boxes = sack_boxes(theirs)
         if boxes:
             parts.append("in purple the bytes the receiver reported holding beyond a gap (SACK)")
             layers.append(Boxes(boxes, "tab:purple", "SACKed: the receiver holds these bytes"))
-    if theirs:  # under the segments' bars, as the SACK boxes are
         layers.append(
             Steps([a.ts_s for a in theirs], [a.ack for a in theirs], "tab:green", "cumulative ACK")
         )
@@ -536,9 +537,7 @@ def outer_sizes(
             fates["unknown"].append(m)
         else:
             fates["delivered" if m.delivered else "lost"].append(m)
-    layers: list[Layer] = [
-        Rule(ETHERNET_MTU, True, "black", DOTTED, 1, f"{ETHERNET_MTU}: Ethernet MTU")
-    ]
+    layers: list[Layer] = [ETHERNET_ACROSS]
     r = report.recommendation if report is not None else None
     top = ETHERNET_MTU
     if r is not None:
@@ -649,7 +648,7 @@ def flow_overview(
             hit_x.append(d.first_s - start)
             floors.append(hole[0])
             dropped.append(hole[1])
-    layers: list[Layer] = [Rule(ETHERNET_MTU, True, "black", DOTTED, 1, "1500: Ethernet MTU")]
+    layers: list[Layer] = [ETHERNET_ACROSS]
     layers.append(Points(fine_x, fine_y, "tab:green", "o", f"no loss for size ({len(fine_x)})"))
     if hit_x:
         layers.append(Bars(hit_x, floors, dropped, "tab:red", None, width=1, alpha=0.5))

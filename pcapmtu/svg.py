@@ -40,6 +40,7 @@ MOST_LEGEND_PX = 320
 TICKS = 6  # about as many ticks as this on each axis, or a few more
 MARGIN = 0.05  # of the data's span on each side, where the chart gives no range
 PT_PX = 100 / 72  # a point in pixels at 100 dpi: marker sizes are matplotlib's
+STEP_WIDTH = 1.6  # the cumulative ACK's line
 DASHES = {DOTTED: "1.5 2.5", DASHED: "5 3", DASH_DOT: "6 2.5 1.5 2.5", LONG_DASH: "8 4"}
 
 
@@ -252,8 +253,15 @@ def _marker(marker: str, x: float, y: float, r: float) -> str:
     return f"M{x - r} {y - r}l{2 * r} {2 * r}m0 {-2 * r}l{-2 * r} {2 * r}"
 
 
-def _stroked(marker: str) -> bool:
-    return marker == "X"
+def _marker_paint(layer: Points, r: float) -> str:
+    """How a layer's markers are painted: a cross as a stroke, hollow ones outlined, the
+    others filled."""
+    colour = _colour(layer.colour)
+    if layer.marker == "X":
+        return f'fill="none" stroke="{colour}" stroke-width="{round(r * 0.8, 2)}"'
+    if layer.hollow:
+        return f'fill="none" stroke="{colour}" stroke-width="1.2"'
+    return f'fill="{colour}"'
 
 
 def _once(pairs: Iterable[tuple[float, ...]]) -> Iterable[tuple[float, ...]]:
@@ -269,14 +277,7 @@ def _points(layer: Points, scale: _Scale) -> str:
     r = _radius(layer.size)
     at = _once((scale.x(x), scale.y(y)) for x, y in zip(layer.x, layer.y, strict=True))
     d = "".join(_marker(layer.marker, x, y, r) for x, y in at)
-    colour = _colour(layer.colour)
-    if _stroked(layer.marker):
-        paint = f'fill="none" stroke="{colour}" stroke-width="{round(r * 0.8, 2)}"'
-    elif layer.hollow:
-        paint = f'fill="none" stroke="{colour}" stroke-width="1.2"'
-    else:
-        paint = f'fill="{colour}"'
-    return f'<path d="{d}" {paint}/>' if d else ""
+    return f'<path d="{d}" {_marker_paint(layer, r)}/>' if d else ""
 
 
 def _layer(layer: Layer, scale: _Scale) -> str:
@@ -305,7 +306,8 @@ def _layer(layer: Layer, scale: _Scale) -> str:
             d += f"M{x} {y}" if last_y is None else (f"H{x}" if y == last_y else f"H{x}V{y}")
             last_y = y
         return (
-            f'<path d="{d}" stroke="{_colour(layer.colour)}" stroke-width="1.6" fill="none"/>'
+            f'<path d="{d}" stroke="{_colour(layer.colour)}" stroke-width="{STEP_WIDTH}" '
+            'fill="none"/>'
             if d
             else ""
         )
@@ -381,18 +383,11 @@ def _sample(layer: Layer, x: float, y: float) -> str:
     colour = _colour(layer.colour)
     if isinstance(layer, Points):
         r = _radius(layer.size)
-        d = _marker(layer.marker, x + 10, y, r)
-        if _stroked(layer.marker):
-            return (
-                f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{round(r * 0.8, 2)}"/>'
-            )
-        if layer.hollow:
-            return f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.2"/>'
-        return f'<path d="{d}" fill="{colour}"/>'
+        return f'<path d="{_marker(layer.marker, x + 10, y, r)}" {_marker_paint(layer, r)}/>'
     if isinstance(layer, Rule):
         return f'<path d="M{x} {y}h20" {_line_style(layer.colour, layer.style, layer.width)}/>'
     if isinstance(layer, Bars | Steps):
-        width = layer.width if isinstance(layer, Bars) else 1.6
+        width = layer.width if isinstance(layer, Bars) else STEP_WIDTH
         return f'<path d="M{x} {y}h20" stroke="{colour}" stroke-width="{width}"/>'
     alpha = layer.alpha if isinstance(layer, Boxes | Band) else 1.0
     return (
