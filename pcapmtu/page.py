@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from pcapmtu import svg
-from pcapmtu.charts import MessageRow, figures
+from pcapmtu.charts import MessageRow, direction_rows, figures
 from pcapmtu.kept import Kept
 from pcapmtu.report_html import fix_html, report_html, verdict_html
 from pcapmtu.version import __version__
@@ -32,7 +32,7 @@ def html(kept: Kept, title: str | None = None, messages: Sequence[MessageRow] | 
     body.append(fix_html(report, heading_level=2))  # what to do, before the why
     if not kept.traced_all:
         drawn = {(t.name, c.flow) for t in kept.traces for c in t.trace.segments}
-        with_data = sum(1 for f in report.flows if f.facts.data_packets > 0)
+        with_data = len(direction_rows(report))
         body.append(
             "<p><em>A large capture: the pictures of segments show the flows that could "
             "hold a finding and, of the others between the same hosts, those with the "
