@@ -88,6 +88,82 @@ def test_a_public_capture_from_a_stream_is_analysed_as_its_file_is(path: Path) -
         assert analyze(io.BytesIO(path.read_bytes()), names=[path.name]).to_dict() == from_file
 
 
+def _through_a_pipe(data: bytes) -> IO[bytes]:
+    """`data` on a pipe, read as stdin is (a buffered reader of the descriptor); a thread
+    writes it."""
+    import threading
+
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with open(write_end, "wb") as sink:
+            sink.write(data)
+
+    threading.Thread(target=write, daemon=True).start()
+    return open(read_end, "rb")
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_a_pipe_read_straight_from_its_descriptor_is_analysed_as_its_file_is(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the buffered reader has given what it held (the capture's first bytes), the pipe is
+    read from its descriptor (`walk.fill`), and not a byte is lost or read twice."""
+    direct = []
+    read_direct = source_module.Tee._read_direct
+
+    def counted(tee: Tee, buffer: bytearray | memoryview) -> int | None:
+        count = read_direct(tee, buffer)
+        direct.append(count)
+        return count
+
+    monkeypatch.setattr(source_module.Tee, "_read_direct", counted)
+    with _through_a_pipe(path.read_bytes()) as stream:
+        from_pipe = analyze(stream, names=[path.name]).to_dict()
+    assert from_pipe == analyze(path, names=[path.name]).to_dict()
+    assert direct and direct[-1] == 0  # the descriptor was read to its end
+
+
+def test_a_long_pipe_is_read_mostly_from_its_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Synthetic: a sample's records sixty times over, each copy 1000 s after the last, 4.5 MB
+    (more than a pipe holds): analysed from the pipe as from the file."""
+    data = BULK.read_bytes()
+    header, body = data[:24], data[24:]
+    copies = []
+    for k in range(60):
+        again = bytearray(body)
+        for at in _record_starts(body):
+            seconds = int.from_bytes(again[at : at + 4], "little") + 1000 * k
+            again[at : at + 4] = seconds.to_bytes(4, "little")
+        copies.append(bytes(again))
+    long = tmp_path / "long.pcap"
+    long.write_bytes(header + b"".join(copies))
+    direct: list[int] = []
+    read_direct = source_module.Tee._read_direct
+
+    def counted(tee: Tee, buffer: bytearray | memoryview) -> int | None:
+        count = read_direct(tee, buffer)
+        direct.append(count or 0)
+        return count
+
+    monkeypatch.setattr(source_module.Tee, "_read_direct", counted)
+    with _through_a_pipe(long.read_bytes()) as stream:
+        from_pipe = analyze(stream, names=["long"]).to_dict()
+    assert from_pipe == analyze(long, names=["long"]).to_dict()
+    assert sum(direct) > len(long.read_bytes()) // 2
+
+
+def _record_starts(body: bytes) -> list[int]:
+    """Where each record of a little-endian pcap's body (after its header) starts."""
+    starts, at = [], 0
+    while at < len(body):
+        starts.append(at)
+        at += 16 + int.from_bytes(body[at + 8 : at + 12], "little")
+    return starts
+
+
 def test_two_streams_together_are_analysed_as_their_files_are() -> None:
     files = [SAMPLES / "incident.home-wg0.pcap", SAMPLES / "incident.proxy-wg0.pcap"]
     names = [p.name for p in files]

@@ -92,3 +92,84 @@ def test_a_pack_refuses_a_record_outside_the_buffer() -> None:
                 walk.pack(record, np.array(offsets), np.array(keeps), False, compiled=compiled)
         whole = walk.pack(record, np.array([16]), np.array([4]), False, compiled=compiled)
         assert whole == record
+
+
+# -- fill: a pipe read into a buffer ---------------------------------------------------------
+
+FILLS = [True, False] if walk.COMPILED else [False]
+
+
+def _pipe_with(pieces: list[bytes], pause_s: float = 0.0, close: bool = True) -> int:
+    """A pipe's read end, its writer (a thread) writing `pieces` with `pause_s` between them,
+    then closing it (or keeping it open and silent, for a minute at most)."""
+    import os
+    import threading
+    import time
+
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        for piece in pieces:
+            os.write(write_end, piece)
+            time.sleep(pause_s)
+        if not close:
+            time.sleep(60)
+        os.close(write_end)
+
+    threading.Thread(target=write, daemon=True).start()
+    return read_end
+
+
+@pytest.mark.parametrize("compiled", FILLS)
+def test_a_fill_reads_a_pipe_until_the_buffer_is_full_then_to_its_end(compiled: bool) -> None:
+    import os
+
+    data = np.random.default_rng(7).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
+    fd = _pipe_with([data[i : i + 100_000] for i in range(0, len(data), 100_000)])
+    try:
+        buffer = bytearray(2 << 20)
+        got = []
+        while True:
+            count, idle = walk.fill(fd, buffer, 5.0, compiled=compiled)
+            assert not idle
+            if not count:
+                break
+            got.append(bytes(buffer[:count]))
+        assert len(got[0]) == len(buffer)  # the first fill waited for the whole buffer
+        assert b"".join(got) == data
+        assert walk.fill(fd, buffer, 1.0, compiled=compiled) == (0, False)  # ended, still
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("compiled", FILLS)
+def test_a_fill_returns_what_came_within_its_budget(compiled: bool) -> None:
+    import os
+    import time
+
+    fd = _pipe_with([b"first", b"second"], pause_s=1.5, close=False)
+    try:
+        buffer = bytearray(1 << 16)
+        began = time.monotonic()
+        count, idle = walk.fill(fd, buffer, 0.4, compiled=compiled)
+        took = time.monotonic() - began
+        assert (bytes(buffer[:count]), idle) == (b"first", False)
+        assert 0.35 < took < 1.2
+        time.sleep(1.5)  # "second" came; then nothing more while the writer stays
+        assert walk.fill(fd, buffer, 0.2, compiled=compiled)[0] == len(b"second")
+        began = time.monotonic()
+        assert walk.fill(fd, buffer, 0.2, compiled=compiled) == (0, True)  # nothing: idle
+        assert 0.15 < time.monotonic() - began < 1.0
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("compiled", FILLS)
+def test_a_fill_of_a_closed_descriptor_is_an_os_error(compiled: bool) -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    os.close(write_end)
+    with pytest.raises(OSError):
+        walk.fill(read_end, bytearray(16), 0.2, compiled=compiled)

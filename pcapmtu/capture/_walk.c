@@ -15,11 +15,17 @@
  *   pcap records again, each cut to its first `keeps[i]` captured bytes: for each record whose
  *   captured bytes start at offsets[i] (int64, its 16-byte header just before them), that
  *   header with its captured length set to keeps[i], then those bytes; one after another.
+ * fill(fd, buffer, budget_s) -> (count, idle)
+ *   a pipe read into a buffer (stdin's batches), without the GIL between reads: see below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
 
 #define PCAP_RECORD_HEADER_LEN 16
 #define PCAPNG_BLOCK_HEADER_LEN 8
@@ -192,7 +198,70 @@ done:
     return result;
 }
 
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* fill(fd, buffer, budget_s) -> (count, idle): read() `fd` into `buffer` until it is full,
+ * the stream ends, or `budget_s` has passed, without the GIL. Waits (poll) for bytes within
+ * the budget; a signal ends the wait early. idle: nothing came (the budget ran out or a signal
+ * came first); (0, 0) is the end of the stream. An error after some bytes returns them (the
+ * next call meets it again). */
+static PyObject *walk_fill(PyObject *self, PyObject *args) {
+    int fd;
+    Py_buffer view;
+    double budget;
+    if (!PyArg_ParseTuple(args, "iw*d", &fd, &view, &budget)) {
+        return NULL;
+    }
+    unsigned char *buf = view.buf;
+    Py_ssize_t len = view.len, got = 0;
+    int error = 0, idle = 0;
+    Py_BEGIN_ALLOW_THREADS
+    double until = now_s() + budget;
+    while (got < len) {
+        double left = until - now_s();
+        if (left <= 0) {
+            idle = 1;
+            break;
+        }
+        struct pollfd wanted = {fd, POLLIN, 0};
+        int ready = poll(&wanted, 1, (int)(left * 1000.0) + 1);
+        if (ready <= 0) {
+            if (ready < 0 && errno != EINTR) {
+                error = errno;
+            }
+            idle = 1;
+            break;
+        }
+        ssize_t n = read(fd, buf + got, (size_t)(len - got));
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+                continue;
+            }
+            error = errno;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += n;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (error && got == 0) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(ni)", got, idle && got == 0);
+}
+
 static PyMethodDef methods[] = {
+    {"fill", walk_fill, METH_VARARGS,
+     "Read fd into buffer until it is full, the stream ends or the budget passes."},
     {"pcap", walk_pcap, METH_VARARGS, "Walk pcap records: (offsets, heads, next_pos, status)."},
     {"pcapng", walk_pcapng, METH_VARARGS,
      "Walk pcapng blocks: (offsets, types, heads, next_pos, status)."},

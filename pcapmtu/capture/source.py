@@ -49,6 +49,9 @@ TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(32, 127)))
 # exits: wait this long for that, and no longer than the whole drain allows.
 DRAIN_QUIET_S = 0.3
 DRAIN_MAX_S = 2.0
+# A read straight from a pipe's descriptor (`Tee._read_direct`) returns at least this often, so
+# the reading thread sees `stop` (Ctrl-C) soon.
+DIRECT_BUDGET_S = 0.1
 COPY_STAGE = 4 << 20  # bytes staged before a write of the copy
 COPY_BUFFERS = 4  # staged buffers: one filling while the others are written
 COPY_BLOCK = 4096  # direct writes go out in whole blocks of this size
@@ -289,6 +292,12 @@ class Tee(io.RawIOBase):
             self._fd: int | None = stream.fileno()
         except (OSError, ValueError, AttributeError):
             self._fd = None
+        # Read straight from the descriptor (`_read_direct`): a file object's own at once; a
+        # buffered reader's (stdin's) once its buffer is known empty (`_read_once`).
+        self._buffered_file = isinstance(stream, io.BufferedReader) and isinstance(
+            stream.raw, io.FileIO
+        )
+        self._direct = self._fd is not None and isinstance(stream, io.FileIO)
         self._copy = _Copy()
         self.path = self._copy.path
         self._held: bytearray | None = bytearray()  # read before the copy's form was chosen
@@ -307,17 +316,42 @@ class Tee(io.RawIOBase):
             self._deadline = time.monotonic() + DRAIN_MAX_S
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.ended or not self._wait():
-            self.ended = True
+        if self.ended:
             return 0
-        if self._readinto is not None:
-            count = int(self._readinto(buffer) or 0)
-        else:  # a file object with read() only
-            chunk = self._stream.read(len(buffer))
-            count = len(chunk)
-            memoryview(buffer)[:count] = chunk
+        count = self._read_direct(buffer) if self._direct and not self.stopped else None
+        if count is None:
+            if not self._wait():
+                self.ended = True
+                return 0
+            count = self._read_once(buffer)
         self._keep(memoryview(buffer)[:count])
         self.ended = count == 0
+        return count
+
+    def _read_direct(self, buffer: bytearray | memoryview) -> int | None:
+        """Fill `buffer` from the descriptor, holding no GIL between reads (`walk.fill`): the
+        analysing thread, which holds it most of the time, would otherwise keep the pipe
+        waiting before every read, and its writer too. None when `stop` came and nothing did:
+        the drain's rules (`_wait`) take over."""
+        assert self._fd is not None
+        while True:
+            count, idle = walk.fill(self._fd, buffer, DIRECT_BUDGET_S)
+            if not idle:
+                return count
+            if self.stopped:
+                return None
+
+    def _read_once(self, buffer: bytearray | memoryview) -> int:
+        """One read through the stream object."""
+        if self._readinto is None:  # a file object with read() only
+            chunk = self._stream.read(len(buffer))
+            memoryview(buffer)[: len(chunk)] = chunk
+            return len(chunk)
+        count = int(self._readinto(buffer) or 0)
+        # A buffered reader gives what it holds before it reads its file again: when it gave
+        # less than was asked, it holds nothing more, and the descriptor may be read directly.
+        if self._buffered_file and 0 < count < len(buffer):
+            self._direct = self._fd is not None
         return count
 
     def _keep(self, data: memoryview) -> None:
