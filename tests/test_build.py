@@ -79,3 +79,21 @@ def test_without_the_compiled_parts_every_sample_gets_its_golden_report() -> Non
         assert done.returncode == code, (case, done.stderr)
         assert done.stdout == (EXPECTED / f"{case}.txt").read_text(), case
         assert done.stderr == "", case
+
+
+def test_without_the_compiled_parts_stdin_is_read_as_with_them() -> None:
+    """A pipe read by the Python loop (`walk.fill` without `_walk`): the same report."""
+    data = (REPO / "sample_captures" / "healthy-random-loss.pcap").read_bytes()
+    runs = [
+        subprocess.run(
+            [sys.executable, *how, "analyze", "-"],
+            input=data,
+            capture_output=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        for how in (["-c", WITHOUT_COMPILED_PARTS], ["-m", "pcapmtu"])
+    ]
+    assert runs[0].returncode == runs[1].returncode == 0, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout and b"<stdin>" in runs[0].stdout
+    assert runs[0].stderr == runs[1].stderr == b""
