@@ -198,7 +198,6 @@ done:
     return result;
 }
 
-
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

@@ -161,8 +161,9 @@ def fill(
 ) -> tuple[int, bool]:
     """Read `fd` into `buffer` until it is full, the stream ends, or `budget_s` has passed,
     waiting for bytes within the budget: (how many bytes came, whether none came before the
-    budget ran out or a signal came). (0, False) is the end of the stream. An error after some
-    bytes returns them; the next call meets it again."""
+    budget ran out, or, compiled, a signal came). (0, False) is the end of the stream. An error
+    after some bytes returns them; the next call meets it again. (In Python, select and readv
+    retry by themselves after a signal.)"""
     if compiled and _walk is not None:
         count, idle = _walk.fill(fd, buffer, budget_s)
         return int(count), bool(idle)
@@ -178,8 +179,6 @@ def fill(
             if not ready:
                 break
             count = os.readv(fd, [view[got:]])
-        except InterruptedError:
-            break
         except BlockingIOError:
             continue
         except OSError:
