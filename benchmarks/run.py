@@ -9,12 +9,15 @@ the median wall time, packets and megabytes per second, the peak RSS of the proc
 `pcapmtu report`: of it and any process it starts, together, sampled in a run of its own),
 and the time relative to `tcptrace -n -l`. Beside them: `cat > /dev/null` (reading the file
 from the page cache, the floor for any reader), `pcapmtu report` (the postmortem page), and,
-first, the start-up (`import pcapmtu.cli`).
-pcapmtu runs three ways: on the file, from stdin (`cat CAPTURE | pcapmtu analyze -`), and as an
-install without the compiled fast pass runs (the exact pass on everything; only on captures up
-to --exact-max-mb). tshark runs only on captures up to --tshark-max-mb (it grows faster than
-linearly). pcapmtu's
-verdict is printed too: on the benchmark captures it must be "black_hole" with two flows.
+first, the start-up (`import pcapmtu.cli`). pcapmtu runs three ways: on the file, from stdin
+(`cat CAPTURE | pcapmtu analyze -`), and as an install without the compiled fast pass runs
+(the exact pass on everything; only on captures up to --exact-max-mb). tshark runs only on
+captures up to --tshark-max-mb (it grows faster than linearly). pcapmtu's verdict is printed
+too: on the benchmark captures it must be "black_hole" with two flows.
+
+After the table, the speed goals as ratios (`pcapmtu` to tcptrace and to the page-cache read,
+stdin and `report` to the file), each of two runs of one round, with the least, median and
+most of the rounds beside the most asked.
 This is not a test: nothing here fails on a slow machine.
 """
 
@@ -176,6 +179,7 @@ def main() -> None:
         "x tcptrace |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    goals: list[str] = []
     for capture in args.captures:
         size = capture.stat().st_size / MB
         with capture.open("rb") as f:  # warm the page cache
@@ -205,6 +209,38 @@ def main() -> None:
                 f"{packets / wall:,.0f} | {size / wall:.0f} | {rss:.0f} | {ratio} |"
             )
         print(f"pcapmtu verdict on {capture.name}: {verdict}", file=sys.stderr)
+        goals += side_by_side(capture.name, runs)
+    if goals:
+        print()
+        print(f"Side by side: each ratio of two runs of the same round (of {args.repeat}):")
+        print()
+        print("| capture | ratio | min | median | max | asked |")
+        print("|---|---|---|---|---|---|")
+        print("\n".join(goals))
+
+
+# (numerator, denominator, the most asked): the speed goals, as ratios of two tools' times
+GOALS = (
+    ("pcapmtu", "tcptrace -n -l", 0.5),
+    ("pcapmtu", "cat > /dev/null (the page-cache read)", 4.0),
+    ("pcapmtu, from stdin", "pcapmtu", 1.5),
+    ("pcapmtu report", "pcapmtu", 2.0),
+)
+
+
+def side_by_side(name: str, runs: dict[str, list[tuple[float, float, bytes]]]) -> list[str]:
+    """The goals' ratios, each of two runs of one round (the tools take turns within a round,
+    so a slow spell of the machine touches both): a table row per goal."""
+    rows = []
+    for top, bottom, most in GOALS:
+        if top not in runs or bottom not in runs:
+            continue
+        ratios = sorted(a[0] / b[0] for a, b in zip(runs[top], runs[bottom], strict=True))
+        low, mid, high = ratios[0], statistics.median(ratios), ratios[-1]
+        rows.append(
+            f"| {name} | {top} / {bottom} | {low:.2f} | {mid:.2f} | {high:.2f} | <= {most:g} |"
+        )
+    return rows
 
 
 if __name__ == "__main__":
