@@ -427,16 +427,18 @@ def _first_pass(
 
 
 def _choose_copy(tee: Tee, capture: Capture, exact: bool) -> None:
-    """The form of the copy of a stream read once: a plain pcap's records as the fast pass
-    hands them over, cut to what the second pass reads (`Tee.copy_records`); else the stream
-    byte for byte."""
-    header = capture.pcap_header
-    if (
-        exact
-        or header is None
-        or capture.info.compression is not None
-        or not tee.copy_records(*header)
-    ):
+    """The form of the copy of a stream read once: a plain pcap's records, or a plain pcapng's
+    blocks, as the fast pass hands them over, cut to what the second pass reads
+    (`Tee.copy_records`, `Tee.copy_blocks`); else the stream byte for byte."""
+    header, blocks = capture.pcap_header, capture.pcapng_header
+    if exact or capture.info.compression is not None:
+        tee.copy_whole()
+    elif header is not None:
+        if not tee.copy_records(*header):
+            tee.copy_whole()
+    elif blocks is not None and tee.copy_blocks(blocks):
+        capture.copy_blocks()
+    else:
         tee.copy_whole()
 
 

@@ -211,10 +211,8 @@ def test_every_record_decodes_from_the_copy_as_from_the_stream(path: Path) -> No
     assert kept_whole  # the handshakes and ACKs at least
 
 
-@pytest.mark.parametrize("kind", ["pcapng", "gzip"])
-def test_a_pcapng_or_gzip_stream_is_copied_byte_for_byte(kind: str, tmp_path: Path) -> None:
-    path = SAMPLES / "pcapng-two-interfaces.pcapng" if kind == "pcapng" else BULK
-    data = path.read_bytes() if kind == "pcapng" else gzip.compress(BULK.read_bytes())
+def _copy_of(data: bytes, name: str) -> tuple[bytes, dict[str, object]]:
+    """(the copy a stream's analysis made, its report)."""
     copies: list[bytes] = []
     finish = source_module.Tee.finish
 
@@ -224,9 +222,75 @@ def test_a_pcapng_or_gzip_stream_is_copied_byte_for_byte(kind: str, tmp_path: Pa
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(source_module.Tee, "finish", keep_copy)
-        report = analyze(io.BytesIO(data), names=[path.name])
-    assert copies == [data]
-    assert report.to_dict() == analyze(data, names=[path.name]).to_dict()
+        report = analyze(io.BytesIO(data), names=[name]).to_dict()
+    (copy,) = copies
+    return copy, report
+
+
+def test_a_gzip_stream_is_copied_byte_for_byte() -> None:
+    data = gzip.compress(BULK.read_bytes())
+    copy, report = _copy_of(data, BULK.name)
+    assert copy == data
+    assert report == analyze(data, names=[BULK.name]).to_dict()
+
+
+def test_a_pcapng_stream_is_copied_as_its_blocks_cut(tmp_path: Path) -> None:
+    """Two real captures as the two interfaces of a pcapng file: the copy holds the same
+    packets (each cut as a pcap copy's records are, in much less room), with the same
+    interfaces, times and lengths on the wire, and the analysis is the file's."""
+    from pcapmtu.lab.pcapng import Interface, write_pcapng
+
+    path = tmp_path / "two.pcapng"
+    with path.open("wb") as out:
+        write_pcapng([Interface(BULK, "wg0"), Interface(SAMPLES / "ssh.pcap", "eth0")], out, "t")
+    data = path.read_bytes()
+    copy, report = _copy_of(data, path.name)
+    assert report == analyze(path, names=[path.name]).to_dict()
+    assert len(copy) < 0.25 * len(data), (len(copy), len(data))
+    with Capture(copy) as again, Capture(data) as first:
+        copied, records = list(again), list(first)
+        assert again.info.interfaces == first.info.interfaces == ["wg0", "eth0"]
+    assert [(r.frame, r.ts, r.orig_len, r.link_type, r.interface) for r in copied] == [
+        (r.frame, r.ts, r.orig_len, r.link_type, r.interface) for r in records
+    ]
+    assert _decoded(copied) == _decoded(records)
+    assert any(len(c.data) < len(r.data) for c, r in zip(copied, records, strict=True))
+
+
+def test_a_pcapng_stream_taken_in_small_parts_is_copied_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast pass takes a batch of many records in parts (`Batch.parts`): each part's copy
+    is its share of the batch's plan, and together they are the whole capture."""
+    from pcapmtu import analysis
+    from pcapmtu.lab.pcapng import Interface, write_pcapng
+
+    path = tmp_path / "two.pcapng"
+    with path.open("wb") as out:
+        write_pcapng([Interface(BULK, "wg0"), Interface(SAMPLES / "ssh.pcap", "eth0")], out, "t")
+    whole = analyze(path, names=[path.name]).to_dict()
+    monkeypatch.setattr(analysis, "PART_RECORDS", 7)
+    _copy, report = _copy_of(path.read_bytes(), path.name)
+    assert report == whole
+
+
+def test_a_plan_is_cut_as_the_records_are() -> None:
+    """SYNTHETIC plan items: blocks kept as they are go with the part before the next record;
+    runs of Enhanced Packet Blocks are cut at the parts' edges."""
+    from pcapmtu.capture.batch import EpbRun, WholeBlock, _plan_parts
+
+    run = EpbRun(b"", np.arange(5, dtype=np.int64), False)
+    one = WholeBlock(b"block", 12)
+    parts = _plan_parts([b"idb", run, b"idb2", one, run], 4)
+    shape = [
+        [x if isinstance(x, bytes | WholeBlock) else x.offsets.tolist() for x in part]
+        for part in parts
+    ]
+    assert shape == [
+        [b"idb", [0, 1, 2, 3]],
+        [[4], b"idb2", one, [0, 1]],
+        [[2, 3, 4]],
+    ]
 
 
 def test_a_stream_whose_form_is_never_chosen_is_copied_byte_for_byte() -> None:

@@ -83,6 +83,38 @@ def test_compiled_and_python_packs_agree_and_walk_back(path: Path) -> None:
         assert packed[0][start : start + keep] == data[at : at + keep]
 
 
+@pytest.mark.skipif(not walk.COMPILED, reason="pcapmtu.capture._walk was not built")
+@pytest.mark.parametrize(
+    "path", [f for f in FILES if _body(f)[:4] == b"\x0a\x0d\x0d\x0a"], ids=lambda p: p.name
+)
+def test_compiled_and_python_epb_packs_agree_and_walk_back(path: Path) -> None:
+    """Each Enhanced Packet Block cut to a length: its fixed fields but the lengths, the kept
+    bytes padded, no options; walked back, the same blocks with the packets cut."""
+    data = _body(path)
+    big = data[8:12] == b"\x1a\x2b\x3c\x4d"
+    first = int.from_bytes(data[4:8], "big" if big else "little")  # the section header's
+    offsets, types, heads, _stop, _status = walk.pcapng(data, first, big, MAX)
+    epb = np.frombuffer(types, dtype=(">" if big else "<") + "u4") == 6
+    fields = np.frombuffer(heads, dtype=(">" if big else "<") + "u4").reshape(-1, 7)[epb]
+    caplens = fields[:, 5].astype(np.int64)
+    keeps = np.minimum(caplens, np.arange(len(caplens)) % 97)  # cut anywhere, some whole
+    starts = offsets[epb] + walk.PCAPNG_HEAD_LEN
+    packed = [walk.pack(data, starts, keeps, big, pcapng=True, compiled=c) for c in (True, False)]
+    assert packed[0] == packed[1]
+    assert len(packed[0]) == int(walk.epb_sizes(keeps).sum())
+    again, again_types, again_heads, stop, status = walk.pcapng(packed[0], 0, big, MAX)
+    assert (stop, status) == (len(packed[0]), walk.RAN_OUT)
+    assert set(np.frombuffer(again_types, dtype=fields.dtype).tolist()) <= {6}
+    again_fields = np.frombuffer(again_heads, dtype=fields.dtype).reshape(-1, 7)
+    assert again_fields[:, 5].tolist() == keeps.tolist()  # the captured length, cut
+    assert again_fields[:, 1].tolist() == walk.epb_sizes(keeps).tolist()
+    kept = [0, 2, 3, 4, 6]  # type, interface, time, length on the wire
+    assert np.array_equal(again_fields[:, kept], fields[:, kept])
+    for at, at_again, keep in zip(starts.tolist(), again.tolist(), keeps.tolist(), strict=True):
+        start = at_again + walk.PCAPNG_HEAD_LEN
+        assert packed[0][start : start + keep] == data[at : at + keep]
+
+
 def test_a_pack_refuses_a_record_outside_the_buffer() -> None:
     """SYNTHETIC records: one whole, then lengths that reach past the buffer or before it."""
     record = struct.pack("<IIII", 1, 0, 4, 4) + b"abcd"
@@ -92,6 +124,14 @@ def test_a_pack_refuses_a_record_outside_the_buffer() -> None:
                 walk.pack(record, np.array(offsets), np.array(keeps), False, compiled=compiled)
         whole = walk.pack(record, np.array([16]), np.array([4]), False, compiled=compiled)
         assert whole == record
+        block = struct.pack("<7I", 6, 36, 0, 1, 2, 4, 4) + b"abcd"
+        for offsets, keeps in (([28], [5]), ([8], [4]), ([28], [-1])):
+            with pytest.raises(ValueError, match="outside the buffer"):
+                walk.pack(
+                    block, np.array(offsets), np.array(keeps), False, pcapng=True, compiled=compiled
+                )
+        cut = walk.pack(block, np.array([28]), np.array([3]), False, pcapng=True, compiled=compiled)
+        assert cut == struct.pack("<7I", 6, 36, 0, 1, 2, 3, 4) + b"abc\0" + struct.pack("<I", 36)
 
 
 # -- fill: a pipe read into a buffer ---------------------------------------------------------

@@ -15,6 +15,8 @@
  *   pcap records again, each cut to its first `keeps[i]` captured bytes: for each record whose
  *   captured bytes start at offsets[i] (int64, its 16-byte header just before them), that
  *   header with its captured length set to keeps[i], then those bytes; one after another.
+ * pack_epbs(buffer, offsets, keeps, big_endian) -> bytes
+ *   the same for pcapng Enhanced Packet Blocks (each packet's 28-byte block head before it).
  * fill(fd, buffer, budget_s) -> (count, idle)
  *   a pipe read into a buffer (stdin's batches), without the GIL between reads: see below.
  */
@@ -155,7 +157,16 @@ static void write_u32(unsigned char *p, uint32_t value, int big_endian) {
     }
 }
 
-static PyObject *walk_pack(PyObject *self, PyObject *args) {
+/* The bytes a record kept to `keep` bytes takes when packed: a pcap record, or a pcapng
+ * Enhanced Packet Block (its packet padded to a multiple of 4, then the block length again). */
+static int64_t packed_size(int64_t keep, int pcapng) {
+    return pcapng ? PCAPNG_HEAD_LEN + ((keep + 3) & ~(int64_t)3) + 4
+                  : PCAP_RECORD_HEADER_LEN + keep;
+}
+
+/* pack and pack_epbs: each record's head (the bytes just before offsets[i]) with its lengths
+ * set anew, then its first keeps[i] bytes (pcapng: padded, and the block length again). */
+static PyObject *pack_records(PyObject *args, int pcapng) {
     Py_buffer view, off, keep;
     int big_endian;
     if (!PyArg_ParseTuple(args, "y*y*y*p", &view, &off, &keep, &big_endian)) {
@@ -164,18 +175,19 @@ static PyObject *walk_pack(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     const unsigned char *buf = view.buf;
     const int64_t *offsets = off.buf, *keeps = keep.buf;
+    const int64_t head = pcapng ? PCAPNG_HEAD_LEN : PCAP_RECORD_HEADER_LEN;
     Py_ssize_t n = off.len / (Py_ssize_t)sizeof(int64_t), total = 0;
     if (keep.len != off.len) {
         PyErr_SetString(PyExc_ValueError, "offsets and keeps differ in length");
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (offsets[i] < PCAP_RECORD_HEADER_LEN || keeps[i] < 0 || keeps[i] > UINT32_MAX ||
+        if (offsets[i] < head || keeps[i] < 0 || keeps[i] > UINT32_MAX / 2 ||
             offsets[i] + keeps[i] > view.len) {
             PyErr_Format(PyExc_ValueError, "record %zd lies outside the buffer", i);
             goto done;
         }
-        total += PCAP_RECORD_HEADER_LEN + (Py_ssize_t)keeps[i];
+        total += (Py_ssize_t)packed_size(keeps[i], pcapng);
     }
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result == NULL) {
@@ -185,10 +197,18 @@ static PyObject *walk_pack(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         const unsigned char *record = buf + offsets[i];
-        memcpy(out, record - PCAP_RECORD_HEADER_LEN, PCAP_RECORD_HEADER_LEN);
-        write_u32(out + 8, (uint32_t)keeps[i], big_endian);
-        memcpy(out + PCAP_RECORD_HEADER_LEN, record, (size_t)keeps[i]);
-        out += PCAP_RECORD_HEADER_LEN + keeps[i];
+        int64_t size = packed_size(keeps[i], pcapng);
+        memcpy(out, record - head, (size_t)head);
+        memcpy(out + head, record, (size_t)keeps[i]);
+        if (pcapng) {
+            write_u32(out + 4, (uint32_t)size, big_endian);
+            write_u32(out + 20, (uint32_t)keeps[i], big_endian);
+            memset(out + head + keeps[i], 0, (size_t)(size - 4 - head - keeps[i]));
+            write_u32(out + size - 4, (uint32_t)size, big_endian);
+        } else {
+            write_u32(out + 8, (uint32_t)keeps[i], big_endian);
+        }
+        out += size;
     }
     Py_END_ALLOW_THREADS
 done:
@@ -197,6 +217,15 @@ done:
     PyBuffer_Release(&keep);
     return result;
 }
+
+static PyObject *walk_pack(PyObject *self, PyObject *args) { return pack_records(args, 0); }
+
+/* pack_epbs(buffer, offsets, keeps, big_endian) -> bytes: pcapng Enhanced Packet Blocks
+ * again, each with its packet cut to its first `keeps[i]` bytes: for each packet whose bytes
+ * start at offsets[i] (its block's 28 fixed bytes just before them), those bytes with the
+ * block length and captured length set anew, the kept bytes, zeros to a multiple of 4, and
+ * the block length again (the block's options are left out); one after another. */
+static PyObject *walk_pack_epbs(PyObject *self, PyObject *args) { return pack_records(args, 1); }
 
 static double now_s(void) {
     struct timespec t;
@@ -265,6 +294,8 @@ static PyMethodDef methods[] = {
     {"pcapng", walk_pcapng, METH_VARARGS,
      "Walk pcapng blocks: (offsets, types, heads, next_pos, status)."},
     {"pack", walk_pack, METH_VARARGS, "pcap records cut to a length each: their bytes."},
+    {"pack_epbs", walk_pack_epbs, METH_VARARGS,
+     "pcapng Enhanced Packet Blocks cut to a length each: their bytes."},
     {NULL, NULL, 0, NULL},
 };
 

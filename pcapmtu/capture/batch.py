@@ -31,6 +31,31 @@ MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a pcapng block: the record and its 
 Walked = TypeVar("Walked")  # what a Reader's walk finds in a chunk
 
 
+@dataclass
+class EpbRun:
+    """Records of a pcapng batch from consecutive Enhanced Packet Blocks: their packets' places
+    in `buf` (the chunk read), and the section's byte order."""
+
+    buf: Bytes
+    offsets: np.ndarray
+    big_endian: bool
+
+
+@dataclass
+class WholeBlock:
+    """One record of a pcapng batch from a Simple or obsolete Packet Block: the block, and
+    where its packet starts in it."""
+
+    block: bytes
+    data_at: int
+
+
+# How a copy of a pcapng stream holds a batch (`source.Tee.copy_blocks`), in order: blocks kept
+# as they are (`bytes`: interfaces, a later section's header), then the batch's records, from
+# runs of Enhanced Packet Blocks (cut when copied) and whole blocks.
+CopyPlan = list[bytes | EpbRun | WholeBlock]
+
+
 class Batch:
     """Consecutive records of one capture: their bytes stay in `data`, their header fields are
     arrays (one element per record). `records()` turns them into `Record`s one by one."""
@@ -47,6 +72,7 @@ class Batch:
         link_types: np.ndarray,
         interfaces: np.ndarray,
         start: int | None = None,
+        plan: CopyPlan | None = None,
     ) -> None:
         self.data = data
         # where data[0] is in the capture file (after any gzip), when known: see `positions`
@@ -58,6 +84,7 @@ class Batch:
         self.ts = ts  # float64: seconds since the epoch
         self.link_types = link_types  # int64
         self.interfaces = interfaces  # int64: interface number across the file
+        self.plan = plan  # pcapng, when asked for: how a copy holds it (`CopyPlan`)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -145,7 +172,8 @@ class Batch:
         if len(self) <= most:
             yield self
             return
-        for start in range(0, len(self), most):
+        plans = _plan_parts(self.plan, most) if self.plan is not None else None
+        for k, start in enumerate(range(0, len(self), most)):
             cut = slice(start, start + most)
             yield Batch(
                 data=self.data,
@@ -157,6 +185,7 @@ class Batch:
                 link_types=self.link_types[cut],
                 interfaces=self.interfaces[cut],
                 start=self.start,
+                plan=plans[k] if plans is not None else None,
             )
 
     def _used(self) -> Batch:
@@ -204,6 +233,32 @@ class Batch:
             link_types=cat("link_types"),
             interfaces=cat("interfaces"),
         )
+
+
+def _plan_parts(plan: CopyPlan, most: int) -> list[CopyPlan]:
+    """A batch's plan cut as `Batch.parts` cuts its records (a block kept as it is goes with the
+    part before the next record)."""
+    parts: list[CopyPlan] = []
+    current: CopyPlan = []
+    count = 0
+    for item in plan:
+        n = len(item.offsets) if isinstance(item, EpbRun) else isinstance(item, WholeBlock)
+        at = 0
+        if not n:
+            current.append(item)
+        while at < n:
+            if count == most:
+                parts.append(current)
+                current, count = [], 0
+            take = min(n - at, most - count)
+            if isinstance(item, EpbRun):
+                current.append(EpbRun(item.buf, item.offsets[at : at + take], item.big_endian))
+            else:
+                current.append(item)
+            at += take
+            count += take
+    parts.append(current)
+    return parts
 
 
 @dataclass

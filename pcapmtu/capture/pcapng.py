@@ -16,7 +16,16 @@ from typing import IO
 import numpy as np
 
 from pcapmtu.capture import walk
-from pcapmtu.capture.batch import MAX_BLOCK_BYTES, RESYNC_WINDOW, Batch, Bytes, Reader
+from pcapmtu.capture.batch import (
+    MAX_BLOCK_BYTES,
+    RESYNC_WINDOW,
+    Batch,
+    Bytes,
+    CopyPlan,
+    EpbRun,
+    Reader,
+    WholeBlock,
+)
 from pcapmtu.capture.magics import PCAPNG_MAGIC as PCAPNG_MAGIC
 from pcapmtu.capture.source import Prefixed, read_exact
 from pcapmtu.errors import CorruptCaptureError
@@ -66,6 +75,9 @@ class PcapngFormat:
         self._table_of: list[Interface] | None = None  # `_table`: whose, how many, the rows
         self._table_used = 0
         self._table_rows = np.zeros((0, 4))
+        self.header = b""  # the first Section Header Block, once read (`copy_header`)
+        self._section_raw = b""  # the latest Section Header Block as read
+        self.plans = False  # whether each batch says how a copy holds it (`Batch.plan`)
         self._batches = self._pcapng()
 
     def batches(self) -> Iterator[Batch]:
@@ -79,7 +91,14 @@ class PcapngFormat:
         order, problem = self._section_header(read_exact(self._stream, 4))
         if problem is not None:
             raise CorruptCaptureError(f"{self.info.name}: {problem}")
+        self.header = self._section_raw
         return self._pcapng_batches(order)
+
+    @property
+    def copy_header(self) -> bytes:
+        """The first Section Header Block, as a copy of the file holding fewer bytes begins:
+        its section's length unknown (-1)."""
+        return _length_unknown(self.header)
 
     def _section_header(self, length_raw: bytes) -> tuple[str, str | None]:
         """Read the rest of a Section Header Block whose type and length bytes are consumed.
@@ -102,6 +121,7 @@ class PcapngFormat:
         body = read_exact(self._stream, length - 12)
         if len(body) < length - 12:
             return order, "cut within its pcapng header"
+        self._section_raw = struct.pack(order + "I", PCAPNG_SHB) + length_raw + magic_raw + body
         major, minor = struct.unpack_from(order + "HH", body)
         if major != PCAPNG_MAJOR_VERSION:
             return order, f"pcapng version {major}.{minor} is not supported (only 1.x)"
@@ -123,6 +143,7 @@ class PcapngFormat:
 
         reader.start(b"", walk_blocks)
         base = self._section_length  # where the buffer's first byte is in the file
+        plan: CopyPlan = []  # of the next batch (`Batch.plan`), when asked for
         while True:
             buf, more, (offsets, types, heads, stop, status) = reader.wait()
             if more and status == walk.RAN_OUT:
@@ -134,6 +155,8 @@ class PcapngFormat:
                 if i > run_from:
                     run = slice(run_from, i)
                     parts.append(self._epbs(buf, base, offsets[run], fixed[run], interfaces))
+                    if self.plans and len(parts[-1]):
+                        plan.append(EpbRun(buf, parts[-1].offsets, order == ">"))
                 run_from = i + 1
                 if i == len(types):
                     break
@@ -143,15 +166,22 @@ class PcapngFormat:
                 body = bytes(buf[at + 8 : at + length - 4])
                 if block_type == PCAPNG_IDB:
                     interfaces.append(self._interface(body, order, ids.next()))
+                    if self.plans:
+                        plan.append(bytes(buf[at : at + length]))
                 elif block_type in (PCAPNG_SPB, PCAPNG_OPB):
                     packet = self._packet(block_type, body, order, interfaces, last_ts)
                     if packet is not None:
                         parts.append(packet)
+                        if self.plans:  # its packet after the block's head (and length)
+                            data_at = 12 if block_type == PCAPNG_SPB else EPB_FIXED_LEN
+                            plan.append(WholeBlock(bytes(buf[at : at + length]), data_at))
                 if parts and len(parts[-1]):
                     last_ts = float(parts[-1].ts[-1])
             batch = Batch.join(parts, self.info.packets + 1)
             if len(batch):
                 last_ts = float(batch.ts[-1])
+                if self.plans:
+                    batch.plan, plan = plan, []
                 yield batch
             buf = buf[stop:]
             base += stop
@@ -167,6 +197,8 @@ class PcapngFormat:
                     )
                     return
                 interfaces = []
+                if self.plans:  # the next batch's copy begins the new section
+                    plan.append(_length_unknown(self._section_raw))
                 base += self._section_length
                 reader.stream = self._stream
                 reader.start(b"", walk_blocks)
@@ -308,6 +340,11 @@ class PcapngFormat:
         ts = ((high << 32) | low) / ticks + offset_s
         data = body[data_at : data_at + caplen]
         return Batch.single(number, ts, link_type, data, max(orig_len, caplen), global_id)
+
+
+def _length_unknown(header: bytes) -> bytes:
+    """A Section Header Block with its section's length set to -1 (not known)."""
+    return header[:16] + b"\xff" * 8 + header[24:] if len(header) >= 28 else header
 
 
 KNOWN_BLOCKS = (PCAPNG_IDB, PCAPNG_OPB, PCAPNG_SPB, 4, 5, PCAPNG_EPB)  # (not a new section)

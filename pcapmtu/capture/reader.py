@@ -77,6 +77,18 @@ class Capture:
         fmt = self._format
         return (fmt.header, fmt.big_endian) if isinstance(fmt, PcapFormat) else None
 
+    @property
+    def pcapng_header(self) -> bytes | None:
+        """A pcapng file's first Section Header Block, as a copy holding its blocks cut begins
+        (`copy_blocks`); None for pcap."""
+        fmt = self._format
+        return fmt.copy_header if isinstance(fmt, PcapngFormat) else None
+
+    def copy_blocks(self) -> None:
+        """Each batch of a pcapng file then says how a copy holds it (`Batch.plan`)."""
+        if isinstance(self._format, PcapngFormat):
+            self._format.plans = True
+
     def __iter__(self) -> Iterator[Record]:
         """Every record, one at a time (for the exact pass)."""
         for batch in self.batches():

@@ -2,9 +2,10 @@
 
 Opening decides once whether a file can be read at all (missing, a folder, empty, text: each its
 own `CaptureError`). A capture that cannot be read twice (stdin, a file object) is copied to a
-temporary file as it is read (`Tee`: byte for byte, or a pcap's records cut to what a later
-pass reads), so it takes the same two passes as a file; a pipe interrupted by Ctrl-C keeps what
-arrived. `reread` reads chosen records again, by their place in the capture.
+temporary file as it is read (`Tee`: byte for byte, or a pcap's records or a pcapng's blocks
+cut to what a later pass reads), so it takes the same two passes as a file; a pipe interrupted
+by Ctrl-C keeps what arrived. `reread` reads chosen records again, by their place in the
+capture.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import IO, cast
 import numpy as np
 
 from pcapmtu.capture import walk
-from pcapmtu.capture.batch import Batch, Bytes, Placed, RecordIndex
+from pcapmtu.capture.batch import Batch, Bytes, EpbRun, Placed, RecordIndex, WholeBlock
 from pcapmtu.capture.continued import Continued, ContinuedStream
 from pcapmtu.capture.magics import GZIP_MAGIC
 from pcapmtu.errors import (
@@ -271,11 +272,12 @@ class Tee(io.RawIOBase):
     (in the system's temporary folder) as the first pass reads it, so that the second pass can
     read it again; `close` removes the copy.
 
-    The copy takes one of two forms, chosen once the capture's format is known (the bytes read
+    The copy takes one of three forms, chosen once the capture's format is known (the bytes read
     before are held until then): the stream byte for byte (`copy_whole`), or, for a plain pcap
     stream, its records as the first pass hands them over (`copy_records`, `add`), each cut
     to the bytes a later pass reads: bulk TCP is mostly payload, which no later pass reads,
-    so the copy of a gigabyte is tens of megabytes, written in a fraction of the time.
+    so the copy of a gigabyte is tens of megabytes, written in a fraction of the time; or, for
+    a pcapng stream, its blocks so (`copy_blocks`).
 
     `stop` (the first Ctrl-C) ends the reading where it is: what the writer still sends as it
     stops (`tcpdump -w - | ...`, which the terminal interrupts too, flushes its buffer) is taken
@@ -378,6 +380,17 @@ class Tee(io.RawIOBase):
         self._records = _Records(big_endian, len(header))
         return True
 
+    def copy_blocks(self, header: bytes) -> bool:
+        """The copy is a pcapng file of `header` (the stream's first Section Header Block) and
+        the blocks of the batches `add` is given, as each batch's `plan` says: interfaces and
+        later section headers as they are, each Enhanced Packet Block cut as a pcap record is
+        (`walk.pack`). Whether this form was taken (as `copy_records`)."""
+        if not self.copy_records(header, big_endian=False):
+            return False
+        assert self._records is not None
+        self._records.blocks = True
+        return True
+
     def add(self, batch: Batch, keeps: np.ndarray) -> Placed | None:
         """The copy takes `batch`'s records (all of them, in order, none twice), each cut to
         its first `keeps` captured bytes: where they are in it. None when the copy is the
@@ -385,12 +398,41 @@ class Tee(io.RawIOBase):
         form = self._records
         if form is None:
             return None
+        if form.blocks:
+            return self._add_blocks(batch, keeps, form)
         packed = walk.pack(batch.data, batch.offsets, keeps, form.big_endian)
         ends = np.cumsum(keeps + walk.PCAP_RECORD_HEADER_LEN, dtype=np.int64)
         placed = Placed(positions=form.size + ends - keeps, caplens=keeps)
         form.size += len(packed)
         self._copy.write(memoryview(packed))
         return placed
+
+    def _add_blocks(self, batch: Batch, keeps: np.ndarray, form: _Records) -> Placed:
+        """`add`, for a copy of a pcapng stream's blocks (`copy_blocks`)."""
+        if batch.plan is None:
+            raise ValueError("a batch of a pcapng stream copied by blocks has no plan")
+        keeps = np.asarray(keeps, dtype=np.int64)
+        positions = np.empty(len(batch), dtype=np.int64)
+        row = 0
+        for item in batch.plan:
+            if isinstance(item, EpbRun):
+                cut = keeps[row : row + len(item.offsets)]
+                sizes = walk.epb_sizes(cut)
+                ends = form.size + np.cumsum(sizes)
+                positions[row : row + len(cut)] = ends - sizes + walk.PCAPNG_HEAD_LEN
+                block = walk.pack(item.buf, item.offsets, cut, item.big_endian, pcapng=True)
+                row += len(cut)
+            elif isinstance(item, WholeBlock):
+                positions[row] = form.size + item.data_at
+                block = item.block
+                row += 1
+            else:
+                block = item
+            form.size += len(block)
+            self._copy.write(memoryview(block))
+        if row != len(batch):
+            raise ValueError(f"a plan of {row} records for a batch of {len(batch)}")
+        return Placed(positions=positions, caplens=keeps)
 
     def _wait(self) -> bool:
         """Whether to read on: wait until the stream has something (or ends), looking out for
@@ -427,6 +469,7 @@ class _Records:
 
     big_endian: bool
     size: int
+    blocks: bool = False  # pcapng: the batches' blocks, as their plans say (`copy_blocks`)
 
 
 class _Copy:

@@ -6,7 +6,8 @@ otherwise (the same answers, about ten times slower; `COMPILED` says which). Eve
 the walk (timestamps, lengths, headers) is gathered for all records of a buffer at once.
 
 `pack` goes the other way: records written out again as pcap, each cut to a length (the copy
-of a stream read once, `source.Tee`), one loop of copies, compiled alike.
+of a stream read once, `source.Tee`), one loop of copies, compiled alike; or, `pcapng`, as its
+Enhanced Packet Blocks.
 
 `fill` reads a pipe into a batch's buffer: compiled, it holds no GIL from the first read to the
 last, so the analysing thread never keeps the pipe waiting between two reads (a pipe holds a
@@ -128,28 +129,47 @@ def pack(
     keeps: np.ndarray,
     big_endian: bool,
     *,
+    pcapng: bool = False,
     compiled: bool = COMPILED,
 ) -> bytes:
     """pcap records again, each cut to its first `keeps[i]` captured bytes: the 16-byte
     header before `offsets[i]` with its captured length set to `keeps[i]`, then those bytes;
-    one record after another."""
+    one record after another.
+
+    `pcapng`: Enhanced Packet Blocks instead, each packet cut so: the block's 28 fixed bytes
+    before `offsets[i]` with the block length and captured length set anew, the kept bytes,
+    zeros to a multiple of 4, the block length again (the block's options left out;
+    `epb_sizes` gives the blocks' sizes)."""
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     keeps = np.ascontiguousarray(keeps, dtype=np.int64)
     if compiled and _walk is not None:
-        packed: bytes = _walk.pack(buf, offsets, keeps, big_endian)
+        packed: bytes = (_walk.pack_epbs if pcapng else _walk.pack)(buf, offsets, keeps, big_endian)
         return packed
     if len(offsets) != len(keeps):
         raise ValueError("offsets and keeps differ in length")
-    length = struct.Struct(">I" if big_endian else "<I")
+    word = struct.Struct(">I" if big_endian else "<I")
+    head = PCAPNG_HEAD_LEN if pcapng else PCAP_RECORD_HEADER_LEN
     view = memoryview(buf).cast("B")
     out = bytearray()
     for i, (at, keep) in enumerate(zip(offsets.tolist(), keeps.tolist(), strict=True)):
-        if at < PCAP_RECORD_HEADER_LEN or keep < 0 or keep > 0xFFFFFFFF or at + keep > len(view):
+        if at < head or keep < 0 or keep > 0x7FFFFFFF or at + keep > len(view):
             raise ValueError(f"record {i} lies outside the buffer")
-        out += view[at - PCAP_RECORD_HEADER_LEN : at - 8]
-        out += length.pack(keep)
-        out += view[at - 4 : at + keep]
+        record = bytearray(view[at - head : at + keep])
+        if pcapng:
+            size = PCAPNG_HEAD_LEN + (keep + 3) // 4 * 4 + 4
+            record[4:8] = word.pack(size)
+            record[20:24] = word.pack(keep)
+            record += bytes(-keep % 4) + word.pack(size)
+        else:
+            record[8:12] = word.pack(keep)
+        out += record
     return bytes(out)
+
+
+def epb_sizes(keeps: np.ndarray) -> np.ndarray:
+    """The size of each block `pack` writes for packets cut to `keeps` (`pcapng`)."""
+    keeps = np.asarray(keeps, dtype=np.int64)
+    return PCAPNG_HEAD_LEN + (keeps + 3) // 4 * 4 + 4
 
 
 def fill(
