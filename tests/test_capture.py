@@ -221,3 +221,17 @@ def test_the_reading_thread_walks_the_chunk_it_read() -> None:
         assert (bytes(buf), fresh, walked) == (b"", 0, b"")
     assert len(walked_in) == 2
     assert threading.get_ident() not in walked_in
+
+
+def test_a_simple_packet_block_has_the_time_of_the_packet_before_it() -> None:
+    """SYNTHETIC pcapng: a Simple Packet Block (no time of its own) right after Enhanced Packet
+    Blocks takes the time of the last of them, as it does with another block between them (it
+    took the time from before them)."""
+    packet = syn.tcp("198.19.0.1", "198.19.0.2", 80, 5000, 1, 1, syn.ACK)
+    epbs = syn.pcapng([(101, 6)], [(0, 5_000_000, packet), (0, 7_000_000, packet)])
+    spb = syn._block("<", 3, struct.pack("<I", len(packet)) + packet)
+    custom = syn._block("<", 0x00000BAD, b"\0" * 8)  # a block the reader skips
+    for between in (b"", custom):
+        with Capture(epbs + between + spb) as capture:
+            times = [r.ts for r in capture]
+        assert times == [5.0, 7.0, 7.0]

@@ -155,8 +155,10 @@ class PcapngFormat:
                 if i > run_from:
                     run = slice(run_from, i)
                     parts.append(self._epbs(buf, base, offsets[run], fixed[run], interfaces))
-                    if self.plans and len(parts[-1]):
-                        plan.append(EpbRun(buf, parts[-1].offsets, order == ">"))
+                    if len(parts[-1]):  # the time a Simple Packet Block right after has
+                        last_ts = float(parts[-1].ts[-1])
+                        if self.plans:
+                            plan.append(EpbRun(buf, parts[-1].offsets, order == ">"))
                 run_from = i + 1
                 if i == len(types):
                     break
