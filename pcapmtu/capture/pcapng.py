@@ -155,8 +155,8 @@ class PcapngFormat:
                 if i > run_from:
                     run = slice(run_from, i)
                     parts.append(self._epbs(buf, base, offsets[run], fixed[run], interfaces))
-                    if len(parts[-1]):  # the time a Simple Packet Block right after has
-                        last_ts = float(parts[-1].ts[-1])
+                    if len(parts[-1]):  # the time of the last packet: a Simple Packet
+                        last_ts = float(parts[-1].ts[-1])  # Block after it has it too
                         if self.plans:
                             plan.append(EpbRun(buf, parts[-1].offsets, order == ">"))
                 run_from = i + 1
@@ -174,14 +174,12 @@ class PcapngFormat:
                     packet = self._packet(block_type, body, order, interfaces, last_ts)
                     if packet is not None:
                         parts.append(packet)
+                        last_ts = float(packet.ts[-1])
                         if self.plans:  # its packet after the block's head (and length)
                             data_at = 12 if block_type == PCAPNG_SPB else EPB_FIXED_LEN
                             plan.append(WholeBlock(bytes(buf[at : at + length]), data_at))
-                if parts and len(parts[-1]):
-                    last_ts = float(parts[-1].ts[-1])
             batch = Batch.join(parts, self.info.packets + 1)
             if len(batch):
-                last_ts = float(batch.ts[-1])
                 if self.plans:
                     batch.plan, plan = plan, []
                 yield batch
