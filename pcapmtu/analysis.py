@@ -24,7 +24,6 @@ across all of them, so a path's evidence adds up.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import signal
 import threading
@@ -33,7 +32,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from pcapmtu import detect, fast, tunnels
 from pcapmtu import underlay as underlay_pass
@@ -54,6 +53,9 @@ from pcapmtu.report import CaptureReport, FlowReport, Report, clock
 from pcapmtu.summary import path_reports, recommendation
 from pcapmtu.tunnels import TunnelEvidence
 from pcapmtu.version import __version__
+
+if TYPE_CHECKING:  # loaded when captures go to worker processes: not for one capture
+    import concurrent.futures
 
 DEFAULT_CONFIG = DetectConfig()
 PART_RECORDS = 1 << 15  # records the fast pass decodes at once
@@ -324,6 +326,8 @@ def _first_pass_all(
     if executor is not None:
         analysed = list(executor.map(_first_pass_quietly, inputs, *many))
     else:
+        import concurrent.futures
+
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
             analysed = list(pool.map(_first_pass_quietly, inputs, *many))
     for one in analysed:  # the workers' warnings did not reach this process

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -200,6 +199,8 @@ class ExitCodeGroup(Group):
             sys.exit(EXIT_INTERNAL)
         except Exception as exc:  # the last line of defence: no traceback unless asked for
             if os.environ.get(DEBUG_ENV):
+                import traceback
+
                 traceback.print_exc()
             click.echo(
                 f"pcapmtu: internal error: {type(exc).__name__}: {exc} "
@@ -382,8 +383,11 @@ def analyze(
     """
     import warnings
 
-    from pcapmtu.analysis import analyze as run_analysis
     from pcapmtu.errors import CaptureWarning
+    from pcapmtu.start import loading
+
+    with loading():
+        from pcapmtu.analysis import analyze as run_analysis  # numpy and the passes
 
     if "-" in captures and sys.stdin.isatty():
         raise click.UsageError(
@@ -460,8 +464,11 @@ def report(
 
     from pcapmtu import output as written
     from pcapmtu.errors import CaptureWarning
-    from pcapmtu.kept import gather
-    from pcapmtu.page import html
+    from pcapmtu.start import loading
+
+    with loading():
+        from pcapmtu.kept import gather  # numpy and the passes
+        from pcapmtu.page import html
 
     if not output.parent.is_dir():
         raise UsageError(f"cannot write {output}: no such folder {output.parent}")
@@ -534,7 +541,10 @@ def check(
       pcapmtu check sample_captures/ --junit pcapmtu-junit.xml
     """
     from pcapmtu import check_output, output
-    from pcapmtu.check import ERROR, FAIL, check_captures
+    from pcapmtu.start import loading
+
+    with loading():
+        from pcapmtu.check import ERROR, FAIL, check_captures  # numpy and the passes
 
     if junit is not None and not junit.parent.is_dir():
         raise UsageError(f"cannot write {junit}: no such folder {junit.parent}")

@@ -114,6 +114,53 @@ def test_the_command_quiets_openblas_threads_unless_told(
     assert os.environ["OPENBLAS_NUM_THREADS"] == kept
 
 
+@pytest.mark.parametrize("was_on", [True, False])
+def test_loading_pauses_the_garbage_collector_and_restores_it(was_on: bool) -> None:
+    import gc
+
+    from pcapmtu.start import loading
+
+    before = gc.isenabled()
+    try:
+        gc.enable() if was_on else gc.disable()
+        with loading():
+            assert not gc.isenabled()
+        assert gc.isenabled() is was_on
+        with pytest.raises(ImportError), loading():
+            import pcapmtu.no_such_module  # type: ignore[import-not-found]  # noqa: F401
+        assert gc.isenabled() is was_on
+    finally:
+        gc.enable() if before else gc.disable()
+
+
+# What analysing one capture file never needs: the stream's temporary copy (tempfile, with
+# shutil and random), worker processes (concurrent.futures, with logging), a traceback.
+_LOADED_FOR_A_FILE = """
+import sys
+sys.argv = ["pcapmtu", "analyze", sys.argv[1]]
+from pcapmtu.start import main
+try:
+    main()
+except SystemExit:
+    pass
+print(sorted(m for m in ("tempfile", "concurrent.futures", "logging", "traceback")
+             if m in sys.modules))
+"""
+
+
+def test_analysing_a_file_loads_no_module_only_streams_or_workers_need() -> None:
+    capture = SAMPLES / "incident.home-wg0.pcap"
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_FOR_A_FILE, str(capture)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 _COMMAND_WITH = """
 import atexit, sys, threading, time
 class TornDown:

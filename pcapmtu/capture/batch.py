@@ -9,11 +9,11 @@ records it needs (`source.reread`).
 
 from __future__ import annotations
 
-import concurrent.futures
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
-from typing import IO, Generic, TypeVar
+from typing import IO, Generic, TypeVar, cast
 
 import numpy as np
 
@@ -29,6 +29,7 @@ RESYNC_WINDOW = 1 << 20  # bytes searched for the next record or block after a d
 MAX_BLOCK_BYTES = MAX_RECORD_BYTES + 4096  # a pcapng block: the record and its fields
 
 Walked = TypeVar("Walked")  # what a Reader's walk finds in a chunk
+Result = TypeVar("Result")  # what an Ahead's call returns
 
 
 @dataclass
@@ -342,6 +343,39 @@ class Buffers:
         return view[:got], got - kept
 
 
+class Ahead(Generic[Result]):
+    """One call run in a thread of its own (named pcapmtu-read), its result or its exception
+    waited for by `result`. What concurrent.futures' pool of one thread did for the reading,
+    without loading concurrent.futures and logging when the command starts. The thread does
+    not hold up the end of the process: a read left behind when a pass stops early ends by
+    itself."""
+
+    def __init__(self, call: Callable[[], Result]) -> None:
+        self._value: Result | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name="pcapmtu-read")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Result]) -> None:
+        try:
+            self._value = call()
+        except BaseException as exc:  # handed to the thread that waits (`result`)
+            self._error = exc
+
+    def result(self) -> Result:
+        """The call's result, once it has returned; its exception, once it has raised."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return cast("Result", self._value)
+
+    def join(self) -> None:
+        """Wait until the call has ended, whatever its outcome."""
+        self._thread.join()
+
+
 class Reader(Generic[Walked]):
     """Reads the next chunk in a thread while the current one is analysed (file reads and
     gzip release the GIL): the batches of a capture from the page cache cost no read time.
@@ -351,15 +385,12 @@ class Reader(Generic[Walked]):
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self._buffers = Buffers()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._next: concurrent.futures.Future[tuple[memoryview, int, Walked]] | None = None
+        self._next: Ahead[tuple[memoryview, int, Walked]] | None = None
 
     def start(self, rest: Bytes, walk: Callable[[memoryview], Walked]) -> None:
         """Begin reading: `rest` (left over from the last chunk), then more of the stream;
         then `walk` the chunk, in the reading thread."""
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, "pcapmtu-read")
-        self._next = self._pool.submit(self._fill_and_walk, rest, walk)
+        self._next = Ahead(lambda: self._fill_and_walk(rest, walk))
 
     def _fill_and_walk(
         self, rest: Bytes, walk: Callable[[memoryview], Walked]
@@ -370,14 +401,14 @@ class Reader(Generic[Walked]):
     def wait(self) -> tuple[memoryview, int, Walked]:
         """The chunk `start` began: (its bytes, how many came from the stream, its walk)."""
         assert self._next is not None
-        future, self._next = self._next, None
-        return future.result()
+        ahead, self._next = self._next, None
+        return ahead.result()
 
     def close(self, wait: bool = True) -> None:
         """Stop reading ahead; with `wait`, until the reading thread has ended."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool = None
+        ahead, self._next = self._next, None
+        if ahead is not None and wait:
+            ahead.join()
 
     def __enter__(self) -> Reader[Walked]:
         return self

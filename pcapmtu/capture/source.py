@@ -17,7 +17,6 @@ import os
 import queue
 import select
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -479,6 +478,8 @@ class _Copy:
     aligned buffers and go out in whole blocks; `finish` writes the rest and waits for it."""
 
     def __init__(self) -> None:
+        import tempfile  # (and shutil, random): only a stream read once needs it
+
         fd, name = tempfile.mkstemp(prefix="pcapmtu-", suffix=".capture")
         self.path = Path(name)
         self._fd: int | None = fd
