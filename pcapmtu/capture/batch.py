@@ -328,7 +328,10 @@ class Buffers:
         """`rest` and then up to BATCH_BYTES more of `stream`: (the bytes, how many came from
         the stream)."""
         if len(self._arrays) < 2:
-            self._arrays.append(np.zeros(BATCH_BYTES + MAX_BLOCK_BYTES, dtype=np.uint8))
+            # not zeroed: only the bytes read are used (zeroing 17 MB that was freed before,
+            # as the next capture's or the next pass's buffers are, cost more than a small
+            # capture's whole analysis)
+            self._arrays.append(np.empty(BATCH_BYTES + MAX_BLOCK_BYTES, dtype=np.uint8))
         array = self._arrays[self._turn % len(self._arrays)]
         self._turn += 1
         kept = len(rest)
