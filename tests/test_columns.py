@@ -91,6 +91,74 @@ def test_icmp_other_than_too_big_is_skipped_by_the_fast_lane_as_by_the_exact_dec
     assert lane_too_big == exact_too_big and len(lane_too_big) == 2
 
 
+def test_ipv6_extension_headers_are_walked_by_the_fast_lane_as_by_the_exact_decoder() -> None:
+    """SYNTHETIC IPv6 packets with extension headers: TCP behind hop-by-hop, destination
+    options, routing, AH and an atomic fragment, a multicast listener report (ICMPv6 behind
+    hop-by-hop, as on every eth0), a too-big behind destination options, UDP behind one; and
+    those the exact decoder reads: a real fragment, an extension cut by the snaplen, one
+    longer than the packet, seventeen extensions. The same columns and counts either way, the
+    first kinds without the exact decoder."""
+    import struct
+
+    from tests import synthetic as syn
+
+    require_fast_pass()
+    a, b = "2001:db8::1", "2001:db8::2"
+
+    def options(next_header: int, units: int = 0) -> bytes:  # hop-by-hop or dest-opts, PadN
+        return bytes([next_header, units, 1, 4 + 8 * units]) + bytes(4 + 8 * units)
+
+    def routing(next_header: int) -> bytes:  # type 0, no segments left
+        return bytes([next_header, 0, 0, 0]) + bytes(4)
+
+    def auth(next_header: int) -> bytes:  # AH with a 12-byte ICV: 24 bytes, length 4
+        return bytes([next_header, 4, 0, 0]) + bytes(20)
+
+    def fragment(next_header: int, offset_and_more: int) -> bytes:
+        return struct.pack("!BBHI", next_header, 0, offset_and_more, 7)
+
+    segment = syn.tcp(a, b, 80, 5000, 1, 1, syn.ACK, payload=100)[40:]  # no IPv6 header
+    quoted = syn.tcp(a, b, 80, 5000, 1, 1, syn.ACK, payload=1400)
+    report = struct.pack("!BBHHH", 143, 0, 0, 0, 0)  # MLDv2 report, no records
+    too_big = struct.pack("!BBHI", 2, 0, 0, 1400) + quoted[:1232]
+    udp = struct.pack("!HHHH", 5353, 5353, 12, 0) + b"mdns"
+    seventeen = b"".join(options(60) for _ in range(16)) + options(6)
+    walked = [
+        syn.ip(a, b, 0, options(6) + segment),
+        syn.ip(a, b, 60, options(6, units=2) + segment),
+        syn.ip(a, b, 0, options(43) + routing(60) + options(6) + segment),
+        syn.ip(a, b, 51, auth(6) + segment),
+        syn.ip(a, b, 44, fragment(6, 0) + segment),  # atomic
+        syn.ip(a, b, 0, options(58) + report),
+        syn.ip(a, b, 60, options(58) + too_big),
+        syn.ip(a, b, 0, options(17) + udp),
+    ]
+    left = [
+        syn.ip(a, b, 44, fragment(6, 1) + segment),  # more fragments to come
+        syn.ip(a, b, 44, fragment(6, 8 << 3) + segment),  # a later fragment
+        syn.ip(a, b, 0, options(6) + segment)[:44],  # the extension cut by the snaplen
+        syn.ip(a, b, 0, options(6, units=30)),  # longer than the packet
+        syn.ip(a, b, 60, seventeen + segment),
+    ]
+    capture = syn.pcap([(1.0 + k, packet) for k, packet in enumerate(walked + left)])
+    lane, lane_decoder, lane_too_big = _decode_all(capture, "fast")
+    exact, exact_decoder, exact_too_big = _decode_all(capture, "exact")
+    for name in lane:
+        assert np.array_equal(lane[name], exact[name]), name
+    assert lane_decoder.skipped == exact_decoder.skipped
+    assert lane_too_big == exact_too_big and len(lane_too_big) == 1
+    assert len(lane["frame"]) == 5 and list(lane["ip_len"]) == [
+        len(packet) for packet in walked[:5]
+    ]
+    from pcapmtu.fast import columns
+
+    with Capture(capture) as read:
+        (batch,) = list(read.batches())
+        _, slow, udp_kinds, other_icmp, _ = columns._compiled_lane(batch)
+    assert slow.tolist() == [6, *range(len(walked), len(walked) + len(left))]  # the too-big
+    assert other_icmp == 1 and sum(udp_kinds.values()) == 1
+
+
 def test_the_fast_lane_takes_the_segments_of_a_real_capture() -> None:
     require_fast_pass()
     from pcapmtu.fast import columns

@@ -1,10 +1,11 @@
 """A batch of records in, the header fields of its TCP segments out, as columns of arrays.
 
 The fast lane of decoding: the common shapes (raw IP, Ethernet with at most one VLAN tag,
-Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 without extension headers; TCP with
-any options) are read for all records of a batch at once, compiled (`src/decode.c`). Every other
-record (ICMP, tunnels, fragments, extension headers, damage, other link types) goes through the
-exact decoder (`decode.Decoder`, dpkt), one by one, and its segment joins the same columns. So
+Linux cooked v1/v2, NULL/LOOP; IPv4 unfragmented or IPv6 unfragmented, its extension headers
+walked; TCP with any options; UDP and ICMP other than too-big, counted as skipped) are read for
+all records of a batch at once, compiled (`src/decode.c`). Every other record (ICMP too-big,
+tunnels, fragments, damage, other link types) goes through the exact decoder
+(`decode.Decoder`, dpkt), one by one, and its segment joins the same columns. So
 each record is decoded by exactly one of the two; a test checks that the fast lane gives what
 the exact decoder gives, field by field, on every capture (`tests/test_columns.py`).
 """

@@ -1,6 +1,7 @@
 /* tcp_headers: the fast lane of decoding (pcapmtu/fast/columns.py explains). The common shapes
  * only: raw IP, Ethernet with at most one VLAN tag, Linux cooked v1/v2, NULL/LOOP; IPv4
- * unfragmented or IPv6 without extension headers; TCP with its header captured. Every other
+ * unfragmented or IPv6 unfragmented (its extension headers walked); TCP with its header
+ * captured. Every other
  * record is left to the exact decoder (pcapmtu/decode.py), which these answers are tested equal
  * to, field by field. */
 #include "native.h"
@@ -30,6 +31,15 @@ static uint64_t be32(const unsigned char *p) {
     return ((uint64_t)p[0] << 24) | ((uint64_t)p[1] << 16) | ((uint64_t)p[2] << 8) | p[3];
 }
 static uint64_t be64(const unsigned char *p) { return (be32(p) << 32) | be32(p + 4); }
+/* IPv6 extension headers walked (pcapmtu/decode.py, IPV6_EXTENSIONS): hop-by-hop, routing,
+ * fragment, destination options, AH, mobility, HIP, shim6 */
+#define IPV6_FRAGMENT 44
+#define IPV6_AH 51
+#define MAX_EXTENSION_HEADERS 16
+static int ipv6_extension(int next) {
+    return next == 0 || next == 43 || next == IPV6_FRAGMENT || next == 60 || next == IPV6_AH ||
+           next == 135 || next == 139 || next == 140;
+}
 static int is_ip(unsigned ethertype) {
     return ethertype == ETHERTYPE_IPV4 || ethertype == ETHERTYPE_IPV6;
 }
@@ -103,6 +113,32 @@ static int udp_kind(const unsigned char *u, int64_t room, int64_t udp_len) {
     return UDP;
 }
 
+/* An IPv6 header's length with its extension headers (o: the header, room: the bytes captured
+ * from there), its last next-header in *proto; -1 for those the exact decoder reads: a real
+ * fragment, a header cut short, more than MAX_EXTENSION_HEADERS of them (pcapmtu/decode.py,
+ * _ipv6: the same walk). An eth0 capture's multicast listener reports (ICMPv6 behind a
+ * hop-by-hop header) are so skipped without loading the exact decoder. */
+static int64_t ipv6_extensions(const unsigned char *o, int64_t room, int *proto) {
+    int64_t pos = 40;
+    int next = o[6];
+    for (int k = 0;; k++) {
+        if (!ipv6_extension(next)) break;
+        if (k == MAX_EXTENSION_HEADERS || pos + 8 > room) return -1;
+        const unsigned char *x = o + pos;
+        if (next == IPV6_FRAGMENT) {
+            if (be16(x + 2) & 0xFFF9) return -1; /* an offset or more to come: a real one */
+            pos += 8;                          /* atomic: carry on */
+        } else if (next == IPV6_AH) {
+            pos += ((int64_t)x[1] + 2) * 4; /* in 4-byte units, less 2 (RFC 4302) */
+        } else {
+            pos += ((int64_t)x[1] + 1) * 8;
+        }
+        next = x[0];
+    }
+    *proto = next;
+    return pos;
+}
+
 /* One record: SLOW, UDP (or a UDP_ kind: a tunnel's), or TCP with its fields written to
  * `out`, field k at out[k * stride] (column after column), but the SACK edges: at `sacks`
  * (tcp_options). */
@@ -127,8 +163,8 @@ static int tcp_row(const unsigned char *r, int64_t caplen, int64_t orig_len, int
         if (room < 40) return SLOW;
         unsigned payload = be16(o + 4);
         total = payload ? 40 + (int64_t)payload : wire;
-        ip_header = 40;
-        proto = o[6];
+        ip_header = ipv6_extensions(o, room, &proto);
+        if (ip_header < 0 || total < ip_header) return SLOW;
         src_hi = be64(o + 8);
         src_lo = be64(o + 16);
         dst_hi = be64(o + 24);
