@@ -384,7 +384,7 @@ def analyze(
     import warnings
 
     from pcapmtu.errors import CaptureWarning
-    from pcapmtu.start import loading
+    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.analysis import analyze as run_analysis  # numpy and the passes
@@ -464,7 +464,7 @@ def report(
 
     from pcapmtu import output as written
     from pcapmtu.errors import CaptureWarning
-    from pcapmtu.start import loading
+    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.kept import gather  # numpy and the passes
@@ -541,7 +541,7 @@ def check(
       pcapmtu check sample_captures/ --junit pcapmtu-junit.xml
     """
     from pcapmtu import check_output, output
-    from pcapmtu.start import loading
+    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.check import ERROR, FAIL, check_captures  # numpy and the passes

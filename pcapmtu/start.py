@@ -4,7 +4,6 @@ import; and once it has run, the process ends without tearing Python down (`comm
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
@@ -29,25 +28,6 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 QUIET_LIBRARIES = {"OPENBLAS_NUM_THREADS": "1"}
 
 
-class _Loading:
-    """Python's cyclic garbage collector paused while modules load: loading pcapmtu, numpy and
-    click leaves tens of thousands of objects and next to no garbage (some 500 objects), yet
-    set off some 60 collections, 0.02 s of 0.3 on a slow machine. Then back as it was."""
-
-    def __enter__(self) -> None:
-        self._was_on = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_on:
-            gc.enable()
-
-
-def loading() -> _Loading:
-    """`with loading():` around imports that load much (`_Loading`)."""
-    return _Loading()
-
-
 def main() -> NoReturn:
     """Load the command line, then run it; ends by raising SystemExit (tests call it in their
     own process). The console entry point is `command`."""
@@ -56,6 +36,8 @@ def main() -> NoReturn:
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
+    from pcapmtu.loading import loading
+
     with loading():
         from pcapmtu.cli import main as run  # the slow part: click, the options' values
 

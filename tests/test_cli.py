@@ -118,7 +118,7 @@ def test_the_command_quiets_openblas_threads_unless_told(
 def test_loading_pauses_the_garbage_collector_and_restores_it(was_on: bool) -> None:
     import gc
 
-    from pcapmtu.start import loading
+    from pcapmtu.loading import loading
 
     before = gc.isenabled()
     try:

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pcapmtu"
 
 # Lowest first; a module may import from its own layer (without a cycle) or any below it.
 LAYERS: list[set[str]] = [
-    {"errors", "version", "model", "tunnels", "mtu", "linktypes", "tcp", "output"},
+    {"errors", "version", "model", "tunnels", "mtu", "linktypes", "tcp", "output", "loading"},
     {"capture"},  # file formats, batching, sources
     {"decode", "dpkt_layers", "wgwire"},  # the exact decoder (dpkt); WireGuard's messages
     {"flows", "fast"},  # the exact pass's TCP state; the fast pass's facts
