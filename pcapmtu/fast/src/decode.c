@@ -122,8 +122,9 @@ static int64_t ipv6_extensions(const unsigned char *o, int64_t room, int *proto)
     int64_t pos = 40;
     int next = o[6];
     for (int k = 0;; k++) {
+        if (k == MAX_EXTENSION_HEADERS) return -1; /* however the chain goes on */
         if (!ipv6_extension(next)) break;
-        if (k == MAX_EXTENSION_HEADERS || pos + 8 > room) return -1;
+        if (pos + 8 > room) return -1;
         const unsigned char *x = o + pos;
         if (next == IPV6_FRAGMENT) {
             if (be16(x + 2) & 0xFFF9) return -1; /* an offset or more to come: a real one */
