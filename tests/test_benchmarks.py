@@ -15,36 +15,22 @@ import pytest
 from tests.conftest import REPO, SAMPLES
 
 
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A benchmark script run to its end (not timed), its output kept."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / name), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+
+
 def test_build_and_run_on_a_small_capture(tmp_path: Path) -> None:
-    build = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "build_captures.py"),
-            str(tmp_path),
-            "--base",
-            str(SAMPLES / "healthy-random-loss.pcap"),
-            "--sizes",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    base = str(SAMPLES / "healthy-random-loss.pcap")
+    build = _script("build_captures.py", str(tmp_path), "--base", base, "--sizes", "2")
     assert "bench-2MB.pcap" in build.stdout and "bench-2MB.pcapng" in build.stdout
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "run.py"),
-            str(tmp_path / "bench-2MB.pcap"),
-            "--repeat",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    run = _script("run.py", str(tmp_path / "bench-2MB.pcap"), "--repeat", "1")
     assert "| bench-2MB.pcap |" in run.stdout and "| pcapmtu |" in run.stdout
     assert "verdict on bench-2MB.pcap: black_hole, 2 black-holed flows" in run.stderr
     # the goals, side by side: ratios of runs of one round, the least to the most
@@ -115,19 +101,7 @@ def test_the_costliest_functions_are_read_from_callgrinds_annotation() -> None:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instructions_are_counted_on_a_small_capture() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "instructions.py"),
-            str(SAMPLES / "incident.home-wg0.pcap"),
-            "--top",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    done = _script("instructions.py", str(SAMPLES / "incident.home-wg0.pcap"), "--top", "3")
     rows = [line.split("|") for line in done.stdout.splitlines() if "| incident" in line]
     (_, _, none, empty, start_up, _, _), (_, _, packets, whole_run, whole, per_packet, _) = rows
     assert none.strip() == "0" and "headers only" in empty
