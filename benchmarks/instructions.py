@@ -19,8 +19,8 @@ the whole run (callgrind_annotate), the compiled ones by name, Python's by its i
 Instructions are work, not time: the kernel's (reading the file) are not counted, nor waits,
 and both of pcapmtu's threads add up (the reading one runs beside the analysing one). A change
 that cuts instructions in the analysing thread cuts time; one in the reading thread may not.
-Runs take about 50 times as long as without valgrind (a minute for 1 GB). Needs valgrind
-(Debian package valgrind). This is not a test.
+Runs take about 50 times as long as without valgrind (a minute for 1 GB). Captures: pcap or
+pcapng, not compressed. Needs valgrind (Debian package valgrind). This is not a test.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def collected(stderr: str) -> int:
 def headers_only(capture: Path, out: Path) -> Path:
     """A copy of `capture` without its packets: a pcap's file header, or a pcapng's blocks
     before its first packet (section header, interfaces)."""
-    data = capture.read_bytes()[: 1 << 20]
+    with capture.open("rb") as f:
+        data = f.read(1 << 20)
+    if data[:2] == b"\x1f\x8b":
+        raise ValueError(f"{capture}: compressed; give the capture itself (gunzip it)")
     if data[:4] != b"\x0a\x0d\x0d\x0a":  # pcap
         out.write_bytes(data[:PCAP_HEADER_LEN])
         return out
@@ -123,7 +126,11 @@ def main() -> None:
     analyze = [sys.executable, "-m", "pcapmtu", "analyze", "--json"]
     for capture in args.captures:
         with tempfile.TemporaryDirectory() as folder:
-            empty = headers_only(capture, Path(folder) / f"headers{capture.suffix}")
+            try:
+                empty = headers_only(capture, Path(folder) / f"headers{capture.suffix}")
+            except (OSError, ValueError) as exc:
+                print(f"instructions.py: skipped {exc}", file=sys.stderr)
+                continue
             start_up, _ = count([*analyze, str(empty)])
             profile = Path(folder) / "callgrind.out"
             whole, stdout = count([*analyze, str(capture)], profile if args.top else None)

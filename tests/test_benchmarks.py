@@ -109,3 +109,14 @@ def test_instructions_are_counted_on_a_small_capture() -> None:
     assert 0 < int(start_up.replace(",", "")) < int(whole.replace(",", ""))
     assert int(per_packet.replace(",", "")) > 0
     assert "The 3 costliest functions" in done.stdout
+
+
+def test_a_compressed_capture_has_no_headers_alone(tmp_path: Path) -> None:
+    import gzip
+
+    from benchmarks.instructions import headers_only
+
+    packed = tmp_path / "incident.pcap.gz"
+    packed.write_bytes(gzip.compress((SAMPLES / "incident.home-wg0.pcap").read_bytes()))
+    with pytest.raises(ValueError, match="compressed"):
+        headers_only(packed, tmp_path / "headers.gz")
