@@ -37,9 +37,16 @@ import tempfile
 from pathlib import Path
 
 import pcapmtu
+from pcapmtu.capture.magics import GZIP_MAGIC, PCAP_HEADER_LEN, PCAPNG_MAGIC
+from pcapmtu.capture.pcapng import (
+    PCAPNG_BLOCK_OVERHEAD,
+    PCAPNG_BYTE_ORDER_MAGIC,
+    PCAPNG_EPB,
+    PCAPNG_OPB,
+    PCAPNG_SPB,
+)
 
-PCAP_HEADER_LEN = 24
-PACKET_BLOCKS = {2, 3, 6}  # pcapng: obsolete, simple and enhanced packet blocks
+PACKET_BLOCKS = {PCAPNG_OPB, PCAPNG_SPB, PCAPNG_EPB}
 COLLECTED = re.compile(r"Collected : (\d+)")
 ANNOTATED = re.compile(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S.*?)\s*$")
 
@@ -57,16 +64,16 @@ def headers_only(capture: Path, out: Path) -> Path:
     before its first packet (section header, interfaces)."""
     with capture.open("rb") as f:
         data = f.read(1 << 20)
-    if data[:2] == b"\x1f\x8b":
+    if data.startswith(GZIP_MAGIC):
         raise ValueError(f"{capture}: compressed; give the capture itself (gunzip it)")
-    if data[:4] != b"\x0a\x0d\x0d\x0a":  # pcap
+    if not data.startswith(PCAPNG_MAGIC):  # pcap
         out.write_bytes(data[:PCAP_HEADER_LEN])
         return out
-    order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    order = "<" if data[8:12] == struct.pack("<I", PCAPNG_BYTE_ORDER_MAGIC) else ">"
     at = 0
-    while at + 12 <= len(data):
+    while at + PCAPNG_BLOCK_OVERHEAD <= len(data):
         kind, length = struct.unpack_from(order + "II", data, at)
-        if kind in PACKET_BLOCKS or length < 12:
+        if kind in PACKET_BLOCKS or length < PCAPNG_BLOCK_OVERHEAD:
             break
         at += length
     out.write_bytes(data[:at])
