@@ -8,20 +8,17 @@ Loading pcapmtu, numpy and click leaves tens of thousands of objects and next to
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
-class _Loading:
-    """The collector paused on entry, then back as it was (also after an ImportError)."""
-
-    def __enter__(self) -> None:
-        self._was_on = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_on:
+@contextmanager
+def loading() -> Iterator[None]:
+    """The collector paused, then back as it was (also after an ImportError)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
             gc.enable()
-
-
-def loading() -> _Loading:
-    """`with loading():` around imports that load much."""
-    return _Loading()
