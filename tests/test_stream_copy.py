@@ -17,6 +17,7 @@ import pytest
 from pcapmtu import analyze
 from pcapmtu.capture import Capture, RecordIndex, Tee, reread
 from pcapmtu.capture import source as source_module
+from pcapmtu.capture.magics import PCAPNG_MAGIC
 from pcapmtu.decode import Decoder
 from pcapmtu.errors import CaptureError
 from pcapmtu.fast import columns
@@ -257,9 +258,12 @@ def test_a_pcapng_stream_is_copied_as_its_blocks_cut(tmp_path: Path) -> None:
     assert any(len(c.data) < len(r.data) for c, r in zip(copied, records, strict=True))
 
 
-PCAPNG_FILES = [
-    p for p in SAMPLE_FILES + list(CORPUS_FILES) if p.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
-]
+def _is_pcapng(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(len(PCAPNG_MAGIC)) == PCAPNG_MAGIC
+
+
+PCAPNG_FILES = [p for p in SAMPLE_FILES + list(CORPUS_FILES) if _is_pcapng(p)]
 
 
 @pytest.mark.parametrize("path", PCAPNG_FILES, ids=lambda p: p.name)
