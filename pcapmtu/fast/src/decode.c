@@ -1,9 +1,8 @@
 /* tcp_headers: the fast lane of decoding (pcapmtu/fast/columns.py explains). The common shapes
  * only: raw IP, Ethernet with at most one VLAN tag, Linux cooked v1/v2, NULL/LOOP; IPv4
  * unfragmented or IPv6 unfragmented (its extension headers walked); TCP with its header
- * captured. Every other
- * record is left to the exact decoder (pcapmtu/decode.py), which these answers are tested equal
- * to, field by field. */
+ * captured. Every other record is left to the exact decoder (pcapmtu/decode.py), which these
+ * answers are tested equal to, field by field. */
 #include "native.h"
 
 #define LINK_NULL 0
@@ -31,14 +30,24 @@ static uint64_t be32(const unsigned char *p) {
     return ((uint64_t)p[0] << 24) | ((uint64_t)p[1] << 16) | ((uint64_t)p[2] << 8) | p[3];
 }
 static uint64_t be64(const unsigned char *p) { return (be32(p) << 32) | be32(p + 4); }
-/* IPv6 extension headers walked (pcapmtu/decode.py, IPV6_EXTENSIONS): hop-by-hop, routing,
- * fragment, destination options, AH, mobility, HIP, shim6 */
+/* IPv6 extension headers walked (pcapmtu/decode.py, IPV6_EXTENSIONS) */
+#define IPV6_HOP_BY_HOP 0
+#define IPV6_ROUTING 43
 #define IPV6_FRAGMENT 44
 #define IPV6_AH 51
+#define IPV6_DEST_OPTS 60
+#define IPV6_MOBILITY 135
+#define IPV6_HIP 139
+#define IPV6_SHIM6 140
 #define MAX_EXTENSION_HEADERS 16
 static int ipv6_extension(int next) {
-    return next == 0 || next == 43 || next == IPV6_FRAGMENT || next == 60 || next == IPV6_AH ||
-           next == 135 || next == 139 || next == 140;
+    switch (next) {
+    case IPV6_HOP_BY_HOP: case IPV6_ROUTING: case IPV6_FRAGMENT: case IPV6_AH:
+    case IPV6_DEST_OPTS: case IPV6_MOBILITY: case IPV6_HIP: case IPV6_SHIM6:
+        return 1;
+    default:
+        return 0;
+    }
 }
 static int is_ip(unsigned ethertype) {
     return ethertype == ETHERTYPE_IPV4 || ethertype == ETHERTYPE_IPV6;
