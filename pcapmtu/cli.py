@@ -25,6 +25,7 @@ from pcapmtu.errors import (
     UsageError,
 )
 from pcapmtu.lab import scenario as scenario_spec
+from pcapmtu.loading import loading
 from pcapmtu.model import DetectConfig, is_number, printable
 from pcapmtu.mtu import ETHERNET_MTU, MAX_LINK_MTU, MIN_LINK_MTU
 from pcapmtu.tunnels import TUNNELS
@@ -384,7 +385,6 @@ def analyze(
     import warnings
 
     from pcapmtu.errors import CaptureWarning
-    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.analysis import analyze as run_analysis  # numpy and the passes
@@ -464,7 +464,6 @@ def report(
 
     from pcapmtu import output as written
     from pcapmtu.errors import CaptureWarning
-    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.kept import gather  # numpy and the passes
@@ -541,7 +540,6 @@ def check(
       pcapmtu check sample_captures/ --junit pcapmtu-junit.xml
     """
     from pcapmtu import check_output, output
-    from pcapmtu.loading import loading
 
     with loading():
         from pcapmtu.check import ERROR, FAIL, check_captures  # numpy and the passes
