@@ -223,6 +223,36 @@ def test_the_reading_thread_walks_the_chunk_it_read() -> None:
     assert threading.get_ident() not in walked_in
 
 
+def test_one_reading_thread_reads_every_chunk_and_ends_when_closed() -> None:
+    """The reading thread is started once per pass, not once per chunk (a thread's start cost a
+    millisecond on a slow machine), keeps the chunks in order, hands a failed read's exception
+    to the waiting thread, reads on after it, and ends when the reader is closed."""
+    stream = io.BytesIO(bytes(range(256)) * 4)
+    walked_in: list[int] = []
+    before = set(threading.enumerate())
+
+    def walk(buf: memoryview) -> int:
+        walked_in.append(threading.get_ident())
+        if len(walked_in) == 3:
+            raise ValueError("bad chunk")
+        return len(walked_in)
+
+    reader = Reader[int](stream)
+    for expected in (1, 2):
+        reader.start(b"x" * expected, walk)
+        assert reader.wait()[2] == expected
+    reader.start(b"", walk)
+    with pytest.raises(ValueError, match="bad chunk"):
+        reader.wait()
+    reader.start(b"", walk)
+    assert reader.wait()[2] == 4
+    threads = [t for t in set(threading.enumerate()) - before if t.name == "pcapmtu-read"]
+    assert len(threads) == 1 and threads[0].daemon
+    assert len(set(walked_in)) == 1 and threading.get_ident() not in walked_in
+    reader.close()
+    assert not threads[0].is_alive()
+
+
 def test_a_simple_packet_block_has_the_time_of_the_packet_before_it() -> None:
     """SYNTHETIC pcapng: a Simple Packet Block (no time of its own) right after Enhanced Packet
     Blocks takes the time of the last of them, as it does with another block between them (it

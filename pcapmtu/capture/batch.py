@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
+from queue import SimpleQueue
 from typing import IO, Generic, TypeVar, cast
 
 import numpy as np
@@ -347,36 +348,45 @@ class Buffers:
 
 
 class Ahead(Generic[Result]):
-    """One call run in a thread of its own (named pcapmtu-read), its result or its exception
-    waited for by `result`. What concurrent.futures' pool of one thread did for the reading,
+    """Calls run one after another in one thread of its own (named pcapmtu-read), each one's
+    result or exception handed back by `result`, in the order they were given. The thread is
+    started once, not once per call: starting one cost about a millisecond on a slow machine,
+    60 times for a gigabyte. What concurrent.futures' pool of one thread did for the reading,
     without loading concurrent.futures and logging when the command starts. The thread does
-    not hold up the end of the process: a read left behind when a pass stops early ends by
-    itself."""
+    not hold up the end of the process, and ends by itself once told to stop (`stop`), after
+    the call it is in."""
 
-    def __init__(self, call: Callable[[], Result]) -> None:
-        self._value: Result | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), name="pcapmtu-read")
+    def __init__(self) -> None:
+        self._calls: SimpleQueue[Callable[[], Result] | None] = SimpleQueue()
+        self._results: SimpleQueue[tuple[bool, object]] = SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="pcapmtu-read")
         self._thread.daemon = True
         self._thread.start()
 
-    def _run(self, call: Callable[[], Result]) -> None:
-        try:
-            self._value = call()
-        except BaseException as exc:  # handed to the thread that waits (`result`)
-            self._error = exc
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            try:
+                self._results.put((True, call()))
+            except BaseException as exc:  # handed to the thread that waits (`result`)
+                self._results.put((False, exc))
+            del call  # not kept alive (with what it holds) while the thread waits
+
+    def submit(self, call: Callable[[], Result]) -> None:
+        """Run `call` after the calls given before it."""
+        self._calls.put(call)
 
     def result(self) -> Result:
-        """The call's result, once it has returned; its exception, once it has raised."""
-        self._thread.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        return cast("Result", self._value)
+        """The next call's result, once it has returned; its exception, once it has raised."""
+        ok, value = self._results.get()
+        if not ok:
+            raise cast(BaseException, value)
+        return cast("Result", value)
 
-    def join(self) -> None:
-        """Wait until the call has ended, whatever its outcome."""
-        self._thread.join()
+    def stop(self, wait: bool = True) -> None:
+        """End the thread after the calls given; with `wait`, until it has ended."""
+        self._calls.put(None)
+        if wait:
+            self._thread.join()
 
 
 class Reader(Generic[Walked]):
@@ -388,12 +398,17 @@ class Reader(Generic[Walked]):
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self._buffers = Buffers()
-        self._next: Ahead[tuple[memoryview, int, Walked]] | None = None
+        self._ahead: Ahead[tuple[memoryview, int, Walked]] | None = None  # once reading
+        self._pending = False
 
     def start(self, rest: Bytes, walk: Callable[[memoryview], Walked]) -> None:
         """Begin reading: `rest` (left over from the last chunk), then more of the stream;
         then `walk` the chunk, in the reading thread."""
-        self._next = Ahead(lambda: self._fill_and_walk(rest, walk))
+        assert not self._pending, "the chunk begun before was not waited for"
+        if self._ahead is None:
+            self._ahead = Ahead()
+        self._ahead.submit(lambda: self._fill_and_walk(rest, walk))
+        self._pending = True
 
     def _fill_and_walk(
         self, rest: Bytes, walk: Callable[[memoryview], Walked]
@@ -403,15 +418,16 @@ class Reader(Generic[Walked]):
 
     def wait(self) -> tuple[memoryview, int, Walked]:
         """The chunk `start` began: (its bytes, how many came from the stream, its walk)."""
-        assert self._next is not None
-        ahead, self._next = self._next, None
-        return ahead.result()
+        assert self._ahead is not None and self._pending
+        self._pending = False
+        return self._ahead.result()
 
     def close(self, wait: bool = True) -> None:
         """Stop reading ahead; with `wait`, until the reading thread has ended."""
-        ahead, self._next = self._next, None
-        if ahead is not None and wait:
-            ahead.join()
+        ahead, self._ahead = self._ahead, None
+        self._pending = False
+        if ahead is not None:
+            ahead.stop(wait)
 
     def __enter__(self) -> Reader[Walked]:
         return self
