@@ -252,6 +252,34 @@ def test_the_lowest_segment_unacknowledged_and_what_got_through_after_it() -> No
     assert facts[5000].lowest_unacked == LowestUnacked(0, 0, 0)  # all of it acknowledged
 
 
+def test_sack_blocks_that_deliver_runs_near_either_end_of_the_window(tmp_path: Path) -> None:
+    """SYNTHETIC: twelve segments in flight, each of its own size; holes at the second and the
+    eleventh, SACK blocks delivering the runs after each (a run with fewer segments before it
+    than behind it, and one the other way), the holes re-sent, then all acknowledged. What the
+    path delivered, by size, is the exact pass's: each segment counted once, at its own size
+    (the fast pass closes a delivered run's gap from whichever side holds fewer segments)."""
+    require_fast_pass()
+    c = syn.Conversation().handshake()
+    starts, seq = [], 1
+    for k in range(12):
+        starts.append(seq)
+        c.data(seq, 1000 + 10 * k)
+        seq += 1000 + 10 * k
+    ends = [*starts[1:], seq]
+    c.ack(starts[1], sack=[(starts[2], ends[2])])  # a run just after the first hole
+    c.ack(starts[1], sack=[(starts[2], ends[4])])
+    c.ack(starts[1], sack=[(starts[2], ends[9]), (starts[11], ends[11])])  # near the end
+    c.at(0.3).data(starts[1], 1010).data(starts[10], 1100)
+    c.ack(seq)
+    capture = tmp_path / "sack-runs.pcap"
+    capture.write_bytes(c.pcap())
+    fast, exact = _paths(capture, exact=False), _paths(capture, exact=True)
+    assert fast == exact
+    assert fast is not None
+    _version, delivered, _first = fast[(syn.addr(c.server), syn.addr(c.client))]
+    assert sorted(delivered) == sorted(20 + 20 + 12 + 1000 + 10 * k for k in range(12))
+
+
 def test_data_in_flight_at_a_sender_without_the_syn_is_not_shortlisted(tmp_path: Path) -> None:
     """SYNTHETIC: a capture begun after the SYN, at the sender of many connections, each with
     a segment in flight when it ends (its ACK below data sent, after that data): no

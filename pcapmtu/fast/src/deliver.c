@@ -322,8 +322,12 @@ static int deliver_run(Deliveries *D, Dir *d, int64_t a, int64_t b) {
         if (delivered(D, d, &base[k]) < 0) return -1;
         free_sent(&base[k]);
     }
-    if (a == 0) {
-        d->head += b;
+    /* close the gap from the side with fewer segments: a SACK block delivers a run just
+     * after a hole near the head, with most of the window still behind it (moving the window
+     * for each SACK moved 2.4 GB for a gigabyte's capture) */
+    if (a <= d->n - b) {
+        memmove(base + (b - a), base, sizeof(Sent) * a);
+        d->head += b - a;
     } else {
         memmove(base + a, base + b, sizeof(Sent) * (d->n - b));
     }
