@@ -43,6 +43,10 @@ class Keeper:
         self.pieces: list[tuple[RecordIndex, np.ndarray, np.ndarray]] = []
         self.counts = np.zeros(0, dtype=np.int64)  # per direction: its segments kept
         self.busy = np.zeros(0, dtype=bool)  # per direction: too many, or met when full
+        # per direction: its connection's mix (`conn_mixes`, the same for all its segments),
+        # once a segment of it was kept (`mixed`): mixed once, not for every segment
+        self.mix_of = np.zeros(0, dtype=np.uint64)
+        self.mixed = np.zeros(0, dtype=bool)
         self.total = 0  # segments in `pieces` (but those of directions busy)
         self.dead = 0  # segments in `pieces` of directions busy
         self.placeless = False  # segments were met whose place in the file is unknown
@@ -70,6 +74,8 @@ class Keeper:
         if len(self.busy) < len(who):  # directions met for the first time
             self.busy = _grown(self.busy, len(who), self.full)
             self.counts = _grown(self.counts, len(who), 0)
+            self.mix_of = _grown(self.mix_of, len(who), 0)
+            self.mixed = _grown(self.mixed, len(who), False)
         live = np.flatnonzero(~self.busy[dirs])
         if not len(live):
             return
@@ -85,8 +91,13 @@ class Keeper:
             live = live[~self.busy[dirs[live]]]
         if len(live):
             rows = c["frame"][live] - batch.first_frame
-            mixes = conn_mixes({name: c[name][live] for name in CONN_COLUMNS})
-            self.pieces.append((RecordIndex.of(batch, rows, placed), dirs[live].copy(), mixes))
+            kept = dirs[live]
+            unmixed = ~self.mixed[kept]
+            if unmixed.any():  # directions kept for the first time
+                fresh = live[unmixed]
+                self.mix_of[kept[unmixed]] = conn_mixes({k: c[k][fresh] for k in CONN_COLUMNS})
+                self.mixed[kept[unmixed]] = True
+            self.pieces.append((RecordIndex.of(batch, rows, placed), kept, self.mix_of[kept]))
 
     def _forget(self, dirs: np.ndarray) -> None:
         """These directions are no longer kept (their segments in `pieces` are dead)."""
@@ -119,9 +130,14 @@ class Keeper:
         self._compact(np.where(self.busy, -2, new_id))
         busy = np.full(len(who), self.full)
         counts = np.zeros(len(who), dtype=np.int64)
+        mix_of = np.zeros(len(who), dtype=np.uint64)
+        mixed = np.zeros(len(who), dtype=bool)
         busy[new_id[kept]] = self.busy[kept]
         counts[new_id[kept]] = self.counts[kept]
+        mix_of[new_id[kept]] = self.mix_of[kept]
+        mixed[new_id[kept]] = self.mixed[kept]
         self.busy, self.counts, self.who = busy, counts, who
+        self.mix_of, self.mixed = mix_of, mixed
         self.total = sum(len(index.frames) for index, _, _ in self.pieces)
         for k, (index, dirs, mixes) in enumerate(self.pieces):
             if self.total <= KEEP_TOTAL // 2:
