@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import warnings
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -276,7 +277,9 @@ def test_sack_blocks_that_deliver_runs_near_either_end_of_the_window(tmp_path: P
     fast, exact = _paths(capture, exact=False), _paths(capture, exact=True)
     assert fast == exact
     assert fast is not None
-    _version, delivered, _first = fast[(syn.addr(c.server), syn.addr(c.client))]
+    _version, delivered, _first = cast(
+        "tuple[int, dict[int, object], object]", fast[(syn.addr(c.server), syn.addr(c.client))]
+    )
     assert sorted(delivered) == sorted(20 + 20 + 12 + 1000 + 10 * k for k in range(12))
 
 
