@@ -219,3 +219,31 @@ def test_a_syn_whose_mss_option_says_0_is_not_a_syn_without_one() -> None:
     assert c["mss"].tolist() == [0, 0]
     assert [s.mss for s in columns.to_segments(c)] == [None, None]
     assert [s.mss for s in replay._segments(c, replay._record_of(batch), decoder)] == [0, None]
+
+
+def test_each_row_is_found_in_the_table_of_known_directions_by_its_whole_key() -> None:
+    """SYNTHETIC keys: `known_directions` gives each row the direction whose key it has, or -1
+    (a key not in the table, or one whose mix the table holds for another direction's key: a
+    collision, left to the exact lookup), whatever order the rows come in: runs of one
+    direction, two alternating (a transfer's data and ACKs), a third between them."""
+    require_fast_pass()
+    from pcapmtu.fast import _native  # type: ignore[attr-defined]
+    from pcapmtu.fast.screen import mix
+
+    # six keys alike but for one value each (as a host's connections differ by a port)
+    base = np.random.default_rng(7).integers(0, 1 << 62, size=7, dtype=np.uint64)
+    keys = np.tile(base, (7, 1))  # the seventh, unchanged, is in no table
+    for k in range(6):
+        keys[k, k] ^= np.uint64(k + 1)
+    mixes = mix([keys[:, k].copy() for k in range(7)])
+    # directions 0 to 3 known by their own mix; 4's entry holds the mix of key 5 (a collision)
+    table = {int(mixes[d]): d for d in range(4)} | {int(mixes[5]): 4}
+    order = np.argsort(np.array(list(table), dtype=np.uint64))
+    table_mix = np.array(list(table), dtype=np.uint64)[order]
+    table_dir = np.array(list(table.values()), dtype=np.int64)[order]
+    rows = np.array([0, 0, 1, 0, 1, 1, 2, 0, 1, 5, 4, 3, 3, 5, 0, 6, 2, 1, 0, 6], dtype=np.int64)
+    columns = tuple(np.ascontiguousarray(keys[rows, k]) for k in range(7))
+    raw = _native.known_directions(columns, table_mix, table_dir, np.ascontiguousarray(keys))
+    found = np.frombuffer(raw, dtype=np.int64)
+    expected = [r if r < 4 else -1 for r in rows.tolist()]
+    assert found.tolist() == expected

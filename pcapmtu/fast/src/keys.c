@@ -1,5 +1,6 @@
 /* known_directions: each segment's flow direction, found by a 64-bit mix of its key in a sorted
- * table (the same mix as pcapmtu/fast/screen.py's `mix`), its key then compared in full. */
+ * table (the same mix as pcapmtu/fast/screen.py's `mix`), its key then compared in full; or,
+ * first, by comparing its key with those of the two directions found last. */
 #include "native.h"
 
 /* known_directions(keys, table_mix, table_dir, key_columns) -> bytes of int64
@@ -10,6 +11,14 @@
 static const uint64_t mix_multipliers[7] = {
     0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL, 0xD6E8FEB86659FD93ULL,
     0xA0761D6478BD642FULL, 0xE7037ED1A0B428DBULL, 0x8EBC6AF09C88C6E3ULL};
+
+/* Whether row `r` of the key columns is this direction's key (its 7 values). */
+static int same_key(const uint64_t *key, const uint64_t *const *col, Py_ssize_t r) {
+    for (int k = 0; k < 7; k++) {
+        if (key[k] != col[k][r]) return 0;
+    }
+    return 1;
+}
 
 PyObject *known_directions(PyObject *self, PyObject *args) {
     PyObject *keys;
@@ -46,7 +55,21 @@ PyObject *known_directions(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
+    /* the two directions found last: a transfer's rows alternate between its data and its
+     * ACKs, so most rows are one of them (their keys compared in full, no mix, no search) */
+    int64_t recent[2] = {-1, -1};
     for (Py_ssize_t r = 0; r < n; r++) {
+        int hit = -1;
+        for (int j = 0; j < 2 && hit < 0; j++) {
+            if (recent[j] >= 0 && same_key(key_columns + 7 * recent[j], col, r)) hit = j;
+        }
+        if (hit >= 0) {
+            int64_t d = recent[hit];
+            recent[hit] = recent[0];
+            recent[0] = d;
+            out[r] = d;
+            continue;
+        }
         uint64_t m = 0;
         for (int k = 0; k < 7; k++) {
             m = (m ^ col[k][r]) * mix_multipliers[k];
@@ -58,11 +81,11 @@ PyObject *known_directions(PyObject *self, PyObject *args) {
             if (table_mix[mid] < m) low = mid + 1; else high = mid;
         }
         int64_t d = -1;
-        if (low < size && table_mix[low] == m) {
-            int64_t candidate = table_dir[low];
-            int same = 1;
-            for (int k = 0; k < 7 && same; k++) same = key_columns[7 * candidate + k] == col[k][r];
-            if (same) d = candidate;
+        if (low < size && table_mix[low] == m &&
+            same_key(key_columns + 7 * table_dir[low], col, r)) {
+            d = table_dir[low];
+            recent[1] = recent[0];
+            recent[0] = d;
         }
         out[r] = d;
     }
