@@ -233,8 +233,12 @@ def needed(batch: Batch, rows: np.ndarray, payload_at: np.ndarray) -> np.ndarray
     a payload, captured whole, need only their headers: every later reader takes a segment's
     sizes from its IP header and its length on the wire, never from its payload. Every other
     record is needed whole."""
+    if len(rows) == len(batch):  # every record (rows in order): no gathering
+        whole = batch.caplens == batch.orig_lens
+        return np.where(whole & (payload_at < batch.caplens), payload_at, batch.caplens)
     keep = batch.caplens.copy()
-    cut = (batch.caplens[rows] == batch.orig_lens[rows]) & (payload_at < batch.caplens[rows])
+    caplens = batch.caplens[rows]
+    cut = (caplens == batch.orig_lens[rows]) & (payload_at < caplens)
     keep[rows[cut]] = payload_at[cut]
     return keep
 
@@ -295,9 +299,11 @@ def _compiled_lane(
     n = len(flat) // COMPILED_FIELDS
     fields = flat.reshape(COMPILED_FIELDS, n)[:, :tcp_rows]
     rows = fields[0]
+    # every record TCP (a tunnel interface's capture): its rows in order, taken as they are
+    every = tcp_rows == len(batch)
     columns: Columns = {
         "frame": batch.first_frame + rows,
-        "ts": batch.ts[rows],
+        "ts": batch.ts if every else batch.ts[rows],
     }
     for k, name in enumerate(COMPILED_ORDER, 1):
         column = fields[k]
