@@ -453,9 +453,15 @@ class Screen:
             return
         self._note_syn_mss(c, (c["flags"] & TCP_SYN) != 0, dirs)
         columns = {name: c[name] for name in NATIVE_COLUMNS}
-        columns.update(dirs=dirs, peers=self.peer_of[dirs], flows=self.flow_of[dirs])
+        columns["dirs"] = dirs
         state = {**self.ints, **self.floats, "finished": self.finished}
-        hosts = {"src_host": self.src_host, "dst_host": self.dst_host, "host_max": self.host_max}
+        hosts = {
+            "src_host": self.src_host,
+            "dst_host": self.dst_host,
+            "peer_of": self.peer_of,
+            "flow_of": self.flow_of,
+            "host_max": self.host_max,
+        }
         raw = native.screen_rows(columns, state, self.deliveries, hosts, self.waiting)
         self._add_tally(np.frombuffer(raw, dtype=np.int64).reshape(8, -1))
 

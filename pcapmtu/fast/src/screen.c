@@ -41,14 +41,16 @@ static void *array_of(PyObject *dict, const char *name, Py_buffer *view, Py_ssiz
 
 enum {
     C_SEQ, C_ACK, C_FLAGS, C_WINDOW, C_PAYLOAD, C_IP_LEN, C_HEADER_LEN, C_TCP_HEADER_LEN, C_MSS,
-    C_TS, C_FRAME, C_SACK_COUNT, C_SACK_LEFT, C_SACK_RIGHT, C_DIRS, C_PEERS, C_FLOWS, N_COLUMNS
+    C_TS, C_FRAME, C_SACK_COUNT, C_SACK_LEFT, C_SACK_RIGHT, C_DIRS, N_COLUMNS
 };
 static const char *column_names[N_COLUMNS] = {
     "seq", "ack", "flags", "window", "payload_len", "ip_len", "header_len", "tcp_header_len",
-    "mss", "ts", "frame", "sack_count", "sack_left", "sack_right", "dirs", "peers", "flows"};
-/* per direction: the hosts it goes from and to; per host: the largest MSS its SYNs announced */
-enum { H_SRC, H_DST, H_MAX, N_HOSTS };
-static const char *host_names[N_HOSTS] = {"src_host", "dst_host", "host_max"};
+    "mss", "ts", "frame", "sack_count", "sack_left", "sack_right", "dirs"};
+/* per direction: the hosts it goes from and to, its peer (-1: none yet) and its flow; per host:
+ * the largest MSS its SYNs announced */
+enum { H_SRC, H_DST, H_PEER, H_FLOW, H_MAX, N_HOSTS };
+static const char *host_names[N_HOSTS] = {"src_host", "dst_host", "peer_of", "flow_of",
+                                          "host_max"};
 enum {
     S_PACKETS, S_DATA_PACKETS, S_DATA_BYTES, S_RETRANSMISSIONS, S_DUP_ACKS, S_SACK_BLOCKS,
     S_DSACKS, S_LARGEST_IP_LEN, S_LAST_DATA_MSS_BYTES, S_MAX_HEADER_LEN, S_MAX_PAYLOAD,
@@ -82,10 +84,10 @@ static int64_t wire_size(int64_t ip_len, int64_t payload, int64_t header_len, in
 }
 
 /* screen_rows(columns, state, deliveries, hosts, waiting) -> tally
- *   columns: the batch's segment columns, in frame order, plus "dirs", "peers" (-1: none)
- *   and "flows" per row; state: the screen's per-direction arrays (per flow: "finished"),
- *   updated in place, "longest_gap" among them; deliveries: what each direction delivered
- *   (deliver.c), updated; hosts: per direction "src_host" and "dst_host", per host
+ *   columns: the batch's segment columns, in frame order, plus "dirs" (each row's direction);
+ *   state: the screen's per-direction arrays (per flow: "finished"), updated in place,
+ *   "longest_gap" among them; deliveries: what each direction delivered (deliver.c), updated;
+ *   hosts: per direction "src_host", "dst_host", "peer_of" (-1: none) and "flow_of", per host
  *   "host_max" (updated); waiting: new data and gaps waiting for an ACK (waiting.c), updated.
  *   Returns this call's tally by direction and IP size (waiting.c, tally_result): the payloads
  *   of new data, how many were acknowledged, what was re-sent. */
@@ -136,7 +138,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
     double *zero_longest = (double *)st[S_ZERO_WINDOW_S];
     double *stuck_since = (double *)st[S_STUCK_SINCE], *ack_ts = (double *)st[S_ACK_TS];
     for (Py_ssize_t r = 0; r < n; r++) {
-        int64_t d = c[C_DIRS][r], p = c[C_PEERS][r], flags = c[C_FLAGS][r];
+        int64_t d = c[C_DIRS][r], p = h[H_PEER][d], flags = c[C_FLAGS][r];
         int64_t payload = c[C_PAYLOAD][r], ip_len = c[C_IP_LEN][r], raw = c[C_SEQ][r];
         /* the segment as its sender's; tcp.unwrap */
         int64_t seq = st[S_HAS_SENT][d] ? st[S_LAST_ABS][d] + sd(raw - st[S_LAST_RAW][d]) : 0;
@@ -214,7 +216,7 @@ PyObject *screen_rows(PyObject *self, PyObject *args) {
         last_ts[d] = ts[r];
         st[S_LAST_FRAME][d] = c[C_FRAME][r];
         if (flags & (TCP_FIN | TCP_RST)) { /* tcp.ends_connection */
-            st[S_FINISHED][c[C_FLOWS][r]] = 1;
+            st[S_FINISHED][h[H_FLOW][d]] = 1;
             st[S_ENDED][d] = 1;
         }
         /* its peer not seen yet: what its own ACKs say of the peer's data (tcp.stuck_ack) */
