@@ -45,6 +45,32 @@ def test_compiled_and_python_walks_agree(path: Path) -> None:
         results = [walk.pcap(data, 24, big, MAX, compiled=c) for c in (True, False)]
         assert results[0][0].tolist() == results[1][0].tolist()
         assert results[0][1:] == results[1][1:]
+        ticks = 10**9 if data[:4] in (b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1") else 10**6
+        both = [walk.pcap_records(data, 24, big, MAX, ticks, compiled=c) for c in (True, False)]
+        for compiled, python in zip(both[0][:4], both[1][:4], strict=True):
+            assert compiled.dtype == python.dtype
+            assert compiled.tobytes() == python.tobytes()  # the times to the last bit
+        assert both[0][4:] == both[1][4:] == results[0][2:]
+        assert both[0].offsets.tolist() == (results[0][0] + 16).tolist()
+
+
+def test_the_records_walk_reads_each_header_s_fields() -> None:
+    """SYNTHETIC records: where each one's bytes start, its lengths (on the wire never less than
+    captured, as a record cut by the snaplen or a damaged one claims), its time from seconds
+    and fraction, in both byte orders and both precisions; it stops where `pcap` stops."""
+    for order, big in (("<", False), (">", True)):
+        for ticks in (10**6, 10**9):
+            records = [(1_700_000_000, 999_999, 4, 60), (1_700_000_001, 7, 6, 6), (3, 0, 2, 1)]
+            data = b"".join(
+                struct.pack(order + "IIII", *r) + bytes(range(r[2])) for r in records
+            ) + struct.pack(order + "IIII", 1, 0, 2 << 20, 60)
+            for compiled in {False, walk.COMPILED}:
+                found = walk.pcap_records(data, 0, big, MAX, ticks, compiled=compiled)
+                assert found.offsets.tolist() == [16, 36, 58]
+                assert found.caplens.tolist() == [4, 6, 2]
+                assert found.orig_lens.tolist() == [60, 6, 2]
+                assert found.ts.tolist() == [s + f / ticks for s, f, _, _ in records]
+                assert (found.stop, found.status) == (60, walk.BAD_LENGTH)
 
 
 def test_a_walk_stops_at_an_impossible_length_and_at_a_cut_record() -> None:

@@ -6,6 +6,11 @@
  *   offsets: bytes of int64, where each complete record starts; heads: its 16-byte record
  *   header, copied (n * 16 bytes); next_pos: the first byte not walked; status: 0 the buffer
  *   ran out, 1 a record claimed more than max_caplen bytes (at next_pos).
+ * pcap_records(buffer, pos, big_endian, max_caplen, ticks)
+ *   -> (offsets, caplens, orig_lens, ts, next_pos, status)
+ *   the same walk, each record's fields instead of its header (int64, but ts float64): where
+ *   its captured bytes start, their length, its length on the wire (never less than
+ *   captured), its time (seconds + fraction / ticks).
  * pcapng(buffer, pos, big_endian, max_len) -> (offsets, types, heads, next_pos, status)
  *   types: bytes of uint32, each block's type; heads: its first 28 bytes (an Enhanced Packet
  *   Block's fixed fields), zero-padded; status: 0 the buffer ran out, 1 a bad block length (at
@@ -88,6 +93,67 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         (const char *)heads, (Py_ssize_t)(count * PCAP_RECORD_HEADER_LEN), pos, status);
     PyMem_Free(offsets);
     PyMem_Free(heads);
+    return result;
+}
+
+/* pcap_records: the walk of `pcap`, giving each record's fields instead of its header: where
+ * its captured bytes start, its captured length, its length on the wire (never less), and its
+ * time (seconds + fraction / ticks, as the reading side computed it from the headers). */
+static PyObject *walk_pcap_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    int big_endian;
+    unsigned long long max_caplen;
+    double ticks;
+    if (!PyArg_ParseTuple(args, "y*npKd", &view, &pos, &big_endian, &max_caplen, &ticks)) {
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    Py_ssize_t len = view.len;
+    Py_ssize_t capacity = (len - pos) / PCAP_RECORD_HEADER_LEN + 1;
+    if (capacity < 1) {
+        capacity = 1;
+    }
+    int64_t *ints = PyMem_Malloc(3 * sizeof(int64_t) * capacity);
+    double *ts = PyMem_Malloc(sizeof(double) * capacity);
+    if (ints == NULL || ts == NULL) {
+        PyMem_Free(ints);
+        PyMem_Free(ts);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    int64_t *offsets = ints, *caplens = ints + capacity, *orig_lens = ints + 2 * capacity;
+    Py_ssize_t count = 0;
+    int status = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos >= 0 && pos + PCAP_RECORD_HEADER_LEN <= len) {
+        const unsigned char *head = buf + pos;
+        uint32_t caplen = read_u32(head + 8, big_endian);
+        if (caplen > max_caplen) {
+            status = 1;
+            break;
+        }
+        Py_ssize_t end = pos + PCAP_RECORD_HEADER_LEN + (Py_ssize_t)caplen;
+        if (end > len) {
+            break;
+        }
+        uint32_t orig_len = read_u32(head + 12, big_endian);
+        offsets[count] = pos + PCAP_RECORD_HEADER_LEN;
+        caplens[count] = caplen;
+        orig_lens[count] = orig_len > caplen ? orig_len : caplen;
+        ts[count] = (double)read_u32(head, big_endian) +
+                    (double)read_u32(head + 4, big_endian) / ticks;
+        count++;
+        pos = end;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    Py_ssize_t size = count * (Py_ssize_t)sizeof(int64_t);
+    PyObject *result = Py_BuildValue(
+        "(y#y#y#y#ni)", (const char *)offsets, size, (const char *)caplens, size,
+        (const char *)orig_lens, size, (const char *)ts, size, pos, status);
+    PyMem_Free(ints);
+    PyMem_Free(ts);
     return result;
 }
 
@@ -291,6 +357,8 @@ static PyMethodDef methods[] = {
     {"fill", walk_fill, METH_VARARGS,
      "Read fd into buffer until it is full, the stream ends or the budget passes."},
     {"pcap", walk_pcap, METH_VARARGS, "Walk pcap records: (offsets, heads, next_pos, status)."},
+    {"pcap_records", walk_pcap_records, METH_VARARGS,
+     "Walk pcap records: (offsets, caplens, orig_lens, ts, next_pos, status)."},
     {"pcapng", walk_pcapng, METH_VARARGS,
      "Walk pcapng blocks: (offsets, types, heads, next_pos, status)."},
     {"pack", walk_pack, METH_VARARGS, "pcap records cut to a length each: their bytes."},

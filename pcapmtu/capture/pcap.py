@@ -68,35 +68,34 @@ class PcapFormat:
 
     def _pcap_batches(self, order: str, ticks: int, link_type: int) -> Iterator[Batch]:
         """Batches cut from 32 MB reads; a record split by a read waits for the next one."""
-        with Reader[walk.PcapWalk](self._stream) as reader:
+        with Reader[walk.PcapRecords](self._stream) as reader:
             yield from self._pcap_chunks(reader, order, ticks, link_type)
 
     def _pcap_chunks(
-        self, reader: Reader[walk.PcapWalk], order: str, ticks: int, link_type: int
+        self, reader: Reader[walk.PcapRecords], order: str, ticks: int, link_type: int
     ) -> Iterator[Batch]:
         big_endian = self.big_endian
-        header = np.dtype(order + "u4")
 
-        def walk_records(buf: memoryview) -> walk.PcapWalk:
-            return walk.pcap(buf, 0, big_endian, MAX_RECORD_BYTES)
+        def walk_records(buf: memoryview) -> walk.PcapRecords:
+            # in the reading thread: the records' places and header fields, read at once
+            return walk.pcap_records(buf, 0, big_endian, MAX_RECORD_BYTES, ticks)
 
         reader.start(b"", walk_records)
         base = PCAP_HEADER_LEN  # where the buffer's first byte is in the file
         while True:
-            buf, more, (offsets, heads, stop, status) = reader.wait()
+            buf, more, records = reader.wait()
+            stop, status = records.stop, records.status
             if more and status == walk.RAN_OUT:
                 reader.start(buf[stop:], walk_records)  # read on while this batch is analysed
-            if len(offsets):
-                fields = np.frombuffer(heads, dtype=header).reshape(-1, 4)
-                caplens = fields[:, 2].astype(np.int64)
-                n = len(offsets)
+            if len(records.offsets):
+                n = len(records.offsets)
                 yield Batch(
                     data=buf,
                     first_frame=self.info.packets + 1,
-                    offsets=offsets + PCAP_RECORD_HEADER_LEN,
-                    caplens=caplens,
-                    orig_lens=np.maximum(fields[:, 3].astype(np.int64), caplens),
-                    ts=fields[:, 0].astype(np.float64) + fields[:, 1].astype(np.float64) / ticks,
+                    offsets=records.offsets,
+                    caplens=records.caplens,
+                    orig_lens=records.orig_lens,
+                    ts=records.ts,
                     link_types=np.full(n, link_type, dtype=np.int64),
                     interfaces=np.zeros(n, dtype=np.int64),
                     start=base,

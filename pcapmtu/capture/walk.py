@@ -2,8 +2,10 @@
 
 A record's length says where the next one begins, so this walk cannot be vectorised; it is
 compiled (`_walk.c`) when a C compiler was at hand at install time, and runs in Python
-otherwise (the same answers, about ten times slower; `COMPILED` says which). Everything after
-the walk (timestamps, lengths, headers) is gathered for all records of a buffer at once.
+otherwise (the same answers, about ten times slower; `COMPILED` says which). A pcap's records
+are walked with their header fields read in the same loop (`pcap_records`: lengths and times,
+in the reading thread, without the GIL); a pcapng's blocks' fields are gathered for all blocks of
+a buffer at once.
 
 `pack` goes the other way: records written out again as pcap, each cut to a length (the copy
 of a stream read once, `source.Tee`), one loop of copies, compiled alike; or, `pcapng`, as its
@@ -20,6 +22,7 @@ import os
 import select
 import struct
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,6 +76,56 @@ def pcap(
         pos = end
     heads = b"".join(bytes(buf[o : o + PCAP_RECORD_HEADER_LEN]) for o in offsets)
     return np.array(offsets, dtype=np.int64), heads, pos, status
+
+
+class PcapRecords(NamedTuple):
+    """What `pcap_records` finds: per complete record, where its captured bytes start, their
+    length, its length on the wire (never less than captured) and its time; then where the
+    walk stopped, and why."""
+
+    offsets: np.ndarray
+    caplens: np.ndarray
+    orig_lens: np.ndarray
+    ts: np.ndarray
+    stop: int
+    status: int
+
+
+def pcap_records(
+    buf: bytes | bytearray | memoryview,
+    pos: int,
+    big_endian: bool,
+    max_caplen: int,
+    ticks: int,
+    *,
+    compiled: bool = COMPILED,
+) -> PcapRecords:
+    """The walk of `pcap`, each record's header fields read at once: compiled, in the same
+    loop, without the GIL (the reading thread does it while the last batch is analysed).
+    `ticks`: the fractions of a second the timestamps count (a million, or a billion)."""
+    if compiled and _walk is not None:
+        offsets, caplens, orig_lens, ts, stop, status = _walk.pcap_records(
+            buf, pos, big_endian, max_caplen, float(ticks)
+        )
+        return PcapRecords(
+            np.frombuffer(offsets, dtype=np.int64),
+            np.frombuffer(caplens, dtype=np.int64),
+            np.frombuffer(orig_lens, dtype=np.int64),
+            np.frombuffer(ts, dtype=np.float64),
+            stop,
+            status,
+        )
+    starts, heads, stop, status = pcap(buf, pos, big_endian, max_caplen, compiled=False)
+    fields = np.frombuffer(heads, dtype=(">" if big_endian else "<") + "u4").reshape(-1, 4)
+    caplens = fields[:, 2].astype(np.int64)
+    return PcapRecords(
+        starts + PCAP_RECORD_HEADER_LEN,
+        caplens,
+        np.maximum(fields[:, 3].astype(np.int64), caplens),
+        fields[:, 0].astype(np.float64) + fields[:, 1].astype(np.float64) / ticks,
+        stop,
+        status,
+    )
 
 
 def pcapng(
